@@ -1,0 +1,133 @@
+package activity
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Extra holds the JSON members of an object that its Go type does not model, verbatim.
+// Receivers must accept unknown fields (Activity rule A2005) and a relay must not drop them,
+// so every schema type here carries an Extra that decoding fills and encoding writes back.
+type Extra map[string]json.RawMessage
+
+// knownKeys caches, per struct type, the lower-cased JSON names of its fields. encoding/json
+// matches member names case-insensitively, so an unknown member is one whose lower-cased name
+// is not among these.
+var knownKeys sync.Map // reflect.Type -> map[string]struct{}
+
+func keysOf(t reflect.Type) map[string]struct{} {
+	if k, ok := knownKeys.Load(t); ok {
+		return k.(map[string]struct{})
+	}
+	keys := make(map[string]struct{}, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = f.Name
+		}
+		keys[strings.ToLower(name)] = struct{}{}
+	}
+	knownKeys.Store(t, keys)
+	return keys
+}
+
+// decodeWithExtra decodes the JSON object data into v (a pointer to a struct without custom
+// unmarshalling) and returns the members that v's type does not know.
+func decodeWithExtra(data []byte, v any) (Extra, error) {
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil, err
+	}
+	known := keysOf(reflect.TypeOf(v).Elem())
+	var extra Extra
+	for k, raw := range all {
+		if _, ok := known[strings.ToLower(k)]; ok && !isBlank(raw) {
+			continue
+		}
+		if extra == nil {
+			extra = make(Extra, len(all)-len(known))
+		}
+		extra[k] = raw
+	}
+	return extra, nil
+}
+
+// encodeWithExtra encodes v (a struct without custom marshalling) and appends the members of
+// extra, in key order so that the output is deterministic. HTML characters are not escaped.
+func encodeWithExtra(v any, extra Extra) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	b := bytes.TrimRight(buf.Bytes(), "\n")
+	if len(extra) == 0 {
+		return b, nil
+	}
+	// A known member that came as "" or null decodes to a zero value that encoding omits; it was
+	// kept in extra so that it is written back as it came, unless the field has since been set.
+	var emitted map[string]json.RawMessage
+	known := keysOf(reflect.TypeOf(v))
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		if _, ok := known[strings.ToLower(k)]; ok {
+			if emitted == nil {
+				if err := json.Unmarshal(b, &emitted); err != nil {
+					return nil, err
+				}
+			}
+			if _, set := emitted[k]; set {
+				continue
+			}
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return b, nil
+	}
+	sort.Strings(keys)
+	out := make([]byte, 0, len(b)+64*len(keys))
+	out = append(out, b[:len(b)-1]...) // drop the closing brace
+	first := len(b) == 2               // "{}"
+	for _, k := range keys {
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		name, _ := json.Marshal(k)
+		out = append(out, name...)
+		out = append(out, ':')
+		out = append(out, extra[k]...)
+	}
+	return append(out, '}'), nil
+}
+
+// Marshal encodes v as JSON without escaping HTML characters, as Bot Framework services do.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// isBlank reports whether raw is "" or null: values that decode to a Go zero value.
+func isBlank(raw json.RawMessage) bool {
+	s := string(bytes.TrimSpace(raw))
+	return s == `""` || s == "null"
+}

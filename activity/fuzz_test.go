@@ -1,0 +1,41 @@
+package activity
+
+import (
+	"testing"
+)
+
+// FuzzDecode checks that any input either fails to decode with a *ValidationError or decodes to
+// an activity whose encoding is a fixed point: decoding and encoding it again changes nothing.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"message","text":"hi","channelData":{"clientActivityID":"1"}}`,
+		`{"type":"event","name":"x","value":null,"timestamp":1654211880,"from":{"id":"u","role":1}}`,
+		`{"type":"message","localTimestamp":"2019-08-20T13:37:05-07:00","attachments":[{"content":{}}],"zz":[]}`,
+		`{"type":"conversationUpdate","membersAdded":[{"id":"b","x":1}],"membersRemoved":[]}`,
+		`{}`, `[]`, `null`, `{"type":"message","entities":[null]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a, err := Decode(in)
+		if err != nil {
+			return
+		}
+		_ = a.Validate()
+		first, err := Marshal(a)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		b, err := Decode(first)
+		if err != nil {
+			t.Fatalf("re-decode %s: %v", first, err)
+		}
+		second, err := Marshal(b)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		if string(first) != string(second) {
+			t.Fatalf("not a fixed point:\n%s\n%s", first, second)
+		}
+	})
+}
