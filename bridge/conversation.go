@@ -1,0 +1,142 @@
+// Package bridge is the core of bfbridge: conversations and their legs, the Hub that relays
+// activities between legs by role, and the Store contract that makes every accepted activity
+// durable before it is acknowledged. It knows no wire protocol.
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/bfbridge/bfbridge/activity"
+)
+
+// A Leg is one side of a bridged conversation, as its channel knows it.
+type Leg struct {
+	Channel        string                  `json:"channel"`        // registered channel name: "directline", "botframework", …
+	ConversationID string                  `json:"conversationId"` // the channel's own conversation id
+	ServiceURL     string                  `json:"serviceUrl,omitempty"`
+	User           activity.ChannelAccount `json:"user"`
+	Bot            activity.ChannelAccount `json:"bot"`
+}
+
+// Key identifies the leg across channels.
+func (l Leg) Key() string { return l.Channel + "/" + l.ConversationID }
+
+// IsZero reports whether the leg is unset.
+func (l Leg) IsZero() bool { return l.Channel == "" }
+
+// A Channel speaks one protocol. The Hub calls Send to deliver an activity on a leg; the channel
+// calls Hub.Receive with what arrives from its side.
+type Channel interface {
+	Name() string
+	// Send delivers a to the leg and returns the id the far side gave it, if any. It returns a
+	// *DeliveryError when the far side refused or failed.
+	Send(ctx context.Context, to Leg, a *activity.Activity) (id string, err error)
+}
+
+// Role is a party's role in a conversation.
+type Role string
+
+// Roles.
+const (
+	RoleCustomer Role = "customer"
+	RoleBot      Role = "bot"
+	RoleAgent    Role = "agent"
+)
+
+// State is where a conversation is in its life.
+type State string
+
+// Conversation states (DESIGN.md §3).
+const (
+	StateBot        State = "bot"        // the bot is talking with the customer
+	StateEscalating State = "escalating" // the bot asked for a human; the escalation is being placed
+	StateQueued     State = "queued"     // waiting for an agent
+	StateAgent      State = "agent"      // an agent is talking with the customer
+	StateHandedOff  State = "handedOff"  // the contact center owns routing from here (T1)
+	StateEnded      State = "ended"
+)
+
+// Conversation is one bridged conversation: its legs, its state and context. The Hub stores it
+// before acting on a change.
+type Conversation struct {
+	ID       string `json:"id"`
+	State    State  `json:"state"`
+	Customer Leg    `json:"customer"`
+	Bot      Leg    `json:"bot"`
+	Agent    *Leg   `json:"agent,omitempty"`
+	// Context holds routing context variables, by exact (case-sensitive) name.
+	Context map[string]json.RawMessage `json:"context,omitempty"`
+	// BotGreeted is set once the bot has been told that the members joined.
+	BotGreeted bool      `json:"botGreeted,omitempty"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+}
+
+// LegOf returns the role of the leg in c, or false when the leg is not part of c.
+func (c *Conversation) LegOf(l Leg) (Role, bool) {
+	switch k := l.Key(); {
+	case k == c.Customer.Key():
+		return RoleCustomer, true
+	case !c.Bot.IsZero() && k == c.Bot.Key():
+		return RoleBot, true
+	case c.Agent != nil && k == c.Agent.Key():
+		return RoleAgent, true
+	}
+	return "", false
+}
+
+// Legs returns every leg of c.
+func (c *Conversation) Legs() []Leg {
+	legs := []Leg{c.Customer}
+	if !c.Bot.IsZero() {
+		legs = append(legs, c.Bot)
+	}
+	if c.Agent != nil {
+		legs = append(legs, *c.Agent)
+	}
+	return legs
+}
+
+// Errors of the core. They are matched with errors.Is.
+var (
+	// ErrUnknownConversation: no conversation has that id or leg.
+	ErrUnknownConversation = errors.New("unknown conversation")
+	// ErrConversationEnded: the conversation has ended and takes no more activities.
+	ErrConversationEnded = errors.New("conversation ended")
+	// ErrUnknownChannel: no channel is registered under the leg's name.
+	ErrUnknownChannel = errors.New("unknown channel")
+)
+
+// DeliveryError is a failed delivery to a leg, with what the far side answered. Status is the
+// HTTP status the far side returned (0 when it never answered); Timeout is set when it did not
+// answer in time. Retryable says whether sending again may help.
+type DeliveryError struct {
+	Leg       string
+	Status    int
+	Timeout   bool
+	Retryable bool
+	Err       error
+}
+
+func (e *DeliveryError) Error() string {
+	switch {
+	case e.Timeout:
+		return fmt.Sprintf("deliver to %s: timed out: %v", e.Leg, e.Err)
+	case e.Status != 0:
+		return fmt.Sprintf("deliver to %s: %d %s: %v", e.Leg, e.Status, http.StatusText(e.Status), e.Err)
+	}
+	return fmt.Sprintf("deliver to %s: %v", e.Leg, e.Err)
+}
+
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// FormatActivityID returns the id of the activity at seq in a conversation: the Direct Line form
+// "{conversationId}|{seq:%07d}" (directline.md §3), ordinal-comparable within the conversation (A2032).
+func FormatActivityID(convID string, seq int64) string {
+	return fmt.Sprintf("%s|%07d", convID, seq)
+}

@@ -1,0 +1,48 @@
+package bridge
+
+import (
+	"context"
+	"time"
+
+	"github.com/bfbridge/bfbridge/activity"
+)
+
+// Record is one entry of a conversation's log.
+type Record struct {
+	Seq      int64              // the sequence number: the Direct Line watermark
+	From     Role               // who sent it
+	Activity *activity.Activity // with ID set to FormatActivityID(conv, Seq)
+	At       time.Time          // when it was appended
+}
+
+// Store keeps conversations and their logs. Implementations are safe for concurrent use and
+// satisfy the contract that storetest.Run checks.
+type Store interface {
+	// PutConversation creates or replaces a conversation and indexes it by each of its legs.
+	PutConversation(ctx context.Context, c *Conversation) error
+	// Conversation returns a copy of the conversation with that id, or ErrUnknownConversation.
+	Conversation(ctx context.Context, id string) (*Conversation, error)
+	// ConversationByLeg returns a copy of the conversation one of whose legs is channel/channelConvID,
+	// or ErrUnknownConversation.
+	ConversationByLeg(ctx context.Context, channel, channelConvID string) (*Conversation, error)
+
+	// Append adds a to the end of the conversation's log, assigns the next sequence number
+	// (from 0) and sets a.ID to FormatActivityID(convID, seq). It is durable when it returns.
+	// A repeated non-empty idemKey returns the first record's seq with dup set, and appends nothing.
+	Append(ctx context.Context, convID string, from Role, a *activity.Activity, idemKey string) (seq int64, dup bool, err error)
+	// Since returns up to limit records with Seq > after, in order. after = -1 reads from the start.
+	Since(ctx context.Context, convID string, after int64, limit int) ([]Record, error)
+	// Last returns the highest sequence number of the log, or -1 when it is empty.
+	Last(ctx context.Context, convID string) (int64, error)
+	// Notify returns a channel that is closed once the log holds a record with Seq > after: a
+	// wake-up for live readers, which then read with Since.
+	Notify(convID string, after int64) <-chan struct{}
+
+	// Ack records that leg has been delivered everything up to seq; Cursor reads it back (-1 when
+	// nothing was acknowledged), so that delivery resumes after a crash without loss or repeats.
+	Ack(ctx context.Context, convID, leg string, seq int64) error
+	Cursor(ctx context.Context, convID, leg string) (int64, error)
+
+	// Close releases the store.
+	Close() error
+}

@@ -1,0 +1,193 @@
+// Package memory is an in-memory bridge.Store for tests and for runs that need no durability.
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+// Store is an in-memory bridge.Store. Activities handed to Append are owned by the store
+// afterwards and are shared, read-only, with readers.
+type Store struct {
+	mu    sync.RWMutex
+	convs map[string][]byte // id -> JSON of the conversation (a deep copy)
+	byLeg map[string]string // leg key -> conversation id
+	logs  map[string]*convLog
+}
+
+type convLog struct {
+	recs    []bridge.Record
+	idem    map[string]int64
+	wake    chan struct{} // closed and cleared on the next append
+	cursors map[string]int64
+}
+
+var _ bridge.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{convs: map[string][]byte{}, byLeg: map[string]string{}, logs: map[string]*convLog{}}
+}
+
+// PutConversation implements bridge.Store.
+func (s *Store) PutConversation(_ context.Context, c *bridge.Conversation) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("memory store: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.convs[c.ID] = b
+	for _, l := range c.Legs() {
+		s.byLeg[l.Key()] = c.ID
+	}
+	return nil
+}
+
+// Conversation implements bridge.Store.
+func (s *Store) Conversation(_ context.Context, id string) (*bridge.Conversation, error) {
+	s.mu.RLock()
+	b, ok := s.convs[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("conversation %q: %w", id, bridge.ErrUnknownConversation)
+	}
+	var c bridge.Conversation
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("memory store: %w", err)
+	}
+	return &c, nil
+}
+
+// ConversationByLeg implements bridge.Store.
+func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID string) (*bridge.Conversation, error) {
+	s.mu.RLock()
+	id, ok := s.byLeg[bridge.Leg{Channel: channel, ConversationID: channelConvID}.Key()]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("leg %s/%s: %w", channel, channelConvID, bridge.ErrUnknownConversation)
+	}
+	return s.Conversation(ctx, id)
+}
+
+func (s *Store) logOf(convID string) *convLog {
+	l := s.logs[convID]
+	if l == nil {
+		l = &convLog{cursors: map[string]int64{}}
+		s.logs[convID] = l
+	}
+	return l
+}
+
+// Append implements bridge.Store.
+func (s *Store) Append(_ context.Context, convID string, from bridge.Role, a *activity.Activity, idemKey string) (int64, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.convs[convID]; !ok {
+		return 0, false, fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+	}
+	l := s.logOf(convID)
+	if idemKey != "" {
+		if seq, ok := l.idem[idemKey]; ok {
+			a.ID = bridge.FormatActivityID(convID, seq)
+			return seq, true, nil
+		}
+	}
+	seq := int64(len(l.recs))
+	a.ID = bridge.FormatActivityID(convID, seq)
+	l.recs = append(l.recs, bridge.Record{Seq: seq, From: from, Activity: a, At: time.Now()})
+	if idemKey != "" {
+		if l.idem == nil {
+			l.idem = map[string]int64{}
+		}
+		l.idem[idemKey] = seq
+	}
+	if l.wake != nil {
+		close(l.wake)
+		l.wake = nil
+	}
+	return seq, false, nil
+}
+
+// Since implements bridge.Store.
+func (s *Store) Since(_ context.Context, convID string, after int64, limit int) ([]bridge.Record, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	l := s.logs[convID]
+	if l == nil {
+		if _, ok := s.convs[convID]; !ok {
+			return nil, fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+		}
+		return nil, nil
+	}
+	start := max(after+1, 0)
+	if start >= int64(len(l.recs)) {
+		return nil, nil
+	}
+	end := int64(len(l.recs))
+	if limit > 0 && start+int64(limit) < end {
+		end = start + int64(limit)
+	}
+	return append([]bridge.Record(nil), l.recs[start:end]...), nil
+}
+
+// Last implements bridge.Store.
+func (s *Store) Last(_ context.Context, convID string) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.convs[convID]; !ok {
+		return 0, fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+	}
+	if l := s.logs[convID]; l != nil {
+		return int64(len(l.recs)) - 1, nil
+	}
+	return -1, nil
+}
+
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Notify implements bridge.Store.
+func (s *Store) Notify(convID string, after int64) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logOf(convID)
+	if int64(len(l.recs))-1 > after {
+		return closed
+	}
+	if l.wake == nil {
+		l.wake = make(chan struct{})
+	}
+	return l.wake
+}
+
+// Ack implements bridge.Store.
+func (s *Store) Ack(_ context.Context, convID, leg string, seq int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logOf(convID)
+	if cur, ok := l.cursors[leg]; !ok || seq > cur {
+		l.cursors[leg] = seq
+	}
+	return nil
+}
+
+// Cursor implements bridge.Store.
+func (s *Store) Cursor(_ context.Context, convID, leg string) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if l := s.logs[convID]; l != nil {
+		if cur, ok := l.cursors[leg]; ok {
+			return cur, nil
+		}
+	}
+	return -1, nil
+}
+
+// Close implements bridge.Store.
+func (s *Store) Close() error { return nil }

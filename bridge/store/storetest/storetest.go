@@ -1,0 +1,189 @@
+// Package storetest is the contract every bridge.Store implementation must satisfy. Each
+// implementation's tests call Run with a constructor for fresh, empty stores.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+func conv(id string) *bridge.Conversation {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return &bridge.Conversation{
+		ID: id, State: bridge.StateBot, Created: now, Updated: now,
+		Customer: bridge.Leg{Channel: "directline", ConversationID: id, User: activity.ChannelAccount{ID: "u1"}},
+		Bot:      bridge.Leg{Channel: "botframework", ConversationID: id + "-bot"},
+	}
+}
+
+func msg(text string) *activity.Activity { return &activity.Activity{Type: "message", Text: text} }
+
+// Run runs the contract against stores made by newStore.
+func Run(t *testing.T, newStore func(t *testing.T) bridge.Store) {
+	ctx := context.Background()
+
+	t.Run("conversations by id and by every leg", func(t *testing.T) {
+		s := newStore(t)
+		c := conv("c1")
+		c.Context = map[string]json.RawMessage{"Topic": json.RawMessage(`"Nurse"`)}
+		require.NoError(t, s.PutConversation(ctx, c))
+		got, err := s.Conversation(ctx, "c1")
+		require.NoError(t, err)
+		require.Equal(t, bridge.StateBot, got.State)
+		require.JSONEq(t, `"Nurse"`, string(got.Context["Topic"]))
+		got.State = bridge.StateEnded // a copy: the store is not changed
+		again, err := s.ConversationByLeg(ctx, "botframework", "c1-bot")
+		require.NoError(t, err)
+		require.Equal(t, bridge.StateBot, again.State)
+		_, err = s.Conversation(ctx, "nope")
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+		_, err = s.ConversationByLeg(ctx, "directline", "nope")
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+		// a leg added later is indexed too
+		c.Agent = &bridge.Leg{Channel: "desk", ConversationID: "a1"}
+		c.State = bridge.StateAgent
+		require.NoError(t, s.PutConversation(ctx, c))
+		byAgent, err := s.ConversationByLeg(ctx, "desk", "a1")
+		require.NoError(t, err)
+		require.Equal(t, bridge.StateAgent, byAgent.State)
+	})
+
+	t.Run("append assigns sequence numbers and ids from zero", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.PutConversation(ctx, conv("c2")))
+		last, err := s.Last(ctx, "c2")
+		require.NoError(t, err)
+		require.Equal(t, int64(-1), last)
+		for i := range 3 {
+			a := msg(fmt.Sprint(i))
+			seq, dup, err := s.Append(ctx, "c2", bridge.RoleCustomer, a, "")
+			require.NoError(t, err)
+			require.False(t, dup)
+			require.Equal(t, int64(i), seq)
+			require.Equal(t, fmt.Sprintf("c2|%07d", i), a.ID)
+		}
+		recs, err := s.Since(ctx, "c2", -1, 0)
+		require.NoError(t, err)
+		require.Len(t, recs, 3)
+		require.Equal(t, "c2|0000002", recs[2].Activity.ID)
+		require.Equal(t, bridge.RoleCustomer, recs[2].From)
+		recs, err = s.Since(ctx, "c2", 0, 1)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.Equal(t, int64(1), recs[0].Seq)
+		recs, err = s.Since(ctx, "c2", 2, 10)
+		require.NoError(t, err)
+		require.Empty(t, recs)
+		last, err = s.Last(ctx, "c2")
+		require.NoError(t, err)
+		require.Equal(t, int64(2), last)
+		_, _, err = s.Append(ctx, "missing", bridge.RoleBot, msg("x"), "")
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	})
+
+	t.Run("append keeps the whole activity", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.PutConversation(ctx, conv("c3")))
+		a, err := activity.Decode([]byte(`{"type":"message","text":"x","channelData":{"clientActivityID":"k"},"unknown":[1]}`))
+		require.NoError(t, err)
+		_, _, err = s.Append(ctx, "c3", bridge.RoleCustomer, a, "")
+		require.NoError(t, err)
+		recs, err := s.Since(ctx, "c3", -1, 0)
+		require.NoError(t, err)
+		out, err := activity.Marshal(recs[0].Activity)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"type":"message","id":"c3|0000000","text":"x","channelData":{"clientActivityID":"k"},"unknown":[1]}`, string(out))
+	})
+
+	t.Run("idempotency key returns the first record", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.PutConversation(ctx, conv("c4")))
+		seq1, dup, err := s.Append(ctx, "c4", bridge.RoleBot, msg("a"), "k1")
+		require.NoError(t, err)
+		require.False(t, dup)
+		again := msg("a")
+		seq2, dup, err := s.Append(ctx, "c4", bridge.RoleBot, again, "k1")
+		require.NoError(t, err)
+		require.True(t, dup)
+		require.Equal(t, seq1, seq2)
+		require.Equal(t, "c4|0000000", again.ID)
+		last, err := s.Last(ctx, "c4")
+		require.NoError(t, err)
+		require.Equal(t, int64(0), last)
+	})
+
+	t.Run("notify wakes readers on append", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.PutConversation(ctx, conv("c5")))
+		ch := s.Notify("c5", -1)
+		select {
+		case <-ch:
+			t.Fatal("woke before any append")
+		default:
+		}
+		_, _, err := s.Append(ctx, "c5", bridge.RoleCustomer, msg("x"), "")
+		require.NoError(t, err)
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not woken by append")
+		}
+		select {
+		case <-s.Notify("c5", -1): // already past: closed at once
+		default:
+			t.Fatal("notify for an older sequence must be closed")
+		}
+	})
+
+	t.Run("cursors", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.PutConversation(ctx, conv("c6")))
+		cur, err := s.Cursor(ctx, "c6", "bot")
+		require.NoError(t, err)
+		require.Equal(t, int64(-1), cur)
+		require.NoError(t, s.Ack(ctx, "c6", "bot", 4))
+		require.NoError(t, s.Ack(ctx, "c6", "bot", 2)) // never moves back
+		cur, err = s.Cursor(ctx, "c6", "bot")
+		require.NoError(t, err)
+		require.Equal(t, int64(4), cur)
+	})
+
+	t.Run("concurrent appends get distinct consecutive numbers", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.PutConversation(ctx, conv("c7")))
+		var wg sync.WaitGroup
+		seen := make(chan int64, 200)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 50 {
+					seq, _, err := s.Append(ctx, "c7", bridge.RoleCustomer, msg("x"), "")
+					if err == nil {
+						seen <- seq
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(seen)
+		got := map[int64]bool{}
+		for seq := range seen {
+			require.False(t, got[seq], "seq %d twice", seq)
+			got[seq] = true
+		}
+		require.Len(t, got, 200)
+		for i := range int64(200) {
+			require.True(t, got[i], "seq %d missing", i)
+		}
+	})
+}
