@@ -1,0 +1,149 @@
+package directline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// maxActivityBytes bounds the bytes read for one activity: 256K characters are at most 1 MiB of UTF-8.
+const maxActivityBytes = 4 * activity.MaxActivityChars
+
+// activitySet is the ActivitySet of GET /activities and of websocket frames.
+type activitySet struct {
+	Activities []json.RawMessage `json:"activities"`
+	Watermark  string            `json:"watermark,omitempty"`
+}
+
+// visible reports whether a logged activity is shown to Direct Line clients:
+// conversationUpdate never is (directline.md §2).
+func visible(r bridge.Record) bool {
+	return r.Activity.Type != activity.TypeConversationUpdate
+}
+
+// page reads the activities after watermark after, up to the page size, as an ActivitySet
+// whose watermark is the last sequence number read (or the one asked for, when none is new).
+func (s *Server) page(ctx context.Context, id string, after int64) (activitySet, error) {
+	recs, err := s.store.Since(ctx, id, after, s.cfg.PageSize)
+	if err != nil {
+		return activitySet{}, err
+	}
+	set := activitySet{Activities: make([]json.RawMessage, 0, len(recs))}
+	if after >= 0 {
+		set.Watermark = strconv.FormatInt(after, 10)
+	}
+	for _, rec := range recs {
+		set.Watermark = strconv.FormatInt(rec.Seq, 10)
+		if !visible(rec) {
+			continue
+		}
+		b, err := activity.Marshal(rec.Activity)
+		if err != nil {
+			return activitySet{}, err
+		}
+		set.Activities = append(set.Activities, b)
+	}
+	return set, nil
+}
+
+// getActivities: GET /conversations/{id}/activities?watermark= — polling.
+func (s *Server) getActivities(r *http.Request) (int, any, *apiError) {
+	id := r.PathValue("id")
+	if _, e := s.authorize(r, id); e != nil {
+		return 0, nil, e
+	}
+	after, ok := parseWatermark(r.URL.Query().Get("watermark"))
+	if !ok {
+		return 0, nil, errBadArgument("the watermark is not one this server issued")
+	}
+	if _, err := s.hub.Conversation(r.Context(), id); err != nil {
+		return 0, nil, errFromBridge(err)
+	}
+	set, err := s.page(r.Context(), id, after)
+	if err != nil {
+		return 0, nil, errFromBridge(err)
+	}
+	return http.StatusOK, set, nil
+}
+
+// postActivity: POST /conversations/{id}/activities — one activity from the client.
+func (s *Server) postActivity(r *http.Request) (int, any, *apiError) {
+	id := r.PathValue("id")
+	p, e := s.authorize(r, id)
+	if e != nil {
+		return 0, nil, e
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxActivityBytes+1))
+	if err != nil {
+		return 0, nil, errBadArgument("cannot read the body")
+	}
+	if len(body) > maxActivityBytes {
+		return 0, nil, errTooLarge("the activity is over the limit of 256K characters")
+	}
+	a, e := decodeActivity(body)
+	if e != nil {
+		return 0, nil, e
+	}
+	return s.ingest(r, id, p, a)
+}
+
+// decodeActivity parses and checks an activity from a client.
+func decodeActivity(body []byte) (*activity.Activity, *apiError) {
+	if err := activity.CheckSize(body); err != nil {
+		return nil, errTooLarge(err.Error())
+	}
+	a, err := activity.Decode(body)
+	if err != nil {
+		return nil, errBadArgument(err.Error())
+	}
+	if err := a.Validate(); err != nil {
+		var ve *activity.ValidationError
+		if errors.As(err, &ve) && ve.Code == activity.CodeMissingProperty {
+			return nil, &apiError{Status: http.StatusBadRequest, Code: CodeMissingProperty, Message: err.Error()}
+		}
+		return nil, errBadArgument(err.Error())
+	}
+	return a, nil
+}
+
+// ingest stamps a client activity with what the channel owns and hands it to the Hub. It answers
+// once the bot has (directline.md §1: the status reflects the bot's).
+func (s *Server) ingest(r *http.Request, id string, p principal, a *activity.Activity) (int, any, *apiError) {
+	if !s.allow(id) {
+		return 0, nil, &apiError{Status: http.StatusTooManyRequests, Code: CodeThrottled, Message: "too many activities; retry later", RetryAfter: 1}
+	}
+	if p.user != "" { // a user bound into the token overrides from.id [AUTH]
+		if a.From == nil {
+			a.From = &activity.ChannelAccount{}
+		}
+		a.From.ID = p.user
+	}
+	if a.From == nil || a.From.ID == "" {
+		return 0, nil, &apiError{Status: http.StatusBadRequest, Code: CodeMissingProperty, Message: "Missing from.id"}
+	}
+	a.ID = ""                               // the channel assigns ids (A2030)
+	a.Timestamp = activity.NewTime(s.now()) // and timestamps, in UTC (A2040, A2043)
+	a.ChannelID = ChannelName
+	a.ServiceURL = s.cfg.PublicURL + "/"
+	a.Conversation = &activity.ConversationAccount{ID: id}
+	a.CallerID = "" // not a wire field (A2250)
+	leg := bridge.Leg{Channel: ChannelName, ConversationID: id}
+	start := time.Now()
+	aid, err := s.hub.Receive(r.Context(), leg, a)
+	if err != nil {
+		e := errFromBridge(err)
+		s.log.Warn().Err(err).Str("conv_id", id).Str("activity_id", aid).Int("status", e.Status).Msg("post activity failed")
+		return 0, nil, e
+	}
+	s.log.Debug().Str("conv_id", id).Str("activity_id", aid).Dur("took", time.Since(start)).Msg("activity posted")
+	return http.StatusOK, map[string]string{"id": aid}, nil
+}
