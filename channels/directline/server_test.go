@@ -136,8 +136,8 @@ func (f *fixture) start(t *testing.T) conversationResponse {
 }
 
 type errBody struct {
-	Error struct{ Code, Message string } `json:"error"`
-	HTTPStatusCode int `json:"httpStatusCode"`
+	Error          struct{ Code, Message string } `json:"error"`
+	HTTPStatusCode int                            `json:"httpStatusCode"`
 }
 
 func message(text, clientID string) map[string]any {

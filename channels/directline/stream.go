@@ -54,23 +54,43 @@ var upgrader = websocket.Upgrader{
 // streamSet tracks the open streams so that shutdown can close them.
 type streamSet struct {
 	mu      sync.Mutex
-	conns   map[*websocket.Conn]chan struct{} // conn -> closed on shutdown
+	conns   map[*websocket.Conn]openStream
 	closing bool
 	wg      sync.WaitGroup
 }
 
-func (ss *streamSet) init() { ss.conns = map[*websocket.Conn]chan struct{}{} }
+type openStream struct {
+	conv     string
+	shutdown chan struct{} // closed on shutdown
+}
 
-func (ss *streamSet) add(c *websocket.Conn) (shutdown <-chan struct{}, ok bool) {
+func (ss *streamSet) init() { ss.conns = map[*websocket.Conn]openStream{} }
+
+func (ss *streamSet) add(c *websocket.Conn, conv string) (shutdown <-chan struct{}, ok bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.closing {
 		return nil, false
 	}
 	ch := make(chan struct{})
-	ss.conns[c] = ch
+	ss.conns[c] = openStream{conv: conv, shutdown: ch}
 	ss.wg.Add(1)
 	return ch, true
+}
+
+// Drop cuts the conversation's open streams without a close frame, as a network failure
+// would; clients reconnect from their watermark. It returns how many it cut.
+func (s *Server) Drop(convID string) int {
+	s.streams.mu.Lock()
+	defer s.streams.mu.Unlock()
+	n := 0
+	for c, o := range s.streams.conns {
+		if o.conv == convID {
+			_ = c.NetConn().Close()
+			n++
+		}
+	}
+	return n
 }
 
 func (ss *streamSet) remove(c *websocket.Conn) {
@@ -95,8 +115,8 @@ func (s *Server) Streams() int {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.streams.mu.Lock()
 	s.streams.closing = true
-	for _, ch := range s.streams.conns {
-		close(ch)
+	for _, o := range s.streams.conns {
+		close(o.shutdown)
 	}
 	s.streams.mu.Unlock()
 	done := make(chan struct{})
@@ -152,7 +172,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	shutdown, ok := s.streams.add(conn)
+	shutdown, ok := s.streams.add(conn, id)
 	if !ok {
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseServiceRestart, "server shutting down"), time.Now().Add(writeWait))
 		_ = conn.Close()
