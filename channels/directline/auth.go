@@ -80,7 +80,7 @@ func (t *tokens) authenticate(cred string) (principal, *apiError) {
 	var c tokenClaims
 	_, err := jwt.ParseWithClaims(cred, &c, func(*jwt.Token) (any, error) { return t.key, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(t.issuer), jwt.WithAudience(t.issuer),
-		jwt.WithExpirationRequired(), jwt.WithTimeFunc(t.now), jwt.WithLeeway(5*time.Second))
+		jwt.WithExpirationRequired(), jwt.WithTimeFunc(t.now))
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return principal{}, &apiError{Status: http.StatusForbidden, Code: CodeTokenExpired, Message: "Token expired"}

@@ -101,7 +101,8 @@ type Server struct {
 
 var _ bridge.Channel = (*Server)(nil)
 
-// New returns a server relaying through hub. It registers itself with the hub.
+// New returns a server relaying through hub. The caller registers it with the hub (hub.Register)
+// and its routes with a mux (Register).
 func New(cfg Config, hub *bridge.Hub, log zerolog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -114,7 +115,6 @@ func New(cfg Config, hub *bridge.Hub, log zerolog.Logger) (*Server, error) {
 	}
 	s.tokens = newTokens(cfg.Secret, cfg.PublicURL+"/v3/directline", cfg.TokenTTL, func() time.Time { return s.now() })
 	s.streams.init()
-	hub.Register(s)
 	return s, nil
 }
 

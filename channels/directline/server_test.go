@@ -91,6 +91,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	}
 	srv, err := New(cfg, hub, zerolog.Nop())
 	require.NoError(t, err)
+	hub.Register(srv)
 	srv.Register(mux)
 	return &fixture{srv: srv, ts: ts, bot: bot, url: ts.URL + "/v3/directline"}
 }

@@ -24,11 +24,9 @@ type Bot struct {
 
 var _ bridge.Channel = (*Bot)(nil)
 
-// New returns the bot, registered with hub.
+// New returns the bot; the caller registers it with hub.
 func New(hub *bridge.Hub, greeting string) *Bot {
-	b := &Bot{hub: hub, Greeting: greeting}
-	hub.Register(b)
-	return b
+	return &Bot{hub: hub, Greeting: greeting}
 }
 
 // Name implements bridge.Channel.

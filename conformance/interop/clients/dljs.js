@@ -92,7 +92,8 @@ async function exchange(text) {
     case 'expired': {
       result.first = await exchange('before expiry');
       await new Promise((r) => setTimeout(r, opts.waitMs || 3000));
-      try { await post('after expiry'); result.postAfterExpiry = 'accepted'; } catch (e) { result.postAfterExpiry = e.status; }
+      // On 403 DirectLineJS sets ExpiredToken and answers the post with "retry" (catchPostError).
+      try { await post('after expiry'); result.postAfterExpiry = 'accepted'; } catch (e) { result.postAfterExpiry = e.status || e.message; }
       await until(() => statuses.includes(3), 'ExpiredToken status', 10000);
       break;
     }

@@ -1,0 +1,169 @@
+// Package app wires the bridge together: configuration, the store, the Hub, the channels and the
+// HTTP server, with graceful shutdown. cmd/bridge and the end-to-end tests both use it.
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the bridge's configuration: defaults, then the YAML file, then environment
+// variables, then flags (each later source wins).
+type Config struct {
+	// Listen is the address the HTTP server binds. Default: 127.0.0.1:8080. Env BRIDGE_LISTEN.
+	Listen string `yaml:"listen"`
+	// PublicURL is the base URL clients and bots reach the bridge at (streamUrl, serviceUrl).
+	// Default: http://<listen>. Env BRIDGE_PUBLIC_URL.
+	PublicURL string `yaml:"public_url"`
+	// LogLevel is debug, info, warn or error. Default: info. Env BRIDGE_LOG_LEVEL.
+	LogLevel string `yaml:"log_level"`
+	// ShutdownTimeout bounds a graceful shutdown. Default: 20s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	DirectLine DirectLineConfig `yaml:"directline"`
+	Bot        BotConfig        `yaml:"bot"`
+}
+
+// DirectLineConfig configures the Direct Line server.
+type DirectLineConfig struct {
+	// Secret opens any conversation. Default: generated at start and printed. Env
+	// BRIDGE_DIRECTLINE_SECRET (prefer it to the file: it is a secret).
+	Secret string `yaml:"secret"`
+	// TokenTTL is the life of issued tokens. Default: 30m.
+	TokenTTL time.Duration `yaml:"token_ttl"`
+	// KeepAlive is the interval of empty keep-alive frames on streams. Default: 15s.
+	KeepAlive time.Duration `yaml:"keep_alive"`
+	// RatePerConversation limits posts per second per conversation (429 beyond). Default: 20; -1: none.
+	RatePerConversation float64 `yaml:"rate_per_conversation"`
+}
+
+// BotConfig says how to reach the bot.
+type BotConfig struct {
+	// Endpoint is the bot's messaging endpoint (…/api/messages). Empty: the built-in echo bot.
+	// Env BRIDGE_BOT_ENDPOINT.
+	Endpoint string `yaml:"endpoint"`
+	// AppID and AppPassword are the bot's Microsoft App ID and password. An empty AppID is
+	// anonymous mode, as in the Bot Framework SDKs. Env BRIDGE_BOT_APP_ID, BRIDGE_BOT_APP_PASSWORD
+	// (prefer the environment for the password).
+	AppID       string `yaml:"app_id"`
+	AppPassword string `yaml:"app_password"`
+	// ID and Name are the bot's account as customers see it. Default: "bot", "Bot".
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// OpenIDMetadataURL is where the bot's tokens are validated. Default: the bridge's own
+	// development issuer (for local bots); Azure Bot Service bots use
+	// https://login.botframework.com/v1/.well-known/openidconfiguration.
+	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
+	// Issuer is the iss of the tokens the bridge signs for the bot. Default: the bridge's public URL.
+	Issuer string `yaml:"issuer"`
+	// OAuthScope is the audience expected on the bot's tokens. Default: the channel's default.
+	OAuthScope string `yaml:"oauth_scope"`
+	// SigningKeyFile keeps the bridge's RSA signing key across restarts (PEM). Default: a new
+	// key per start, published under a new kid.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// Timeout bounds one delivery to the bot. Default: 15s (Azure Bot Service's).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Defaults returns the configuration with every default filled in (but no secret yet).
+func Defaults() Config {
+	return Config{
+		Listen: "127.0.0.1:8080", LogLevel: "info", ShutdownTimeout: 20 * time.Second,
+		DirectLine: DirectLineConfig{TokenTTL: 30 * time.Minute, KeepAlive: 15 * time.Second, RatePerConversation: 20},
+		Bot:        BotConfig{ID: "bot", Name: "Bot", Timeout: 15 * time.Second},
+	}
+}
+
+// LoadFile reads a YAML file over c. Unknown keys are errors; every error names the file and line.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
+}
+
+// Env names of the settings that environment variables override.
+var envNames = []struct {
+	name string
+	set  func(*Config, string)
+}{
+	{"BRIDGE_LISTEN", func(c *Config, v string) { c.Listen = v }},
+	{"BRIDGE_PUBLIC_URL", func(c *Config, v string) { c.PublicURL = v }},
+	{"BRIDGE_LOG_LEVEL", func(c *Config, v string) { c.LogLevel = v }},
+	{"BRIDGE_DIRECTLINE_SECRET", func(c *Config, v string) { c.DirectLine.Secret = v }},
+	{"BRIDGE_BOT_ENDPOINT", func(c *Config, v string) { c.Bot.Endpoint = v }},
+	{"BRIDGE_BOT_APP_ID", func(c *Config, v string) { c.Bot.AppID = v }},
+	{"BRIDGE_BOT_APP_PASSWORD", func(c *Config, v string) { c.Bot.AppPassword = v }},
+}
+
+// ApplyEnv overrides c with the BRIDGE_* variables that getenv returns non-empty.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	for _, e := range envNames {
+		if v := getenv(e.name); v != "" {
+			e.set(c, v)
+		}
+	}
+}
+
+// Finish fills what is derived from other settings: the public URL from the listen address.
+func (c *Config) Finish() {
+	if c.PublicURL == "" {
+		host, port, err := net.SplitHostPort(c.Listen)
+		if err == nil {
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "127.0.0.1"
+			}
+			c.PublicURL = "http://" + net.JoinHostPort(host, port)
+		}
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+}
+
+// Validate checks the configuration at start-up.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		errs = append(errs, fmt.Errorf("public_url %q must be an absolute http(s) URL", c.PublicURL))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q must be debug, info, warn or error", c.LogLevel))
+	}
+	if s := c.DirectLine.Secret; s != "" && len(s) < 16 {
+		errs = append(errs, errors.New("directline.secret must have at least 16 characters"))
+	}
+	if e := c.Bot.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			errs = append(errs, fmt.Errorf("bot.endpoint %q must be an absolute http(s) URL", e))
+		}
+	}
+	if c.Bot.AppID != "" && c.Bot.AppPassword == "" {
+		errs = append(errs, errors.New("bot.app_password (BRIDGE_BOT_APP_PASSWORD) is required with bot.app_id"))
+	}
+	if c.Bot.Timeout <= 0 || c.DirectLine.TokenTTL <= 0 || c.DirectLine.KeepAlive <= 0 {
+		errs = append(errs, errors.New("durations must be positive"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
