@@ -1,0 +1,212 @@
+// echo-bot.js: a real botbuilder 4.23.3 bot (CloudAdapter) on node's own http server, for the Go
+// interop tests of channels/botframework (and any bridge test that needs a self-hosted bot).
+//
+// Behaviour:
+//   - message "handoff"  -> EventFactory.createHandoffInitiation (a handoff.initiate event)
+//   - any other message  -> "echo: <text>"
+//   - conversationUpdate with a user among membersAdded -> "welcome"
+//   - invoke             -> invokeResponse 200 {"echo": <name>}
+//
+// Environment:
+//   PORT             port on 127.0.0.1; 0 (default) picks a free one. Prints "listening <port>".
+//   EXIT_ON_STDIN_END  set: exit when stdin closes (a test harness that dies takes the bot along).
+//   MicrosoftAppId   empty: anonymous mode (no token checked, none sent), botframework.md §4.4.
+//   otherwise the bridge is the identity provider both ways (botframework.md §8 B):
+//     MicrosoftAppPassword, ToBotFromChannelOpenIdMetadataUrl, ToBotFromChannelTokenIssuer,
+//     ToBotFromEmulatorOpenIdMetadataUrl, ToChannelFromBotLoginUrl, ToChannelFromBotOAuthScope,
+//     OAuthUrl, CallerId. ConfigurationBotFrameworkAuthentication validates the bridge's tokens
+//     with these alone; outbound tokens come from the bridge's dev token endpoint through
+//     BridgeCredentialsFactory, because MSAL refuses an http authority (authority_uri_insecure).
+'use strict';
+
+const http = require('http');
+const {
+    ActivityHandler,
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+    EventFactory,
+} = require('botbuilder');
+const { PasswordServiceClientCredentialFactory, TokenCredentials } = require('botframework-connector');
+
+const MAX_BODY = 1 << 20;
+
+// BridgeCredentialsFactory gets client-credentials tokens from ${loginEndpoint}/oauth2/v2.0/token
+// (the bridge's dev token endpoint) and caches them until five minutes before they expire, as
+// botbuilder's own credentials do.
+class BridgeCredentialsFactory extends PasswordServiceClientCredentialFactory {
+    constructor(appId, password) {
+        super(appId, password);
+        this.cache = new Map();
+    }
+
+    async createCredentials(appId, audience, loginEndpoint, validateAuthority) {
+        if (await this.isAuthenticationDisabled()) {
+            return super.createCredentials(appId, audience, loginEndpoint, validateAuthority);
+        }
+        if (!(await this.isValidAppId(appId))) {
+            throw new Error('Invalid appId.');
+        }
+        const key = `${loginEndpoint}|${audience}`;
+        const hit = this.cache.get(key);
+        if (hit && hit.renewAt > Date.now()) {
+            return new TokenCredentials(hit.token);
+        }
+        const res = await fetch(`${loginEndpoint}/oauth2/v2.0/token`, {
+            method: 'POST',
+            body: new URLSearchParams({
+                grant_type: 'client_credentials',
+                client_id: appId,
+                client_secret: this.password,
+                scope: `${audience}/.default`,
+            }),
+        });
+        if (!res.ok) {
+            throw new Error(`token endpoint answered ${res.status}`);
+        }
+        const body = await res.json();
+        const lifetime = Number(body.expires_in || 0) * 1000;
+        this.cache.set(key, { token: body.access_token, renewAt: Date.now() + lifetime - 5 * 60 * 1000 });
+        return new TokenCredentials(body.access_token);
+    }
+}
+
+class EchoBot extends ActivityHandler {
+    constructor() {
+        super();
+        this.onMessage(async (context, next) => {
+            const text = (context.activity.text || '').trim();
+            if (text === 'handoff') {
+                const handoff = EventFactory.createHandoffInitiation(context, { skill: 'human', reason: 'asked' });
+                await context.sendActivity(handoff);
+            } else {
+                await context.sendActivity(`echo: ${text}`);
+            }
+            await next();
+        });
+        this.onMembersAdded(async (context, next) => {
+            for (const member of context.activity.membersAdded || []) {
+                if (member.id !== context.activity.recipient.id) {
+                    await context.sendActivity('welcome');
+                }
+            }
+            await next();
+        });
+    }
+
+    async onInvokeActivity(context) {
+        return { status: 200, body: { echo: context.activity.name } };
+    }
+}
+
+// adaptResponse gives node's ServerResponse the express-style methods CloudAdapter.process calls.
+function adaptResponse(res) {
+    return {
+        socket: res.socket,
+        header(name, value) {
+            res.setHeader(name, value);
+        },
+        status(code) {
+            res.statusCode = code;
+        },
+        send(body) {
+            if (body === undefined || body === null) {
+                return;
+            }
+            if (typeof body === 'string' || Buffer.isBuffer(body)) {
+                if (!res.hasHeader('content-type')) {
+                    res.setHeader('content-type', 'text/plain; charset=utf-8');
+                }
+                res.write(body);
+            } else {
+                res.setHeader('content-type', 'application/json; charset=utf-8');
+                res.write(JSON.stringify(body));
+            }
+        },
+        end() {
+            res.end();
+        },
+    };
+}
+
+function readJSON(req) {
+    return new Promise((resolve, reject) => {
+        let size = 0;
+        const chunks = [];
+        req.on('data', (chunk) => {
+            size += chunk.length;
+            if (size > MAX_BODY) {
+                reject(new Error('body too large'));
+                req.destroy();
+                return;
+            }
+            chunks.push(chunk);
+        });
+        req.on('end', () => {
+            try {
+                resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+            } catch (err) {
+                resolve(undefined); // CloudAdapter answers 400 for a body that is not an object
+            }
+        });
+        req.on('error', reject);
+    });
+}
+
+function main() {
+    const env = { ...process.env };
+    const appId = env.MicrosoftAppId || '';
+    if (!appId) {
+        // Anonymous: no custom endpoints, so that BotFrameworkAuthenticationFactory builds the
+        // public-cloud authentication with authentication disabled.
+        for (const k of Object.keys(env)) {
+            if (/^(ToBotFrom|ToChannelFrom|OAuthUrl|CallerId)/.test(k)) delete env[k];
+        }
+    }
+    const credentials = new BridgeCredentialsFactory(appId, env.MicrosoftAppPassword || '');
+    const auth = new ConfigurationBotFrameworkAuthentication(env, credentials);
+    const adapter = new CloudAdapter(auth);
+    adapter.onTurnError = async (context, error) => {
+        console.error(`turn error: ${error && error.message}`);
+        throw error; // CloudAdapter.process answers 500 (or 401 for an AuthenticationError)
+    };
+    const bot = new EchoBot();
+
+    const server = http.createServer(async (req, res) => {
+        const url = new URL(req.url, 'http://localhost');
+        if (url.pathname !== '/api/messages') {
+            res.statusCode = 404;
+            res.end();
+            return;
+        }
+        let body;
+        try {
+            body = req.method === 'POST' ? await readJSON(req) : undefined;
+        } catch (err) {
+            res.statusCode = 413;
+            res.end();
+            return;
+        }
+        try {
+            await adapter.process({ body, headers: req.headers, method: req.method }, adaptResponse(res), (context) =>
+                bot.run(context),
+            );
+        } catch (err) {
+            console.error(`process: ${err && err.message}`);
+            if (!res.headersSent) res.statusCode = 500;
+            res.end();
+        }
+    });
+    server.listen(Number(env.PORT || 0), '127.0.0.1', () => {
+        console.log(`listening ${server.address().port}`);
+    });
+    const stop = () => server.close(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    if (env.EXIT_ON_STDIN_END) {
+        // Stop when the parent test process goes away (its end of stdin closes).
+        process.stdin.on('end', stop);
+        process.stdin.resume();
+    }
+}
+
+main();
