@@ -45,14 +45,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	level, _ := zerolog.ParseLevel(cfg.LogLevel)
 	log := zerolog.New(stderr).Level(level).With().Timestamp().Logger()
 
-	a, err := app.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	eff := a.Config()
-	ln, err := net.Listen("tcp", eff.Listen)
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.PublicURL == "" { // derived from the bound address, so that port 0 works
+		cfg.Listen = ln.Addr().String()
+	}
+	a, err := app.New(cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	printBanner(stdout, a)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/internal/testutil"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bridge.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("listen: 127.0.0.1:7000\nbot:\n  endpoint: http://127.0.0.1:1/api/messages\n  name: File Bot\ndirectline:\n  keep_alive: 5s\n"), 0o600))
+
+	cfg, err := parseConfig([]string{"--config", file}, envOf(nil), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:7000", cfg.Listen)
+	require.Equal(t, "File Bot", cfg.Bot.Name)
+	require.Equal(t, 5*time.Second, cfg.DirectLine.KeepAlive)
+	require.Equal(t, 15*time.Second, cfg.Bot.Timeout, "defaults stay where the file is silent")
+
+	env := envOf(map[string]string{"BRIDGE_LISTEN": "127.0.0.1:7001", "BRIDGE_BOT_ENDPOINT": "http://127.0.0.1:2/api/messages", "BRIDGE_DIRECTLINE_SECRET": "from-env-0123456789"})
+	cfg, err = parseConfig([]string{"--config", file}, env, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:7001", cfg.Listen, "env beats the file")
+	require.Equal(t, "http://127.0.0.1:2/api/messages", cfg.Bot.Endpoint)
+	require.Equal(t, "from-env-0123456789", cfg.DirectLine.Secret)
+
+	cfg, err = parseConfig([]string{"--config", file, "--listen", "127.0.0.1:7002", "--bot-app-id", "app"}, env, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:7002", cfg.Listen, "flags beat env")
+	require.Equal(t, "app", cfg.Bot.AppID)
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	tests := []struct{ name, body, want string }{
+		{"unknown key", "listen: 127.0.0.1:1\nbott:\n  endpoint: x\n", "line 2"},
+		{"malformed", "listen: [\n", "line"},
+		{"wrong type", "directline:\n  keep_alive: soon\n", "line 2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write(strings.ReplaceAll(tc.name, " ", "_")+".yaml", tc.body)
+			_, err := parseConfig([]string{"--config", p}, envOf(nil), io.Discard)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), p, "the error names the file")
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+	t.Run("invalid values fail start-up", func(t *testing.T) {
+		err := run(context.Background(), []string{"--bot-endpoint", "not a url", "--listen", "127.0.0.1:0"}, envOf(nil), io.Discard, io.Discard)
+		require.ErrorContains(t, err, "bot.endpoint")
+		err = run(context.Background(), []string{"--bot-app-id", "x", "--listen", "127.0.0.1:0"}, envOf(nil), io.Discard, io.Discard)
+		require.ErrorContains(t, err, "app_password")
+		err = run(context.Background(), []string{"frobnicate"}, envOf(nil), io.Discard, io.Discard)
+		require.ErrorContains(t, err, "unknown command")
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu  chan struct{}
+	buf bytes.Buffer
+}
+
+func newSyncBuffer() *syncBuffer { b := &syncBuffer{mu: make(chan struct{}, 1)}; return b }
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+func TestRunWithNoConfiguration(t *testing.T) {
+	out, logs := newSyncBuffer(), newSyncBuffer()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--listen", "127.0.0.1:0"}, envOf(nil), out, logs) }()
+	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "Health:") }, "the banner")
+	banner := out.String()
+	require.Contains(t, banner, "built-in echo bot")
+	require.Contains(t, banner, "Direct Line secret (generated")
+	// the generated secret is printed for the operator, never logged
+	lines := strings.Split(banner, "\n")
+	var secret string
+	for i, l := range lines {
+		if strings.Contains(l, "Direct Line secret") {
+			secret = strings.TrimSpace(lines[i+1])
+		}
+	}
+	require.Len(t, secret, 43)
+	require.NotContains(t, logs.String(), secret)
+	// the health endpoint answers
+	var health string
+	for _, l := range lines {
+		if strings.Contains(l, "Health:") {
+			health = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "Health:"))
+		}
+	}
+	resp, err := http.Get(health)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("no graceful shutdown")
+	}
+	require.Contains(t, logs.String(), "shutting down")
+}

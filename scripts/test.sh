@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, then runs everything — formatting and vet
+# checks, every Go test with the race detector (including the interop tests with real
+# botframework-directlinejs, Web Chat in headless Chromium and botbuilder bots), short fuzz runs,
+# and the 1,000-conversation websocket benchmark.
+#
+#   ./scripts/test.sh            # everything
+#   FUZZTIME=0 ./scripts/test.sh # skip the fuzz runs
+#
+# Under CI=true a missing tool is an error, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME=${FUZZTIME:-10s}
+step() { printf '\n==> %s\n' "$*"; }
+
+step "tools"
+command -v go >/dev/null || { echo "go is required (1.26)"; exit 1; }
+go version
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "node and npm are required for the interop tests (Node 20+)"; exit 1
+fi
+node --version
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+if ! command -v chromium >/dev/null; then
+  step "installing chromium (Debian package) for the Web Chat test"
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+    || { echo "could not install chromium"; [ -n "${CI:-}" ] && exit 1; }
+fi
+
+step "npm packages of the interop harness (from the committed lockfile)"
+lock=conformance/interop/package-lock.json
+stamp=conformance/interop/node_modules/.bfbridge-lock
+if [ ! -f "$stamp" ] || ! cmp -s "$lock" "$stamp"; then
+  npm ci --prefix conformance/interop --no-audit --no-fund --loglevel=error
+  cp "$lock" "$stamp"
+else
+  echo "up to date"
+fi
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './conformance/interop/node_modules/*'))
+if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
+go vet ./...
+
+step "go test -race ./..."
+go test -race -count=1 -timeout 20m ./...
+
+if [ "$FUZZTIME" != "0" ]; then
+  step "fuzz targets, $FUZZTIME each"
+  for pkg in $(go list ./...); do
+    dir=$(go list -f '{{.Dir}}' "$pkg")
+    for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
+      echo "--- $target ($pkg)"
+      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/bfbridge-fuzz.log 2>&1 \
+        || { cat /tmp/bfbridge-fuzz.log; exit 1; }
+      tail -1 /tmp/bfbridge-fuzz.log
+    done
+  done
+fi
+
+step "benchmark: 1,000 websocket conversations through the bridge"
+go test -run '^$' -bench WebsocketConversations -benchtime 3x ./channels/directline
+
+step "all tests passed"
