@@ -71,7 +71,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		a.BotChannel, err = botframework.New(botframework.Config{
 			PublicURL: cfg.PublicURL, BotEndpoint: cfg.Bot.Endpoint,
 			BotAppID: cfg.Bot.AppID, BotAppPassword: cfg.Bot.AppPassword,
-			Issuer: cfg.Bot.Issuer, OpenIDMetadataURL: cfg.Bot.OpenIDMetadataURL, OAuthScope: cfg.Bot.OAuthScope,
+			Issuer: cfg.Bot.Issuer, OpenIDMetadataURL: cfg.Bot.OpenIDMetadataURL, OAuthScope: cfg.Bot.OAuthScope, TokenIssuers: cfg.Bot.TokenIssuers,
 			SigningKeyFile: cfg.Bot.SigningKeyFile, DeliveryTimeout: cfg.Bot.Timeout,
 		}, a.Hub, log.With().Str("component", "botframework").Logger())
 		if err != nil {

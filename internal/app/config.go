@@ -63,10 +63,15 @@ type BotConfig struct {
 	// development issuer (for local bots); Azure Bot Service bots use
 	// https://login.botframework.com/v1/.well-known/openidconfiguration.
 	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
-	// Issuer is the iss of the tokens the bridge signs for the bot. Default: the bridge's public URL.
+	// Issuer is the iss of the tokens the bridge signs for the bot; the bot's
+	// ToBotFromChannelTokenIssuer must equal it. Default: https://bridge.local.
 	Issuer string `yaml:"issuer"`
-	// OAuthScope is the audience expected on the bot's tokens. Default: the channel's default.
+	// OAuthScope is the audience required on the bot's tokens. Default: Issuer with the bridge's
+	// own metadata, otherwise https://api.botframework.com.
 	OAuthScope string `yaml:"oauth_scope"`
+	// TokenIssuers are the iss values accepted on the bot's tokens. Default: Issuer with the
+	// bridge's own metadata, otherwise the issuer the metadata names.
+	TokenIssuers []string `yaml:"token_issuers"`
 	// SigningKeyFile keeps the bridge's RSA signing key across restarts (PEM). Default: a new
 	// key per start, published under a new kid.
 	SigningKeyFile string `yaml:"signing_key_file"`
