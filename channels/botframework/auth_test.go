@@ -293,7 +293,9 @@ func TestExternalOpenIDMetadata(t *testing.T) {
 		return c
 	}
 	body := []byte(`{"type":"message","text":"x"}`)
-	post := func(tok string) (int, []byte) { return r.call(http.MethodPost, "/v3/conversations/x/activities", tok, body) }
+	post := func(tok string) (int, []byte) {
+		return r.call(http.MethodPost, "/v3/conversations/x/activities", tok, body)
+	}
 
 	status, b := post(signWith(t, claims(nil), idpKey.priv, idpKey.kid))
 	require.Equal(t, http.StatusOK, status, "%s", b)
@@ -320,7 +322,11 @@ func TestExternalOpenIDMetadata(t *testing.T) {
 			c.TokenIssuers = []string{"https://sts.example/tenant/"}
 		})
 		r.start("z")
-		v1 := claims(func(c jwt.MapClaims) { c["iss"] = "https://sts.example/tenant/"; c["appid"] = testAppID; delete(c, "azp") })
+		v1 := claims(func(c jwt.MapClaims) {
+			c["iss"] = "https://sts.example/tenant/"
+			c["appid"] = testAppID
+			delete(c, "azp")
+		})
 		status, b := r.call(http.MethodPost, "/v3/conversations/z/activities", signWith(t, v1, idpKey.priv, idpKey.kid), body)
 		require.Equal(t, http.StatusOK, status, "%s", b)
 		status, b = r.call(http.MethodPost, "/v3/conversations/z/activities", signWith(t, claims(nil), idpKey.priv, idpKey.kid), body)

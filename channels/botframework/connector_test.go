@@ -72,7 +72,7 @@ func TestConnectorRoutes(t *testing.T) {
 						require.Equal(t, a0, last().ReplyToID)
 					}},
 				{name: "SendConversationHistory", method: "POST", path: base + "/activities/history",
-					body: `{"activities":[{"type":"message","id":"h1","text":"old 1","timestamp":"2020-01-01T00:00:00Z"},{"type":"message","id":"h2","text":"old 2","timestamp":"2020-01-01T00:00:01Z"}]}`,
+					body:   `{"activities":[{"type":"message","id":"h1","text":"old 1","timestamp":"2020-01-01T00:00:00Z"},{"type":"message","id":"h2","text":"old 2","timestamp":"2020-01-01T00:00:01Z"}]}`,
 					status: 200, check: func(t *testing.T, body []byte) {
 						recs := r.log(hardConvID)
 						h1, h2 := recs[len(recs)-2].Activity, recs[len(recs)-1].Activity
