@@ -3,7 +3,6 @@ package directline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -213,7 +212,7 @@ func (s *Server) pump(ctx context.Context, conn *websocket.Conn, id string, afte
 			set, err := s.page(ctx, id, after)
 			if err != nil {
 				s.log.Warn().Err(err).Str("conv_id", id).Msg("stream: cannot read the log")
-				return closeWith(conn, websocket.CloseInternalServerErr, CloseStoreError)
+				return closeWith(conn, websocket.CloseInternalServerErr, CloseStoreError, readerDone)
 			}
 			if set.Watermark == "" || set.Watermark == strconv.FormatInt(after, 10) {
 				break
@@ -239,9 +238,9 @@ func (s *Server) pump(ctx context.Context, conn *websocket.Conn, id string, afte
 		case reason := <-readerDone:
 			return reason
 		case <-shutdown:
-			return closeWith(conn, websocket.CloseServiceRestart, CloseServerShutdown)
+			return closeWith(conn, websocket.CloseServiceRestart, CloseServerShutdown, readerDone)
 		case <-ctx.Done():
-			return closeWith(conn, websocket.CloseServiceRestart, CloseServerShutdown)
+			return closeWith(conn, websocket.CloseServiceRestart, CloseServerShutdown, readerDone)
 		}
 	}
 }
@@ -261,10 +260,16 @@ func writeFrame(conn *websocket.Conn, set activitySet) error {
 	return w.Close()
 }
 
-func closeWith(conn *websocket.Conn, code int, reason CloseReason) CloseReason {
+// closeWith starts the closing handshake with code and waits (briefly) for the client's close
+// frame, which the reader goroutine receives, so that the client sees a clean close.
+func closeWith(conn *websocket.Conn, code int, reason CloseReason, readerDone <-chan CloseReason) CloseReason {
 	msg := websocket.FormatCloseMessage(code, reason.String())
-	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
 		return reason
+	}
+	select {
+	case <-readerDone:
+	case <-time.After(2 * time.Second):
 	}
 	return reason
 }
