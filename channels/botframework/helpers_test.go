@@ -89,11 +89,20 @@ func newRig(t *testing.T, mod func(*Config)) *rig {
 	bridgeSrv := httptest.NewUnstartedServer(bridgeMux)
 	bot := newFakeBot(t)
 	botSrv := httptest.NewUnstartedServer(bot)
-	r := &rig{t: t, customer: &recorder{name: "directline"}, bot: bot, logs: &syncBuffer{}}
-	r.url = "http://" + bridgeSrv.Listener.Addr().String()
-	r.botURL = "http://" + botSrv.Listener.Addr().String() + "/api/messages"
+	botSrv.Start()
+	t.Cleanup(botSrv.Close)
+	r := buildRig(t, bridgeMux, bridgeSrv, botSrv.URL+"/api/messages", mod)
+	r.bot = bot
+	bot.configure(r.url, r.ch.cfg.BotAppID, r.ch.cfg.BotAppPassword)
+	return r
+}
 
-	cfg := Config{PublicURL: r.url, BotEndpoint: r.botURL, BotAppID: testAppID, BotAppPassword: testPassword, DeliveryTimeout: 5 * time.Second}
+// buildRig makes the Hub and the channel for the unstarted bridge server, and starts it.
+func buildRig(t *testing.T, bridgeMux *http.ServeMux, bridgeSrv *httptest.Server, botURL string, mod func(*Config)) *rig {
+	t.Helper()
+	r := &rig{t: t, customer: &recorder{name: "directline"}, logs: &syncBuffer{}, botURL: botURL}
+	r.url = "http://" + bridgeSrv.Listener.Addr().String()
+	cfg := Config{PublicURL: r.url, BotEndpoint: botURL, BotAppID: testAppID, BotAppPassword: testPassword, DeliveryTimeout: 5 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -105,11 +114,8 @@ func newRig(t *testing.T, mod func(*Config)) *rig {
 	r.ch = ch
 	r.hub.Register(ch)
 	ch.Register(bridgeMux)
-	bot.configure(r.url, cfg.BotAppID, cfg.BotAppPassword)
 	bridgeSrv.Start()
-	botSrv.Start()
 	t.Cleanup(func() {
-		botSrv.Close()
 		bridgeSrv.Close()
 		_ = ch.Close()
 	})
