@@ -23,6 +23,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 const testSecret = "test-secret-0123456789"
@@ -76,7 +77,7 @@ type fixture struct {
 	url string
 }
 
-func newFixture(t *testing.T, mod func(*Config)) *fixture {
+func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: 2 * time.Second}, zerolog.Nop())
 	bot := &echoBot{hub: hub}
@@ -97,7 +98,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 }
 
 // call makes one API request and decodes the JSON answer into out (when not nil).
-func (f *fixture) call(t *testing.T, method, path, cred string, body any, out any) *http.Response {
+func (f *fixture) call(t testing.TB, method, path, cred string, body any, out any) *http.Response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -128,7 +129,7 @@ func (f *fixture) call(t *testing.T, method, path, cred string, body any, out an
 	return resp
 }
 
-func (f *fixture) start(t *testing.T) conversationResponse {
+func (f *fixture) start(t testing.TB) conversationResponse {
 	t.Helper()
 	var c conversationResponse
 	resp := f.call(t, "POST", "/conversations", testSecret, nil, &c)
@@ -249,7 +250,7 @@ func TestTokenUserOverridesFrom(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.RatePerConversation = 1 })
+	f := newFixture(t, nil)
 	c := f.start(t)
 	other := f.start(t)
 	post := "/conversations/" + c.ConversationID + "/activities"
@@ -294,6 +295,16 @@ func TestErrors(t *testing.T) {
 			require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
 		})
 	}
+	t.Run("the conversation goes on working after every error", func(t *testing.T) {
+		var res map[string]string
+		resp := f.call(t, "POST", post, c.Token, message("still here", "ok"), &res)
+		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, c.ConversationID+"|0000000", res["id"], "no refused activity took a sequence number")
+		var set struct{ Activities []map[string]any }
+		f.call(t, "GET", "/conversations/"+c.ConversationID+"/activities", c.Token, nil, &set)
+		require.Len(t, set.Activities, 2)
+		require.Equal(t, "echo: still here", set.Activities[1]["text"])
+	})
 
 	t.Run("bot errors and timeouts", func(t *testing.T) {
 		f := newFixture(t, nil)
@@ -321,6 +332,9 @@ func TestErrors(t *testing.T) {
 	})
 
 	t.Run("throttling answers 429 with Retry-After", func(t *testing.T) {
+		f := newFixture(t, func(c *Config) { c.RatePerConversation = 1 })
+		c := f.start(t)
+		post := "/conversations/" + c.ConversationID + "/activities"
 		var got429 *http.Response
 		for i := 0; i < 10 && got429 == nil; i++ {
 			if resp := f.call(t, "POST", post, c.Token, message("x", fmt.Sprint(i)), nil); resp.StatusCode == 429 {
@@ -570,4 +584,53 @@ func TestConfigValidate(t *testing.T) {
 		require.Error(t, c.Validate())
 	}
 	require.NoError(t, (&Config{PublicURL: "http://127.0.0.1:8080", Secret: testSecret}).Validate())
+}
+
+func TestLogsCarryNoSecretsOrText(t *testing.T) {
+	var logs syncBuf
+	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: time.Second}, zerolog.New(&logs).Level(zerolog.DebugLevel))
+	bot := &echoBot{hub: hub}
+	hub.Register(bot)
+	mux := http.NewServeMux()
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	srv, err := New(Config{PublicURL: ts.URL, Secret: testSecret, KeepAlive: 50 * time.Millisecond}, hub, zerolog.New(&logs).Level(zerolog.DebugLevel))
+	require.NoError(t, err)
+	hub.Register(srv)
+	srv.Register(mux)
+	f := &fixture{srv: srv, ts: ts, bot: bot, url: ts.URL + "/v3/directline"}
+
+	c := f.start(t)
+	conn := dial(t, c.StreamURL)
+	f.call(t, "POST", "/conversations/"+c.ConversationID+"/activities", c.Token, message("my card number is 4111", "x"), nil)
+	readSet(t, conn)
+	f.call(t, "POST", "/conversations/"+c.ConversationID+"/activities", "wrong-"+c.Token, message("x", "y"), nil)
+	bot.set(500, 0)
+	f.call(t, "POST", "/conversations/"+c.ConversationID+"/activities", c.Token, message("my pin is 1234", "z"), nil)
+	conn.Close()
+	testutil.Eventually(t, 5*time.Second, func() bool { return strings.Contains(logs.String(), "stream closed") }, "the stream's close is logged")
+
+	out := logs.String()
+	require.Contains(t, out, c.ConversationID, "logs name the conversation")
+	for _, secret := range []string{testSecret, c.Token, strings.Split(c.StreamURL, "t=")[1], "4111", "1234"} {
+		require.NotContains(t, out, secret)
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for concurrent writers.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
