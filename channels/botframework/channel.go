@@ -132,6 +132,15 @@ func (c *Channel) Register(mux *http.ServeMux) {
 		mux.HandleFunc(m+" /v3/conversations/{path...}", c.guard(c.serveConversation))
 	}
 	mux.HandleFunc("GET /v3/attachments/{path...}", c.guard(c.serveAttachment))
+	// Other methods get a 405 in the Connector's error shape rather than the mux's plain text.
+	for _, p := range []string{"/v3/conversations", "/v3/conversations/{path...}", "/v3/attachments/{path...}"} {
+		mux.HandleFunc(p, methodNotAllowed)
+	}
+}
+
+// methodNotAllowed answers a method the Connector API does not take on a route.
+func methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, newAPIError(http.StatusMethodNotAllowed, CodeBadArgument, "method not allowed on this route"))
 }
 
 // guard authenticates a Connector API call before its handler reads the body.

@@ -213,6 +213,8 @@ func TestConnectorErrors(t *testing.T) {
 		{"unknown route", "GET", "/v3/conversations/c/whatever", "", 404, CodeNotFound},
 		{"no conversation id", "POST", "/v3/conversations//activities", `{"type":"message"}`, 404, CodeNotFound},
 		{"method not allowed", "GET", "/v3/conversations/c/activities", "", 405, CodeBadArgument},
+		{"method not routed", "PATCH", "/v3/conversations/c/activities", `{}`, 405, CodeBadArgument},
+		{"method not routed: attachments", "POST", "/v3/attachments/x", `{}`, 405, CodeBadArgument},
 		{"CreateConversation", "POST", "/v3/conversations", `{"bot":{"id":"bot"},"members":[{"id":"u"}]}`, 501, CodeNotImplemented},
 		{"CreateConversation malformed", "POST", "/v3/conversations", `{`, 400, CodeBadSyntax},
 		{"ended conversation", "POST", "/v3/conversations/ended/activities", `{"type":"message"}`, 403, CodeBadArgument},
