@@ -98,7 +98,9 @@ type Config struct {
 	// SigningKeyFile is a PEM file (PKCS#8 or PKCS#1 RSA private key) that keeps the signing key
 	// across restarts; it is created (mode 0600) with a new 2048-bit key when missing. Empty: a
 	// key is generated in memory at start. The key id is the key's RFC 7638 thumbprint, so a new
-	// key always has a new kid (bots cache keys by kid for up to 24 h).
+	// key always has a new kid (bots cache keys by kid for up to 24 h). Set it in any long-lived
+	// deployment: botbuilder refetches the keys for an unknown kid at most once an hour, so a
+	// running bot refuses a restarted bridge's new in-memory key for up to an hour.
 	SigningKeyFile string
 	// DeliveryTimeout bounds one POST to the bot. Default 15s, Azure Bot Service's limit.
 	DeliveryTimeout time.Duration

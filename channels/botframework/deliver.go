@@ -152,12 +152,14 @@ func (c *Channel) recordInvokeResponse(ctx context.Context, to bridge.Leg, invok
 		ReplyToID:    invoke.ID,
 		ChannelID:    invoke.ChannelID,
 		From:         accountPtr(to.Bot),
-		Recipient:    invoke.From,
 		Conversation: &activity.ConversationAccount{ID: to.ConversationID},
 		Value:        raw,
 	}
 	if ir.ChannelID == "" {
 		ir.ChannelID = c.cfg.ChannelID
+	}
+	if invoke.From != nil {
+		ir.Recipient = accountPtr(*invoke.From) // a copy: the invoke's record is shared and read-only
 	}
 	return c.receiveFromBot(ctx, to, ir)
 }
