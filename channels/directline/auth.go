@@ -60,6 +60,7 @@ func (t *tokens) issue(conv, user string, stream bool) (string, error) {
 		ttl = streamTokenTTL
 	}
 	c := tokenClaims{Conv: conv, User: user, Stream: stream, RegisteredClaims: jwt.RegisteredClaims{
+		ID:     randomString(9), // every token is distinct, even two issued in the same second
 		Issuer: t.issuer, Audience: jwt.ClaimStrings{t.issuer},
 		NotBefore: jwt.NewNumericDate(now), IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}}

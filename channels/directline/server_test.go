@@ -368,6 +368,7 @@ func TestRefreshAndReconnect(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, c.ConversationID, r.ConversationID)
 	require.NotEmpty(t, r.Token)
+	require.NotEqual(t, c.Token, r.Token, "a refresh gives a new token, even within the same second")
 	f.call(t, "POST", "/conversations/"+c.ConversationID+"/activities", r.Token, message("x", "1"), nil)
 
 	var re conversationResponse
