@@ -121,6 +121,89 @@ func Run(t *testing.T, newStore func(t *testing.T) bridge.Store) {
 		require.Equal(t, int64(0), last)
 	})
 
+	t.Run("unknown conversations", func(t *testing.T) {
+		s := newStore(t)
+		_, err := s.Since(ctx, "ghost", -1, 0)
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+		_, err = s.Last(ctx, "ghost")
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+		cur, err := s.Cursor(ctx, "ghost", "bot")
+		require.NoError(t, err)
+		require.Equal(t, int64(-1), cur)
+		// a conversation put without appends has an empty log, not an unknown one
+		require.NoError(t, s.PutConversation(ctx, conv("c8")))
+		recs, err := s.Since(ctx, "c8", -1, 0)
+		require.NoError(t, err)
+		require.Empty(t, recs)
+	})
+
+	t.Run("records carry role and time", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.PutConversation(ctx, conv("c9")))
+		before := time.Now().Add(-time.Minute)
+		_, _, err := s.Append(ctx, "c9", bridge.RoleAgent, msg("hi"), "")
+		require.NoError(t, err)
+		recs, err := s.Since(ctx, "c9", -1, 0)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.Equal(t, bridge.RoleAgent, recs[0].From)
+		require.Equal(t, "hi", recs[0].Activity.Text)
+		require.True(t, recs[0].At.After(before), "At %v", recs[0].At)
+	})
+
+	t.Run("idempotency keys are per conversation", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.PutConversation(ctx, conv("c10")))
+		require.NoError(t, s.PutConversation(ctx, conv("c11")))
+		_, _, err := s.Append(ctx, "c10", bridge.RoleCustomer, msg("a"), "")
+		require.NoError(t, err)
+		seq, dup, err := s.Append(ctx, "c10", bridge.RoleCustomer, msg("b"), "same")
+		require.NoError(t, err)
+		require.False(t, dup)
+		require.Equal(t, int64(1), seq)
+		seq, dup, err = s.Append(ctx, "c11", bridge.RoleCustomer, msg("b"), "same")
+		require.NoError(t, err)
+		require.False(t, dup, "a key seen in another conversation is new here")
+		require.Equal(t, int64(0), seq)
+	})
+
+	t.Run("concurrent retries with one key append once", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.PutConversation(ctx, conv("c12")))
+		var wg sync.WaitGroup
+		type result struct {
+			seq int64
+			dup bool
+			id  string
+			err error
+		}
+		results := make(chan result, 16)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a := msg("retry")
+				seq, dup, err := s.Append(ctx, "c12", bridge.RoleCustomer, a, "client-1")
+				results <- result{seq, dup, a.ID, err}
+			}()
+		}
+		wg.Wait()
+		close(results)
+		firsts := 0
+		for r := range results {
+			require.NoError(t, r.err)
+			require.Equal(t, int64(0), r.seq)
+			require.Equal(t, "c12|0000000", r.id)
+			if !r.dup {
+				firsts++
+			}
+		}
+		require.Equal(t, 1, firsts)
+		last, err := s.Last(ctx, "c12")
+		require.NoError(t, err)
+		require.Equal(t, int64(0), last)
+	})
+
 	t.Run("notify wakes readers on append", func(t *testing.T) {
 		s := newStore(t)
 		require.NoError(t, s.PutConversation(ctx, conv("c5")))

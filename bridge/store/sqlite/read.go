@@ -1,0 +1,320 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+// Statements of the readers, prepared on the read-only pool.
+const (
+	rdConv = iota
+	rdByLeg
+	rdSince
+	rdExists
+	rdLast
+	rdCursor
+	nReadStmts
+)
+
+var readSQL = [nReadStmts]string{
+	rdConv:  `SELECT body FROM conversations WHERE id = ?`,
+	rdByLeg: `SELECT c.body FROM legs l JOIN conversations c ON c.id = l.conv_id WHERE l.channel = ? AND l.channel_conv_id = ?`,
+	// The log of a conversation that no longer exists is being purged: it reads as empty.
+	rdSince: `SELECT seq, from_role, activity, at FROM log
+		WHERE conv_id = ?1 AND seq > ?2 AND EXISTS (SELECT 1 FROM conversations WHERE id = ?1)
+		ORDER BY seq LIMIT ?3`,
+	rdExists: `SELECT 1 FROM conversations WHERE id = ?`,
+	rdLast: `SELECT EXISTS (SELECT 1 FROM conversations WHERE id = ?1),
+		(SELECT COALESCE(MAX(seq), -1) FROM log WHERE conv_id = ?1)`,
+	rdCursor: `SELECT seq FROM cursors WHERE conv_id = ? AND leg = ?`,
+}
+
+type readStmts [nReadStmts]*sql.Stmt
+
+func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for i, q := range readSQL {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			r.close()
+			return fmt.Errorf("sqlite store: prepare: %w", err)
+		}
+		r[i] = st
+	}
+	return nil
+}
+
+func (r *readStmts) close() {
+	for _, st := range r { // closed, not cleared: calls racing Close get "statement is closed"
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// readErr wraps an error of the read pool, reporting ErrClosed once the store is closed.
+func (s *Store) readErr(what string, err error) error {
+	s.closeMu.RLock()
+	closed := s.closed
+	s.closeMu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	return fmt.Errorf("sqlite store: %s: %w", what, err)
+}
+
+// Conversation implements bridge.Store.
+func (s *Store) Conversation(ctx context.Context, id string) (*bridge.Conversation, error) {
+	return s.decodeConv(s.r[rdConv].QueryRowContext(ctx, id), func() error { return unknown(id) })
+}
+
+// ConversationByLeg implements bridge.Store.
+func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID string) (*bridge.Conversation, error) {
+	return s.decodeConv(s.r[rdByLeg].QueryRowContext(ctx, channel, channelConvID), func() error {
+		return fmt.Errorf("leg %s/%s: %w", channel, channelConvID, bridge.ErrUnknownConversation)
+	})
+}
+
+func (s *Store) decodeConv(row *sql.Row, missing func() error) (*bridge.Conversation, error) {
+	var body []byte
+	switch err := row.Scan(&body); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, missing()
+	case err != nil:
+		return nil, s.readErr("read conversation", err)
+	}
+	var c bridge.Conversation
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("sqlite store: corrupt conversation: %w", err)
+	}
+	return &c, nil
+}
+
+// Since implements bridge.Store. Each record's activity is decoded afresh from its stored JSON.
+func (s *Store) Since(ctx context.Context, convID string, after int64, limit int) ([]bridge.Record, error) {
+	lim := int64(limit)
+	if limit <= 0 {
+		lim = -1 // SQLite: no limit
+	}
+	rows, err := s.r[rdSince].QueryContext(ctx, convID, after, lim)
+	if err != nil {
+		return nil, s.readErr("read log", err)
+	}
+	defer rows.Close()
+	var recs []bridge.Record
+	for rows.Next() {
+		var (
+			rec  bridge.Record
+			from string
+			body []byte
+			at   int64
+		)
+		if err := rows.Scan(&rec.Seq, &from, &body, &at); err != nil {
+			return nil, s.readErr("read log", err)
+		}
+		a, err := activity.Decode(body)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite store: corrupt record %s: %w", bridge.FormatActivityID(convID, rec.Seq), err)
+		}
+		rec.From, rec.Activity, rec.At = bridge.Role(from), a, time.Unix(0, at).UTC()
+		recs = append(recs, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr("read log", err)
+	}
+	if len(recs) > 0 {
+		return recs, nil
+	}
+	var one int
+	switch err := s.r[rdExists].QueryRowContext(ctx, convID).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, unknown(convID)
+	case err != nil:
+		return nil, s.readErr("read conversation", err)
+	}
+	return nil, nil
+}
+
+// Last implements bridge.Store. It is answered from memory once the conversation has been seen.
+func (s *Store) Last(ctx context.Context, convID string) (int64, error) {
+	c := &s.cache
+	c.mu.Lock()
+	if e := c.m[convID]; e != nil && e.exists {
+		last := e.last
+		c.mu.Unlock()
+		return last, nil
+	}
+	gen := c.gen
+	c.mu.Unlock()
+	exists, last, err := s.loadLast(ctx, convID)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	e := c.learn(convID, gen, exists, last)
+	if e != nil {
+		exists, last = e.exists, e.last
+	}
+	c.mu.Unlock()
+	if !exists {
+		return 0, unknown(convID)
+	}
+	return last, nil
+}
+
+// loadLast reads whether the conversation exists and the highest sequence number of its log.
+func (s *Store) loadLast(ctx context.Context, convID string) (exists bool, last int64, err error) {
+	if err := s.r[rdLast].QueryRowContext(ctx, convID).Scan(&exists, &last); err != nil {
+		return false, 0, s.readErr("read log", err)
+	}
+	if !exists {
+		last = -1
+	}
+	return exists, last, nil
+}
+
+// closedCh is returned by Notify when the log is already past the reader.
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Notify implements bridge.Store. Wake-ups are in-process, fired after the commit. When the last
+// sequence number cannot be read, or the store is closed, the channel is closed at once: a
+// spurious wake-up sends the reader to Since, which reports the error.
+func (s *Store) Notify(convID string, after int64) <-chan struct{} {
+	c := &s.cache
+	for range 3 {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return closedCh
+		}
+		if e := c.m[convID]; e != nil {
+			ch := e.wait(after)
+			c.mu.Unlock()
+			return ch
+		}
+		gen := c.gen
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BusyWait)
+		exists, last, err := s.loadLast(ctx, convID)
+		cancel()
+		if err != nil {
+			s.log.Warn().Err(err).Str("conv_id", convID).Msg("notify: read last sequence number")
+			return closedCh
+		}
+		c.mu.Lock()
+		if e := c.learn(convID, gen, exists, last); e != nil {
+			ch := e.wait(after)
+			c.mu.Unlock()
+			return ch
+		}
+		c.mu.Unlock()
+	}
+	return closedCh // the sweep keeps racing the load: let the reader look again
+}
+
+// Cursor implements bridge.Store. A leg that never acknowledged anything reads -1.
+func (s *Store) Cursor(ctx context.Context, convID, leg string) (int64, error) {
+	var seq int64
+	switch err := s.r[rdCursor].QueryRowContext(ctx, convID, leg).Scan(&seq); {
+	case errors.Is(err, sql.ErrNoRows):
+		return -1, nil
+	case err != nil:
+		return 0, s.readErr("read cursor", err)
+	}
+	return seq, nil
+}
+
+// cache holds, per conversation, the last committed sequence number and the channel Notify
+// waiters share. The writer creates and advances entries after each commit, so it holds one small
+// entry per conversation written to within the TTL; the sweep forgets the ones it removes.
+// Readers fill in missing entries from the database; gen, bumped whenever entries are forgotten,
+// stops a reader from installing what it read before a sweep.
+type cache struct {
+	mu     sync.Mutex
+	gen    uint64
+	closed bool
+	m      map[string]*entry
+}
+
+type entry struct {
+	last   int64
+	exists bool
+	wake   chan struct{} // closed and cleared when last advances
+}
+
+// wait returns a channel closed once the log passes after. The caller holds the cache's lock.
+func (e *entry) wait(after int64) <-chan struct{} {
+	if e.last > after {
+		return closedCh
+	}
+	if e.wake == nil {
+		e.wake = make(chan struct{})
+	}
+	return e.wake
+}
+
+// advance records a committed append. The caller holds the lock.
+func (c *cache) advance(convID string, seq int64) {
+	e := c.m[convID]
+	if e == nil {
+		c.m[convID] = &entry{last: seq, exists: true}
+		return
+	}
+	e.exists = true
+	if seq > e.last {
+		e.last = seq
+		if e.wake != nil {
+			close(e.wake)
+			e.wake = nil
+		}
+	}
+}
+
+// learn merges what a reader loaded under generation gen, unless entries were forgotten since,
+// and returns the entry (nil when it could not be trusted). The caller holds the lock.
+func (c *cache) learn(convID string, gen uint64, exists bool, last int64) *entry {
+	if gen != c.gen || c.closed {
+		return nil
+	}
+	e := c.m[convID]
+	if e == nil {
+		e = &entry{last: last, exists: exists}
+		c.m[convID] = e
+		return e
+	}
+	e.exists = e.exists || exists
+	e.last = max(e.last, last)
+	return e
+}
+
+// forget drops a removed conversation, waking its waiters so that they find it gone. The caller
+// holds the lock.
+func (c *cache) forget(convID string) {
+	if e := c.m[convID]; e != nil {
+		if e.wake != nil {
+			close(e.wake)
+		}
+		delete(c.m, convID)
+	}
+	c.gen++
+}
+
+// closeAll wakes every waiter; later Notify calls return a closed channel.
+func (c *cache) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for id, e := range c.m {
+		if e.wake != nil {
+			close(e.wake)
+		}
+		delete(c.m, id)
+	}
+}

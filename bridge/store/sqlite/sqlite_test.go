@@ -1,0 +1,392 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/bridge/store/storetest"
+)
+
+// open opens a store in dir and closes it when the test ends.
+func open(t testing.TB, opts Options) *Store {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	s, err := Open(context.Background(), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+func conv(id string) *bridge.Conversation {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return &bridge.Conversation{
+		ID: id, State: bridge.StateBot, Created: now, Updated: now,
+		Customer: bridge.Leg{Channel: "directline", ConversationID: id},
+		Bot:      bridge.Leg{Channel: "botframework", ConversationID: id + "-bot"},
+	}
+}
+
+func msg(text string) *activity.Activity { return &activity.Activity{Type: "message", Text: text} }
+
+// clock is a settable clock for the TTL tests.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) bridge.Store { return open(t, Options{}) })
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	t.Run("data directory, pragmas and schema", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data", "bridge")
+		s := open(t, Options{Dir: dir})
+		fi, err := os.Stat(dir)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+		require.FileExists(t, filepath.Join(dir, FileName))
+		var mode string
+		var sync, version int
+		require.NoError(t, s.wdb.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode))
+		require.NoError(t, s.wdb.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync))
+		require.NoError(t, s.wdb.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version))
+		require.Equal(t, "wal", mode)
+		require.Equal(t, 2, sync, "synchronous=FULL")
+		require.Equal(t, schemaVersion, version)
+		// the read pool cannot write
+		_, err = s.rdb.ExecContext(ctx, `DELETE FROM log`)
+		require.Error(t, err)
+	})
+	t.Run("no directory", func(t *testing.T) {
+		_, err := Open(ctx, Options{})
+		require.ErrorContains(t, err, "no data directory")
+	})
+	t.Run("newer schema is refused", func(t *testing.T) {
+		dir := t.TempDir()
+		s, err := Open(ctx, Options{Dir: dir})
+		require.NoError(t, err)
+		_, err = s.wdb.ExecContext(ctx, `PRAGMA user_version = 99`)
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		_, err = Open(ctx, Options{Dir: dir})
+		require.ErrorContains(t, err, "schema version 99")
+	})
+	t.Run("calls after close", func(t *testing.T) {
+		s, err := Open(ctx, Options{Dir: t.TempDir()})
+		require.NoError(t, err)
+		require.NoError(t, s.PutConversation(ctx, conv("c")))
+		ch := s.Notify("c", 5)
+		require.NoError(t, s.Close())
+		require.NoError(t, s.Close(), "close twice")
+		<-ch // waiters are woken
+		_, _, err = s.Append(ctx, "c", bridge.RoleBot, msg("x"), "")
+		require.ErrorIs(t, err, ErrClosed)
+		_, err = s.Since(ctx, "c", -1, 0)
+		require.ErrorIs(t, err, ErrClosed)
+		<-s.Notify("c", 100)
+	})
+}
+
+func TestSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, Options{Dir: dir})
+	require.NoError(t, err)
+	c := conv("r1")
+	c.Agent = &bridge.Leg{Channel: "desk", ConversationID: "agent-7"}
+	c.State = bridge.StateAgent
+	require.NoError(t, s.PutConversation(ctx, c))
+	for i := range 5 {
+		_, _, err := s.Append(ctx, "r1", bridge.RoleCustomer, msg(fmt.Sprint("m", i)), fmt.Sprint("k", i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Ack(ctx, "r1", "desk/agent-7", 3))
+	require.NoError(t, s.Close())
+
+	s = open(t, Options{Dir: dir})
+	got, err := s.ConversationByLeg(ctx, "desk", "agent-7")
+	require.NoError(t, err)
+	require.Equal(t, bridge.StateAgent, got.State)
+	last, err := s.Last(ctx, "r1")
+	require.NoError(t, err)
+	require.Equal(t, int64(4), last)
+	recs, err := s.Since(ctx, "r1", -1, 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 5)
+	for i, r := range recs {
+		require.Equal(t, int64(i), r.Seq)
+		require.Equal(t, fmt.Sprint("m", i), r.Activity.Text)
+		require.Equal(t, bridge.FormatActivityID("r1", int64(i)), r.Activity.ID)
+	}
+	cur, err := s.Cursor(ctx, "r1", "desk/agent-7")
+	require.NoError(t, err)
+	require.Equal(t, int64(3), cur)
+	// idempotency keys and numbering continue
+	seq, dup, err := s.Append(ctx, "r1", bridge.RoleBot, msg("again"), "k2")
+	require.NoError(t, err)
+	require.True(t, dup)
+	require.Equal(t, int64(2), seq)
+	seq, dup, err = s.Append(ctx, "r1", bridge.RoleBot, msg("next"), "")
+	require.NoError(t, err)
+	require.False(t, dup)
+	require.Equal(t, int64(5), seq)
+}
+
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	t.Run("a held batch commits once", func(t *testing.T) {
+		// The writer waits (up to an hour) for the batch to fill: n appends, one transaction.
+		const n = 16
+		s := open(t, Options{BatchMax: n, BatchWait: time.Hour})
+		concurrently(n, func(i int) {
+			require.NoError(t, s.PutConversation(ctx, conv(fmt.Sprint("g", i))))
+		})
+		require.Equal(t, Stats{Writes: n, Transactions: 1}, s.Stats())
+		concurrently(n, func(i int) {
+			_, _, err := s.Append(ctx, fmt.Sprint("g", i), bridge.RoleBot, msg("x"), "")
+			require.NoError(t, err)
+		})
+		require.Equal(t, Stats{Writes: 2 * n, Transactions: 2}, s.Stats())
+	})
+	t.Run("concurrent appenders share transactions", func(t *testing.T) {
+		s := open(t, Options{})
+		const writers, each = 32, 20
+		for i := range 4 {
+			require.NoError(t, s.PutConversation(ctx, conv(fmt.Sprint("c", i))))
+		}
+		before := s.Stats()
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					_, _, err := s.Append(ctx, fmt.Sprint("c", w%4), bridge.RoleCustomer, msg("x"), "")
+					require.NoError(t, err)
+				}
+			}()
+		}
+		wg.Wait()
+		after := s.Stats()
+		writes, txs := after.Writes-before.Writes, after.Transactions-before.Transactions
+		t.Logf("%d appends in %d transactions", writes, txs)
+		require.Equal(t, uint64(writers*each), writes)
+		require.Less(t, txs, writes/2, "group commit should batch concurrent appends")
+		for i := range 4 {
+			recs, err := s.Since(ctx, fmt.Sprint("c", i), -1, 0)
+			require.NoError(t, err)
+			require.Len(t, recs, writers*each/4)
+			for j, r := range recs {
+				require.Equal(t, int64(j), r.Seq)
+			}
+		}
+	})
+	t.Run("a bad write fails alone", func(t *testing.T) {
+		dir := t.TempDir()
+		s, err := Open(ctx, Options{Dir: dir})
+		require.NoError(t, err)
+		require.NoError(t, s.PutConversation(ctx, conv("ok")))
+		require.NoError(t, s.Close())
+		// A trigger makes the insert of one append fail, as a full disk or a broken row would.
+		db, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), nil))
+		require.NoError(t, err)
+		_, err = db.ExecContext(ctx, `CREATE TRIGGER poison BEFORE INSERT ON log WHEN NEW.from_role = 'poison'
+			BEGIN SELECT RAISE(ABORT, 'poisoned'); END`)
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+
+		// Four writes in one batch: a good one, one for an unknown conversation, one that does
+		// not encode and one whose statement fails. Only the good one is written.
+		s = open(t, Options{Dir: dir, BatchMax: 4, BatchWait: time.Hour, Log: zerolog.New(zerolog.NewTestWriter(t))})
+		unencodable := msg("x")
+		unencodable.ChannelData = []byte(`{not json`)
+		poisoned := msg("p")
+		errs := make([]error, 4)
+		calls := []func() error{
+			func() error { _, _, err := s.Append(ctx, "ok", bridge.RoleBot, msg("good"), ""); return err },
+			func() error { _, _, err := s.Append(ctx, "missing", bridge.RoleBot, msg("x"), ""); return err },
+			func() error { _, _, err := s.Append(ctx, "ok", bridge.RoleBot, unencodable, ""); return err },
+			func() error { _, _, err := s.Append(ctx, "ok", "poison", poisoned, ""); return err },
+		}
+		concurrently(4, func(i int) { errs[i] = calls[i]() })
+		require.NoError(t, errs[0])
+		require.ErrorIs(t, errs[1], bridge.ErrUnknownConversation)
+		require.ErrorContains(t, errs[2], "encode activity")
+		require.ErrorContains(t, errs[3], "poisoned")
+		require.Empty(t, unencodable.ID, "a failed append leaves the id alone")
+		require.Empty(t, poisoned.ID, "a failed append leaves the id alone")
+		recs, err := s.Since(ctx, "ok", -1, 0)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.Equal(t, int64(0), recs[0].Seq)
+		require.Equal(t, "good", recs[0].Activity.Text)
+		require.Equal(t, Stats{Writes: 3, Transactions: 1}, s.Stats())
+	})
+	t.Run("a cancelled append writes nothing", func(t *testing.T) {
+		s := open(t, Options{})
+		require.NoError(t, s.PutConversation(ctx, conv("x")))
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, _, err := s.Append(cctx, "x", bridge.RoleBot, msg("x"), "")
+		require.ErrorIs(t, err, context.Canceled)
+		last, err := s.Last(ctx, "x")
+		require.NoError(t, err)
+		require.Equal(t, int64(-1), last)
+	})
+}
+
+// concurrently runs f(0) … f(n-1) in n goroutines and waits for them.
+func concurrently(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(i) }()
+	}
+	wg.Wait()
+}
+
+func TestAckUnknownConversation(t *testing.T) {
+	s := open(t, Options{})
+	require.ErrorIs(t, s.Ack(context.Background(), "ghost", "bot", 1), bridge.ErrUnknownConversation)
+}
+
+func TestSweep(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := open(t, Options{TTL: time.Hour, SweepEvery: time.Hour, Clock: clk.Now})
+	for _, id := range []string{"old", "live", "big"} {
+		require.NoError(t, s.PutConversation(ctx, conv(id)))
+		_, _, err := s.Append(ctx, id, bridge.RoleCustomer, msg("x"), "k")
+		require.NoError(t, err)
+		require.NoError(t, s.Ack(ctx, id, "bot", 0))
+	}
+	for range 2500 { // more log than one sweep step deletes
+		_, _, err := s.Append(ctx, "big", bridge.RoleBot, msg("y"), "")
+		require.NoError(t, err)
+	}
+	wake := s.Notify("old", 0)
+	clk.Advance(59 * time.Minute)
+	_, _, err := s.Append(ctx, "live", bridge.RoleBot, msg("z"), "") // restarts live's TTL
+	require.NoError(t, err)
+	clk.Advance(2 * time.Minute)
+
+	before := s.Stats()
+	n, err := s.sweep(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.GreaterOrEqual(t, s.Stats().Transactions-before.Transactions, uint64(3), "the sweep works in bounded steps")
+	select {
+	case <-wake:
+	default:
+		t.Fatal("a waiter on a swept conversation is woken")
+	}
+	for _, id := range []string{"old", "big"} {
+		_, err = s.Conversation(ctx, id)
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+		_, err = s.ConversationByLeg(ctx, "botframework", id+"-bot")
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+		_, err = s.Since(ctx, id, -1, 0)
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+		_, err = s.Last(ctx, id)
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+		cur, err := s.Cursor(ctx, id, "bot")
+		require.NoError(t, err)
+		require.Equal(t, int64(-1), cur)
+	}
+	var rows int
+	require.NoError(t, s.rdb.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM log WHERE conv_id != 'live') + (SELECT COUNT(*) FROM purge) +
+		(SELECT COUNT(*) FROM legs WHERE conv_id != 'live') + (SELECT COUNT(*) FROM cursors WHERE conv_id != 'live')`).Scan(&rows))
+	require.Zero(t, rows, "nothing of the swept conversations is left")
+	recs, err := s.Since(ctx, "live", -1, 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+
+	// An id used again starts afresh, idempotency keys included.
+	require.NoError(t, s.PutConversation(ctx, conv("old")))
+	seq, dup, err := s.Append(ctx, "old", bridge.RoleCustomer, msg("x"), "k")
+	require.NoError(t, err)
+	require.False(t, dup)
+	require.Equal(t, int64(0), seq)
+	require.Equal(t, uint64(2), s.Stats().Swept)
+}
+
+func TestSweepInBackground(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := open(t, Options{TTL: time.Minute, SweepEvery: 10 * time.Millisecond, Clock: clk.Now})
+	require.NoError(t, s.PutConversation(ctx, conv("a")))
+	_, _, err := s.Append(ctx, "a", bridge.RoleCustomer, msg("x"), "")
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond) // a few sweeps that must keep it
+	_, err = s.Conversation(ctx, "a")
+	require.NoError(t, err)
+	clk.Advance(2 * time.Minute)
+	require.Eventually(t, func() bool {
+		_, err := s.Conversation(ctx, "a")
+		return err != nil
+	}, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestNeverSweep(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := open(t, Options{TTL: -1, Clock: clk.Now})
+	require.NoError(t, s.PutConversation(ctx, conv("a")))
+	clk.Advance(1000 * time.Hour)
+	select {
+	case <-s.sweeperDone:
+	default:
+		t.Fatal("no sweeper runs with a negative TTL")
+	}
+	_, err := s.Conversation(ctx, "a")
+	require.NoError(t, err)
+}
+
+func TestCorruptRows(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir, Log: zerolog.New(zerolog.NewTestWriter(t))})
+	require.NoError(t, s.PutConversation(ctx, conv("c")))
+	_, _, err := s.Append(ctx, "c", bridge.RoleBot, msg("x"), "")
+	require.NoError(t, err)
+	// Damage the rows behind the store's back, as a bad disk or a careless hand would.
+	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), nil))
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `UPDATE log SET activity = x'00ff'`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `UPDATE conversations SET body = '{"id":'`)
+	require.NoError(t, err)
+	_, err = s.Since(ctx, "c", -1, 0)
+	require.ErrorContains(t, err, "corrupt record c|0000000")
+	_, err = s.Conversation(ctx, "c")
+	require.ErrorContains(t, err, "corrupt conversation")
+	_, err = s.ConversationByLeg(ctx, "directline", "c")
+	require.ErrorContains(t, err, "corrupt conversation")
+	// writes still work
+	seq, _, err := s.Append(ctx, "c", bridge.RoleBot, msg("y"), "")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), seq)
+}
