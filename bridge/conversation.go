@@ -5,13 +5,13 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/activity/handoff"
 )
 
 // A Leg is one side of a bridged conversation, as its channel knows it.
@@ -70,7 +70,9 @@ type Conversation struct {
 	Bot      Leg    `json:"bot"`
 	Agent    *Leg   `json:"agent,omitempty"`
 	// Context holds routing context variables, by exact (case-sensitive) name.
-	Context map[string]json.RawMessage `json:"context,omitempty"`
+	Context handoff.Variables `json:"context,omitempty"`
+	// EscalationDialect is the dialect the bot escalated in, so that the bot hears back in kind.
+	EscalationDialect handoff.Dialect `json:"escalationDialect,omitempty"`
 	// BotGreeted is set once the bot has been told that the members joined.
 	BotGreeted bool      `json:"botGreeted,omitempty"`
 	Created    time.Time `json:"created"`

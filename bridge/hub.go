@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/activity/handoff"
 )
 
 // HubConfig configures a Hub.
@@ -22,6 +23,9 @@ type HubConfig struct {
 	Bot activity.ChannelAccount
 	// DeliveryTimeout bounds one delivery to a leg. Default: 15s, Azure Bot Service's bot timeout.
 	DeliveryTimeout time.Duration
+	// EscalationChannel is the contact center (an Escalator) that takes conversations whose bot
+	// asks for a human, unless the customer's own channel is one (Omnichannel, T1). Default: none.
+	EscalationChannel string
 }
 
 func (c *HubConfig) defaults() {
@@ -151,10 +155,30 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity) (stri
 	log := h.log.With().Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Logger()
 	log.Debug().Str("from", string(role)).Str("type", a.Type).Msg("received")
 
+	sig := signalOf(role, a)
 	var errs []error
 	for _, to := range h.targets(c, role) {
+		if to.Key() == c.Customer.Key() && !CustomerVisible(a) {
+			continue // a command for the bridge, not a message for the customer
+		}
 		if err := h.deliver(ctx, c, to, seq, a); err != nil {
 			log.Warn().Err(err).Str("channel", to.Channel).Msg("delivery failed")
+			errs = append(errs, err)
+		}
+	}
+	switch sig.Kind {
+	case handoff.KindEscalation:
+		// The bot's request is recorded; its failure is handled (the bot is told), not the
+		// bot's error: answering it with an error would only make it send again.
+		if err := h.escalate(ctx, c.ID, sig); err != nil {
+			log.Warn().Err(err).Msg("escalation not placed")
+		}
+	case handoff.KindEnd:
+		end := *sig.End
+		if end.Reason == "" {
+			end.Reason = map[Role]string{RoleCustomer: handoff.EndCustomer, RoleAgent: handoff.EndAgent}[role]
+		}
+		if err := h.end(ctx, c.ID, role, end, a); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -166,9 +190,9 @@ func (h *Hub) targets(c *Conversation, role Role) []Leg {
 	switch {
 	case role == RoleCustomer && c.State == StateBot:
 		return []Leg{c.Bot}
-	case role == RoleCustomer && c.State == StateAgent && c.Agent != nil:
+	case role == RoleCustomer && c.Agent != nil && (c.State == StateQueued || c.State == StateAgent || c.State == StateEscalating):
 		return []Leg{*c.Agent}
-	case role == RoleBot || role == RoleAgent:
+	case role == RoleBot && c.State != StateHandedOff, role == RoleAgent:
 		return []Leg{c.Customer}
 	}
 	return nil

@@ -24,10 +24,10 @@ type activitySet struct {
 	Watermark  string            `json:"watermark,omitempty"`
 }
 
-// visible reports whether a logged activity is shown to Direct Line clients:
-// conversationUpdate never is (directline.md §2).
+// visible reports whether a logged activity is shown to Direct Line clients: conversationUpdate
+// never is (directline.md §2), nor are handoff commands meant for the bridge.
 func visible(r bridge.Record) bool {
-	return r.Activity.Type != activity.TypeConversationUpdate
+	return bridge.CustomerVisible(r.Activity)
 }
 
 // page reads the activities after watermark after, up to the page size, as an ActivitySet

@@ -4,7 +4,6 @@ package storetest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
 )
 
@@ -34,12 +34,13 @@ func Run(t *testing.T, newStore func(t *testing.T) bridge.Store) {
 	t.Run("conversations by id and by every leg", func(t *testing.T) {
 		s := newStore(t)
 		c := conv("c1")
-		c.Context = map[string]json.RawMessage{"Topic": json.RawMessage(`"Nurse"`)}
+		c.Context = handoff.Variables{"Topic": handoff.String("Nurse"), "Tries": handoff.Integer(2)}
 		require.NoError(t, s.PutConversation(ctx, c))
 		got, err := s.Conversation(ctx, "c1")
 		require.NoError(t, err)
 		require.Equal(t, bridge.StateBot, got.State)
-		require.JSONEq(t, `"Nurse"`, string(got.Context["Topic"]))
+		require.True(t, handoff.String("Nurse").Equal(got.Context["Topic"]))
+		require.True(t, handoff.Integer(2).Equal(got.Context["Tries"]), "context values keep their type")
 		got.State = bridge.StateEnded // a copy: the store is not changed
 		again, err := s.ConversationByLeg(ctx, "botframework", "c1-bot")
 		require.NoError(t, err)
