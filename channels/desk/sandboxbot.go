@@ -1,0 +1,194 @@
+package desk
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/activity/handoff"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+// BotChannelName is the name the sandbox bot registers with the Hub.
+const BotChannelName = "sandboxbot"
+
+// Bot is the scripted sandbox bot. It runs inside the bridge and is attached through the same
+// Channel interface as any bot: it answers the Hub's deliveries with activities of its own
+// through Hub.Receive, and asks for humans the way real bots do (Health Bot tags, Bot Framework
+// or Copilot handoff.initiate).
+type Bot struct {
+	hub    *bridge.Hub
+	script *Script
+	log    zerolog.Logger
+
+	mu     sync.Mutex
+	timers map[string]*silence // conversation id -> inactivity timers
+	closed bool
+}
+
+type silence struct {
+	leg           bridge.Leg
+	remind, close *time.Timer
+}
+
+var _ bridge.Channel = (*Bot)(nil)
+
+// NewBot returns the sandbox bot running script; the caller registers it with hub.
+func NewBot(hub *bridge.Hub, script *Script, log zerolog.Logger) *Bot {
+	return &Bot{hub: hub, script: script, log: log.With().Str("channel", BotChannelName).Logger(), timers: map[string]*silence{}}
+}
+
+// Name implements bridge.Channel.
+func (b *Bot) Name() string { return BotChannelName }
+
+// Close stops the inactivity timers.
+func (b *Bot) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for id, s := range b.timers {
+		s.stop()
+		delete(b.timers, id)
+	}
+}
+
+// Send implements bridge.Channel: the bot's turn.
+func (b *Bot) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
+	switch a.Type {
+	case activity.TypeConversationUpdate:
+		for _, m := range a.MembersAdded {
+			if m.ID != to.Bot.ID && b.script.Greeting != "" {
+				return "", b.say(ctx, to, a, b.script.Greeting)
+			}
+		}
+	case activity.TypeEndOfConversation:
+		b.quiet(to.ConversationID)
+	case activity.TypeMessage:
+		return "", b.answer(ctx, to, a)
+	}
+	return "", nil // events (handoff.status included) and the rest: nothing to say
+}
+
+func (b *Bot) answer(ctx context.Context, to bridge.Leg, a *activity.Activity) error {
+	r := b.script.match(a.Text)
+	if r == nil {
+		b.watch(to)
+		return nil
+	}
+	if r.Reply != "" {
+		if err := b.say(ctx, to, a, strings.ReplaceAll(r.Reply, "{{text}}", a.Text)); err != nil {
+			return err
+		}
+	}
+	switch {
+	case r.Escalate != nil:
+		b.quiet(to.ConversationID)
+		esc := &handoff.Escalation{AgentNote: r.Escalate.Note, Context: r.Escalate.vars}
+		sig := handoff.Signal{Kind: handoff.KindEscalation, Escalation: esc}
+		out, _, err := handoff.Emit(sig, handoff.Dialect(r.Escalate.Dialect), handoff.EmitOptions{})
+		if err != nil {
+			return err
+		}
+		return b.send(ctx, to, a, out)
+	case r.End:
+		b.quiet(to.ConversationID)
+		return b.send(ctx, to, a, &activity.Activity{Type: activity.TypeEndOfConversation, Code: handoff.CodeCompletedSuccessfully})
+	}
+	b.watch(to)
+	return nil
+}
+
+func (b *Bot) say(ctx context.Context, to bridge.Leg, replyTo *activity.Activity, text string) error {
+	return b.send(ctx, to, replyTo, &activity.Activity{Type: activity.TypeMessage, Text: text, InputHint: activity.InputHintAccepting})
+}
+
+// send addresses out as the bot's reply on leg to and hands it to the Hub.
+func (b *Bot) send(ctx context.Context, to bridge.Leg, replyTo *activity.Activity, out *activity.Activity) error {
+	bot := to.Bot
+	if bot.Name == "" {
+		bot.Name = b.script.Name
+	}
+	out.From = &bot
+	out.Timestamp = activity.NewTime(time.Now())
+	if replyTo != nil {
+		if replyTo.From != nil {
+			user := activity.ChannelAccount{ID: replyTo.From.ID, Name: replyTo.From.Name}
+			out.Recipient = &user
+		}
+		if replyTo.Type == activity.TypeMessage {
+			out.ReplyToID = replyTo.ID
+		}
+	}
+	_, err := b.hub.Receive(ctx, to, out)
+	return err
+}
+
+// watch (re)starts the inactivity timers of a conversation after the customer spoke.
+func (b *Bot) watch(to bridge.Leg) {
+	in := b.script.Inactivity
+	if in == nil || (in.RemindAfter == 0 && in.EndAfter == 0) {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	if old := b.timers[to.ConversationID]; old != nil {
+		old.stop()
+	}
+	s := &silence{leg: to}
+	if in.RemindAfter > 0 {
+		s.remind = time.AfterFunc(in.RemindAfter, func() { b.nudge(to, false) })
+	}
+	if in.EndAfter > 0 {
+		s.close = time.AfterFunc(in.EndAfter, func() { b.nudge(to, true) })
+	}
+	b.timers[to.ConversationID] = s
+}
+
+// nudge sends the reminder, or ends the conversation, if the bot still has it.
+func (b *Bot) nudge(to bridge.Leg, end bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := b.hub.Conversation(ctx, to.ConversationID)
+	if err != nil || c.State != bridge.StateBot {
+		b.quiet(to.ConversationID)
+		return
+	}
+	in := b.script.Inactivity
+	if !end {
+		err = b.say(ctx, to, nil, in.Reminder)
+	} else {
+		b.quiet(to.ConversationID)
+		if err = b.say(ctx, to, nil, in.EndText); err == nil {
+			err = b.send(ctx, to, nil, &activity.Activity{Type: activity.TypeEndOfConversation, Code: handoff.CodeBotTimedOut})
+		}
+	}
+	if err != nil {
+		b.log.Warn().Err(err).Str("conv_id", to.ConversationID).Bool("end", end).Msg("inactivity message not sent")
+	}
+}
+
+// quiet stops a conversation's inactivity timers.
+func (b *Bot) quiet(convID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.timers[convID]; s != nil {
+		s.stop()
+		delete(b.timers, convID)
+	}
+}
+
+func (s *silence) stop() {
+	if s.remind != nil {
+		s.remind.Stop()
+	}
+	if s.close != nil {
+		s.close.Stop()
+	}
+}
