@@ -1,0 +1,265 @@
+package dlclient
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+// Receiver takes the activities the bot sends: the bridge's *bridge.Hub.
+type Receiver interface {
+	Receive(ctx context.Context, from bridge.Leg, a *activity.Activity) (string, error)
+}
+
+var _ Receiver = (*bridge.Hub)(nil)
+
+// Client is the Direct Line client channel. It is safe for concurrent use.
+type Client struct {
+	cfg    Config
+	owned  bool // the HTTP client is ours to close
+	hub    Receiver
+	log    zerolog.Logger
+	dialer *websocket.Dialer
+
+	ctx    context.Context // the parent of every session's context; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every session goroutine
+
+	mu         sync.Mutex
+	sessions   map[string]*session // by bridge conversation id
+	closed     bool
+	tokenOwner string // the bridge conversation that the configured Token serves
+
+	domMu    sync.Mutex
+	regional string // the domain read from the regional channel settings
+}
+
+var _ bridge.Channel = (*Client)(nil)
+
+// New returns a client that hands the bot's activities to hub. The caller registers it with
+// the hub (hub.Register) under Config.Name, which must be the hub's BotChannel.
+func New(cfg Config, hub Receiver, log zerolog.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	owned := cfg.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg: cfg, owned: owned, hub: hub, ctx: ctx, cancel: cancel, sessions: map[string]*session{},
+		log: log.With().Str("channel", cfg.Name).Logger(),
+	}
+	c.dialer = newDialer(cfg.HTTPClient)
+	return c, nil
+}
+
+// newDialer returns a websocket dialer that uses the HTTP client's TLS and proxy settings.
+func newDialer(hc *http.Client) *websocket.Dialer {
+	d := &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: 30 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+		WriteBufferPool:  &sync.Pool{},
+		NetDialContext:   (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}
+	if t, ok := hc.Transport.(*http.Transport); ok {
+		d.Proxy = t.Proxy
+		if t.TLSClientConfig != nil {
+			d.TLSClientConfig = t.TLSClientConfig.Clone()
+		}
+	}
+	return d
+}
+
+// Name implements bridge.Channel.
+func (c *Client) Name() string { return c.cfg.Name }
+
+// Send implements bridge.Channel: it posts the customer's activity to the bridge
+// conversation's upstream Direct Line conversation, which it starts (or resumes) on first use,
+// and returns the id Direct Line gave it.
+//
+// conversationUpdate is not posted: Direct Line tells the bot itself when a conversation
+// starts, so it only starts the upstream conversation. A POST that failed with 500, 502 or 504,
+// or whose answer was lost, may have reached the bot and is not sent again; it returns a
+// *bridge.DeliveryError that is not Retryable. 429 and 503 are retried after Retry-After while
+// ctx allows, then returned as Retryable. An endOfConversation ends the upstream session.
+func (c *Client) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
+	s, err := c.session(ctx, to, a.Locale, false)
+	if err != nil {
+		return "", deliveryError(to, err, false)
+	}
+	switch a.Type {
+	case activity.TypeConversationUpdate:
+		return "", nil
+	case activity.TypeHandoff, activity.TypeDelay, activity.TypeSuggestion, activity.TypeInvokeResponse, activity.TypeTrace:
+		s.log.Debug().Str("activity_id", a.ID).Str("type", a.Type).Msg("not sent upstream")
+		return "", nil
+	}
+	id, err := s.post(ctx, a)
+	if err != nil {
+		return "", deliveryError(to, err, true)
+	}
+	if a.Type == activity.TypeEndOfConversation {
+		c.end(s, ReasonEnded)
+	}
+	return id, nil
+}
+
+// Resume reopens the upstream conversation stored for leg's bridge conversation, so that the
+// bot's activities flow again before the customer's next one. Without a stored state it does
+// nothing. Call it at start-up for the open conversations whose bot leg is this client.
+func (c *Client) Resume(ctx context.Context, leg bridge.Leg) error {
+	_, err := c.session(ctx, leg, "", true)
+	if errors.Is(err, errNothingToResume) {
+		return nil
+	}
+	return err
+}
+
+// Info is what the client knows about one bridge conversation's upstream conversation.
+type Info struct {
+	ConversationID string // the upstream conversation id
+	UserID         string // the customer's upstream user id
+	Watermark      string // the last watermark whose activities the Hub has taken
+	Polling        bool   // the session polls instead of streaming
+	Connected      bool   // the websocket stream is open
+}
+
+// Info returns the state of the bridge conversation's upstream session, if it has one.
+func (c *Client) Info(convID string) (Info, bool) {
+	c.mu.Lock()
+	s := c.sessions[convID]
+	c.mu.Unlock()
+	if s == nil || !s.isReady() {
+		return Info{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Info{ConversationID: s.upID, UserID: s.userID, Watermark: s.st.Watermark, Polling: s.polling, Connected: s.connected}, true
+}
+
+// Close stops every session's goroutines and waits for them. Stored states are kept, so that a
+// new client resumes the conversations.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	if c.owned {
+		c.cfg.HTTPClient.CloseIdleConnections()
+	}
+	return nil
+}
+
+var errNothingToResume = errors.New("no stored upstream conversation")
+
+// session returns the bridge conversation's session, opening it when it has none. Concurrent
+// callers for one conversation share one opening.
+func (c *Client) session(ctx context.Context, leg bridge.Leg, locale string, resumeOnly bool) (*session, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := c.sessions[leg.ConversationID]
+	if s == nil {
+		s = newSession(c, leg)
+		c.sessions[leg.ConversationID] = s
+		c.mu.Unlock()
+		err := s.open(ctx, locale, resumeOnly)
+		if err != nil {
+			c.mu.Lock()
+			if c.sessions[leg.ConversationID] == s {
+				delete(c.sessions, leg.ConversationID)
+			}
+			if c.tokenOwner == leg.ConversationID && s.claimedToken {
+				c.tokenOwner = ""
+			}
+			c.mu.Unlock()
+		}
+		s.opened(err)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	c.mu.Unlock()
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if s.openErr != nil {
+		return nil, s.openErr
+	}
+	return s, nil
+}
+
+// claimToken reserves the configured Token for convID.
+func (c *Client) claimToken(convID string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tokenOwner != "" && c.tokenOwner != convID {
+		return ErrTokenInUse
+	}
+	c.tokenOwner = convID
+	return nil
+}
+
+// end stops a session and forgets its conversation: the conversation is over.
+func (c *Client) end(s *session, reason CloseReason) {
+	c.forget(s)
+	s.stop(reason)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
+	defer cancel()
+	if err := c.cfg.Store.Delete(ctx, s.id); err != nil {
+		s.log.Warn().Err(err).Msg("cannot forget the conversation's state")
+	}
+}
+
+// forget removes s from the sessions, so that the next Send opens a new one.
+func (c *Client) forget(s *session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessions[s.id] == s {
+		delete(c.sessions, s.id)
+	}
+	if c.tokenOwner == s.id && s.claimedToken {
+		c.tokenOwner = ""
+	}
+}
+
+// deliveryError turns err into the *bridge.DeliveryError the Hub expects. posting says that err
+// came from posting the activity, which may have been delivered unless Direct Line refused it
+// before processing it (429, 503, or a 4xx).
+func deliveryError(to bridge.Leg, err error, posting bool) *bridge.DeliveryError {
+	de := &bridge.DeliveryError{Leg: to.Key(), Err: err}
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae):
+		de.Status = ae.Status
+		de.Timeout = ae.Status == http.StatusGatewayTimeout || ae.Status == http.StatusRequestTimeout
+		de.Retryable = ae.Throttled() || (!posting && ae.Temporary())
+	case errors.Is(err, context.DeadlineExceeded):
+		de.Timeout = true
+		de.Retryable = !posting
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrTokenInUse), errors.Is(err, context.Canceled):
+	default: // a network error: a POST may have arrived before the connection broke
+		de.Retryable = !posting
+	}
+	return de
+}
