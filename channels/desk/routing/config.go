@@ -152,8 +152,8 @@ type OverflowAction string
 
 // The overflow actions for messaging queues.
 const (
-	OverflowEnd         OverflowAction = "end_conversation"
-	OverflowTransfer    OverflowAction = "transfer_to_queue"
+	OverflowEnd          OverflowAction = "end_conversation"
+	OverflowTransfer     OverflowAction = "transfer_to_queue"
 	OverflowAssignAnyway OverflowAction = "assign_anyway" // work-item limit only
 )
 
