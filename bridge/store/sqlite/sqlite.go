@@ -52,7 +52,10 @@ type Options struct {
 	Dir string
 	// TTL is how long a conversation may go without being written (PutConversation or Append)
 	// before the sweep removes it with its legs, log and cursors. 0 means DefaultTTL (24h, the
-	// Direct Line replay and dedupe window); a negative TTL keeps everything forever.
+	// Direct Line replay and dedupe window); a negative TTL keeps everything forever. A
+	// conversation is kept at least TTL after its last write and removed at most
+	// TTL + min(TTL/100, 1 minute) + SweepEvery after it, because appends refresh the stored
+	// write time only once per min(TTL/100, 1 minute).
 	TTL time.Duration
 	// SweepEvery is how often the TTL sweep runs. 0 means DefaultSweepEvery (1 minute).
 	SweepEvery time.Duration
@@ -100,12 +103,13 @@ func (o *Options) defaults() error {
 // Store is the SQLite bridge.Store. It is safe for concurrent use. Activities handed to Append
 // are not retained: the store keeps their JSON and readers get fresh copies.
 type Store struct {
-	opts Options
-	log  zerolog.Logger
-	wdb  *sql.DB // one connection, used only by the writer goroutine
-	rdb  *sql.DB // read-only pool
-	w    writeStmts
-	r    readStmts
+	opts       Options
+	touchEvery time.Duration // how stale a conversation's stored write time may get (see Options.TTL)
+	log        zerolog.Logger
+	wdb        *sql.DB // one connection, used only by the writer goroutine
+	rdb        *sql.DB // read-only pool
+	w          writeStmts
+	r          readStmts
 
 	queue                   chan *request
 	closeMu                 sync.RWMutex // held for reading while enqueueing; Close takes it to stop new writes
@@ -160,6 +164,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		writerDone:  make(chan struct{}),
 		sweeperDone: make(chan struct{}),
 		cache:       cache{m: map[string]*entry{}},
+		touchEvery:  min(opts.TTL/100, time.Minute),
 	}
 	busy := fmt.Sprint(opts.BusyWait.Milliseconds())
 	s.wdb, err = sql.Open("sqlite", dsn(path, url.Values{
@@ -225,16 +230,20 @@ var schema = []string{
 		PRIMARY KEY (channel, channel_conv_id)
 	) WITHOUT ROWID`,
 	`CREATE INDEX IF NOT EXISTS legs_conv ON legs (conv_id)`,
-	// log: seq is gapless from 0 per conversation; activity is its JSON with the id set.
+	// log: seq is gapless from 0 per conversation; activity is its JSON with the id set. Rows
+	// are in append order (rowid), so a transaction of appends to many conversations writes few
+	// data pages; the (conv_id, seq) index serves reads. (Clustering rows by conversation, WITHOUT
+	// ROWID, made BenchmarkAppend a third slower for 1,000 conversations.)
 	`CREATE TABLE IF NOT EXISTS log (
+		rowid     INTEGER PRIMARY KEY,
 		conv_id   TEXT NOT NULL,
 		seq       INTEGER NOT NULL,
 		from_role TEXT NOT NULL,
 		activity  BLOB NOT NULL,
 		at        INTEGER NOT NULL,
-		idem_key  TEXT,
-		PRIMARY KEY (conv_id, seq)
-	) WITHOUT ROWID`,
+		idem_key  TEXT
+	)`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS log_seq ON log (conv_id, seq)`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS log_idem ON log (conv_id, idem_key) WHERE idem_key IS NOT NULL`,
 	// cursors: per leg, the highest acknowledged seq; it never moves back.
 	`CREATE TABLE IF NOT EXISTS cursors (

@@ -36,7 +36,7 @@ func (s *Store) sweeper() {
 // and log, in bounded steps that go through the writer like any other write. It returns how many
 // conversations it removed and stops early when the store closes.
 func (s *Store) sweep(ctx context.Context) (int, error) {
-	cutoff := s.opts.Clock().Add(-s.opts.TTL).UnixNano()
+	cutoff := s.opts.Clock().Add(-s.opts.TTL - s.touchEvery).UnixNano()
 	removed := 0
 	for {
 		select {
@@ -139,7 +139,8 @@ func (s *Store) applySweep(b *batchState, r *request) error {
 				return err
 			}
 		}
-		delete(b.last, id)
+		delete(b.meta, id)
+		delete(b.known, id) // the transaction may still fail: then known is dropped whole
 		r.removed = append(r.removed, id)
 	}
 	// Removed conversations still have logs to purge.

@@ -1,11 +1,14 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,7 +42,7 @@ type request struct {
 	done  chan struct{}
 	conv  string
 
-	body []byte       // put: the conversation's JSON
+	body []byte       // put: the conversation's JSON; append: the activity's, without its id (see encode)
 	legs []bridge.Leg // put: its legs
 
 	from   bridge.Role        // append
@@ -61,28 +64,26 @@ type request struct {
 // Statements of the writer, prepared once on the write connection.
 const (
 	stTouch = iota
-	stMaxSeq
+	stConvLog
 	stIdem
 	stInsert
 	stPut
 	stLeg
 	stUnpurge
 	stDropLog
-	stExists
 	stAck
 	nWriteStmts
 )
 
 var writeSQL = [nWriteStmts]string{
 	stTouch:   `UPDATE conversations SET updated = ? WHERE id = ?`,
-	stMaxSeq:  `SELECT COALESCE(MAX(seq), -1) FROM log WHERE conv_id = ?`,
+	stConvLog: `SELECT updated, (SELECT COALESCE(MAX(seq), -1) FROM log WHERE conv_id = ?1) FROM conversations WHERE id = ?1`,
 	stIdem:    `SELECT seq FROM log WHERE conv_id = ? AND idem_key = ?`,
 	stInsert:  `INSERT INTO log (conv_id, seq, from_role, activity, at, idem_key) VALUES (?, ?, ?, ?, ?, ?)`,
 	stPut:     `INSERT INTO conversations (id, body, updated) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated = excluded.updated`,
 	stLeg:     `INSERT INTO legs (channel, channel_conv_id, conv_id) VALUES (?, ?, ?) ON CONFLICT (channel, channel_conv_id) DO UPDATE SET conv_id = excluded.conv_id`,
 	stUnpurge: `DELETE FROM purge WHERE conv_id = ?`,
 	stDropLog: `DELETE FROM log WHERE conv_id = ?`,
-	stExists:  `SELECT 1 FROM conversations WHERE id = ?`,
 	stAck:     `INSERT INTO cursors (conv_id, leg, seq) VALUES (?, ?, ?) ON CONFLICT (conv_id, leg) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > cursors.seq`,
 }
 
@@ -131,7 +132,11 @@ func (s *Store) Append(ctx context.Context, convID string, from bridge.Role, a *
 	if a == nil {
 		return 0, false, errors.New("sqlite store: append: nil activity")
 	}
-	r := &request{kind: kindAppend, conv: convID, from: from, act: a, idem: idemKey}
+	body, err := encode(a)
+	if err != nil {
+		return 0, false, fmt.Errorf("sqlite store: encode activity: %w", err)
+	}
+	r := &request{kind: kindAppend, conv: convID, from: from, act: a, idem: idemKey, body: body}
 	if err := s.submit(ctx, r); err != nil {
 		return 0, false, err
 	}
@@ -185,7 +190,7 @@ func (s *Store) writer() {
 		timer = time.NewTimer(time.Hour)
 		timer.Stop()
 	}
-	bs := &batchState{last: map[string]int64{}}
+	bs := &batchState{meta: map[string]convMeta{}, known: map[string]convMeta{}}
 	for {
 		batch = batch[:0]
 		select {
@@ -243,13 +248,40 @@ func (s *Store) drain(batch []*request) []*request {
 	return batch
 }
 
+// convMeta is what the writer knows of an existing conversation: its last sequence number and
+// the write time stored in its row.
+type convMeta struct{ last, updated int64 }
+
 // batchState is the writer's view of one transaction.
 type batchState struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts [nWriteStmts]*sql.Stmt // bound to tx on first use
 	now   int64
-	last  map[string]int64 // conversations seen in this transaction (so they exist) -> last seq
+	// meta holds the conversations this transaction has read or written, as they will be once
+	// it commits; known holds them as committed. The writer alone writes the file, so known stays
+	// true as long as every commit's outcome is known; it is dropped when a commit fails.
+	meta  map[string]convMeta
+	known map[string]convMeta
+}
+
+// conv returns what is known of a conversation, reading it from the database when needed.
+// ok is false when the conversation does not exist.
+func (b *batchState) conv(s *Store, id string) (m convMeta, ok bool, err error) {
+	if m, ok := b.meta[id]; ok {
+		return m, true, nil
+	}
+	if m, ok := b.known[id]; ok {
+		return m, true, nil
+	}
+	switch err := b.queryRow(s, stConvLog, id).Scan(&m.updated, &m.last); {
+	case errors.Is(err, sql.ErrNoRows):
+		return m, false, nil
+	case err != nil:
+		return m, false, err
+	}
+	b.meta[id] = m
+	return m, true, nil
 }
 
 func (b *batchState) stmt(s *Store, i int) *sql.Stmt {
@@ -307,7 +339,7 @@ func (s *Store) tryCommit(b *batchState, batch []*request) (int, error) {
 	b.ctx = context.Background()
 	b.now = s.opts.Clock().UnixNano()
 	b.stmts = [nWriteStmts]*sql.Stmt{}
-	clear(b.last)
+	clear(b.meta)
 	tx, err := s.wdb.BeginTx(b.ctx, nil)
 	if err != nil {
 		return -1, err
@@ -323,8 +355,10 @@ func (s *Store) tryCommit(b *batchState, batch []*request) (int, error) {
 	}
 	if err == nil {
 		if err = tx.Commit(); err == nil {
+			maps.Copy(b.known, b.meta)
 			return 0, nil
 		}
+		clear(b.known) // the commit may or may not have happened: read the database again
 	}
 	_ = tx.Rollback()
 	for _, r := range batch {
@@ -367,36 +401,45 @@ func (s *Store) applyPut(b *batchState, r *request) error {
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
+	n, err := res.RowsAffected()
+	if err != nil {
 		return err
-	} else if n > 0 {
+	}
+	if n > 0 {
 		if _, err := b.exec(s, stDropLog, r.conv); err != nil {
 			return err
 		}
-		delete(b.last, r.conv)
+	}
+	if m, ok, err := b.conv(s, r.conv); err != nil {
+		return err
+	} else if ok {
+		m.updated = b.now
+		if n > 0 {
+			m.last = -1
+		}
+		b.meta[r.conv] = m
 	}
 	return nil
 }
 
 func (s *Store) applyAppend(b *batchState, r *request) error {
 	r.seq, r.dup = 0, false
-	last, seen := b.last[r.conv]
-	if !seen {
-		// Touching the conversation proves it exists and restarts its TTL.
-		res, err := b.exec(s, stTouch, b.now, r.conv)
-		if err != nil {
+	m, ok, err := b.conv(s, r.conv)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		r.err = unknown(r.conv)
+		return nil
+	}
+	// The write time restarts the TTL; it is rewritten only when more than touchEvery old, so
+	// that appends do not dirty the conversation's row each time.
+	if s.opts.TTL > 0 && b.now-m.updated >= int64(s.touchEvery) {
+		if _, err := b.exec(s, stTouch, b.now, r.conv); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			r.err = unknown(r.conv)
-			return nil
-		}
-		if err := b.queryRow(s, stMaxSeq, r.conv).Scan(&last); err != nil {
-			return err
-		}
-		b.last[r.conv] = last
+		m.updated = b.now
+		b.meta[r.conv] = m
 	}
 	if r.idem != "" {
 		var seq int64
@@ -409,9 +452,9 @@ func (s *Store) applyAppend(b *batchState, r *request) error {
 			return err
 		}
 	}
-	seq := last + 1
+	seq := m.last + 1
 	r.act.ID = bridge.FormatActivityID(r.conv, seq)
-	body, err := activity.Marshal(r.act)
+	body, err := withID(r.body, r.act)
 	if err != nil {
 		r.act.ID = r.prevID
 		r.err = fmt.Errorf("sqlite store: encode activity: %w", err)
@@ -424,21 +467,18 @@ func (s *Store) applyAppend(b *batchState, r *request) error {
 	if _, err := b.exec(s, stInsert, r.conv, seq, string(r.from), body, b.now, idem); err != nil {
 		return err
 	}
-	b.last[r.conv] = seq
+	m.last = seq
+	b.meta[r.conv] = m
 	r.seq = seq
 	return nil
 }
 
 func (s *Store) applyAck(b *batchState, r *request) error {
-	if _, seen := b.last[r.conv]; !seen {
-		var one int
-		switch err := b.queryRow(s, stExists, r.conv).Scan(&one); {
-		case errors.Is(err, sql.ErrNoRows):
-			r.err = unknown(r.conv)
-			return nil
-		case err != nil:
-			return err
-		}
+	if _, ok, err := b.conv(s, r.conv); err != nil {
+		return err
+	} else if !ok {
+		r.err = unknown(r.conv)
+		return nil
 	}
 	_, err := b.exec(s, stAck, r.conv, r.leg, r.seq)
 	return err
@@ -469,4 +509,44 @@ func (s *Store) publish(batch []*request) {
 			}
 		}
 	}
+}
+
+// encode encodes a without its id, in the caller's goroutine, so that the writer, which alone
+// knows the sequence number, only has to add the id member (withID). Unknown members spelled
+// like "id" (kept to write an empty or null id back as it came) are left out: the stored
+// activity always has its id set, and a second member matching "id" would override it on decode.
+func encode(a *activity.Activity) ([]byte, error) {
+	c := *a // shallow: Marshal only reads
+	c.ID = ""
+	for k := range a.Extra {
+		if strings.EqualFold(k, "id") {
+			c.Extra = make(activity.Extra, len(a.Extra))
+			for k, v := range a.Extra {
+				if !strings.EqualFold(k, "id") {
+					c.Extra[k] = v
+				}
+			}
+			break
+		}
+	}
+	return activity.Marshal(&c)
+}
+
+// withID returns the stored JSON of a, whose ID the writer has just set: body (from encode)
+// with the id member put first.
+func withID(body []byte, a *activity.Activity) ([]byte, error) {
+	if len(body) < 2 || body[0] != '{' {
+		return nil, fmt.Errorf("not a JSON object: %.20q", body)
+	}
+	id, err := json.Marshal(a.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(body)+len(id)+8)
+	out = append(out, `{"id":`...)
+	out = append(out, id...)
+	if rest := bytes.TrimSpace(body[1:]); len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, body[1:]...), nil
 }
