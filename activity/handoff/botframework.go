@@ -25,18 +25,19 @@ const (
 //
 // The customer is relatesTo.user (EventFactory sets relatesTo to the conversation reference of
 // the customer's activity), else the recipient; the transcript the attachment named
-// Transcript, inline or by contentUrl. conversation.id is required by the protocol; its
+// Transcript, inline or by contentUrl. vars is the value read as an object (nil when it is
+// not one, which the caller has noted). conversation.id is required by the protocol; its
 // absence is noted.
-func parseBotFramework(a *activity.Activity, ns *notes) *Escalation {
+func parseBotFramework(a *activity.Activity, vars Variables, ns *notes) *Escalation {
 	e := &Escalation{Source: sourceOf(DialectBotFramework, a)}
 	if e.Source.ConversationID == "" {
 		ns.add("conversation.id", NoteMissing, "handoff.initiate requires conversation.id")
 	}
 	e.Customer.ID, e.Customer.Name = customerOf(a)
-	if note, vars, ok := wrappedValue(a.Value); ok {
-		e.AgentNote, e.Context = note, vars
+	if note, inner, ok := wrappedValue(a.Value); ok {
+		e.AgentNote, e.Context = note, inner
 	} else {
-		e.Context = valueObject(a, ns)
+		e.Context = vars
 	}
 	e.Transcript = readAttachments(a.Attachments, ns)
 	e.lift()

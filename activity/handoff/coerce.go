@@ -35,8 +35,7 @@ type CoerceOptions struct {
 //
 //   - Names are kept exactly, case included. An empty name, or one over 100 characters, is
 //     dropped: a shortened name would be another variable.
-//   - String: kept. For a Number variable, a string holding a decimal integer is sent as that
-//     Integer.
+//   - String: kept.
 //   - Integer: kept.
 //   - Number: an integral value that fits in 64 bits (2.0, 1e3) is sent as an Integer; any
 //     other (1.5, 1e400) as a String holding its literal exactly.
@@ -47,6 +46,8 @@ type CoerceOptions struct {
 //     becomes "".
 //   - Any other array, and an object: a String holding its compact JSON.
 //   - Null: dropped, so that Omnichannel keeps the variable's current value.
+//   - For a Number variable, a String from any of these rules that holds a decimal integer
+//     ("42", or the array [42] joined) is sent as that Integer.
 //   - A String over 4,000 characters is cut to 4,000 (never inside a surrogate pair).
 //
 // Every change adds a Note; nothing is dropped or changed without one. The result is a new set;
@@ -73,6 +74,12 @@ func CoerceOmnichannel(vars Variables, opt CoerceOptions) (Variables, []Note) {
 		if !ok {
 			continue
 		}
+		if s, isStr := c.Str(); isStr && number[name] {
+			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+				ns.add(path, NoteCoerced, "string %q sent as integer %d for a Number variable", s, i)
+				c = Integer(i)
+			}
+		}
 		if s, isStr := c.Str(); isStr {
 			if cut, short := truncateUTF16(s, OmnichannelMaxValueChars); short {
 				ns.add(path, NoteTruncated, "the value has %d characters; cut to %d", utf16Len(s), OmnichannelMaxValueChars)
@@ -86,16 +93,7 @@ func CoerceOmnichannel(vars Variables, opt CoerceOptions) (Variables, []Note) {
 
 func coerceOne(path string, v Value, isNumber bool, ns *notes) (Value, bool) {
 	switch v.Kind() {
-	case KindString:
-		if isNumber {
-			s, _ := v.Str()
-			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-				ns.add(path, NoteCoerced, "string %q sent as integer %d for a Number variable", s, i)
-				return Integer(i), true
-			}
-		}
-		return v, true
-	case KindInteger:
+	case KindString, KindInteger:
 		return v, true
 	case KindNumber:
 		lit, _ := v.Literal()

@@ -35,6 +35,8 @@ var allDialects = []Dialect{DialectOmnichannel, DialectHealthBot, DialectCopilot
 //	# transcript: <path>[#/a/0]  the activity's Transcript attachment gets that recording (or
 //	                             the JSON string at the pointer in it) as its content
 //	# hint: <dialect>            detect with DetectFrom(dialect, …)
+//	# roundtrip: normalized      the source dialect's own round trip is allowed to normalize
+//	                             (without it, it must be exact)
 //	# <anything else>            a comment
 //
 // The output is {"signal": what DetectFrom read, "error": its error, "emitted": {dialect:
@@ -78,6 +80,7 @@ type goldenOutput struct {
 func runGolden(t *testing.T, in string) string {
 	t.Helper()
 	var hint Dialect
+	normalizes := false
 	var body []string
 	var raw []byte
 	var transcript []byte
@@ -95,6 +98,8 @@ func runGolden(t *testing.T, in string) string {
 			transcript = loadTranscript(t, val)
 		case "hint":
 			hint = Dialect(val)
+		case "roundtrip":
+			normalizes = strings.HasPrefix(val, "normalized")
 		}
 	}
 	if raw == nil {
@@ -124,7 +129,11 @@ func runGolden(t *testing.T, in string) string {
 		if out.Emitted == nil {
 			out.Emitted = map[Dialect]goldenEmitted{}
 		}
-		out.Emitted[d] = goldenEmitted{Activity: em, Notes: notes, RoundTrip: roundTrip(t, sig, d, em)}
+		rt := roundTrip(t, sig, d, em)
+		if d == sig.Dialect && !normalizes {
+			require.Equal(t, "exact", rt, "parse → emit → parse in the source dialect %s", d)
+		}
+		out.Emitted[d] = goldenEmitted{Activity: em, Notes: notes, RoundTrip: rt}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -234,6 +234,8 @@ const (
 	NoteMalformed NoteCode = "malformed" // input was not of the documented shape
 	NoteMissing   NoteCode = "missing"   // a field the protocol requires was absent
 	NoteGenerated NoteCode = "generated" // text the source did not give was written
+	// NoteInterpreted: the activity was read as another signal than its carrier suggests.
+	NoteInterpreted NoteCode = "interpreted"
 )
 
 func (n Note) String() string { return n.Path + ": " + string(n.Code) + ": " + n.Message }

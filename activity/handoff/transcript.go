@@ -65,8 +65,12 @@ func parseTranscriptContent(raw json.RawMessage, path string, ns *notes, depth i
 	switch raw[0] {
 	case '"':
 		var s string
-		if depth > 0 || json.Unmarshal(raw, &s) != nil {
-			ns.add(path, NoteMalformed, "transcript content is not JSON activities")
+		inner := ""
+		if depth == 0 && json.Unmarshal(raw, &s) == nil {
+			inner = strings.TrimSpace(s)
+		}
+		if inner == "" || (inner[0] != '{' && inner[0] != '[') {
+			ns.add(path, NoteMalformed, "transcript content is a string, not JSON activities")
 			return nil
 		}
 		ns.add(path, NoteMalformed, "transcript content is a string holding JSON; read what it holds")
