@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -306,9 +307,16 @@ func (p *problems) add(at Pos, format string, args ...any) {
 	p.list = append(p.list, Problem{File: p.file, Line: at.Line, Column: at.Column, Msg: fmt.Sprintf(format, args...)})
 }
 
+// err returns the problems in file order, or nil.
 func (p *problems) err() error {
 	if len(p.list) == 0 {
 		return nil
 	}
+	slices.SortStableFunc(p.list, func(a, b Problem) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
 	return &ConfigError{Problems: p.list}
 }
