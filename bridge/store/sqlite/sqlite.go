@@ -30,6 +30,9 @@ import (
 // FileName is the name of the database file inside Options.Dir.
 const FileName = "bridge.db"
 
+// lockName is the file whose lock keeps a second store out of the directory.
+const lockName = "bridge.lock"
+
 // schemaVersion is stored in PRAGMA user_version; Open refuses a file written by a newer schema.
 const schemaVersion = 1
 
@@ -42,13 +45,20 @@ const (
 	DefaultBusyWait   = 5 * time.Second
 )
 
-// ErrClosed is returned by calls made after Close.
-var ErrClosed = errors.New("sqlite store: closed")
+// Errors of the store, matched with errors.Is.
+var (
+	// ErrClosed is returned by calls made after Close.
+	ErrClosed = errors.New("sqlite store: closed")
+	// ErrLocked is returned by Open when another store (in this process or another) has the
+	// data directory open.
+	ErrLocked = errors.New("data directory in use by another store")
+)
 
 // Options configures a Store.
 type Options struct {
 	// Dir is the data directory; the database is the file "bridge.db" inside it. Dir is created
-	// with mode 0700 when it does not exist. Required.
+	// with mode 0700 when it does not exist. One store at a time may have it open (Open takes
+	// an advisory lock on "bridge.lock" in it). Required.
 	Dir string
 	// TTL is how long a conversation may go without being written (PutConversation or Append)
 	// before the sweep removes it with its legs, log and cursors. 0 means DefaultTTL (24h, the
@@ -106,8 +116,9 @@ type Store struct {
 	opts       Options
 	touchEvery time.Duration // how stale a conversation's stored write time may get (see Options.TTL)
 	log        zerolog.Logger
-	wdb        *sql.DB // one connection, used only by the writer goroutine
-	rdb        *sql.DB // read-only pool
+	unlock     func() error // releases the data directory
+	wdb        *sql.DB      // one connection, used only by the writer goroutine
+	rdb        *sql.DB      // read-only pool
 	w          writeStmts
 	r          readStmts
 
@@ -156,6 +167,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: data directory: %w", err)
 	}
+	unlock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openLocked(ctx, opts, path)
+	if err != nil {
+		_ = unlock()
+		return nil, err
+	}
+	s.unlock = unlock
+	return s, nil
+}
+
+// openLocked opens the database at path, once the directory is locked.
+func openLocked(ctx context.Context, opts Options, path string) (*Store, error) {
+	var err error
 	s := &Store{
 		opts:        opts,
 		log:         opts.Log.With().Str("component", "sqlite_store").Logger(),
@@ -308,7 +335,7 @@ func (s *Store) Close() error {
 		}
 		s.r.close()
 		s.w.close()
-		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
+		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close(), s.unlock())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite store: close: %w", s.closeErr)
 		}

@@ -79,6 +79,17 @@ func TestOpen(t *testing.T) {
 		_, err = s.rdb.ExecContext(ctx, `DELETE FROM log`)
 		require.Error(t, err)
 	})
+	t.Run("one store per directory", func(t *testing.T) {
+		dir := t.TempDir()
+		s, err := Open(ctx, Options{Dir: dir})
+		require.NoError(t, err)
+		_, err = Open(ctx, Options{Dir: dir})
+		require.ErrorIs(t, err, ErrLocked)
+		require.NoError(t, s.Close())
+		s, err = Open(ctx, Options{Dir: dir})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	})
 	t.Run("no directory", func(t *testing.T) {
 		_, err := Open(ctx, Options{})
 		require.ErrorContains(t, err, "no data directory")
@@ -319,10 +330,12 @@ func TestSweep(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, s.Ack(ctx, id, "bot", 0))
 	}
-	for range 2500 { // more log than one sweep step deletes
-		_, _, err := s.Append(ctx, "big", bridge.RoleBot, msg("y"), "")
-		require.NoError(t, err)
-	}
+	concurrently(50, func(int) { // more log than one sweep step deletes
+		for range 50 {
+			_, _, err := s.Append(ctx, "big", bridge.RoleBot, msg("y"), "")
+			require.NoError(t, err)
+		}
+	})
 	wake := s.Notify("old", 0)
 	clk.Advance(59 * time.Minute)
 	_, _, err := s.Append(ctx, "live", bridge.RoleBot, msg("z"), "") // restarts live's TTL

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -23,6 +24,9 @@ func (s *Store) sweeper() {
 			return
 		case <-t.C:
 			n, err := s.sweep(context.Background())
+			if errors.Is(err, ErrClosed) {
+				return
+			}
 			if err != nil {
 				s.log.Error().Err(err).Int("removed", n).Msg("ttl sweep failed")
 			} else if n > 0 {

@@ -358,9 +358,11 @@ func (s *Store) tryCommit(b *batchState, batch []*request) (int, error) {
 			maps.Copy(b.known, b.meta)
 			return 0, nil
 		}
-		clear(b.known) // the commit may or may not have happened: read the database again
 	}
 	_ = tx.Rollback()
+	// A failed commit may or may not have happened, and a failed statement may mean the file
+	// is not what the writer thought: read the database again.
+	clear(b.known)
 	for _, r := range batch {
 		if r.kind == kindAppend {
 			r.act.ID = r.prevID
