@@ -151,7 +151,7 @@ func TestParseOperator(t *testing.T) {
 	require.False(t, ok)
 }
 
-func TestPresence(t *testing.T) {
+func TestParsePresence(t *testing.T) {
 	for in, want := range map[string]Presence{
 		"available": Available, "BUSY": Busy, "Busy - DND": BusyDND, "busy_dnd": BusyDND, "Do not disturb": BusyDND,
 		"appear away": Away, "Offline": Offline,
