@@ -112,6 +112,14 @@ func (o *Options) defaults() error {
 
 // Store is the SQLite bridge.Store. It is safe for concurrent use. Activities handed to Append
 // are not retained: the store keeps their JSON and readers get fresh copies.
+//
+// Besides SQLite's page cache, a Store keeps in memory a few dozen bytes per conversation written
+// to since Open and not yet swept (its last sequence number and write time), so that appends,
+// Last and Notify do not read the disk for them.
+//
+// Ack returns ErrUnknownConversation for a conversation that does not exist (the memory store
+// accepts it). As in the memory store, a leg stays indexed to its conversation until that is
+// swept, even when a later PutConversation no longer lists it.
 type Store struct {
 	opts       Options
 	touchEvery time.Duration // how stale a conversation's stored write time may get (see Options.TTL)
