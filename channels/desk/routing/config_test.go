@@ -33,6 +33,7 @@ capacity_profiles:
   - {name: Chat, max_units: 2}
 agents:
   - id: nina
+    profiles: [Chat]
 `
 
 func TestBaseConfigIsValid(t *testing.T) {
@@ -63,7 +64,7 @@ func TestConfigErrors(t *testing.T) {
 		{"empty file", "", "", "cfg.yaml:1: the file is empty"},
 		{"comment only", "", "# nothing\n", "cfg.yaml:1: the file is empty"},
 		{"not a mapping", "", "- a\n", "cfg.yaml:1:1: the configuration must be a mapping"},
-		{"two documents", "", baseConfig + "---\nfoo: 1\n", "cfg.yaml:21:1: a second YAML document"},
+		{"two documents", "", baseConfig + "---\nfoo: 1\n", "cfg.yaml:22:1: a second YAML document"},
 		{"aliases", "    agents: [nina]\ncapacity", "    agents: &a [nina]\n  - name: X\n    agents: *a\ncapacity", "cfg.yaml:18:13: YAML aliases"},
 		{"unknown top-level field", "agents:\n", "agent:\n", "cfg.yaml:19:1: unknown field \"agent\""},
 		{"unknown workstream field", "    fallback_queue: General", "    colour: blue\n    fallback_queue: General", "cfg.yaml:10:5: unknown field \"colour\" in a workstream"},
@@ -75,7 +76,7 @@ func TestConfigErrors(t *testing.T) {
 		{"workstream without name", "queues:\n", "  - fallback_queue: General\nqueues:\n", "cfg.yaml:12:5: workstream 2 has no name"},
 		{"duplicate workstream", "queues:\n", "  - {name: chat, fallback_queue: General, capacity: {units: 1}}\nqueues:\n", "cfg.yaml:12:5: duplicate workstream \"chat\" (first defined at line 2)"},
 		{"duplicate queue", "  - name: General\n    agents: [nina]", "  - name: Nurse\n    agents: [nina]", "cfg.yaml:15:5: duplicate queue \"Nurse\" (first defined at line 13)"},
-		{"duplicate agent", "  - id: nina\n", "  - id: nina\n  - id: nina\n", "cfg.yaml:21:5: duplicate agent \"nina\""},
+		{"duplicate agent", "  - id: nina\n", "  - id: nina\n    capacity: 1\n  - id: nina\n", "cfg.yaml:22:5: duplicate agent \"nina\""},
 		{"duplicate variable", "      Priority: integer\n", "      Priority: integer\n      Topic: integer\n", "cfg.yaml:6:7: key \"Topic\" appears twice"},
 		{"duplicate rule name", "    fallback_queue:", "      - {name: nurse, when: {var: Topic, op: exists}, queue: General}\n    fallback_queue:", "cfg.yaml:10:9: workstream \"chat\": duplicate rule name \"nurse\""},
 		{"unknown variable type", "Priority: integer", "Priority: money", "cfg.yaml:5:17: variable \"Priority\": unknown type \"money\""},
@@ -135,8 +136,8 @@ func TestConfigErrors(t *testing.T) {
 		{"message on a transfer", "  - name: Nurse\n", "  - name: Nurse\n    overflow: {work_item_limit: {limit: 5, action: transfer_to_queue, queue: General, message: hi}}\n", "message is only for end_conversation"},
 		{"unknown slug in overflow message", "  - name: Nurse\n", "  - name: Nurse\n    overflow: {work_item_limit: {limit: 5, action: end_conversation, message: 'Bye {Customer}'}}\n", "cfg.yaml:14:79: queue \"Nurse\": work_item_limit: unknown slug {Customer}"},
 		{"profile max units", "max_units: 2", "max_units: 0", "cfg.yaml:18:29: capacity profile \"Chat\": max_units must be at least 1"},
-		{"agent with unknown profile", "  - id: nina\n", "  - id: nina\n    profiles: [Chat, Voice]\n", "cfg.yaml:21:22: agent \"nina\": capacity profile \"Voice\" is not defined"},
-		{"agent custom limit", "  - id: nina\n", "  - id: nina\n    profiles: {Chat: -1}\n", "cfg.yaml:21:16: agent \"nina\": custom limit of \"Chat\" must be positive"},
+		{"agent with unknown profile", "    profiles: [Chat]\n", "    profiles: [Chat, Voice]\n", "cfg.yaml:21:22: agent \"nina\": capacity profile \"Voice\" is not defined"},
+		{"agent custom limit", "    profiles: [Chat]\n", "    profiles: {Chat: -1}\n", "cfg.yaml:21:16: agent \"nina\": custom limit of \"Chat\" must be positive"},
 		{"agent unknown presence", "  - id: nina\n", "  - id: nina\n    presence: Lunch\n", "cfg.yaml:21:15: unknown presence \"Lunch\""},
 		{"agent negative capacity", "  - id: nina\n", "  - id: nina\n    capacity: -5\n", "cfg.yaml:21:15: agent \"nina\": capacity must be positive"},
 		{"bot with agent id", "agents:\n", "bots:\n  - id: nina\nagents:\n", "cfg.yaml:20:5: bot \"nina\" has the id of an agent"},

@@ -389,6 +389,9 @@ func (v *validator) agent(a *Agent) {
 	if a.Capacity < 0 {
 		v.add(a.at.get("capacity", a.Pos), "%s: capacity must be positive", what)
 	}
+	if a.Capacity == 0 && len(a.Profiles) == 0 {
+		v.add(a.Pos, "%s has no capacity: set capacity (units) or profiles, or the agent can never take work", what)
+	}
 	switch {
 	case a.Presence == "":
 		a.Presence = Available
