@@ -252,3 +252,22 @@ func TestParseDurations(t *testing.T) {
 		require.Equal(t, want, cfg.Workstreams[0].OfferTimeout, in)
 	}
 }
+
+// TestDocExampleIsValid keeps the configuration example in doc.go honest.
+func TestDocExampleIsValid(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(src), "// ParseConfig and LoadConfig")
+	require.True(t, ok)
+	example, _, _ := strings.Cut(after, "// Operators:")
+	var yamlLines []string
+	for _, line := range strings.Split(example, "\n") {
+		if rest, ok := strings.CutPrefix(line, "//\t"); ok {
+			yamlLines = append(yamlLines, rest)
+		}
+	}
+	require.Greater(t, len(yamlLines), 20)
+	cfg, err := ParseConfig("doc.go example", []byte(strings.Join(yamlLines, "\n")))
+	require.NoError(t, err)
+	require.Len(t, cfg.Workstreams[0].Rules, 2)
+}
