@@ -112,6 +112,8 @@ var (
 	ErrConversationEnded = errors.New("conversation ended")
 	// ErrUnknownChannel: no channel is registered under the leg's name.
 	ErrUnknownChannel = errors.New("unknown channel")
+	// ErrNotFound: the store holds no value under that key.
+	ErrNotFound = errors.New("not found")
 )
 
 // DeliveryError is a failed delivery to a leg, with what the far side answered. Status is the

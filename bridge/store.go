@@ -43,6 +43,12 @@ type Store interface {
 	Ack(ctx context.Context, convID, leg string, seq int64) error
 	Cursor(ctx context.Context, convID, leg string) (int64, error)
 
+	// PutValue durably stores a small named value (state a channel keeps across restarts, such
+	// as the routing state of the sandbox contact center); Value reads it back, or returns
+	// ErrNotFound.
+	PutValue(ctx context.Context, key string, value []byte) error
+	Value(ctx context.Context, key string) ([]byte, error)
+
 	// Close releases the store.
 	Close() error
 }

@@ -19,6 +19,7 @@ type Store struct {
 	convs map[string][]byte // id -> JSON of the conversation (a deep copy)
 	byLeg map[string]string // leg key -> conversation id
 	logs  map[string]*convLog
+	kv    map[string][]byte
 }
 
 type convLog struct {
@@ -32,7 +33,7 @@ var _ bridge.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{convs: map[string][]byte{}, byLeg: map[string]string{}, logs: map[string]*convLog{}}
+	return &Store{convs: map[string][]byte{}, byLeg: map[string]string{}, logs: map[string]*convLog{}, kv: map[string][]byte{}}
 }
 
 // PutConversation implements bridge.Store.
@@ -187,6 +188,25 @@ func (s *Store) Cursor(_ context.Context, convID, leg string) (int64, error) {
 		}
 	}
 	return -1, nil
+}
+
+// PutValue implements bridge.Store.
+func (s *Store) PutValue(_ context.Context, key string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kv[key] = append([]byte(nil), value...)
+	return nil
+}
+
+// Value implements bridge.Store.
+func (s *Store) Value(_ context.Context, key string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, ok := s.kv[key]
+	if !ok {
+		return nil, fmt.Errorf("value %q: %w", key, bridge.ErrNotFound)
+	}
+	return append([]byte(nil), v...), nil
 }
 
 // Close implements bridge.Store.

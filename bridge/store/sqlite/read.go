@@ -21,6 +21,7 @@ const (
 	rdExists
 	rdLast
 	rdCursor
+	rdValue
 	nReadStmts
 )
 
@@ -35,6 +36,7 @@ var readSQL = [nReadStmts]string{
 	rdLast: `SELECT EXISTS (SELECT 1 FROM conversations WHERE id = ?1),
 		(SELECT COALESCE(MAX(seq), -1) FROM log WHERE conv_id = ?1)`,
 	rdCursor: `SELECT seq FROM cursors WHERE conv_id = ? AND leg = ?`,
+	rdValue:  `SELECT value FROM kv WHERE key = ?`,
 }
 
 type readStmts [nReadStmts]*sql.Stmt
@@ -317,4 +319,16 @@ func (c *cache) closeAll() {
 		}
 		delete(c.m, id)
 	}
+}
+
+// Value implements bridge.Store.
+func (s *Store) Value(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	switch err := s.r[rdValue].QueryRowContext(ctx, key).Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("value %q: %w", key, bridge.ErrNotFound)
+	case err != nil:
+		return nil, s.readErr("read value", err)
+	}
+	return v, nil
 }

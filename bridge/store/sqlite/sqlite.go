@@ -289,6 +289,8 @@ var schema = []string{
 	) WITHOUT ROWID`,
 	// purge: conversations already removed whose log rows the sweep is still deleting.
 	`CREATE TABLE IF NOT EXISTS purge (conv_id TEXT PRIMARY KEY) WITHOUT ROWID`,
+	// kv: small named values that channels keep across restarts (PutValue).
+	`CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID`,
 }
 
 // setUp checks the journal mode, creates or checks the schema and prepares the writer's statements.

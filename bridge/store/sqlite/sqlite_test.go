@@ -134,9 +134,13 @@ func TestSurvivesRestart(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, s.Ack(ctx, "r1", "desk/agent-7", 3))
+	require.NoError(t, s.PutValue(ctx, "desk/routing", []byte(`{"agents":["nina"]}`)))
 	require.NoError(t, s.Close())
 
 	s = open(t, Options{Dir: dir})
+	v, err := s.Value(ctx, "desk/routing")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"agents":["nina"]}`, string(v), "named values survive a restart")
 	got, err := s.ConversationByLeg(ctx, "desk", "agent-7")
 	require.NoError(t, err)
 	require.Equal(t, bridge.StateAgent, got.State)

@@ -24,6 +24,7 @@ const (
 	kindAppend
 	kindAck
 	kindSweep
+	kindValue
 )
 
 // A request's state decides who owns it: while queued the caller may abandon it (its context
@@ -72,6 +73,7 @@ const (
 	stUnpurge
 	stDropLog
 	stAck
+	stValue
 	nWriteStmts
 )
 
@@ -84,6 +86,7 @@ var writeSQL = [nWriteStmts]string{
 	stLeg:     `INSERT INTO legs (channel, channel_conv_id, conv_id) VALUES (?, ?, ?) ON CONFLICT (channel, channel_conv_id) DO UPDATE SET conv_id = excluded.conv_id`,
 	stUnpurge: `DELETE FROM purge WHERE conv_id = ?`,
 	stDropLog: `DELETE FROM log WHERE conv_id = ?`,
+	stValue:   `INSERT INTO kv (key, value, updated) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated`,
 	stAck:     `INSERT INTO cursors (conv_id, leg, seq) VALUES (?, ?, ?) ON CONFLICT (conv_id, leg) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > cursors.seq`,
 }
 
@@ -147,6 +150,11 @@ func (s *Store) Append(ctx context.Context, convID string, from bridge.Role, a *
 // conversation that does not exist, so that no cursor outlives its conversation.
 func (s *Store) Ack(ctx context.Context, convID, leg string, seq int64) error {
 	return s.submit(ctx, &request{kind: kindAck, conv: convID, leg: leg, seq: seq})
+}
+
+// PutValue implements bridge.Store: key is stored with value in the next committed batch.
+func (s *Store) PutValue(ctx context.Context, key string, value []byte) error {
+	return s.submit(ctx, &request{kind: kindValue, leg: key, body: append([]byte(nil), value...)})
 }
 
 // submit hands r to the writer and waits for its result.
@@ -385,6 +393,9 @@ func (s *Store) apply(b *batchState, r *request) error {
 		return s.applyAck(b, r)
 	case kindSweep:
 		return s.applySweep(b, r)
+	case kindValue:
+		_, err := b.exec(s, stValue, r.leg, r.body, b.now)
+		return err
 	}
 	return fmt.Errorf("unknown request kind %d", r.kind)
 }

@@ -241,6 +241,17 @@ func Run(t *testing.T, newStore func(t *testing.T) bridge.Store) {
 		require.Equal(t, int64(4), cur)
 	})
 
+	t.Run("named values", func(t *testing.T) {
+		s := newStore(t)
+		_, err := s.Value(ctx, "routing")
+		require.ErrorIs(t, err, bridge.ErrNotFound)
+		require.NoError(t, s.PutValue(ctx, "routing", []byte(`{"v":1}`)))
+		require.NoError(t, s.PutValue(ctx, "routing", []byte(`{"v":2}`)))
+		v, err := s.Value(ctx, "routing")
+		require.NoError(t, err)
+		require.Equal(t, `{"v":2}`, string(v))
+	})
+
 	t.Run("concurrent appends get distinct consecutive numbers", func(t *testing.T) {
 		s := newStore(t)
 		require.NoError(t, s.PutConversation(ctx, conv("c7")))
