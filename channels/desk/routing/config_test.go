@@ -271,3 +271,28 @@ func TestDocExampleIsValid(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cfg.Workstreams[0].Rules, 2)
 }
+
+func TestConfigEdgeCases(t *testing.T) {
+	t.Run("empty sections are absent ones", func(t *testing.T) {
+		doc := strings.Replace(baseConfig, "queues:\n", "    allowed_presences:\n    bot:\nqueues:\n", 1) + "messages:\nbots:\n"
+		cfg, err := ParseConfig("cfg.yaml", []byte(doc))
+		require.NoError(t, err)
+		require.Equal(t, []Presence{Available, Busy}, cfg.Workstreams[0].AllowedPresences)
+	})
+	t.Run("an unknown variable type is one problem", func(t *testing.T) {
+		_, err := ParseConfig("cfg.yaml", []byte(strings.Replace(baseConfig, "Topic: string", "Topic: txt", 1)))
+		var ce *ConfigError
+		require.True(t, errors.As(err, &ce))
+		require.Len(t, ce.Problems, 1, err.Error())
+	})
+	t.Run("synonyms of types in code", func(t *testing.T) {
+		cfg := &Config{
+			Workstreams: []Workstream{{Name: "w", FallbackQueue: "q", Capacity: Capacity{Units: 1},
+				Variables: []Variable{{Name: "T", Type: "text"}},
+				Rules:     []Rule{{When: Condition{Var: "T", Op: OpContains, Value: String("x")}, Queue: "q"}}}},
+			Queues: []Queue{{Name: "q"}},
+		}
+		require.NoError(t, cfg.Validate())
+		require.Equal(t, TypeString, cfg.Workstreams[0].Variables[0].Type)
+	})
+}

@@ -107,8 +107,9 @@ type agentLoad struct {
 	convs    int
 }
 
-// New returns an engine for cfg, which it validates (a *ConfigError when invalid). clock gives
-// the time; nil means time.Now. Agents start in the presence their configuration gives.
+// New returns an engine for cfg, which it validates, filling in defaults (a *ConfigError when
+// invalid); cfg must not change afterwards. clock gives the time; nil means time.Now. Agents
+// start in the presence their configuration gives.
 func New(cfg *Config, clock func() time.Time) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -208,10 +209,10 @@ func (e *Engine) Route(item WorkItem) (Decision, error) {
 	return o.decision(c, d), nil
 }
 
-// Escalate hands a conversation from its bot to people: the context variables are updated,
-// the route-to-queue rules run again, and the conversation never goes back to that bot through
-// routing. The pre-queue overflow check runs after the first escalation only, as in
-// Omnichannel.
+// Escalate hands a conversation from its bot to people: the context variables are updated (a
+// zero Value removes one), the route-to-queue rules run again, and the conversation never goes
+// back to that bot through routing. The pre-queue overflow check runs after the first
+// escalation only, as in Omnichannel.
 func (e *Engine) Escalate(conversationID string, context map[string]Value) (Decision, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

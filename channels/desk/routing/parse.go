@@ -303,8 +303,11 @@ func (p *parser) fields(n *yaml.Node, what string, known ...string) map[string]*
 }
 
 // each calls fn for each key and value of a mapping, keys being scalars. Repeated keys are
-// reported; fn sees only the first.
+// reported; fn sees only the first. A missing or null node is an empty mapping.
 func (p *parser) each(n *yaml.Node, what string, fn func(k, v *yaml.Node)) {
+	if n == nil || n.ShortTag() == "!!null" {
+		return // an empty value is an absent one
+	}
 	if n.Kind != yaml.MappingNode {
 		p.add(pos(n), "%s must be a mapping (key: value), not %s", what, kindName(n))
 		return

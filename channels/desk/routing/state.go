@@ -176,7 +176,7 @@ func (e *Engine) Restore(s State) error {
 			c.Context = map[string]Value{}
 		}
 		e.seq = max(e.seq, c.Seq)
-		if c.Queue != "" && e.queues[c.Queue] == nil {
+		if e.queues[c.Queue] == nil {
 			c.Queue = ""
 			if c.Stage != StageBot {
 				c.Queue = e.ws[c.Workstream].FallbackQueue

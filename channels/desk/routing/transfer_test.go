@@ -48,6 +48,11 @@ func TestEscalation(t *testing.T) {
 		require.Equal(t, []string{"triage"}, c.ExcludedBots)
 		require.Equal(t, 1, c.Escalations)
 		require.Equal(t, String("Nurse"), c.Context["BotHandoffTopic"])
+
+		route(t, e, "c2", map[string]Value{"BotHandoffTopic": String("Nurse")})
+		d, err = e.Escalate("c2", map[string]Value{"BotHandoffTopic": {}})
+		require.NoError(t, err)
+		require.True(t, d.Fallback, "a zero Value removes the variable")
 	})
 	t.Run("never back to the same bot", func(t *testing.T) {
 		e, _ := newEngine(t, escalationConfig)

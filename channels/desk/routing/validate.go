@@ -159,8 +159,10 @@ func (v *validator) workstream(w *Workstream) {
 	} else if w.ReofferAfterDecline < 0 {
 		v.add(w.at.get("reoffer_after_decline", w.Pos), "%s: reoffer_after_decline must be positive", what)
 	}
-	vars := map[string]Type{}
-	for _, x := range w.Variables {
+	vars := map[string]Type{} // an invalid type is kept as "invalid", so conditions on it say nothing more
+	for i := range w.Variables {
+		x := &w.Variables[i]
+		t, ok := parseType(string(x.Type))
 		switch {
 		case x.Name == "":
 			v.add(x.Pos, "%s: a variable has no name", what)
@@ -170,13 +172,16 @@ func (v *validator) workstream(w *Workstream) {
 			v.add(x.Pos, "%s: duplicate variable %q", what, x.Name)
 		case x.Type == "":
 			v.add(x.Pos, "%s: variable %q has no type", what, x.Name)
-		default:
-			if _, ok := parseType(string(x.Type)); !ok {
-				v.add(x.Pos, "%s: variable %q has unknown type %q", what, x.Name, x.Type)
-			}
+		case !ok:
+			v.add(x.Pos, "%s: variable %q has unknown type %q", what, x.Name, x.Type)
+		}
+		if ok {
+			x.Type = t // "text" becomes "string"
+		} else {
+			t = "invalid"
 		}
 		if x.Name != "" && vars[x.Name] == "" {
-			vars[x.Name] = x.Type
+			vars[x.Name] = t
 		}
 	}
 	ruleNames := map[string]bool{}
@@ -246,6 +251,8 @@ func (v *validator) condition(what string, vars map[string]Type, c *Condition, d
 		return
 	case c.Op == "":
 		v.add(c.Pos, "%s: the condition on %q has no op", what, c.Var)
+		return
+	case t == "invalid":
 		return
 	}
 	if _, ok := operatorAliases[string(c.Op)]; !ok || operatorAliases[string(c.Op)] != c.Op {
