@@ -233,16 +233,6 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(path, data)
 }
 
-// workstream returns the named workstream.
-func (c *Config) workstream(name string) *Workstream {
-	for i := range c.Workstreams {
-		if c.Workstreams[i].Name == name {
-			return &c.Workstreams[i]
-		}
-	}
-	return nil
-}
-
 // fieldPos records where each field of an element was written ("fallback_queue", "agents.2"),
 // so that a problem with a value points at its own line.
 type fieldPos map[string]Pos

@@ -64,6 +64,7 @@ func TestConfigErrors(t *testing.T) {
 		{"empty file", "", "", "cfg.yaml:1: the file is empty"},
 		{"comment only", "", "# nothing\n", "cfg.yaml:1: the file is empty"},
 		{"not a mapping", "", "- a\n", "cfg.yaml:1:1: the configuration must be a mapping"},
+		{"too deep", "", "workstreams: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n", "cfg.yaml:1:78: the document nests deeper than 64 levels"},
 		{"two documents", "", baseConfig + "---\nfoo: 1\n", "cfg.yaml:22:1: a second YAML document"},
 		{"aliases", "    agents: [nina]\ncapacity", "    agents: &a [nina]\n  - name: X\n    agents: *a\ncapacity", "cfg.yaml:18:13: YAML aliases"},
 		{"unknown top-level field", "agents:\n", "agent:\n", "cfg.yaml:19:1: unknown field \"agent\""},
