@@ -15,13 +15,13 @@ const (
 	Offline   Presence = "Offline"   // 192360004
 )
 
-// Presences lists the base presences in Omnichannel's order.
-var Presences = []Presence{Available, Busy, BusyDND, Away, Offline}
+// basePresences lists the base presences in Omnichannel's option-value order.
+var basePresences = [...]Presence{Available, Busy, BusyDND, Away, Offline}
 
 // Code returns the Dataverse option value of msdyn_basepresencestatus, or 0 for an unknown
 // presence.
 func (p Presence) Code() int {
-	for i, q := range Presences {
+	for i, q := range basePresences {
 		if p == q {
 			return 192360000 + i
 		}
