@@ -17,6 +17,12 @@ type Escalator interface {
 	// that stands for the contact center's side of the conversation and the state the
 	// conversation enters: StateQueued when the bridge goes on relaying to the contact center,
 	// StateHandedOff when the contact center owns the conversation from then on (T1).
+	//
+	// When Escalate is called, c is stored in StateEscalating with c.Agent set to the leg
+	// {Channel: the escalator's name, ConversationID: c.ID}: activities the escalator sends on
+	// that leg (Hub.Receive) already reach the customer. The Hub holds the conversation's state
+	// lock during the call: Escalate must not call Accept, Requeue, ReturnToBot or End itself,
+	// but may arrange for them to happen after it returns.
 	Escalate(ctx context.Context, c *Conversation, e *handoff.Escalation) (agent Leg, next State, err error)
 }
 
@@ -117,11 +123,14 @@ func (h *Hub) escalate(ctx context.Context, convID string, sig handoff.Signal) e
 		c.Context[k] = v
 	}
 	c.EscalationDialect = sig.Dialect
-	if err := h.setState(ctx, c, StateEscalating); err != nil {
-		return err
-	}
 	e, err := h.escalator(c)
 	if err == nil {
+		// The contact center's leg is stored with the escalating state, before the contact
+		// center is called, so that it can already speak on it (automated messages).
+		c.Agent = &Leg{Channel: e.Name(), ConversationID: c.ID}
+		if err := h.setState(ctx, c, StateEscalating); err != nil {
+			return err
+		}
 		var agent Leg
 		var next State
 		agent, next, err = e.Escalate(ctx, c, esc)
@@ -132,6 +141,7 @@ func (h *Hub) escalate(ctx context.Context, convID string, sig handoff.Signal) e
 		}
 	}
 	h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("escalation failed; the bot keeps the conversation")
+	c.Agent = nil
 	if serr := h.setState(ctx, c, StateBot); serr != nil {
 		return errors.Join(err, serr)
 	}

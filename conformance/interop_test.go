@@ -37,6 +37,7 @@ func startBridge(t *testing.T, mod func(*app.Config)) *liveBridge {
 	cfg.Listen = ln.Addr().String()
 	cfg.DirectLine.Secret = "interop-secret-0123456789"
 	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.DataDir = t.TempDir()
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -259,6 +259,18 @@ func (s *Server) generateToken(r *http.Request) (int, any, *apiError) {
 	return http.StatusOK, resp, e
 }
 
+// IssueToken names a new conversation and returns a token for it bound to user, as
+// POST /tokens/generate does with the secret: for a page the bridge itself serves (the sandbox's
+// customer chat), which must not hold the secret.
+func (s *Server) IssueToken(user string) (conversationID, token string, expiresIn int, err error) {
+	id := newConversationID()
+	tok, err := s.tokens.issue(id, user, false)
+	if err != nil {
+		return "", "", 0, fmt.Errorf("directline: issue token: %w", err)
+	}
+	return id, tok, int(s.cfg.TokenTTL / time.Second), nil
+}
+
 // refreshToken: POST /tokens/refresh with an unexpired token: a new token for the same conversation.
 func (s *Server) refreshToken(r *http.Request) (int, any, *apiError) {
 	p, e := s.authorize(r, "")

@@ -1,5 +1,7 @@
-// Command bridge runs bfbridge: with no configuration, a Direct Line 3.0 server with a built-in
-// echo bot on 127.0.0.1:8080; configured, a bridge to a Bot Framework bot.
+// Command bridge runs bfbridge: with no configuration, the sandbox on 127.0.0.1:8080 — a
+// Direct Line 3.0 server, the scripted sandbox bot, the sandbox contact center (routing engine,
+// agent desk, supervisor view, customer chat page) and the durable store in ./bridge-data;
+// configured, a bridge between a Bot Framework bot and customers' widgets.
 //
 //	bridge [serve] [flags]
 //
@@ -20,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bfbridge/bfbridge/channels/desk"
 	"github.com/bfbridge/bfbridge/internal/app"
 )
 
@@ -75,6 +78,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	appID := fs.String("bot-app-id", "", "the bot's Microsoft App ID; empty = anonymous (env BRIDGE_BOT_APP_ID)")
 	appPassword := fs.String("bot-app-password", "", "the bot's app password (env BRIDGE_BOT_APP_PASSWORD)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (env BRIDGE_LOG_LEVEL; default info)")
+	dataDir := fs.String("data-dir", "", "directory of the durable store (env BRIDGE_DATA_DIR; default ./bridge-data)")
+	routingFile := fs.String("routing", "", "the sandbox contact center's routing YAML (default: built in)")
+	botScript := fs.String("sandbox-bot", "", "the sandbox bot's YAML script (default: built in)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return app.Config{}, err
@@ -101,6 +107,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		"bot-app-id":        func() { cfg.Bot.AppID = *appID },
 		"bot-app-password":  func() { cfg.Bot.AppPassword = *appPassword },
 		"log-level":         func() { cfg.LogLevel = *logLevel },
+		"data-dir":          func() { cfg.DataDir = *dataDir },
+		"routing":           func() { cfg.Sandbox.Routing = *routingFile },
+		"sandbox-bot":       func() { cfg.Sandbox.BotScript = *botScript },
 	} {
 		if set[name] {
 			apply()
@@ -114,14 +123,26 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 func printBanner(w io.Writer, a *app.App) {
 	c := a.Config()
 	fmt.Fprintf(w, "bfbridge is running.\n")
+	if a.Desk != nil {
+		fmt.Fprintf(w, "  Customer chat:    %s%s\n", c.PublicURL, desk.PathCustomer)
+		fmt.Fprintf(w, "  Agent desk:       %s%s  (sign in as alex, sam or nina)\n", c.PublicURL, desk.PathDesk)
+		fmt.Fprintf(w, "  Supervisor:       %s%s\n", c.PublicURL, desk.PathSupervisor)
+	}
 	fmt.Fprintf(w, "  Direct Line 3.0:  %s/v3/directline  (Web Chat: createDirectLine({ domain: '%s/v3/directline', token }))\n", c.PublicURL, c.PublicURL)
 	if a.BotChannel != nil {
 		fmt.Fprintf(w, "  Bot:              %s  (its replies come to %s/v3/conversations)\n", c.Bot.Endpoint, c.PublicURL)
 	} else {
-		fmt.Fprintf(w, "  Bot:              built-in echo bot (set --bot-endpoint for your own)\n")
+		fmt.Fprintf(w, "  Bot:              the sandbox bot (set --bot-endpoint for your own)\n")
+	}
+	if c.Store == "sqlite" {
+		fmt.Fprintf(w, "  Data:             %s\n", c.DataDir)
 	}
 	fmt.Fprintf(w, "  Health:           %s/healthz\n", c.PublicURL)
 	if a.SecretGenerated {
-		fmt.Fprintf(w, "  Direct Line secret (generated for this run; set BRIDGE_DIRECTLINE_SECRET to keep one):\n    %s\n", c.DirectLine.Secret)
+		kept := "for this run"
+		if c.Store == "sqlite" {
+			kept = "and kept in " + c.DataDir
+		}
+		fmt.Fprintf(w, "  Direct Line secret (generated %s; set BRIDGE_DIRECTLINE_SECRET to choose one):\n    %s\n", kept, c.DirectLine.Secret)
 	}
 }

@@ -96,10 +96,17 @@ func TestRunWithNoConfiguration(t *testing.T) {
 	out, logs := newSyncBuffer(), newSyncBuffer()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--listen", "127.0.0.1:0"}, envOf(nil), out, logs) }()
+	dataDir := t.TempDir()
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir}, envOf(nil), out, logs)
+	}()
 	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "Health:") }, "the banner")
 	banner := out.String()
-	require.Contains(t, banner, "built-in echo bot")
+	require.Contains(t, banner, "the sandbox bot")
+	for _, page := range []string{"Customer chat:", "Agent desk:", "Supervisor:"} {
+		require.Contains(t, banner, page)
+	}
+	require.FileExists(t, filepath.Join(dataDir, "bridge.db"), "the durable store is in the data directory")
 	require.Contains(t, banner, "Direct Line secret (generated")
 	// the generated secret is printed for the operator, never logged
 	lines := strings.Split(banner, "\n")

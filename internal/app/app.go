@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,9 +17,11 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	"github.com/bfbridge/bfbridge/bridge/store/sqlite"
 	"github.com/bfbridge/bfbridge/channels/botframework"
+	"github.com/bfbridge/bfbridge/channels/desk"
+	"github.com/bfbridge/bfbridge/channels/desk/routing"
 	"github.com/bfbridge/bfbridge/channels/directline"
-	"github.com/bfbridge/bfbridge/channels/localbot"
 )
 
 // App is a wired bridge, ready to serve.
@@ -27,7 +32,9 @@ type App struct {
 	Store      bridge.Store
 	Hub        *bridge.Hub
 	DirectLine *directline.Server
-	BotChannel *botframework.Channel // nil when the built-in bot answers
+	BotChannel *botframework.Channel // nil when the sandbox bot answers
+	SandboxBot *desk.Bot             // nil when a bot endpoint is configured
+	Desk       *desk.Desk            // nil when the sandbox contact center is disabled
 	mux        *http.ServeMux
 
 	// SecretGenerated is set when no Direct Line secret was configured and one was made up.
@@ -42,21 +49,49 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, mux: http.NewServeMux()}
 	if a.cfg.DirectLine.Secret == "" {
-		a.cfg.DirectLine.Secret = directline.GenerateSecret()
+		secret, err := a.generatedSecret()
+		if err != nil {
+			return nil, err
+		}
+		a.cfg.DirectLine.Secret = secret
 		a.SecretGenerated = true
 	}
-	a.Store = memory.New()
-	botChannel := localbot.ChannelName
+	var err error
+	if err := a.openStore(log); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
+		}
+	}()
+	botChannel := desk.BotChannelName
+	var script *desk.Script
 	if cfg.Bot.Endpoint != "" {
 		botChannel = botframework.Name
+	} else {
+		script = desk.DefaultScript()
+		if cfg.Sandbox.BotScript != "" {
+			if script, err = desk.LoadScript(cfg.Sandbox.BotScript); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.Bot.Name == Defaults().Bot.Name {
+			a.cfg.Bot.Name = script.Name
+		}
+	}
+	escalation := ""
+	if !cfg.Sandbox.Disabled {
+		escalation = desk.ChannelName
 	}
 	a.Hub = bridge.NewHub(a.Store, bridge.HubConfig{
-		BotChannel:      botChannel,
-		Bot:             activity.ChannelAccount{ID: cfg.Bot.ID, Name: cfg.Bot.Name},
-		DeliveryTimeout: cfg.Bot.Timeout,
+		BotChannel:        botChannel,
+		Bot:               activity.ChannelAccount{ID: cfg.Bot.ID, Name: a.cfg.Bot.Name},
+		DeliveryTimeout:   cfg.Bot.Timeout,
+		EscalationChannel: escalation,
 	}, log.With().Str("component", "hub").Logger())
 
-	var err error
 	a.DirectLine, err = directline.New(directline.Config{
 		PublicURL: cfg.PublicURL, Secret: a.cfg.DirectLine.Secret, TokenTTL: cfg.DirectLine.TokenTTL,
 		KeepAlive: cfg.DirectLine.KeepAlive, RatePerConversation: cfg.DirectLine.RatePerConversation,
@@ -68,11 +103,16 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	a.Hub.Register(a.DirectLine)
 
 	if cfg.Bot.Endpoint != "" {
+		keyFile := cfg.Bot.SigningKeyFile
+		if keyFile == "" && cfg.Store == "sqlite" {
+			// A key kept across restarts: bots cache the bridge's keys for up to a day.
+			keyFile = filepath.Join(cfg.DataDir, "botframework-signing-key.pem")
+		}
 		a.BotChannel, err = botframework.New(botframework.Config{
 			PublicURL: cfg.PublicURL, BotEndpoint: cfg.Bot.Endpoint,
 			BotAppID: cfg.Bot.AppID, BotAppPassword: cfg.Bot.AppPassword,
 			Issuer: cfg.Bot.Issuer, OpenIDMetadataURL: cfg.Bot.OpenIDMetadataURL, OAuthScope: cfg.Bot.OAuthScope, TokenIssuers: cfg.Bot.TokenIssuers,
-			SigningKeyFile: cfg.Bot.SigningKeyFile, DeliveryTimeout: cfg.Bot.Timeout,
+			SigningKeyFile: keyFile, DeliveryTimeout: cfg.Bot.Timeout,
 		}, a.Hub, log.With().Str("component", "botframework").Logger())
 		if err != nil {
 			return nil, err
@@ -80,13 +120,84 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		a.BotChannel.Register(a.mux)
 		a.Hub.Register(a.BotChannel)
 	} else {
-		a.Hub.Register(localbot.New(a.Hub, "Hello! I am the bridge's built-in echo bot: say something and I will say it back."))
+		a.SandboxBot = desk.NewBot(a.Hub, script, log.With().Str("component", "sandboxbot").Logger())
+		a.Hub.Register(a.SandboxBot)
+	}
+	if !cfg.Sandbox.Disabled {
+		rc := routing.DefaultConfig()
+		if cfg.Sandbox.Routing != "" {
+			if rc, err = routing.LoadConfig(cfg.Sandbox.Routing); err != nil {
+				return nil, err
+			}
+		}
+		if a.Desk, err = desk.New(a.Hub, a.DirectLine, desk.Config{Routing: rc}, log.With().Str("component", "desk").Logger()); err != nil {
+			return nil, err
+		}
+		a.Desk.Register(a.mux)
+		a.Hub.Register(a.Desk)
+		a.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, desk.PathIndex, http.StatusFound)
+		})
 	}
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"status":"ok","streams":%d}`, a.DirectLine.Streams())
 	})
+	ok = true
 	return a, nil
+}
+
+// generatedSecret returns a Direct Line secret for a bridge configured without one. With the
+// durable store it is kept in the data directory (mode 0600), so that customers' tokens stay
+// valid across restarts; otherwise it is new on each start.
+func (a *App) generatedSecret() (string, error) {
+	if a.cfg.Store != "sqlite" {
+		return directline.GenerateSecret(), nil
+	}
+	path := filepath.Join(a.cfg.DataDir, "directline-secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("data directory: %w", err)
+	}
+	secret := directline.GenerateSecret()
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep the generated secret: %w", err)
+	}
+	return secret, nil
+}
+
+// openStore opens the configured store.
+func (a *App) openStore(log zerolog.Logger) error {
+	if a.cfg.Store == "memory" {
+		a.Store = memory.New()
+		return nil
+	}
+	s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: a.cfg.DataDir, TTL: a.cfg.Retention, Log: log.With().Str("component", "store").Logger()})
+	if err != nil {
+		return err
+	}
+	a.Store = s
+	return nil
+}
+
+// close releases what New opened, in reverse order.
+func (a *App) close() error {
+	var errs []error
+	if a.Desk != nil {
+		a.Desk.Close()
+	}
+	if a.SandboxBot != nil {
+		a.SandboxBot.Close()
+	}
+	if a.BotChannel != nil {
+		errs = append(errs, a.BotChannel.Close())
+	}
+	if a.Store != nil {
+		errs = append(errs, a.Store.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Config returns the effective configuration (with the generated secret, if any).
@@ -125,9 +236,5 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		httpErr = errors.Join(httpErr, err)
 	}
-	var botErr error
-	if a.BotChannel != nil {
-		botErr = a.BotChannel.Close()
-	}
-	return errors.Join(httpErr, streamErr, botErr, a.Store.Close())
+	return errors.Join(httpErr, streamErr, a.close())
 }

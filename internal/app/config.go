@@ -29,8 +29,31 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown. Default: 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
+	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir) or
+	// "memory" (lost on restart). Default: sqlite.
+	Store string `yaml:"store"`
+	// DataDir holds the durable store and the bot-signing key. Default: ./bridge-data.
+	// Env BRIDGE_DATA_DIR.
+	DataDir string `yaml:"data_dir"`
+	// Retention is how long a conversation is kept after its last activity. Default: 24h.
+	Retention time.Duration `yaml:"retention"`
+
 	DirectLine DirectLineConfig `yaml:"directline"`
 	Bot        BotConfig        `yaml:"bot"`
+	Sandbox    SandboxConfig    `yaml:"sandbox"`
+}
+
+// SandboxConfig configures the sandbox contact center (agent desk, routing engine) and the
+// sandbox bot.
+type SandboxConfig struct {
+	// Disabled turns the sandbox contact center off: escalations then have nowhere to go.
+	Disabled bool `yaml:"disabled"`
+	// Routing is a routing YAML file (workstreams, rules, queues, agents). Default: the built-in
+	// one (channels/desk/routing/default.yaml).
+	Routing string `yaml:"routing"`
+	// BotScript is the sandbox bot's YAML script, used when no bot endpoint is set. Default: the
+	// built-in one (channels/desk/sandbox-bot.yaml).
+	BotScript string `yaml:"bot_script"`
 }
 
 // DirectLineConfig configures the Direct Line server.
@@ -83,6 +106,7 @@ type BotConfig struct {
 func Defaults() Config {
 	return Config{
 		Listen: "127.0.0.1:8080", LogLevel: "info", ShutdownTimeout: 20 * time.Second,
+		Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
 		DirectLine: DirectLineConfig{TokenTTL: 30 * time.Minute, KeepAlive: 15 * time.Second, RatePerConversation: 20},
 		Bot:        BotConfig{ID: "bot", Name: "Bot", Timeout: 15 * time.Second},
 	}
@@ -110,6 +134,7 @@ var envNames = []struct {
 	{"BRIDGE_LISTEN", func(c *Config, v string) { c.Listen = v }},
 	{"BRIDGE_PUBLIC_URL", func(c *Config, v string) { c.PublicURL = v }},
 	{"BRIDGE_LOG_LEVEL", func(c *Config, v string) { c.LogLevel = v }},
+	{"BRIDGE_DATA_DIR", func(c *Config, v string) { c.DataDir = v }},
 	{"BRIDGE_DIRECTLINE_SECRET", func(c *Config, v string) { c.DirectLine.Secret = v }},
 	{"BRIDGE_BOT_ENDPOINT", func(c *Config, v string) { c.Bot.Endpoint = v }},
 	{"BRIDGE_BOT_APP_ID", func(c *Config, v string) { c.Bot.AppID = v }},
@@ -164,7 +189,16 @@ func (c *Config) Validate() error {
 	if c.Bot.AppID != "" && c.Bot.AppPassword == "" {
 		errs = append(errs, errors.New("bot.app_password (BRIDGE_BOT_APP_PASSWORD) is required with bot.app_id"))
 	}
-	if c.Bot.Timeout <= 0 || c.DirectLine.TokenTTL <= 0 || c.DirectLine.KeepAlive <= 0 {
+	switch c.Store {
+	case "sqlite":
+		if c.DataDir == "" {
+			errs = append(errs, errors.New("data_dir is required with the sqlite store"))
+		}
+	case "memory":
+	default:
+		errs = append(errs, fmt.Errorf("store %q must be sqlite or memory", c.Store))
+	}
+	if c.Bot.Timeout <= 0 || c.DirectLine.TokenTTL <= 0 || c.DirectLine.KeepAlive <= 0 || c.Retention <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -26,6 +26,11 @@
         for (const c of m.conversations || []) convs.set(c.id, c);
         fillTransfer(m.queues || [], m.bots || []);
         break;
+      case 'agent': // presence or load changed
+        me = m.agent;
+        $('presence').value = me.presence;
+        $('load').textContent = 'load ' + me.load + ' / ' + me.capacity;
+        break;
       case 'conversation': // offered, accepted, updated
         convs.set(m.conversation.id, Object.assign(convs.get(m.conversation.id) || {}, m.conversation));
         break;

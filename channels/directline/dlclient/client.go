@@ -209,6 +209,20 @@ func (c *Client) session(ctx context.Context, leg bridge.Leg, locale string, res
 	return s, nil
 }
 
+// spawn runs session goroutines, unless the client is closed: Close waits for every goroutine
+// spawned before it marked the client closed, and no other.
+func (c *Client) spawn(fns ...func()) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	for _, f := range fns {
+		c.wg.Go(f)
+	}
+	return nil
+}
+
 // claimToken reserves the configured Token for convID.
 func (c *Client) claimToken(convID string) error {
 	c.mu.Lock()
@@ -224,6 +238,9 @@ func (c *Client) claimToken(convID string) error {
 func (c *Client) end(s *session, reason CloseReason) {
 	c.forget(s)
 	s.stop(reason)
+	s.saveMu.Lock() // no save of the session's may follow the delete
+	defer s.saveMu.Unlock()
+	s.forgotten = true
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
 	defer cancel()
 	if err := c.cfg.Store.Delete(ctx, s.id); err != nil {

@@ -168,12 +168,12 @@ func TestReconnectFromWatermark(t *testing.T) {
 	}
 }
 
-// TestTokenExpiresMidConversation runs a conversation on 2-second tokens (Copilot token
+// TestTokenExpiresMidConversation runs a conversation on 4-second tokens (Copilot token
 // endpoint mode, where the client has no secret to fall back on): the client refreshes them,
 // and after the first token has expired a dropped socket reconnects and nothing is lost.
 func TestTokenExpiresMidConversation(t *testing.T) {
 	g := &gate{}
-	b := newBridgeB(t, bOptions{tokenTTL: 2 * time.Second, intercept: g.hold})
+	b := newBridgeB(t, bOptions{tokenTTL: 4 * time.Second, intercept: g.hold})
 	cp := newCopilot(t, b)
 	cfg := testConfig()
 	cfg.TokenEndpoint = cp.tokenEndpoint()
@@ -203,9 +203,9 @@ func TestTokenExpiresMidConversation(t *testing.T) {
 	g.close()
 	require.Equal(t, 1, b.srv.Drop(up))
 	testutil.Eventually(t, waitLong, func() bool { return g.waiting.Load() > waiting }, "the client reconnects")
+	want := append(a.cust.texts("conv-t"), "after expiry")
 	b.botSays(t, up, "after expiry")
 	g.open()
-	want := append(a.cust.texts("conv-t"), "after expiry")
 	a.waitTexts(t, "conv-t", len(want))
 	converse(t, a, b, "conv-t", "m3")
 	require.Equal(t, append(want, "echo: m3"), a.cust.texts("conv-t"))

@@ -136,6 +136,12 @@ type bOptions struct {
 	intercept func(w http.ResponseWriter, r *http.Request) bool
 }
 
+func init() {
+	if os.Getenv("DLCLIENT_TEST_LOG") != "" {
+		zerolog.TimeFieldFormat = "15:04:05.000"
+	}
+}
+
 func newBridgeB(t testing.TB, o bOptions) *bridgeB {
 	t.Helper()
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{BotChannel: localbot.ChannelName, DeliveryTimeout: 5 * time.Second}, zerolog.Nop())
@@ -293,7 +299,7 @@ type bridgeA struct {
 
 // testConfig is a client configuration with short waits, for tests.
 func testConfig() Config {
-	return Config{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, KeepAlive: time.Second, PollInterval: 200 * time.Millisecond}
+	return Config{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, KeepAlive: 5 * time.Second, PollInterval: 200 * time.Millisecond}
 }
 
 func newBridgeA(t testing.TB, cfg Config, store bridge.Store, log zerolog.Logger) *bridgeA {

@@ -41,7 +41,8 @@ type session struct {
 	upID   string // the upstream conversation id
 	userID string // the customer's upstream user id
 
-	saveMu sync.Mutex // orders the saves of st
+	saveMu    sync.Mutex // orders the saves of st
+	forgotten bool       // under saveMu: the conversation ended and its state is deleted
 
 	mu           sync.Mutex
 	token        string
@@ -122,8 +123,9 @@ func (s *session) open(ctx context.Context, locale string, resumeOnly bool) erro
 	}
 	s.log = s.log.With().Str("upstream_conv_id", s.upID).Str("peer", peer(s.domain)).Logger()
 	s.persist(ctx)
-	s.c.wg.Go(s.run)
-	s.c.wg.Go(s.refresher)
+	if err := s.c.spawn(s.run, s.refresher); err != nil {
+		return err
+	}
 	s.log.Info().Bool("resumed", resumed).Str("watermark", st.Watermark).Msg("upstream conversation open")
 	if !resumed && s.c.cfg.Greeting {
 		if locale == "" {
@@ -328,6 +330,7 @@ func (s *session) refresher() {
 		if attempt > 0 {
 			due = time.Now().Add(s.c.backoff(attempt - 1))
 		}
+		s.log.Debug().Dur("refresh_in", time.Until(due)).Dur("expires_in", time.Until(exp)).Int("attempt", attempt).Msg("token refresh scheduled")
 		t := time.NewTimer(time.Until(due))
 		select {
 		case <-s.ctx.Done():
@@ -380,7 +383,7 @@ func (s *session) persist(ctx context.Context) {
 	st := s.st
 	st.Delivered = append([]string(nil), st.Delivered...)
 	s.mu.Unlock()
-	if st.ConversationID == "" {
+	if st.ConversationID == "" || s.forgotten {
 		return
 	}
 	if err := s.c.cfg.Store.Save(context.WithoutCancel(ctx), s.id, st); err != nil {

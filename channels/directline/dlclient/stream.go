@@ -263,7 +263,7 @@ func (s *session) read(ctx context.Context, conn *websocket.Conn) (reason CloseR
 			var ce *websocket.CloseError
 			var ne net.Error
 			switch {
-			case errors.As(err, &ce):
+			case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure: // 1006: no close frame came
 				return ReasonServerClosed, got, err
 			case errors.As(err, &ne) && ne.Timeout():
 				return ReasonIdle, got, err

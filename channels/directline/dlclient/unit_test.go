@@ -221,7 +221,7 @@ func TestParseRetryAfter(t *testing.T) {
 		"1": time.Second, " 120 ": 2 * time.Minute, "0": 0, "-5": 0, "abc": 0, "": 0, "1.5": 0,
 		now.Add(3 * time.Second).Format(http.TimeFormat): 3 * time.Second,
 		now.Add(-time.Hour).Format(http.TimeFormat):      0,
-		"99999999999":                                    24 * time.Hour,
+		"99999999999": 24 * time.Hour,
 	} {
 		require.Equal(t, want, parseRetryAfter(in, now), in)
 	}

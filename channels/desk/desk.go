@@ -1,0 +1,343 @@
+// Package desk is the sandbox contact center: the unified routing engine (routing/), an agent
+// desk and a supervisor view served by the bridge, a customer chat page, and the scripted
+// sandbox bot. It is the escalation target of the widget-first topology and what
+// `go run ./cmd/bridge` shows with no configuration.
+package desk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/activity/handoff"
+	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/channels/desk/routing"
+)
+
+// ChannelName is the name the desk registers with the Hub.
+const ChannelName = "desk"
+
+// stateKey is where the desk keeps its state in the bridge's store.
+const stateKey = "desk/state"
+
+// TokenIssuer issues Direct Line tokens for the customer page (channels/directline.Server).
+type TokenIssuer interface {
+	IssueToken(user string) (conversationID, token string, expiresIn int, err error)
+}
+
+// Config configures the desk.
+type Config struct {
+	// Routing is the routing configuration. Default: routing.DefaultConfig().
+	Routing *routing.Config
+	// TickInterval is how often waiting times and offers are checked. Default: 1s.
+	TickInterval time.Duration
+	// Clock gives the time to the routing engine. Default: time.Now.
+	Clock func() time.Time
+}
+
+// Desk is the sandbox contact center as a bridge channel: an Escalator that routes escalated
+// conversations to agents, who chat with customers from the desk page.
+type Desk struct {
+	hub    *bridge.Hub
+	store  bridge.Store
+	engine *routing.Engine
+	tokens TokenIssuer
+	log    zerolog.Logger
+
+	mu    sync.Mutex
+	convs map[string]*convInfo // conversation id -> what the desk knows beyond routing
+	socks map[string]map[*agentSocket]struct{}
+
+	tasks  chan task
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// convInfo is what the desk keeps per conversation besides its routing state.
+type convInfo struct {
+	Customer string `json:"customer"`
+	Note     string `json:"note,omitempty"`
+	Dialect  string `json:"dialect,omitempty"`
+}
+
+// persisted is the desk's state in the store.
+type persisted struct {
+	Routing routing.State        `json:"routing"`
+	Convs   map[string]*convInfo `json:"convs"`
+}
+
+// task is work for the desk's worker: routing events to act on, then an optional step.
+type task struct {
+	events []routing.Event
+	then   func(ctx context.Context) error
+}
+
+var (
+	_ bridge.Channel   = (*Desk)(nil)
+	_ bridge.Escalator = (*Desk)(nil)
+)
+
+// New returns the desk, with the routing state it had before a restart when store has it. The
+// caller registers it with hub and its routes with a mux, and calls Close at shutdown.
+func New(hub *bridge.Hub, tokens TokenIssuer, cfg Config, log zerolog.Logger) (*Desk, error) {
+	if cfg.Routing == nil {
+		cfg.Routing = routing.DefaultConfig()
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	engine, err := routing.New(cfg.Routing, cfg.Clock)
+	if err != nil {
+		return nil, err
+	}
+	d := &Desk{
+		hub: hub, store: hub.Store(), engine: engine, tokens: tokens, log: log.With().Str("channel", ChannelName).Logger(),
+		convs: map[string]*convInfo{}, socks: map[string]map[*agentSocket]struct{}{}, tasks: make(chan task, 1024), done: make(chan struct{}),
+	}
+	ctx := context.Background()
+	switch raw, err := d.store.Value(ctx, stateKey); {
+	case errors.Is(err, bridge.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("desk: read state: %w", err)
+	default:
+		var p persisted
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("desk: decode state: %w", err)
+		}
+		if err := engine.Restore(p.Routing); err != nil {
+			return nil, fmt.Errorf("desk: restore routing state: %w", err)
+		}
+		if p.Convs != nil {
+			d.convs = p.Convs
+		}
+		d.log.Info().Int("conversations", len(p.Routing.Conversations)).Msg("routing state restored")
+	}
+	ctx, d.cancel = context.WithCancel(ctx)
+	go d.work(ctx, cfg.TickInterval)
+	d.enqueue(task{events: engine.Tick()}) // what came due while the bridge was down
+	return d, nil
+}
+
+// Close stops the worker after the tasks already queued.
+func (d *Desk) Close() {
+	d.cancel()
+	<-d.done
+}
+
+// Name implements bridge.Channel.
+func (d *Desk) Name() string { return ChannelName }
+
+// Escalate implements bridge.Escalator: the conversation enters routing (its workstream's bot
+// first, as in Omnichannel), then escalates with the context variables, which reruns routing
+// and never gives it back to the same bot.
+func (d *Desk) Escalate(_ context.Context, c *bridge.Conversation, e *handoff.Escalation) (bridge.Leg, bridge.State, error) {
+	vars := toRouting(c.Context)
+	for k, v := range toRouting(e.Context) {
+		vars[k] = v
+	}
+	var events []routing.Event
+	if _, ok := d.engine.Conversation(c.ID); !ok {
+		dec, err := d.engine.Route(routing.WorkItem{ConversationID: c.ID, Context: vars})
+		if err != nil {
+			return bridge.Leg{}, "", fmt.Errorf("desk: route: %w", err)
+		}
+		events = append(events, dec.Events...)
+	}
+	dec, err := d.engine.Escalate(c.ID, vars)
+	if err != nil {
+		return bridge.Leg{}, "", fmt.Errorf("desk: escalate: %w", err)
+	}
+	events = append(events, dec.Events...)
+	name := c.Customer.User.Name
+	if name == "" {
+		name = c.Customer.User.ID
+	}
+	d.mu.Lock()
+	d.convs[c.ID] = &convInfo{Customer: name, Note: e.AgentNote, Dialect: string(e.Source.Dialect)}
+	d.mu.Unlock()
+	d.log.Info().Str("conv_id", c.ID).Str("queue", dec.Queue).Bool("fallback", dec.Fallback).Msg("conversation routed")
+	d.enqueue(task{events: events}) // acted on after the Hub has stored the escalation
+	return d.leg(c.ID), bridge.StateQueued, nil
+}
+
+// Send implements bridge.Channel: what the customer says reaches the agents who see the
+// conversation; the customer's end leaves routing.
+func (d *Desk) Send(_ context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
+	if a.Type == activity.TypeEndOfConversation {
+		events, err := d.engine.End(to.ConversationID)
+		if err != nil && !errors.Is(err, routing.ErrUnknownConversation) {
+			return "", err
+		}
+		d.enqueue(task{events: events, then: func(context.Context) error {
+			d.broadcastRemoved(to.ConversationID)
+			return nil
+		}})
+		return a.ID, nil
+	}
+	if e, ok := entryOf(bridge.Record{From: bridge.RoleCustomer, Activity: a}); ok {
+		d.pushEntry(to.ConversationID, e)
+	}
+	return a.ID, nil
+}
+
+// leg is the desk's leg of a conversation.
+func (d *Desk) leg(convID string) bridge.Leg {
+	return bridge.Leg{Channel: ChannelName, ConversationID: convID, Bot: systemAccount}
+}
+
+var systemAccount = activity.ChannelAccount{ID: "contact-center", Name: "Contact center"}
+
+// agentAccount is how an agent appears to the customer.
+func (d *Desk) agentAccount(agentID string) activity.ChannelAccount {
+	for _, a := range d.engine.Config().Agents {
+		if a.ID == agentID {
+			return activity.ChannelAccount{ID: "agent:" + a.ID, Name: a.Name}
+		}
+	}
+	return activity.ChannelAccount{ID: "agent:" + agentID, Name: agentID}
+}
+
+// say sends the customer a message from the contact center (role "system") or an agent.
+func (d *Desk) say(ctx context.Context, convID string, from activity.ChannelAccount, role, text string) error {
+	a := &activity.Activity{Type: activity.TypeMessage, Text: text, From: &from, Timestamp: activity.NewTime(time.Now())}
+	if err := a.SetChannelDataField("bfbridgeRole", role); err != nil {
+		return err
+	}
+	leg := d.leg(convID)
+	if _, err := d.hub.Receive(ctx, leg, a); err != nil {
+		return err
+	}
+	if e, ok := entryOf(bridge.Record{From: bridge.RoleAgent, Activity: a}); ok {
+		d.pushEntry(convID, e)
+	}
+	return nil
+}
+
+func (d *Desk) enqueue(t task) {
+	select {
+	case d.tasks <- t:
+	case <-d.done:
+	}
+}
+
+// work runs tasks in order, and the routing engine's clock checks, until ctx ends.
+func (d *Desk) work(ctx context.Context, tick time.Duration) {
+	defer close(d.done)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for { // finish what was queued
+				select {
+				case t := <-d.tasks:
+					d.run(context.Background(), t)
+				default:
+					return
+				}
+			}
+		case t := <-d.tasks:
+			d.run(ctx, t)
+		case <-ticker.C:
+			if events := d.engine.Tick(); len(events) > 0 {
+				d.run(ctx, task{events: events})
+			}
+		}
+	}
+}
+
+// run acts on a task's events, runs its step, and stores the desk's state.
+func (d *Desk) run(ctx context.Context, t task) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, ev := range t.events {
+		if err := d.act(ctx, ev); err != nil {
+			d.log.Warn().Err(err).Str("conv_id", ev.ConversationID).Str("event", string(ev.Kind)).Msg("routing event not carried out")
+		}
+	}
+	if t.then != nil {
+		if err := t.then(ctx); err != nil {
+			d.log.Warn().Err(err).Msg("desk step failed")
+		}
+	}
+	d.persist(ctx)
+}
+
+// act carries out one routing event.
+func (d *Desk) act(ctx context.Context, ev routing.Event) error {
+	switch ev.Kind {
+	case routing.EventMessage:
+		return d.say(ctx, ev.ConversationID, systemAccount, "system", ev.Text)
+	case routing.EventOffered, routing.EventTransferred, routing.EventQueued:
+		d.refresh(ev.ConversationID)
+	case routing.EventAccepted:
+		leg := d.leg(ev.ConversationID)
+		leg.Bot = d.agentAccount(ev.Agent)
+		err := d.hub.Accept(ctx, ev.ConversationID, leg)
+		d.refresh(ev.ConversationID)
+		return err
+	case routing.EventDeclined, routing.EventOfferExpired, routing.EventOfferWithdrawn, routing.EventReleased:
+		if ev.Agent != "" {
+			d.sendTo(ev.Agent, deskMsg{Type: "removed", ConversationID: ev.ConversationID})
+		}
+		d.refresh(ev.ConversationID)
+	case routing.EventEnded:
+		d.broadcastRemoved(ev.ConversationID)
+		return d.hub.End(ctx, ev.ConversationID, bridge.RoleAgent, handoff.End{Reason: "overflow", Text: "closed by the contact center"})
+	case routing.EventPresence:
+		d.refreshAgent(ev.Agent)
+	}
+	return nil
+}
+
+// persist stores the routing state and the desk's conversations.
+func (d *Desk) persist(ctx context.Context) {
+	d.mu.Lock()
+	p := persisted{Routing: d.engine.Export(), Convs: make(map[string]*convInfo, len(d.convs))}
+	for id, c := range d.convs {
+		if _, ok := d.engine.Conversation(id); ok {
+			p.Convs[id] = c
+		} else {
+			delete(d.convs, id) // out of routing: forget it
+		}
+	}
+	d.mu.Unlock()
+	raw, err := json.Marshal(p)
+	if err == nil {
+		err = d.store.PutValue(ctx, stateKey, raw)
+	}
+	if err != nil {
+		d.log.Warn().Err(err).Msg("desk state not stored")
+	}
+}
+
+// toRouting converts context variables to the routing engine's values.
+func toRouting(vars handoff.Variables) map[string]routing.Value {
+	out := make(map[string]routing.Value, len(vars))
+	for k, v := range vars {
+		switch v.Kind() {
+		case handoff.KindString:
+			s, _ := v.Str()
+			out[k] = routing.String(s)
+		case handoff.KindInteger:
+			i, _ := v.Int()
+			out[k] = routing.Integer(i)
+		case handoff.KindNumber:
+			f, _ := v.Float()
+			out[k] = routing.Number(f)
+		case handoff.KindBoolean:
+			b, _ := v.Bool()
+			out[k] = routing.Boolean(b)
+		}
+	}
+	return out
+}
