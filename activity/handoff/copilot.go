@@ -17,12 +17,12 @@ func parseHandoffInitiate(bot Dialect, a *activity.Activity, tags *Tags, ns *not
 	}
 	if name, ok := closeRequested(vars); ok {
 		ns.add("value."+name, NoteInterpreted, "handoff.initiate with %s true is read as an end, not an escalation", name)
-		return Signal{Kind: KindEnd, Dialect: DialectCopilot, Tags: tags, End: copilotEnd(a, vars, name)}
+		return Signal{Kind: SignalEnd, Dialect: DialectCopilot, Tags: tags, End: copilotEnd(a, vars, name)}
 	}
 	if copilot {
-		return Signal{Kind: KindEscalation, Dialect: DialectCopilot, Tags: tags, Escalation: parseCopilot(a, vars, ns)}
+		return Signal{Kind: SignalEscalation, Dialect: DialectCopilot, Tags: tags, Escalation: parseCopilot(a, vars, ns)}
 	}
-	return Signal{Kind: KindEscalation, Dialect: DialectBotFramework, Tags: tags, Escalation: parseBotFramework(a, vars, ns)}
+	return Signal{Kind: SignalEscalation, Dialect: DialectBotFramework, Tags: tags, Escalation: parseBotFramework(a, vars, ns)}
 }
 
 // parseCopilot reads Copilot Studio's handoff.initiate (PVAS activities.json; PP

@@ -104,11 +104,16 @@ func parseCustomChannel(a *activity.Activity, ns *notes) *Escalation {
 }
 
 // EmitCustomChannel writes an escalation as the first message of an Omnichannel custom channel
-// conversation: from = the customer (id, name), text = the agent note or Summary(e) (with a
-// note), channelData = {channeltype (channelType, or else e.Source.ChannelType), conversationcontext: e.Context plus CaseNumber, coerced
-// by CoerceOmnichannel, customercontext: {email, phonenumber}}. A missing customer id is noted:
-// Omnichannel keys the conversation by it. The message is held to OmnichannelMaxMessageBytes
-// as EmitOmnichannel's is.
+// conversation:
+//
+//   - from: the customer (id, name); a missing id is noted, as Omnichannel keys the
+//     conversation by it;
+//   - text: the agent note, or Summary(e) with a note;
+//   - channelData.channeltype: channelType, or else e.Source.ChannelType;
+//   - channelData.conversationcontext: e.Context plus CaseNumber, coerced by CoerceOmnichannel;
+//   - channelData.customercontext: {email, phonenumber}.
+//
+// The message is held to OmnichannelMaxMessageBytes as EmitOmnichannel's is.
 func EmitCustomChannel(e *Escalation, channelType string, opt CoerceOptions) (*activity.Activity, []Note, error) {
 	var ns notes
 	vars, cn := CoerceOmnichannel(e.complete(customChannelCompletions), opt)

@@ -37,34 +37,34 @@ func Detect(a *activity.Activity) (Signal, error) { return DetectFrom("", a) }
 //     "omnichannel" or vnd.microsoft.msdyn.oc.data): context.
 //  6. channelData.conversationcontext or customercontext: an escalation placed through an
 //     Omnichannel custom channel.
-//  7. anything else: KindNone.
+//  7. anything else: SignalNone.
 //
 // Detect never fails on a signal it can recognise: what it cannot read is reported in
 // Signal.Notes and the rest is used, because an escalation must not be lost to a malformed
 // detail. It returns an error (a *TagsError wrapping ErrMalformed or ErrUnknownCommand, with
-// Kind KindNone) only when channelData.tags cannot be read at all, so that the kind cannot be
+// Kind SignalNone) only when channelData.tags cannot be read at all, so that the kind cannot be
 // known. A nil activity carries nothing.
 func DetectFrom(bot Dialect, a *activity.Activity) (Signal, error) {
 	if a == nil {
-		return Signal{Kind: KindNone}, nil
+		return Signal{Kind: SignalNone}, nil
 	}
 	tags, tagNotes, err := ParseTags(a.ChannelDataField("tags"))
 	if err != nil {
-		return Signal{Kind: KindNone, Dialect: DialectOmnichannel}, fmt.Errorf("handoff: detect: %w", err)
+		return Signal{Kind: SignalNone, Dialect: DialectOmnichannel}, fmt.Errorf("handoff: detect: %w", err)
 	}
 	var ns notes
 	ns = append(ns, tagNotes...)
-	s := Signal{Kind: KindNone, Tags: tags}
+	s := Signal{Kind: SignalNone, Tags: tags}
 	switch {
 	case a.Type == activity.TypeEndOfConversation:
-		s.Kind, s.End, s.Dialect = KindEnd, parseEndOfConversation(a, &ns), DialectBotFramework
+		s.Kind, s.End, s.Dialect = SignalEnd, parseEndOfConversation(a, &ns), DialectBotFramework
 		if s.End.Source.Dialect == DialectCopilot {
 			s.Dialect = DialectCopilot
 		}
 	case a.Type == activity.TypeEvent && a.Name == EventHandoffInitiate:
 		s = parseHandoffInitiate(bot, a, tags, &ns)
 	case a.Type == activity.TypeEvent && a.Name == EventHandoffStatus:
-		s.Kind, s.Dialect, s.Status = KindStatus, DialectBotFramework, parseStatus(a, &ns)
+		s.Kind, s.Dialect, s.Status = SignalStatus, DialectBotFramework, parseStatus(a, &ns)
 	case tags != nil && tags.Command != nil:
 		d := DialectOmnichannel
 		if bot == DialectHealthBot {
@@ -75,14 +75,14 @@ func DetectFrom(bot Dialect, a *activity.Activity) (Signal, error) {
 			ns.add("type", NoteMalformed, "an Omnichannel command on a %q activity; commands are messages", a.Type)
 		}
 		if tags.Command.Type == CommandEscalate {
-			s.Kind, s.Escalation = KindEscalation, parseOmnichannelEscalate(d, a, tags.Command)
+			s.Kind, s.Escalation = SignalEscalation, parseOmnichannelEscalate(d, a, tags.Command)
 		} else {
-			s.Kind, s.End = KindEnd, parseOmnichannelEnd(d, a, tags.Command)
+			s.Kind, s.End = SignalEnd, parseOmnichannelEnd(d, a, tags.Command)
 		}
 	case isContextEvent(a, tags):
-		s.Kind, s.Dialect, s.Context = KindContext, DialectOmnichannel, parseContextEvent(a, &ns)
+		s.Kind, s.Dialect, s.Context = SignalContext, DialectOmnichannel, parseContextEvent(a, &ns)
 	case isCustomChannel(a):
-		s.Kind, s.Dialect, s.Escalation = KindEscalation, DialectOmnichannelCustom, parseCustomChannel(a, &ns)
+		s.Kind, s.Dialect, s.Escalation = SignalEscalation, DialectOmnichannelCustom, parseCustomChannel(a, &ns)
 	}
 	if len(ns) > 0 {
 		s.Notes = ns
@@ -112,7 +112,7 @@ type EmitOptions struct {
 func Emit(s Signal, d Dialect, opt EmitOptions) (*activity.Activity, []Note, error) {
 	unsupported := fmt.Errorf("handoff: emit %s as %s: %w", s.Kind, d, ErrUnsupported)
 	switch {
-	case s.Kind == KindEscalation && s.Escalation != nil:
+	case s.Kind == SignalEscalation && s.Escalation != nil:
 		switch d {
 		case DialectOmnichannel:
 			return EmitOmnichannel(s.Escalation, opt.Coerce)
@@ -125,7 +125,7 @@ func Emit(s Signal, d Dialect, opt EmitOptions) (*activity.Activity, []Note, err
 		case DialectOmnichannelCustom:
 			return EmitCustomChannel(s.Escalation, opt.ChannelType, opt.Coerce)
 		}
-	case s.Kind == KindEnd && s.End != nil:
+	case s.Kind == SignalEnd && s.End != nil:
 		switch d {
 		case DialectOmnichannel, DialectHealthBot:
 			return EmitOmnichannelEnd(s.End, opt.Coerce)
@@ -134,11 +134,11 @@ func Emit(s Signal, d Dialect, opt EmitOptions) (*activity.Activity, []Note, err
 		case DialectBotFramework, DialectOmnichannelCustom:
 			return EmitEndOfConversation(s.End)
 		}
-	case s.Kind == KindStatus && s.Status != nil:
+	case s.Kind == SignalStatus && s.Status != nil:
 		if d == DialectBotFramework {
 			return EmitStatus(s.Status)
 		}
-	case s.Kind == KindContext && s.Context != nil:
+	case s.Kind == SignalContext && s.Context != nil:
 		if d == DialectOmnichannel {
 			return EmitContextEvent(s.Context)
 		}

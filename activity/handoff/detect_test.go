@@ -28,37 +28,37 @@ func TestDetectRules(t *testing.T) {
 		kind    SignalKind
 		dialect Dialect
 	}{
-		{"endOfConversation wins over tags", "", `{"type":"endOfConversation","channelData":{"tags":"{\"type\":\"Escalate\"}"}}`, KindEnd, DialectBotFramework},
-		{"handoff.initiate wins over tags", "", `{"type":"event","name":"handoff.initiate","channelData":{"tags":"{\"type\":\"EndConversation\"}"}}`, KindEscalation, DialectBotFramework},
-		{"va_ variable makes it Copilot", "", `{"type":"event","name":"handoff.initiate","value":{"va_Scope":"bot"}}`, KindEscalation, DialectCopilot},
-		{"MSCallerId makes it Copilot", "", `{"type":"event","name":"handoff.initiate","value":{"MSCallerId":"+1"}}`, KindEscalation, DialectCopilot},
-		{"a Bot Framework hint overrides va_", DialectBotFramework, `{"type":"event","name":"handoff.initiate","value":{"va_Scope":"bot"}}`, KindEscalation, DialectBotFramework},
-		{"a Copilot hint reads a plain value as Copilot", DialectCopilot, `{"type":"event","name":"handoff.initiate","value":{"x":1}}`, KindEscalation, DialectCopilot},
-		{"the close variable makes an end", "", `{"type":"event","name":"handoff.initiate","value":{"CloseOmnichannelConversation":true}}`, KindEnd, DialectCopilot},
-		{"a false close variable does not", "", `{"type":"event","name":"handoff.initiate","value":{"CloseOmnichannelConversation":false}}`, KindEscalation, DialectBotFramework},
-		{"event names are case-exact", "", `{"type":"event","name":"Handoff.Initiate"}`, KindNone, ""},
-		{"status", "", `{"type":"event","name":"handoff.status","value":{"state":"completed"}}`, KindStatus, DialectBotFramework},
-		{"tags command on a message", "", `{"type":"message","channelData":{"tags":"{\"type\":\"Escalate\"}"}}`, KindEscalation, DialectOmnichannel},
-		{"tags command, Health Bot hint", DialectHealthBot, `{"type":"message","channelData":{"tags":"{\"type\":\"Escalate\"}"}}`, KindEscalation, DialectHealthBot},
-		{"lower-case channeldata", "", `{"type":"message","channeldata":{"tags":"{\"type\":\"EndConversation\",\"context\":{}}"}}`, KindEnd, DialectOmnichannel},
-		{"context label on a message is not a context event", "", `{"type":"message","channelData":{"tags":"OmnichannelContextMessage"}}`, KindNone, ""},
-		{"startConversation without Omnichannel marks", "", `{"type":"event","name":"startConversation","value":{"a":1}}`, KindNone, ""},
-		{"conversationUpdate without Omnichannel marks", "", `{"type":"conversationUpdate","membersAdded":[{"id":"b"}]}`, KindNone, ""},
-		{"conversationUpdate with oc data", "", `{"type":"conversationUpdate","channelData":{"vnd.microsoft.msdyn.oc.data":{"customerPhoneNumber":"+1"}}}`, KindContext, DialectOmnichannel},
-		{"startConversation with sourceChannelId", "", `{"type":"event","name":"startConversation","channelData":{"sourceChannelId":"omnichannel"}}`, KindContext, DialectOmnichannel},
-		{"custom channel customercontext only", "", `{"type":"message","channelData":{"customercontext":{"email":"a@b"}}}`, KindEscalation, DialectOmnichannelCustom},
-		{"channelData that is not an object", "", `{"type":"message","channelData":"tags"}`, KindNone, ""},
-		{"plain message", "", `{"type":"message","text":"hi"}`, KindNone, ""},
+		{"endOfConversation wins over tags", "", `{"type":"endOfConversation","channelData":{"tags":"{\"type\":\"Escalate\"}"}}`, SignalEnd, DialectBotFramework},
+		{"handoff.initiate wins over tags", "", `{"type":"event","name":"handoff.initiate","channelData":{"tags":"{\"type\":\"EndConversation\"}"}}`, SignalEscalation, DialectBotFramework},
+		{"va_ variable makes it Copilot", "", `{"type":"event","name":"handoff.initiate","value":{"va_Scope":"bot"}}`, SignalEscalation, DialectCopilot},
+		{"MSCallerId makes it Copilot", "", `{"type":"event","name":"handoff.initiate","value":{"MSCallerId":"+1"}}`, SignalEscalation, DialectCopilot},
+		{"a Bot Framework hint overrides va_", DialectBotFramework, `{"type":"event","name":"handoff.initiate","value":{"va_Scope":"bot"}}`, SignalEscalation, DialectBotFramework},
+		{"a Copilot hint reads a plain value as Copilot", DialectCopilot, `{"type":"event","name":"handoff.initiate","value":{"x":1}}`, SignalEscalation, DialectCopilot},
+		{"the close variable makes an end", "", `{"type":"event","name":"handoff.initiate","value":{"CloseOmnichannelConversation":true}}`, SignalEnd, DialectCopilot},
+		{"a false close variable does not", "", `{"type":"event","name":"handoff.initiate","value":{"CloseOmnichannelConversation":false}}`, SignalEscalation, DialectBotFramework},
+		{"event names are case-exact", "", `{"type":"event","name":"Handoff.Initiate"}`, SignalNone, ""},
+		{"status", "", `{"type":"event","name":"handoff.status","value":{"state":"completed"}}`, SignalStatus, DialectBotFramework},
+		{"tags command on a message", "", `{"type":"message","channelData":{"tags":"{\"type\":\"Escalate\"}"}}`, SignalEscalation, DialectOmnichannel},
+		{"tags command, Health Bot hint", DialectHealthBot, `{"type":"message","channelData":{"tags":"{\"type\":\"Escalate\"}"}}`, SignalEscalation, DialectHealthBot},
+		{"lower-case channeldata", "", `{"type":"message","channeldata":{"tags":"{\"type\":\"EndConversation\",\"context\":{}}"}}`, SignalEnd, DialectOmnichannel},
+		{"context label on a message is not a context event", "", `{"type":"message","channelData":{"tags":"OmnichannelContextMessage"}}`, SignalNone, ""},
+		{"startConversation without Omnichannel marks", "", `{"type":"event","name":"startConversation","value":{"a":1}}`, SignalNone, ""},
+		{"conversationUpdate without Omnichannel marks", "", `{"type":"conversationUpdate","membersAdded":[{"id":"b"}]}`, SignalNone, ""},
+		{"conversationUpdate with oc data", "", `{"type":"conversationUpdate","channelData":{"vnd.microsoft.msdyn.oc.data":{"customerPhoneNumber":"+1"}}}`, SignalContext, DialectOmnichannel},
+		{"startConversation with sourceChannelId", "", `{"type":"event","name":"startConversation","channelData":{"sourceChannelId":"omnichannel"}}`, SignalContext, DialectOmnichannel},
+		{"custom channel customercontext only", "", `{"type":"message","channelData":{"customercontext":{"email":"a@b"}}}`, SignalEscalation, DialectOmnichannelCustom},
+		{"channelData that is not an object", "", `{"type":"message","channelData":"tags"}`, SignalNone, ""},
+		{"plain message", "", `{"type":"message","text":"hi"}`, SignalNone, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := DetectFrom(tc.hint, decode(t, tc.in))
 			require.NoError(t, err)
 			require.Equal(t, tc.kind, s.Kind)
 			require.Equal(t, tc.dialect, s.Dialect)
-			require.Equal(t, tc.kind == KindEscalation, s.Escalation != nil)
-			require.Equal(t, tc.kind == KindEnd, s.End != nil)
-			require.Equal(t, tc.kind == KindStatus, s.Status != nil)
-			require.Equal(t, tc.kind == KindContext, s.Context != nil)
+			require.Equal(t, tc.kind == SignalEscalation, s.Escalation != nil)
+			require.Equal(t, tc.kind == SignalEnd, s.End != nil)
+			require.Equal(t, tc.kind == SignalStatus, s.Status != nil)
+			require.Equal(t, tc.kind == SignalContext, s.Context != nil)
 		})
 	}
 }
@@ -66,13 +66,13 @@ func TestDetectRules(t *testing.T) {
 func TestDetectNil(t *testing.T) {
 	s, err := Detect(nil)
 	require.NoError(t, err)
-	require.Equal(t, KindNone, s.Kind)
+	require.Equal(t, SignalNone, s.Kind)
 }
 
 func TestDetectErrorsOnUnreadableTags(t *testing.T) {
 	s, err := Detect(decode(t, `{"type":"message","channelData":{"tags":"{\"type\":\"Transfer\"}"}}`))
 	require.ErrorIs(t, err, ErrUnknownCommand)
-	require.Equal(t, KindNone, s.Kind)
+	require.Equal(t, SignalNone, s.Kind)
 	require.True(t, strings.HasPrefix(err.Error(), "handoff: detect: "), err.Error())
 }
 
@@ -98,7 +98,7 @@ func TestRecordedTranscriptsCarryNoSignal(t *testing.T) {
 			for i, a := range tr.Activities {
 				s, err := Detect(a)
 				require.NoError(t, err, "activity %d", i)
-				require.Equal(t, KindNone, s.Kind, "activity %d", i)
+				require.Equal(t, SignalNone, s.Kind, "activity %d", i)
 			}
 		})
 	}

@@ -93,6 +93,16 @@ func TestMarkBridged(t *testing.T) {
 	require.JSONEq(t, `{"deliveryMode":"bridged"}`, string(b.ChannelData))
 }
 
+func TestBridgedMessage(t *testing.T) {
+	a, err := BridgedMessage(Source{ConversationID: "c", BotID: "b"}, "An agent will join shortly.")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"type":"message","from":{"id":"b"},"conversation":{"id":"c"},"text":"An agent will join shortly.","channelData":{"deliveryMode":"bridged"}}`,
+		string(encoded(t, a)))
+	s, err := Detect(a)
+	require.NoError(t, err)
+	require.Equal(t, SignalNone, s.Kind, "a bridged line is not a signal")
+}
+
 func TestEmitStatus(t *testing.T) {
 	for _, tc := range []struct {
 		state, message, value string
@@ -138,12 +148,12 @@ func TestEmitUnsupported(t *testing.T) {
 		s Signal
 		d Dialect
 	}{
-		{Signal{Kind: KindStatus, Status: &Status{State: StateAccepted}}, DialectOmnichannel},
-		{Signal{Kind: KindStatus, Status: &Status{State: StateAccepted}}, DialectCopilot},
-		{Signal{Kind: KindContext, Context: &InboundContext{}}, DialectBotFramework},
-		{Signal{Kind: KindNone}, DialectOmnichannel},
-		{Signal{Kind: KindEscalation}, DialectOmnichannel},
-		{Signal{Kind: KindEscalation, Escalation: &Escalation{}}, Dialect("sms")},
+		{Signal{Kind: SignalStatus, Status: &Status{State: StateAccepted}}, DialectOmnichannel},
+		{Signal{Kind: SignalStatus, Status: &Status{State: StateAccepted}}, DialectCopilot},
+		{Signal{Kind: SignalContext, Context: &InboundContext{}}, DialectBotFramework},
+		{Signal{Kind: SignalNone}, DialectOmnichannel},
+		{Signal{Kind: SignalEscalation}, DialectOmnichannel},
+		{Signal{Kind: SignalEscalation, Escalation: &Escalation{}}, Dialect("sms")},
 	} {
 		t.Run(string(tc.s.Kind)+"/"+string(tc.d), func(t *testing.T) {
 			_, _, err := Emit(tc.s, tc.d, EmitOptions{})

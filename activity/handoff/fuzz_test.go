@@ -15,7 +15,7 @@ import (
 func fuzzRoundTrip(t *testing.T, hint Dialect, a *activity.Activity) {
 	s, err := DetectFrom(hint, a)
 	if err != nil {
-		if s.Kind != KindNone {
+		if s.Kind != SignalNone {
 			t.Fatalf("an error with kind %s", s.Kind)
 		}
 		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnknownCommand) {
@@ -65,19 +65,19 @@ func reread(t *testing.T, d Dialect, a *activity.Activity) Signal {
 func fuzzPayload(t *testing.T, s Signal) string {
 	var v any
 	switch s.Kind {
-	case KindEscalation:
+	case SignalEscalation:
 		c := *s.Escalation
 		c.Source.Dialect = ""
 		v = c
-	case KindEnd:
+	case SignalEnd:
 		c := *s.End
 		c.Source.Dialect = ""
 		v = c
-	case KindStatus:
+	case SignalStatus:
 		c := *s.Status
 		c.Source.Dialect = ""
 		v = c
-	case KindContext:
+	case SignalContext:
 		c := *s.Context
 		c.Source.Dialect = ""
 		v = c

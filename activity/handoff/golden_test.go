@@ -118,7 +118,7 @@ func runGolden(t *testing.T, in string) string {
 	out := goldenOutput{Signal: sig}
 	if err != nil {
 		out.Error = err.Error()
-		require.Equal(t, KindNone, sig.Kind)
+		require.Equal(t, SignalNone, sig.Kind)
 	}
 	for _, d := range allDialects {
 		em, notes, err := Emit(sig, d, EmitOptions{})
@@ -169,13 +169,13 @@ func payload(t *testing.T, s Signal) []byte {
 	t.Helper()
 	var v any
 	switch s.Kind {
-	case KindEscalation:
+	case SignalEscalation:
 		v = s.Escalation
-	case KindEnd:
+	case SignalEnd:
 		v = s.End
-	case KindStatus:
+	case SignalStatus:
 		v = s.Status
-	case KindContext:
+	case SignalContext:
 		v = s.Context
 	}
 	b, err := json.Marshal(v)

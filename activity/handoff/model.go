@@ -37,21 +37,21 @@ type SignalKind string
 
 // Signal kinds.
 const (
-	// KindNone: the activity carries no handoff signal.
-	KindNone SignalKind = "none"
-	// KindEscalation: the bot asks for a human agent.
-	KindEscalation SignalKind = "escalation"
-	// KindEnd: the conversation is to end.
-	KindEnd SignalKind = "end"
-	// KindStatus: a hub reports the state of an escalation.
-	KindStatus SignalKind = "status"
-	// KindContext: a contact centre hands the bot its routing context (Omnichannel's context
+	// SignalNone: the activity carries no handoff signal.
+	SignalNone SignalKind = "none"
+	// SignalEscalation: the bot asks for a human agent.
+	SignalEscalation SignalKind = "escalation"
+	// SignalEnd: the conversation is to end.
+	SignalEnd SignalKind = "end"
+	// SignalStatus: a hub reports the state of an escalation.
+	SignalStatus SignalKind = "status"
+	// SignalContext: a contact centre hands the bot its routing context (Omnichannel's context
 	// event).
-	KindContext SignalKind = "context"
+	SignalContext SignalKind = "context"
 )
 
 // Signal is what Detect reads from one activity. Exactly one of Escalation, End, Status and
-// Context is set, matching Kind; none is set for KindNone.
+// Context is set, matching Kind; none is set for SignalNone.
 type Signal struct {
 	Kind       SignalKind      `json:"kind"`
 	Dialect    Dialect         `json:"dialect,omitempty"`

@@ -33,6 +33,18 @@ func MarkBridged(a *activity.Activity) error {
 	return nil
 }
 
+// BridgedMessage returns a message the customer sees in Omnichannel: text from the bot named
+// in s, with channelData.deliveryMode "bridged". Omnichannel's 2025 sample sends one beside each
+// agent-only Escalate or EndConversation command, so that the customer is told what happens.
+func BridgedMessage(s Source, text string) (*activity.Activity, error) {
+	a := envelope(activity.TypeMessage, s)
+	a.Text = text
+	if err := MarkBridged(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // parseOmnichannelEscalate reads an Escalate command: the message text is the agent note and the
 // command's context the variables. The customer's account (recipient) is not read: Omnichannel
 // identifies customers by the Name, Email and Phone variables only.

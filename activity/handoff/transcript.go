@@ -162,16 +162,16 @@ func Summary(e *Escalation) string {
 	}
 	out := strings.Join(head, "\n")
 	budget := SummaryMaxChars - utf16Len(out)
-	var tail []string
-	for i := len(lines) - 1; i >= 0; i-- {
-		n := utf16Len(lines[i]) + 1
+	first := len(lines)
+	for first > 0 {
+		n := utf16Len(lines[first-1]) + 1
 		if n > budget {
 			break
 		}
 		budget -= n
-		tail = append([]string{lines[i]}, tail...)
+		first--
 	}
-	if len(tail) > 0 {
+	if tail := lines[first:]; len(tail) > 0 {
 		if out != "" {
 			out += "\n"
 		}
