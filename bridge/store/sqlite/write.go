@@ -51,7 +51,7 @@ type request struct {
 	idem   string             // append: the idempotency key, "" for none
 	prevID string             // append: a.ID before the writer set it, restored on failure
 
-	leg string // ack
+	leg string // ack: the leg; value: the key
 	seq int64  // ack: the input; append: the result
 	dup bool   // append: the idempotency key was seen before
 
