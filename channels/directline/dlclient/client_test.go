@@ -220,32 +220,57 @@ func isReconnectPath(p string) bool {
 	return ok && rest != "" && !strings.Contains(rest, "/")
 }
 
-// TestPollingFallback refuses the websocket upgrade, as a proxy without websocket support does.
-func TestPollingFallback(t *testing.T) {
-	refuse := func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.HasSuffix(r.URL.Path, "/stream") {
-			return false
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write([]byte(`{"error":{"code":"BadArgument","message":"websockets are not supported here"}}`))
-		return true
+// refuseUpgrade answers the stream with 400, as a proxy without websocket support does.
+func refuseUpgrade(w http.ResponseWriter, r *http.Request) bool {
+	if !strings.HasSuffix(r.URL.Path, "/stream") {
+		return false
 	}
-	b := newBridgeB(t, bOptions{intercept: refuse})
-	cfg := testConfig()
-	cfg.Domain, cfg.Secret = b.domain, secretB
-	a := newBridgeA(t, cfg, nil, testLog(t))
-	a.start(t, "conv-p")
-	converse(t, a, b, "conv-p", "m1", "m2", "m3")
-	info, _ := a.client.Info("conv-p")
-	require.True(t, info.Polling)
-	up := a.upstream(t, "conv-p")
-	b.botSays(t, up, "proactive")
-	a.waitText(t, "conv-p", "proactive")
-	converse(t, a, b, "conv-p", "m4")
-	require.Equal(t, []string{welcome, "echo: m1", "echo: m2", "echo: m3", "proactive", "echo: m4"}, a.cust.texts("conv-p"))
-	require.Len(t, b.rec.find(func(r request) bool { return strings.HasSuffix(r.Path, "/stream") }), 1, "one refused upgrade, then polling")
-	require.NotEmpty(t, b.rec.find(func(r request) bool { return strings.HasSuffix(r.Path, "/activities") && r.Method == http.MethodGet }))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write([]byte(`{"error":{"code":"BadArgument","message":"websockets are not supported here"}}`))
+	return true
+}
+
+// TestPollingFallback refuses the websocket upgrade: auto mode polls instead.
+func TestPollingFallback(t *testing.T) {
+	for _, mode := range []Mode{ModeAuto, ModePolling} {
+		t.Run(string(mode), func(t *testing.T) {
+			b := newBridgeB(t, bOptions{intercept: refuseUpgrade})
+			cfg := testConfig()
+			cfg.Domain, cfg.Secret, cfg.Mode = b.domain, secretB, mode
+			a := newBridgeA(t, cfg, nil, testLog(t))
+			a.start(t, "conv-p")
+			converse(t, a, b, "conv-p", "m1", "m2", "m3")
+			info, _ := a.client.Info("conv-p")
+			require.True(t, info.Polling)
+			require.False(t, info.Connected)
+			up := a.upstream(t, "conv-p")
+			b.botSays(t, up, "proactive")
+			a.waitText(t, "conv-p", "proactive")
+			converse(t, a, b, "conv-p", "m4")
+			require.Equal(t, []string{welcome, "echo: m1", "echo: m2", "echo: m3", "proactive", "echo: m4"}, a.cust.texts("conv-p"))
+			streams := 0
+			if mode == ModeAuto {
+				streams = 1 // one refused upgrade, then polling
+			}
+			require.Len(t, b.rec.find(func(r request) bool { return strings.HasSuffix(r.Path, "/stream") }), streams)
+			require.NotEmpty(t, b.rec.find(func(r request) bool { return strings.HasSuffix(r.Path, "/activities") && r.Method == http.MethodGet }))
+		})
+	}
+	t.Run("websocket mode keeps trying the stream", func(t *testing.T) {
+		b := newBridgeB(t, bOptions{intercept: refuseUpgrade})
+		cfg := testConfig()
+		cfg.Domain, cfg.Secret, cfg.Mode = b.domain, secretB, ModeWebSocket
+		a := newBridgeA(t, cfg, nil, testLog(t))
+		a.start(t, "conv-w")
+		a.say(t, "conv-w", "m1")
+		testutil.Eventually(t, waitLong, func() bool {
+			return len(b.rec.find(func(r request) bool { return strings.HasSuffix(r.Path, "/stream") })) >= 3
+		}, "the stream is retried")
+		info, _ := a.client.Info("conv-w")
+		require.False(t, info.Polling)
+		require.Empty(t, b.rec.find(func(r request) bool { return strings.HasSuffix(r.Path, "/activities") && r.Method == http.MethodGet }))
+	})
 }
 
 // TestRetryAfter answers the first start and the first message with 429 Retry-After: 1.
