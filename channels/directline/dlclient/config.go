@@ -15,6 +15,32 @@
 // on first use, or resumes the stored one (GET /conversations/{id}?watermark=); Resume does the
 // same at start-up for conversations that should listen before the customer speaks again.
 // With the default in-memory store a restart starts new upstream conversations.
+//
+// # What goes up
+//
+// Send posts a copy of the customer's activity without what Direct Line assigns (id,
+// timestamp, serviceUrl, channelId, conversation, recipient), with from set to the customer's
+// upstream user id (UserIDPrefix + the customer's id, or the user a token binds) and replyToId
+// mapped to the upstream id. channelData is kept; an activity without
+// channelData.clientActivityID gets its bridge id there, so that its echo is recognised.
+// conversationUpdate is not posted (Direct Line starts conversations itself). A POST is sent
+// again only when Direct Line refused it before processing it: 429 and 503 after Retry-After
+// (or the backoff), and 403 once the secret has renewed an expired token. After 500, 502, 504
+// or a lost answer the activity may have reached the bot, so Send returns a
+// *bridge.DeliveryError that is not Retryable.
+//
+// # What comes down
+//
+// The session reads the websocket stream (or polls GET /activities): empty frames are
+// keep-alives, a frame without watermark keeps the last one, activities already seen (by id)
+// or that are the echo of the customer's posts (by the id the POST returned, or by from.id)
+// are dropped, and the rest go to Hub.Receive one at a time, in order. The watermark and the
+// ids taken since it are saved after each activity, so a reconnect or a restart replays from
+// the watermark and skips what was taken: exactly once, but for an activity the Hub took just
+// before a crash that the store had not yet recorded. When the socket ends the session asks
+// GET /conversations/{id}?watermark=<last> for a fresh streamUrl and reconnects with jittered
+// backoff; in auto mode an upgrade answered with an HTTP error (or three failed dials) makes it
+// poll instead. Tokens are refreshed half-way through their life.
 package dlclient
 
 import (

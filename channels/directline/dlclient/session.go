@@ -126,7 +126,7 @@ func (s *session) open(ctx context.Context, locale string, resumeOnly bool) erro
 	if err := s.c.spawn(s.run, s.refresher); err != nil {
 		return err
 	}
-	s.log.Info().Bool("resumed", resumed).Str("watermark", st.Watermark).Msg("upstream conversation open")
+	s.log.Info().Bool("resumed", resumed).Str("watermark", s.watermark()).Msg("upstream conversation open")
 	if !resumed && s.c.cfg.Greeting {
 		if locale == "" {
 			locale = s.c.cfg.Locale

@@ -88,15 +88,16 @@ func (s *session) run() {
 			}
 		}
 		var se *stopError
+		stopped := errors.As(err, &se)
 		switch {
 		case s.ctx.Err() != nil:
 			s.log.Debug().Str("close_reason", ReasonShutdown.String()).Msg("receive loop stopped")
 			return
-		case !errors.As(err, &se) && s.c.cfg.Mode == ModeAuto && (reason == ReasonUpgradeRefused || dialFailures >= maxDialFailures):
+		case !stopped && s.c.cfg.Mode == ModeAuto && (reason == ReasonUpgradeRefused || dialFailures >= maxDialFailures):
 			s.setPolling()
 			s.log.Warn().Err(err).Str("close_reason", reason.String()).Msg("websocket unavailable; polling instead")
 			continue
-		case se != nil:
+		case stopped:
 			s.log.Info().Err(se.err).Str("close_reason", se.reason.String()).Msg("upstream session ended")
 			if se.reason == ReasonTokenExpired {
 				s.c.forget(s)
