@@ -28,19 +28,27 @@ func loadScenarios(t *testing.T) []*runner.Scenario {
 	return all
 }
 
-// bridgeTarget starts the whole bridge (internal/app) on a loopback port, delivering to a
-// scripted bot on another loopback port, and returns it as a runner target. wrap, when not nil,
-// wraps the bridge's handler: the fault tests break the bridge from outside this way.
+// bridgeTarget starts the whole bridge (internal/app, with its default durable store in a
+// temporary directory) on a loopback port, delivering to a scripted bot on another loopback
+// port, and returns it as a runner target. wrap, when not nil, wraps the bridge's handler: the
+// fault tests break the bridge from outside this way.
+//
+// The app serves its own handler on a listener nobody calls (so that App.Serve owns the
+// lifecycle: stream shutdown, store close), while its public URL is a second listener serving
+// the wrapped handler.
 func bridgeTarget(t *testing.T, bridgeConfig map[string]string, wrap func(http.Handler) http.Handler, wait time.Duration) *runner.Target {
 	t.Helper()
 	bot := runner.NewScriptedBot(10 * time.Second)
 	botSrv := httptest.NewServer(bot)
 	t.Cleanup(botSrv.Close)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	public, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	idle, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	cfg := app.Defaults()
-	cfg.Listen = ln.Addr().String()
+	cfg.Listen = public.Addr().String()
+	cfg.DataDir = t.TempDir()
 	cfg.DirectLine.Secret = "conformance-secret-0123456789"
 	cfg.Bot.Endpoint = botSrv.URL + "/api/messages"
 	cfg.ShutdownTimeout = 5 * time.Second
@@ -49,23 +57,28 @@ func bridgeTarget(t *testing.T, bridgeConfig map[string]string, wrap func(http.H
 	}
 	a, err := app.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel))
 	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, idle) }()
 	h := a.Handler()
 	if wrap != nil {
 		h = wrap(h)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() { done <- srv.Serve(public) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, a.DirectLine.Shutdown(ctx))
-		require.NoError(t, srv.Shutdown(ctx))
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		require.NoError(t, srv.Shutdown(sctx))
 		<-done
-		if a.BotChannel != nil {
-			require.NoError(t, a.BotChannel.Close())
+		cancel()
+		select {
+		case err := <-served:
+			require.NoError(t, err)
+		case <-sctx.Done():
+			t.Error("the bridge did not shut down")
 		}
-		require.NoError(t, a.Store.Close())
 	})
 	return &runner.Target{
 		URL: a.Config().PublicURL + "/v3/directline", Secret: cfg.DirectLine.Secret, Bot: bot, InProcess: true,

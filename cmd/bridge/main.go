@@ -4,6 +4,7 @@
 // configured, a bridge between a Bot Framework bot and customers' widgets.
 //
 //	bridge [serve] [flags]
+//	bridge conformance --target URL [flags]   (see conformance.go)
 //
 // Every flag is also an environment variable (BRIDGE_…); the rest of the settings are in the
 // YAML file named by --config. Flags win over the environment, which wins over the file.
@@ -35,11 +36,14 @@ func main() {
 
 // run parses the command line and runs the subcommand until ctx ends or a signal arrives.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "conformance" {
+		return runConformance(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return fmt.Errorf("unknown command %q (commands: serve)", args[0])
+		return fmt.Errorf("unknown command %q (commands: serve, conformance)", args[0])
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {

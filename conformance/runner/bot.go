@@ -52,6 +52,14 @@ type botScript struct {
 	changed  chan struct{}
 }
 
+// Script makes the bot answer as scenario s scripts it, in the conversations it first hears of
+// from now until stop is called. RunScenario does this itself; Script is for callers that drive
+// the customer's side another way (Replay).
+func (b *ScriptedBot) Script(s *Scenario) (stop func()) {
+	bs := b.begin(s.Rules, map[string]string{"user": s.User})
+	return func() { b.end(bs) }
+}
+
 func (b *ScriptedBot) begin(rules []Rule, vars map[string]string) *botScript {
 	bs := &botScript{vars: vars, rules: rules, used: make([]bool, len(rules)), changed: make(chan struct{})}
 	b.mu.Lock()

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -142,8 +144,11 @@ func (r *response) summary() string {
 		return r.Err.Error()
 	}
 	body := strings.TrimSpace(string(r.Raw))
-	if r.Body != nil {
+	switch {
+	case r.Body != nil:
 		body = show(r.Body)
+	case strings.HasPrefix(body, "<"): // an HTML error page: its text is enough
+		body = "(HTML) " + strings.Join(strings.Fields(html.UnescapeString(htmlTag.ReplaceAllString(body, " "))), " ")
 	}
 	if len(body) > 160 {
 		body = body[:157] + "…"
@@ -155,6 +160,8 @@ func (r *response) summary() string {
 }
 
 const maxBody = 8 << 20
+
+var htmlTag = regexp.MustCompile(`<[^>]*>`)
 
 // do makes one bounded HTTP call.
 func (t *Target) do(ctx context.Context, method, u, auth string, body []byte, contentType string) *response {

@@ -374,11 +374,10 @@ func matchList(m *matcher, mode string, wants, gots []any) []mismatch {
 			}
 		}
 		if found < 0 {
-			msg := fmt.Sprintf("expected activity %d of %d, %s, not found", i+1, len(wants), summarizeOne(w))
+			msg := fmt.Sprintf("activity %d of %d (%s) not seen", i+1, len(wants), summarizeOne(w))
 			if mode == "ordered" && pos > 0 {
 				msg += fmt.Sprintf(" after #%d", pos)
 			}
-			msg += fmt.Sprintf(" among %d: %s", len(gots), summarize(gots))
 			out := mismatch{Path: "list", Msg: msg}
 			if bestAt >= 0 {
 				var parts []string
@@ -387,13 +386,14 @@ func matchList(m *matcher, mode string, wants, gots []any) []mismatch {
 						parts = append(parts, fmt.Sprintf("%d more", len(best)-k))
 						break
 					}
-					parts = append(parts, d.String())
+					parts = append(parts, strings.TrimPrefix(d.String(), fmt.Sprintf("#%d.", bestAt+1)))
 					if out.Req == "" {
 						out.Req = d.Req
 					}
 				}
-				out.Msg += "; the closest, #" + fmt.Sprint(bestAt+1) + ", differs: " + strings.Join(parts, "; ")
+				out.Msg += fmt.Sprintf("; the closest, #%d, differs: %s", bestAt+1, strings.Join(parts, "; "))
 			}
+			out.Msg += fmt.Sprintf("; seen %d: %s", len(gots), summarize(gots))
 			return []mismatch{out}
 		}
 		used[found] = true

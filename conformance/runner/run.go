@@ -34,8 +34,10 @@ type Result struct {
 	Status       Status    `json:"status"`
 	Reason       string    `json:"reason,omitempty"` // the first failure, or why it is unsupported
 	Failures     []Failure `json:"failures,omitempty"`
-	Millis       int64     `json:"ms"`
-	titles       map[string]string
+	// Aborted is set when an input step failed, so that the expected output was not checked.
+	Aborted bool  `json:"aborted,omitempty"`
+	Millis  int64 `json:"ms"`
+	titles  map[string]string
 }
 
 // scenarioTimeout bounds one scenario as a whole.
@@ -58,9 +60,9 @@ func Run(ctx context.Context, t *Target, scenarios []*Scenario, progress func(Re
 
 // RunScenario runs one scenario against t. It does not panic or hang on anything the target
 // does: every network call and wait is bounded.
-func RunScenario(ctx context.Context, t *Target, s *Scenario) Result {
+func RunScenario(ctx context.Context, t *Target, s *Scenario) (res Result) {
 	start := time.Now()
-	res := Result{Scenario: s.Name, Title: s.Title, File: s.File, Requirements: s.Requirements, titles: s.Titles}
+	res = Result{Scenario: s.Name, Title: s.Title, File: s.File, Requirements: s.Requirements, titles: s.Titles}
 	defer func() { res.Millis = time.Since(start).Milliseconds() }()
 	if why := unsupportedBy(t, s); why != "" {
 		res.Status, res.Reason = Unsupported, why
@@ -82,13 +84,23 @@ func RunScenario(ctx context.Context, t *Target, s *Scenario) Result {
 steps:
 	for _, st := range s.Steps {
 		if err := x.step(ctx, st); err != nil {
+			reqs := strings.Split(x.attribute(err.req, st), ",")
+			var named []string
+			for _, r := range reqs {
+				if s.Names(r) {
+					named = append(named, r)
+				}
+			}
 			switch {
-			case err.kind == limited || (err.kind == missing && !s.Names(err.req)):
+			case err.kind == limited || (err.kind == missing && len(named) == 0):
 				res.Status, res.Reason = Unsupported, err.msg
 				return res
+			case err.kind == missing:
+				x.fail(st.Line, named, err.msg)
 			default:
-				x.fail(st.Line, strings.Split(x.attribute(err.req, st), ","), err.msg)
+				x.fail(st.Line, reqs, err.msg)
 			}
+			res.Aborted = true
 			break steps
 		}
 	}
@@ -98,6 +110,11 @@ steps:
 		}
 	}
 	res.Failures = x.failures
+	if conv := x.vars["conv"]; conv != "" { // conversation ids are random: keep them out of reports
+		for i := range res.Failures {
+			res.Failures[i].Message = strings.ReplaceAll(res.Failures[i].Message, conv, "{conv}")
+		}
+	}
 	res.Status = Pass
 	if len(res.Failures) > 0 {
 		res.Status = Fail
@@ -193,7 +210,8 @@ func (x *execution) closeStreams() {
 	}
 }
 
-// stepError is why a step could not do its part. A missing capability (the target has no token
+// stepError is why a step could not do its part; req names the requirements it concerns,
+// separated by commas. A missing capability (the target has no token
 // endpoint, no websocket) fails the scenarios that check it and makes the others unsupported; a
 // limit of the runner's (a token that lives longer than it waits) makes any scenario unsupported.
 type stepError struct {

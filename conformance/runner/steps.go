@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -66,6 +67,9 @@ func (x *execution) step(ctx context.Context, st Step) *stepError {
 			return e
 		}
 		u := x.argValue(first(st.Pos))
+		if u == "" {
+			return stepFail("DL10", "fetch: nothing to fetch at %s", first(st.Pos))
+		}
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			return stepFail("DL10", "fetch: %q is not an absolute URL", u)
 		}
@@ -324,7 +328,7 @@ func (x *execution) upload(ctx context.Context, st Step) *stepError {
 		user = x.argValue(v)
 	}
 	r := x.t.do(ctx, http.MethodPost, x.convURL("/upload?userId="+url.QueryEscape(user)), auth, body, mediaType)
-	if !x.expected(st.Label()) && (r.Status == http.StatusNotFound || r.Status == http.StatusMethodNotAllowed) {
+	if r.Err == nil && (r.Status == http.StatusNotFound || r.Status == http.StatusMethodNotAllowed) {
 		return stepMissing("DL10", "upload: the target has no upload endpoint (%s)", r.summary())
 	}
 	return x.keep(st, "DL10", r)
@@ -334,7 +338,7 @@ func (x *execution) upload(ctx context.Context, st Step) *stepError {
 // streamUrl the target gave, with its watermark parameter replaced when one is given.
 func (x *execution) openStream(ctx context.Context, st Step) *stepError {
 	if x.streamURL == "" {
-		return stepMissing("DL5", "stream: the target gave no streamUrl (no websocket stream)")
+		return stepMissing("DL5,DL6", "stream: the target gave no streamUrl (no websocket stream)")
 	}
 	su, err := url.Parse(x.streamURL)
 	if err != nil || (su.Scheme != "ws" && su.Scheme != "wss") {
@@ -398,17 +402,23 @@ func (x *execution) await(ctx context.Context, st Step) *stepError {
 		return stepFail("", "await needs one activity pattern")
 	}
 	want := st.Body[0]
+	count := 1
+	if v := st.Args["count"]; v != "" {
+		if _, err := fmt.Sscanf(v, "%d", &count); err != nil || count < 1 {
+			return stepFail("", "await: count=%s is not a positive number", v)
+		}
+	}
 	var last []any
 	var lastErr string
 	err := x.poll(ctx, st.Args["stream"], func(acts []any, problem string) bool {
 		last, lastErr = acts, problem
-		m := newMatcher(x.vars)
+		n := 0
 		for _, a := range acts {
-			if len(m.try("", want, a)) == 0 {
-				return true
+			if len(newMatcher(x.vars).try("", want, a)) == 0 {
+				n++
 			}
 		}
-		return false
+		return n >= count
 	})
 	if err == nil {
 		return nil
@@ -420,8 +430,12 @@ func (x *execution) await(ctx context.Context, st Step) *stepError {
 	if lastErr != "" {
 		return stepFail(req, "await: %s", lastErr)
 	}
-	return stepFail(firstNonEmpty(st.Args["req"], strings.Join(x.s.Requirements, ",")), "await: within %s the customer saw no %s among %d activities: %s",
-		x.t.wait(), show(want), len(last), summarize(last))
+	what := "no " + show(want)
+	if count > 1 {
+		what = fmt.Sprintf("fewer than %d of %s", count, show(want))
+	}
+	return stepFail(firstNonEmpty(st.Args["req"], strings.Join(x.s.Requirements, ",")), "await: within %s the customer saw %s among %d activities: %s",
+		x.t.wait(), what, len(last), summarize(last))
 }
 
 func firstNonEmpty(a, b string) string {
