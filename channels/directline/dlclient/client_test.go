@@ -383,6 +383,22 @@ func TestResumeAfterRestart(t *testing.T) {
 	up := a.upstream(t, "conv-s")
 	require.NoError(t, a.client.Close())
 
+	// As if the bridge had crashed after taking the bot's activities but before it stored the
+	// frame's watermark: the replay starts earlier, and the ids it took are skipped.
+	st, ok, err := cfg.Store.Load(context.Background(), "conv-s")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NotEmpty(t, st.Watermark)
+	require.NotEmpty(t, st.Token)
+	st.Watermark, st.Delivered = "", nil
+	for _, r := range b.log(t, up) {
+		if r.From == bridge.RoleBot {
+			st.Delivered = append(st.Delivered, r.Activity.ID)
+		}
+	}
+	require.Len(t, st.Delivered, 3)
+	require.NoError(t, cfg.Store.Save(context.Background(), "conv-s", st))
+
 	b.botSays(t, up, "while the bridge was down")
 	a2 := newBridgeA(t, cfg, hubStore, testLog(t))
 	conv, err := a2.hub.Conversation(context.Background(), "conv-s")
