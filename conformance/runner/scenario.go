@@ -45,6 +45,10 @@ type Scenario struct {
 	// NeedsBot is set when the scenario scripts the bot or checks what it receives: it then
 	// needs the runner's scripted bot at the target's bot endpoint.
 	NeedsBot bool
+	// KnownBug describes a known conformance bug of the bridge that makes the scenario fail
+	// against it: the in-process test expects the failure (and fails once it is fixed, so that
+	// the header is removed). Other targets are judged as usual.
+	KnownBug string
 
 	Steps   []Step
 	Rules   []Rule
@@ -237,6 +241,8 @@ func (p *parser) header(s *Scenario, l string) error {
 		default:
 			return p.errorf("targets is 'any' or 'inprocess', got %q", val)
 		}
+	case "known-bug":
+		s.KnownBug = val
 	case "needs":
 		for _, n := range strings.Fields(val) {
 			if n != "bot" {
