@@ -68,6 +68,9 @@ func (r *Report) Rows() []Row {
 				rw.Failed = append(rw.Failed, res.Scenario)
 				if _, seen := failReason[id]; !seen {
 					failReason[id] = res.Scenario + ": " + msg
+					if res.KnownBug != "" {
+						failReason[id] = "known bug: " + failReason[id]
+					}
 				}
 			case res.Status == Pass || (res.Status == Fail && !res.Aborted):
 				// every check of this requirement held, whatever else failed
