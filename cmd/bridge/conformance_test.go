@@ -160,3 +160,13 @@ func TestConformanceUsage(t *testing.T) {
 	err = run(context.Background(), []string{"conformance", "--target", "http://127.0.0.1:1", "--run", "^nothing$"}, envOf(nil), io.Discard, io.Discard)
 	require.ErrorContains(t, err, "no scenario matches")
 }
+
+// TestConformanceWithoutSecret: against a bridge that wants credentials, a run without them says
+// so at the start.
+func TestConformanceWithoutSecret(t *testing.T) {
+	target := serveBridge(t, "")
+	var stdout bytes.Buffer
+	err := run(context.Background(), []string{"conformance", "--target", target, "--run", "^dl01"}, envOf(nil), &stdout, io.Discard)
+	require.ErrorIs(t, err, errConformance)
+	require.Contains(t, stdout.String(), "refuses calls without credentials: give its secret (--secret)")
+}

@@ -85,6 +85,11 @@ func (t *Target) Domain(ctx context.Context) (string, string) {
 			t.domain, t.note = strings.TrimRight(t.URL, "/"), "the target URL is not an absolute http(s) URL"
 			return
 		}
+		defer func() {
+			if t.Secret == "" && t.note == "" && t.wantsCredentials(ctx) {
+				t.note = "the target refuses calls without credentials: give its secret (--secret)"
+			}
+		}()
 		if u.Path != "" {
 			t.domain = u.String()
 			return
@@ -104,10 +109,15 @@ func (t *Target) Domain(ctx context.Context) (string, string) {
 	return t.domain, t.note
 }
 
+// probe GETs the activities of a conversation that does not exist under base.
+func (t *Target) probe(ctx context.Context, base string) *response {
+	return t.do(ctx, http.MethodGet, base+"/conversations/conformance-probe/activities", authHeader(t.Secret), nil, "")
+}
+
 // serves reports whether base answers like a Direct Line API: GET of an unknown conversation's
 // activities gives a JSON error or a 400/401/403, not a plain "not found" page.
 func (t *Target) serves(ctx context.Context, base string) bool {
-	r := t.do(ctx, http.MethodGet, base+"/conversations/conformance-probe/activities", authHeader(t.Secret), nil, "")
+	r := t.probe(ctx, base)
 	if r.Err != nil {
 		return false
 	}
@@ -116,6 +126,12 @@ func (t *Target) serves(ctx context.Context, base string) bool {
 		return isJSON
 	}
 	return r.Status < 500 && r.Status != http.StatusMethodNotAllowed
+}
+
+// wantsCredentials reports whether the target answers 401 or 403 to a call without them.
+func (t *Target) wantsCredentials(ctx context.Context) bool {
+	r := t.probe(ctx, t.domain)
+	return r.Err == nil && (r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden)
 }
 
 func authHeader(cred string) string {
