@@ -48,9 +48,9 @@ func CustomerVisible(a *activity.Activity) bool {
 		return true
 	}
 	switch sig.Kind {
-	case handoff.KindEscalation, handoff.KindStatus, handoff.KindContext:
+	case handoff.SignalEscalation, handoff.SignalStatus, handoff.SignalContext:
 		return false
-	case handoff.KindEnd:
+	case handoff.SignalEnd:
 		return a.Type == activity.TypeEndOfConversation
 	}
 	return true
@@ -60,14 +60,14 @@ func CustomerVisible(a *activity.Activity) bool {
 // end; bots can escalate or end.
 func signalOf(role Role, a *activity.Activity) handoff.Signal {
 	if role == RoleCustomer && a.Type != activity.TypeEndOfConversation {
-		return handoff.Signal{Kind: handoff.KindNone}
+		return handoff.Signal{Kind: handoff.SignalNone}
 	}
 	sig, err := handoff.Detect(a)
 	if err != nil {
-		return handoff.Signal{Kind: handoff.KindNone}
+		return handoff.Signal{Kind: handoff.SignalNone}
 	}
-	if role != RoleBot && sig.Kind != handoff.KindEnd {
-		return handoff.Signal{Kind: handoff.KindNone}
+	if role != RoleBot && sig.Kind != handoff.SignalEnd {
+		return handoff.Signal{Kind: handoff.SignalNone}
 	}
 	return sig
 }
@@ -340,7 +340,7 @@ func (h *Hub) tellBot(ctx context.Context, c *Conversation, state, msg string) {
 	if err != nil {
 		return
 	}
-	a, _, err := handoff.Emit(handoff.Signal{Kind: handoff.KindStatus, Status: &handoff.Status{State: state, Message: msg}}, handoff.DialectBotFramework, handoff.EmitOptions{})
+	a, _, err := handoff.Emit(handoff.Signal{Kind: handoff.SignalStatus, Status: &handoff.Status{State: state, Message: msg}}, handoff.DialectBotFramework, handoff.EmitOptions{})
 	if err != nil {
 		h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("cannot build handoff.status")
 		return

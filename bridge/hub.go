@@ -167,13 +167,13 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity) (stri
 		}
 	}
 	switch sig.Kind {
-	case handoff.KindEscalation:
+	case handoff.SignalEscalation:
 		// The bot's request is recorded; its failure is handled (the bot is told), not the
 		// bot's error: answering it with an error would only make it send again.
 		if err := h.escalate(ctx, c.ID, sig); err != nil {
 			log.Warn().Err(err).Msg("escalation not placed")
 		}
-	case handoff.KindEnd:
+	case handoff.SignalEnd:
 		end := *sig.End
 		if end.Reason == "" {
 			end.Reason = map[Role]string{RoleCustomer: handoff.EndCustomer, RoleAgent: handoff.EndAgent}[role]

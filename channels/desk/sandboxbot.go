@@ -88,7 +88,7 @@ func (b *Bot) answer(ctx context.Context, to bridge.Leg, a *activity.Activity) e
 	case r.Escalate != nil:
 		b.quiet(to.ConversationID)
 		esc := &handoff.Escalation{AgentNote: r.Escalate.Note, Context: r.Escalate.vars}
-		sig := handoff.Signal{Kind: handoff.KindEscalation, Escalation: esc}
+		sig := handoff.Signal{Kind: handoff.SignalEscalation, Escalation: esc}
 		out, _, err := handoff.Emit(sig, handoff.Dialect(r.Escalate.Dialect), handoff.EmitOptions{})
 		if err != nil {
 			return err

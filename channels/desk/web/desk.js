@@ -44,7 +44,9 @@
         if (selected === m.conversationId) selected = null;
         break;
       case 'error':
-        alert(m.message);
+        $('error').textContent = m.message;
+        $('error').hidden = false;
+        setTimeout(() => { $('error').hidden = true; }, 8000);
         break;
     }
     renderList();
