@@ -202,3 +202,24 @@ func TestTranscriptForms(t *testing.T) {
 	_, err = ReadTranscript(strings.NewReader(`{"x":[]}`))
 	require.ErrorContains(t, err, "T2100")
 }
+
+func TestBlankMembersInAnotherCase(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"type":"event","name":"x","Value":null}`:                `{"type":"event","name":"x","value":null}`,
+		`{"type":"message","ID":"","text":"a"}`:                   `{"type":"message","ID":"","text":"a"}`,
+		`{"type":"message","Text":"","channeldata":{"tags":"x"}}`: `{"type":"message","Text":"","channelData":{"tags":"x"}}`,
+	} {
+		a, err := Decode([]byte(in))
+		require.NoError(t, err)
+		out, err := Marshal(a)
+		require.NoError(t, err)
+		require.JSONEq(t, want, string(out), in)
+		a.ID = "c|0000001" // set later, as a store does: written once, under its own name
+		out, err = Marshal(a)
+		require.NoError(t, err)
+		require.Equal(t, 1, strings.Count(strings.ToLower(string(out)), `"id"`), string(out))
+		again, err := Decode(out)
+		require.NoError(t, err)
+		require.Equal(t, "c|0000001", again.ID)
+	}
+}

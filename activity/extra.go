@@ -78,18 +78,26 @@ func encodeWithExtra(v any, extra Extra) ([]byte, error) {
 		return b, nil
 	}
 	// A known member that came as "" or null decodes to a zero value that encoding omits; it was
-	// kept in extra so that it is written back as it came, unless the field has since been set.
-	var emitted map[string]json.RawMessage
+	// kept in extra so that it is written back as it came, unless the field is written anyway
+	// (set since, or non-empty). Names compare without case, as encoding/json matches them, so
+	// that "Value": null or "ID": "" is never written next to the field it spells.
+	var emitted map[string]bool
 	known := keysOf(reflect.TypeOf(v))
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
-		if _, ok := known[strings.ToLower(k)]; ok {
+		lk := strings.ToLower(k)
+		if _, ok := known[lk]; ok {
 			if emitted == nil {
-				if err := json.Unmarshal(b, &emitted); err != nil {
+				var members map[string]json.RawMessage
+				if err := json.Unmarshal(b, &members); err != nil {
 					return nil, err
 				}
+				emitted = make(map[string]bool, len(members))
+				for m := range members {
+					emitted[strings.ToLower(m)] = true
+				}
 			}
-			if _, set := emitted[k]; set {
+			if emitted[lk] {
 				continue
 			}
 		}

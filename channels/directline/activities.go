@@ -25,14 +25,25 @@ type activitySet struct {
 }
 
 // visible reports whether a logged activity is shown to Direct Line clients: conversationUpdate
-// never is (directline.md §2), nor are handoff commands meant for the bridge.
-func visible(r bridge.Record) bool {
+// never is (directline.md §2), nor are handoff commands meant for the bridge. Typing is shown
+// only live on a websocket stream: Direct Line does not queue it, so it is not in the history
+// a GET or a stream's replay returns (directline.md §2; botframework-sdk#4663). live is the
+// last sequence number that was already in the log when the reader started (-1 for none), or
+// noLive for a GET.
+func visible(r bridge.Record, live int64) bool {
+	if r.Activity.Type == activity.TypeTyping {
+		return live != noLive && r.Seq > live
+	}
 	return bridge.CustomerVisible(r.Activity)
 }
 
+// noLive marks a reader with no live part (GET /activities): it never sees typing.
+const noLive = int64(-1 << 62)
+
 // page reads the activities after watermark after, up to the page size, as an ActivitySet
 // whose watermark is the last sequence number read (or the one asked for, when none is new).
-func (s *Server) page(ctx context.Context, id string, after int64) (activitySet, error) {
+// live is as for visible.
+func (s *Server) page(ctx context.Context, id string, after, live int64) (activitySet, error) {
 	recs, err := s.store.Since(ctx, id, after, s.cfg.PageSize)
 	if err != nil {
 		return activitySet{}, err
@@ -43,7 +54,7 @@ func (s *Server) page(ctx context.Context, id string, after int64) (activitySet,
 	}
 	for _, rec := range recs {
 		set.Watermark = strconv.FormatInt(rec.Seq, 10)
-		if !visible(rec) {
+		if !visible(rec, live) {
 			continue
 		}
 		b, err := activity.Marshal(rec.Activity)
@@ -68,7 +79,7 @@ func (s *Server) getActivities(r *http.Request) (int, any, *apiError) {
 	if _, err := s.hub.Conversation(r.Context(), id); err != nil {
 		return 0, nil, errFromBridge(err)
 	}
-	set, err := s.page(r.Context(), id, after)
+	set, err := s.page(r.Context(), id, after, noLive)
 	if err != nil {
 		return 0, nil, errFromBridge(err)
 	}

@@ -207,9 +207,13 @@ func (s *Server) pump(ctx context.Context, conn *websocket.Conn, id string, afte
 	}()
 	keepAlive := time.NewTicker(s.cfg.KeepAlive)
 	defer keepAlive.Stop()
+	live, err := s.store.Last(ctx, id) // typing before this is history, which does not keep typing
+	if err != nil {
+		return closeWith(conn, websocket.CloseInternalServerErr, CloseStoreError, readerDone)
+	}
 	for {
 		for { // everything after the watermark, a page per frame
-			set, err := s.page(ctx, id, after)
+			set, err := s.page(ctx, id, after, live)
 			if err != nil {
 				s.log.Warn().Err(err).Str("conv_id", id).Msg("stream: cannot read the log")
 				return closeWith(conn, websocket.CloseInternalServerErr, CloseStoreError, readerDone)
