@@ -7,13 +7,26 @@
   let ws, me = null, selected = null;
   const convs = new Map(); // id -> conversation view {id, state, queue, context, transcript, offered}
 
+  const outbox = []; // commands given while the desk is reconnecting, sent once it is back
+
   function connect(name) {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     ws = new WebSocket(proto + '//' + location.host + '/sandbox/api/desk?agent=' + encodeURIComponent(name));
+    ws.onopen = () => {
+      document.body.dataset.conn = 'online';
+      while (outbox.length) ws.send(JSON.stringify(outbox.shift()));
+    };
     ws.onmessage = (ev) => handle(JSON.parse(ev.data));
-    ws.onclose = () => { $('load').textContent = 'disconnected — reconnecting…'; setTimeout(() => connect(name), 1000); };
+    ws.onclose = () => {
+      document.body.dataset.conn = 'offline';
+      $('load').textContent = 'disconnected — reconnecting…';
+      setTimeout(() => connect(name), 1000);
+    };
   }
-  function send(msg) { ws.send(JSON.stringify(msg)); }
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    else outbox.push(msg);
+  }
 
   function handle(m) {
     switch (m.type) {

@@ -83,6 +83,7 @@ const command = () => new Promise((resolve) => {
     await command();
 
     step = 'after the restart: the agent still holds the conversation';
+    await desk.waitForSelector('body[data-conn="online"]', T); // the desk page reconnected
     await desk.waitForFunction(() => document.getElementById('load').textContent.startsWith('load'), T);
     await desk.waitForSelector('#convs li[data-state="active"]', T);
     await desk.bringToFront();
