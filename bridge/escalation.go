@@ -34,7 +34,7 @@ var ErrNoEscalator = errors.New("no contact center to escalate to")
 // note for the agent only), a context event. Nor is a conversationUpdate.
 func CustomerVisible(a *activity.Activity) bool {
 	switch a.Type {
-	case activity.TypeConversationUpdate, activity.TypeInvokeResponse:
+	case activity.TypeConversationUpdate:
 		return false
 	case activity.TypeEvent, activity.TypeMessage:
 	default:
@@ -331,11 +331,24 @@ func endCode(e handoff.End) string {
 
 // tellBot sends the bot a handoff.status, when it escalated with the Bot Framework or Copilot
 // event (Omnichannel-style bots get no status, as from Omnichannel). It is not logged: it is
-// for the bot only. A failure is logged, not returned: the bot need not handle it.
+// for the bot only. It is sent in the background, after the bot's current turn: a bot usually
+// escalates within a turn, whose delivery holds the bot leg until the bot answers. A failure is
+// logged, not returned: the bot need not handle it.
 func (h *Hub) tellBot(ctx context.Context, c *Conversation, state, msg string) {
 	if c.EscalationDialect != handoff.DialectBotFramework && c.EscalationDialect != handoff.DialectCopilot {
 		return
 	}
+	c = &Conversation{ID: c.ID, Customer: c.Customer, Bot: c.Bot}
+	ctx = context.WithoutCancel(ctx)
+	h.background.Add(1)
+	go func() {
+		defer h.background.Done()
+		h.sendStatus(ctx, c, state, msg)
+	}()
+}
+
+// sendStatus delivers a handoff.status to the bot leg, in order with the leg's other deliveries.
+func (h *Hub) sendStatus(ctx context.Context, c *Conversation, state, msg string) {
 	ch, err := h.channel(c.Bot.Channel)
 	if err != nil {
 		return

@@ -82,6 +82,15 @@ func (f *escFixture) fromBot(t *testing.T, raw string) {
 	require.NoError(t, err)
 	_, err = f.hub.Receive(context.Background(), f.conv.Bot, a)
 	require.NoError(t, err)
+	f.settle(t)
+}
+
+// settle waits for the Hub's background deliveries (handoff statuses to the bot).
+func (f *escFixture) settle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, f.hub.Wait(ctx))
 }
 
 func (f *escFixture) state(t *testing.T) bridge.State {
@@ -131,6 +140,7 @@ func TestEscalationToAContactCenterAndBack(t *testing.T) {
 	require.Equal(t, []string{"are you there?"}, texts(f.desk.sent()))
 
 	require.NoError(t, f.hub.Accept(ctx, "c1", f.agent))
+	f.settle(t)
 	require.Equal(t, bridge.StateAgent, f.state(t))
 	status := f.bot.sent()[len(f.bot.sent())-1]
 	require.Equal(t, "handoff.status", status.Name, "a Bot Framework bot hears that an agent accepted")
@@ -142,6 +152,7 @@ func TestEscalationToAContactCenterAndBack(t *testing.T) {
 
 	// agent → bot transfer
 	require.NoError(t, f.hub.ReturnToBot(ctx, "c1"))
+	f.settle(t)
 	require.Equal(t, bridge.StateBot, f.state(t))
 	f.say(t, "back to the bot")
 	require.Equal(t, "back to the bot", f.bot.sent()[len(f.bot.sent())-1].Text)

@@ -51,6 +51,21 @@ type Hub struct {
 	channels map[string]Channel
 
 	legLocks sync.Map // conv id + "\x00" + leg key -> *sync.Mutex: one delivery at a time per leg, in order
+
+	background sync.WaitGroup // deliveries made after the call that caused them (greetings, statuses)
+}
+
+// Wait returns once the deliveries the Hub makes in the background (greetings at start,
+// handoff statuses) are done, or ctx ends.
+func (h *Hub) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { h.background.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // NewHub returns a Hub over store. Channels are added with Register.
@@ -116,7 +131,9 @@ func (h *Hub) Start(ctx context.Context, id string, customer Leg) (*Conversation
 	if customer.User.ID != "" {
 		// Greet in the background, under the bot leg's lock, so that the customer's first
 		// activity reaches the bot after the conversationUpdates and start is not held up by a slow bot.
+		h.background.Add(1)
 		go func() {
+			defer h.background.Done()
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.DeliveryTimeout)
 			defer cancel()
 			unlock := h.lockLeg(c.ID, c.Bot)

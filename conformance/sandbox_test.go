@@ -138,11 +138,12 @@ func TestSandboxHandoffInHeadlessChromium(t *testing.T) {
 	p.start(t)
 	node.Send(t, "continue")
 
-	r := node.Result(t, 120*time.Second)
+	r := node.Result(t, 170*time.Second) // longer than the driver's own deadline, so that it reports its step
 	require.Equal(t, true, r["ok"], "%v\n%s", r, node.Output())
 	require.Equal(t, "Available", r["presence"])
 	require.Equal(t, map[string]any{"BotHandoffTopic": "General"}, r["context"], "the agent sees the context variables")
 
+	require.Equal(t, "Note from the bot: The customer asked for a human.", r["agentNote"], "the agent sees the bot's note")
 	before := strs(r["deskTranscript"])
 	require.Contains(t, before, "customer: I want to talk to a human", "the agent sees the bot transcript")
 	require.Contains(t, before, "bot: I'll find a human to help you. One moment.")

@@ -93,6 +93,8 @@
     $('detail').hidden = !c;
     if (!c) return;
     $('title').textContent = 'Conversation with ' + (c.customer || 'customer') + ' (queue ' + c.queue + ')';
+    $('agentNote').textContent = c.note ? 'Note from the bot: ' + c.note : '';
+    $('agentNote').hidden = !c.note;
     const offered = c.state === 'offered';
     $('accept').hidden = !offered;
     $('decline').hidden = !offered;

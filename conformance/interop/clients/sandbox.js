@@ -18,7 +18,7 @@ const command = () => new Promise((resolve) => {
 });
 
 (async () => {
-  const deadline = setTimeout(() => { out({ result: { ok: false, error: 'overall timeout', step, logs } }); process.exit(1); }, opts.timeoutMs || 150000);
+  const deadline = setTimeout(() => { out({ result: { ok: false, error: 'overall timeout', step, logs } }); process.exit(1); }, opts.timeoutMs || 140000);
   let step = 'launch';
   const logs = [];
   const browser = await puppeteer.launch({
@@ -30,6 +30,8 @@ const command = () => new Promise((resolve) => {
   try {
     const desk = await browser.newPage();
     const customer = await browser.newPage();
+    await desk.setViewport({ width: 1100, height: 860 });
+    await customer.setViewport({ width: 760, height: 700 });
     for (const [name, p] of [['desk', desk], ['customer', customer]]) {
       p.on('pageerror', (e) => logs.push(name + ' pageerror: ' + e.message));
       p.on('console', (m) => { if (m.type() === 'error') logs.push(name + ' console: ' + m.text()); });
@@ -71,6 +73,7 @@ const command = () => new Promise((resolve) => {
     await waitText(desk, '#transcript .msg.customer', 'I want to talk to a human');
     result.deskTranscript = await desk.$$eval('#transcript .msg', (els) => els.map((e) => e.dataset.role + ': ' + e.querySelector('.text').textContent));
     result.context = await desk.$$eval('#context tr', (rows) => Object.fromEntries(rows.map((r) => [r.cells[0].textContent, r.cells[1].textContent])));
+    result.agentNote = await desk.$eval('#agentNote', (e) => e.textContent);
 
     step = 'agent replies';
     await desk.bringToFront();
@@ -78,6 +81,12 @@ const command = () => new Promise((resolve) => {
     await desk.keyboard.press('Enter');
     await waitText(customer, '.msg.agent', 'Hello, this is Alex.');
 
+    if (opts.screenshots) { // the handoff in progress, for the README
+      await desk.bringToFront();
+      await desk.screenshot({ path: opts.screenshots + '/sandbox-desk-active.png' });
+      await customer.bringToFront();
+      await customer.screenshot({ path: opts.screenshots + '/sandbox-customer-active.png' });
+    }
     out({ event: 'ready-for-restart' });
     step = 'waiting for the restart';
     await command();
