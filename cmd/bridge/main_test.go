@@ -64,6 +64,16 @@ func TestConfigErrors(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
+	t.Run("a bad routing file or bot script fails start-up naming the file and line", func(t *testing.T) {
+		routingFile := write("routing.yaml", "workstreams:\n  - name: chat\n    rules:\n      - name: r\n        when: { var: X, op: resembles, value: 1 }\n        queue: Nowhere\n    fallback_queue: General\nqueues:\n  - name: General\n    agents: [a]\nagents:\n  - id: a\n    capacity: 1\n")
+		err := run(context.Background(), []string{"--routing", routingFile, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, envOf(nil), io.Discard, io.Discard)
+		require.Error(t, err)
+		require.Contains(t, err.Error(), routingFile+`:6:16: workstream "chat", rule "r": queue "Nowhere" is not a queue`)
+		require.Contains(t, err.Error(), routingFile+`:5:22: workstream "chat", rule "r": variable "X" is not declared`)
+		botFile := write("bot.yaml", "rules:\n  - match: ok\n    reply: fine\n  - match: '(oops'\n    reply: x\n")
+		err = run(context.Background(), []string{"--sandbox-bot", botFile, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, envOf(nil), io.Discard, io.Discard)
+		require.ErrorContains(t, err, botFile+": line 4: rule 2: match \"(oops\" is not a valid regular expression")
+	})
 	t.Run("invalid values fail start-up", func(t *testing.T) {
 		err := run(context.Background(), []string{"--bot-endpoint", "not a url", "--listen", "127.0.0.1:0"}, envOf(nil), io.Discard, io.Discard)
 		require.ErrorContains(t, err, "bot.endpoint")
