@@ -73,6 +73,8 @@ type Conversation struct {
 	Context handoff.Variables `json:"context,omitempty"`
 	// EscalationDialect is the dialect the bot escalated in, so that the bot hears back in kind.
 	EscalationDialect handoff.Dialect `json:"escalationDialect,omitempty"`
+	// Inactivity overrides the Hub's inactivity rule for this conversation, when set.
+	Inactivity *Inactivity `json:"inactivity,omitempty"`
 	// BotGreeted is set once the bot has been told that the members joined.
 	BotGreeted bool      `json:"botGreeted,omitempty"`
 	Created    time.Time `json:"created"`

@@ -251,6 +251,7 @@ func (h *Hub) end(ctx context.Context, convID string, by Role, end handoff.End, 
 		return err
 	}
 	h.log.Info().Str("conv_id", c.ID).Str("by", string(by)).Str("reason", end.Reason).Msg("conversation ended")
+	h.idle.forget(c.ID)
 	var errs []error
 	eoc := done
 	if eoc == nil || eoc.Type != activity.TypeEndOfConversation {
@@ -267,6 +268,12 @@ func (h *Hub) end(ctx context.Context, convID string, by Role, end handoff.End, 
 		case RoleCustomer:
 			user := c.Customer.User
 			eoc.From = &user
+		case RoleSystem: // in the name of whoever had the conversation
+			from := c.Bot.Bot
+			if c.Agent != nil && prev != StateBot {
+				from = c.Agent.Bot
+			}
+			eoc.From = &from
 		}
 		seq, _, err := h.store.Append(ctx, c.ID, by, eoc, "")
 		if err != nil {

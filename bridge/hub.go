@@ -26,6 +26,11 @@ type HubConfig struct {
 	// EscalationChannel is the contact center (an Escalator) that takes conversations whose bot
 	// asks for a human, unless the customer's own channel is one (Omnichannel, T1). Default: none.
 	EscalationChannel string
+	// Inactivity is the default inactivity rule of conversations (SetInactivity overrides it per
+	// conversation). Default: none. It acts only while Run runs.
+	Inactivity Inactivity
+	// InactivityTick is how often inactivity deadlines are checked. Default: 1s.
+	InactivityTick time.Duration
 }
 
 func (c *HubConfig) defaults() {
@@ -37,6 +42,9 @@ func (c *HubConfig) defaults() {
 	}
 	if c.DeliveryTimeout <= 0 {
 		c.DeliveryTimeout = 15 * time.Second
+	}
+	if c.InactivityTick <= 0 {
+		c.InactivityTick = time.Second
 	}
 }
 
@@ -53,6 +61,8 @@ type Hub struct {
 	legLocks sync.Map // conv id + "\x00" + leg key -> *sync.Mutex: one delivery at a time per leg, in order
 
 	background sync.WaitGroup // deliveries made after the call that caused them (greetings, statuses)
+
+	idle idleWatch
 }
 
 // Wait returns once the deliveries the Hub makes in the background (greetings at start,
@@ -71,7 +81,9 @@ func (h *Hub) Wait(ctx context.Context) error {
 // NewHub returns a Hub over store. Channels are added with Register.
 func NewHub(store Store, cfg HubConfig, log zerolog.Logger) *Hub {
 	cfg.defaults()
-	return &Hub{cfg: cfg, store: store, log: log, channels: map[string]Channel{}}
+	h := &Hub{cfg: cfg, store: store, log: log, channels: map[string]Channel{}}
+	h.idle = idleWatch{h: h, convs: map[string]*idle{}}
+	return h
 }
 
 // Register adds a channel. It panics when the name is empty or already registered: that is a
@@ -128,6 +140,7 @@ func (h *Hub) Start(ctx context.Context, id string, customer Leg) (*Conversation
 		return nil, false, fmt.Errorf("start conversation %s: %w", id, err)
 	}
 	h.log.Debug().Str("conv_id", id).Str("channel", customer.Channel).Msg("conversation started")
+	h.idle.touch(id, now)
 	if customer.User.ID != "" {
 		// Greet in the background, under the bot leg's lock, so that the customer's first
 		// activity reaches the bot after the conversationUpdates and start is not held up by a slow bot.
@@ -168,6 +181,9 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity) (stri
 	seq, _, err := h.store.Append(ctx, c.ID, role, a, "")
 	if err != nil {
 		return "", fmt.Errorf("append to %s: %w", c.ID, err)
+	}
+	if role == RoleCustomer {
+		h.idle.touch(c.ID, time.Now())
 	}
 	log := h.log.With().Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Logger()
 	log.Debug().Str("from", string(role)).Str("type", a.Type).Msg("received")

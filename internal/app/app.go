@@ -90,6 +90,10 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Bot:               activity.ChannelAccount{ID: cfg.Bot.ID, Name: a.cfg.Bot.Name},
 		DeliveryTimeout:   cfg.Bot.Timeout,
 		EscalationChannel: escalation,
+		Inactivity: bridge.Inactivity{
+			RemindAfter: cfg.Inactivity.RemindAfter, Reminder: cfg.Inactivity.Reminder,
+			CloseAfter: cfg.Inactivity.CloseAfter, CloseText: cfg.Inactivity.CloseText,
+		},
 	}, log.With().Str("component", "hub").Logger())
 
 	a.DirectLine, err = directline.New(directline.Config{
@@ -218,9 +222,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hubDone := make(chan struct{})
+	go func() { _ = a.Hub.Run(hubCtx); close(hubDone) }() // inactivity timers
+	stopWatch := func() { stopHub(); <-hubDone }
 	a.log.Info().Str("listen", ln.Addr().String()).Str("public_url", a.cfg.PublicURL).Msg("serving")
 	select {
 	case err := <-errc:
+		stopWatch()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -236,5 +245,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		httpErr = errors.Join(httpErr, err)
 	}
+	stopWatch() // before the store closes: it saves the inactivity watch on the way out
 	return errors.Join(httpErr, streamErr, a.close())
 }

@@ -41,6 +41,23 @@ type Config struct {
 	DirectLine DirectLineConfig `yaml:"directline"`
 	Bot        BotConfig        `yaml:"bot"`
 	Sandbox    SandboxConfig    `yaml:"sandbox"`
+	Inactivity InactivityConfig `yaml:"inactivity"`
+}
+
+// InactivityConfig is what the bridge does when a customer goes quiet while the bot or the
+// sandbox contact center has the conversation (a contact center that owns routing, such as
+// Omnichannel, runs its own timeout rules). Both are off by default; the sandbox bot has
+// inactivity rules of its own in its script.
+type InactivityConfig struct {
+	// RemindAfter sends Reminder after this much silence. 0: no reminder.
+	RemindAfter time.Duration `yaml:"remind_after"`
+	// Reminder is the reminder's text. Default: "Are you still there?".
+	Reminder string `yaml:"reminder"`
+	// CloseAfter ends the conversation after this much silence (endOfConversation botTimedOut;
+	// EndConversation toward Omnichannel). 0: never.
+	CloseAfter time.Duration `yaml:"close_after"`
+	// CloseText is said when it closes. Default: "This conversation was closed after a period of inactivity."
+	CloseText string `yaml:"close_text"`
 }
 
 // SandboxConfig configures the sandbox contact center (agent desk, routing engine) and the
@@ -197,6 +214,9 @@ func (c *Config) Validate() error {
 	case "memory":
 	default:
 		errs = append(errs, fmt.Errorf("store %q must be sqlite or memory", c.Store))
+	}
+	if in := c.Inactivity; in.RemindAfter < 0 || in.CloseAfter < 0 || (in.CloseAfter > 0 && in.RemindAfter >= in.CloseAfter) {
+		errs = append(errs, errors.New("inactivity: durations must be positive and remind_after must come before close_after"))
 	}
 	if c.Bot.Timeout <= 0 || c.DirectLine.TokenTTL <= 0 || c.DirectLine.KeepAlive <= 0 || c.Retention <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
