@@ -46,6 +46,10 @@ type Target struct {
 	once   sync.Once
 	domain string
 	note   string // how the domain was found
+
+	deskOnce sync.Once // the contact-center probe (agent.go)
+	deskBase string
+	deskWhy  string
 }
 
 func (t *Target) timeout() time.Duration {

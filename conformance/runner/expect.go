@@ -150,6 +150,10 @@ func (x *execution) check(ctx context.Context, e Expect) {
 			return acts, anomalies, changed, ""
 		})
 	case "receives":
+		if e.Party == "agent" {
+			x.checkAgents(ctx, e)
+			return
+		}
 		if x.bot == nil {
 			x.fail(e.Line, x.blockReqs(e, ""), "no scripted bot took part")
 			return
@@ -434,4 +438,17 @@ func summarizeOne(a any) string {
 		s += " (" + cut(id, 48) + ")"
 	}
 	return strings.TrimSpace(s)
+}
+
+// checkAgents matches what the agents were shown of the scenario's conversation: one object per
+// agent who saw it (agent.go).
+func (x *execution) checkAgents(ctx context.Context, e Expect) {
+	if x.agent == nil {
+		x.fail(e.Line, x.blockReqs(e, ""), "agent receives: the agent leg is not signed in")
+		return
+	}
+	x.checkList(ctx, e, func() ([]any, []mismatch, <-chan struct{}, string) {
+		views, changed := x.agent.snapshot(x.vars["conv"])
+		return views, nil, changed, ""
+	})
 }

@@ -72,6 +72,14 @@ func RunScenario(ctx context.Context, t *Target, s *Scenario) (res Result) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, scenarioTimeout)
 	defer cancel()
+	var desk string
+	if s.NeedsAgent {
+		var why string
+		if desk, why = t.ContactCenter(ctx); why != "" {
+			res.Status, res.Reason = Unsupported, why
+			return res
+		}
+	}
 	domain, _ := t.Domain(ctx)
 	x := &execution{
 		t: t, s: s, domain: domain, vars: map[string]string{"user": s.User},
@@ -82,9 +90,19 @@ func RunScenario(ctx context.Context, t *Target, s *Scenario) (res Result) {
 		defer t.Bot.end(x.bot)
 	}
 	defer x.closeStreams()
+	if desk != "" {
+		if err := x.openAgents(ctx, desk); err != nil {
+			x.fail(0, s.Requirements[:1], "the agent leg: "+err.Error())
+			res.Aborted = true
+		}
+		defer x.closeAgents(ctx)
+	}
 
 steps:
 	for _, st := range s.Steps {
+		if res.Aborted {
+			break
+		}
 		if err := x.step(ctx, st); err != nil {
 			reqs := strings.Split(x.attribute(err.req, st), ",")
 			var named []string
@@ -135,12 +153,12 @@ func unsupportedBy(t *Target, s *Scenario) string {
 		return "needs the scripted bot at the target's bot endpoint (bridge conformance --bot-listen)"
 	}
 	for _, st := range s.Steps {
-		if st.Party != "customer" {
+		if st.Party != "customer" && st.Party != "agent" {
 			return "the " + st.Party + " leg is not implemented by this runner yet"
 		}
 	}
 	for _, e := range s.Expects {
-		if e.Kind == "receives" && e.Party != "bot" {
+		if e.Kind == "receives" && e.Party != "bot" && e.Party != "agent" {
 			return "the " + e.Party + " leg is not implemented by this runner yet"
 		}
 	}
@@ -170,6 +188,7 @@ type execution struct {
 	responses map[string]*response
 	streams   map[string]*stream
 	bot       *botScript
+	agent     *agentLeg // the contact center's agents, for scenarios that need them
 	deadline  time.Time
 	failures  []Failure
 	bindings  map[string]any // values bound by named placeholders in earlier blocks

@@ -45,6 +45,10 @@ type Scenario struct {
 	// NeedsBot is set when the scenario scripts the bot or checks what it receives: it then
 	// needs the runner's scripted bot at the target's bot endpoint.
 	NeedsBot bool
+	// NeedsAgent is set when the scenario plays or checks the contact center's agents ("> agent"
+	// steps, "< agent receives"): it then needs a contact center the runner can observe (the
+	// bridge's sandbox desk), and is unsupported without one.
+	NeedsAgent bool
 	// KnownBug describes a known conformance bug of the bridge that makes the scenario fail
 	// against it: the in-process test expects the failure (and fails once it is fixed, so that
 	// the header is removed). Other targets are judged as usual.
@@ -68,7 +72,7 @@ func (s *Scenario) Names(id string) bool {
 // Step is one input action of a party: "> customer post as=p1" and its JSON body.
 type Step struct {
 	Line   int
-	Party  string            // "customer"; other parties (omnichannel, agent) are for escalation
+	Party  string            // "customer" or "agent"; other parties (omnichannel) are reserved
 	Action string            // start, post, get, …
 	Pos    []string          // positional arguments
 	Args   map[string]string // key=value arguments (as, auth, watermark, req, …)
@@ -98,10 +102,10 @@ type Rule struct {
 type Expect struct {
 	Line int
 	// Kind is "response" (an input step's HTTP answer), "sees" (what the customer sees on
-	// GET /activities), "receives" (what a party's leg receives: the bot's, later Omnichannel's),
+	// GET /activities), "receives" (what a party's leg receives: the bot's, the agents'),
 	// or "stream" (what a websocket stream delivered).
 	Kind  string
-	Party string // for "receives": bot, omnichannel, …
+	Party string // for "receives": bot, agent (omnichannel is reserved)
 	Label string // for "response" and "stream"
 	// Mode is how a list of activities matches: "ordered" (default: these, in this order, with
 	// others between), "exactly" (these and no others, in this order), or "unordered".
@@ -245,10 +249,14 @@ func (p *parser) header(s *Scenario, l string) error {
 		s.KnownBug = val
 	case "needs":
 		for _, n := range strings.Fields(val) {
-			if n != "bot" {
-				return p.errorf("needs takes 'bot', got %q", n)
+			switch n {
+			case "bot":
+				s.NeedsBot = true
+			case "agent":
+				s.NeedsAgent = true
+			default:
+				return p.errorf("needs takes 'bot' and 'agent', got %q", n)
 			}
-			s.NeedsBot = true
 		}
 	default:
 		return p.errorf("unknown header %q", strings.TrimSpace(key))
@@ -321,10 +329,16 @@ func (p *parser) step(s *Scenario, l string) error {
 		return p.rule(s, action, rest, start)
 	}
 	st := Step{Line: start, Party: party, Action: action}
-	if party == "customer" {
+	switch party {
+	case "customer":
 		if _, ok := customerActions[action]; !ok {
 			return p.errorf("unknown customer action %q", action)
 		}
+	case "agent":
+		if !agentActions[action] {
+			return p.errorf("unknown agent action %q (accept, send, end)", action)
+		}
+		s.NeedsAgent = true
 	}
 	st.Pos, st.Args = splitArgs(rest)
 	lines := p.block()
@@ -409,8 +423,11 @@ func (p *parser) expect(s *Scenario, l string) error {
 		e.Kind, e.Party, rest = "sees", "customer", words[2:]
 	case len(words) >= 2 && words[1] == "receives":
 		e.Kind, e.Party, rest = "receives", words[0], words[2:]
-		if e.Party == "bot" {
+		switch e.Party {
+		case "bot":
 			s.NeedsBot = true
+		case "agent":
+			s.NeedsAgent = true
 		}
 	default:
 		return p.errorf("expected output blocks are '< response LABEL', '< customer sees', '< PARTY receives' or '< stream LABEL'")

@@ -9,8 +9,11 @@ import (
 	"time"
 )
 
-// step runs one customer step.
+// step runs one input step of the customer, or of the agent (agent.go).
 func (x *execution) step(ctx context.Context, st Step) *stepError {
+	if st.Party == "agent" {
+		return x.agentStep(ctx, st)
+	}
 	switch st.Action {
 	case "start":
 		return x.start(ctx, st)
