@@ -30,9 +30,9 @@ import (
 // Omnichannel, so nothing is sent.
 func (c *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
 	convID := ConversationID(to.ConversationID)
-	log := c.log.With().Str("conv_id", convID).Str("activity_id", a.ID).Logger()
+	log := c.log.With().Str("conv_id", convID).Logger() // post adds each outbound activity's id
 	if to.ServiceURL == "" {
-		log.Debug().Str("type", a.Type).Msg("nothing to send on the contact center's leg")
+		log.Debug().Str("activity_id", a.ID).Str("type", a.Type).Msg("nothing to send on the contact center's leg")
 		return "", nil
 	}
 	switch a.Type {
@@ -41,12 +41,13 @@ func (c *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity)
 	case activity.TypeEndOfConversation:
 		return c.sendEnd(ctx, convID, to, a, log)
 	}
-	log.Debug().Str("type", a.Type).Msg("not sent to omnichannel")
+	log.Debug().Str("activity_id", a.ID).Str("type", a.Type).Msg("not sent to omnichannel")
 	return "", nil
 }
 
 // sendMessage sends a bot message as one or more bridged messages.
 func (c *Channel) sendMessage(ctx context.Context, convID string, to bridge.Leg, a *activity.Activity, log zerolog.Logger) (string, error) {
+	alog := log.With().Str("activity_id", a.ID).Logger()
 	out := a.Clone()
 	c.address(ctx, out, convID, to)
 	out.ReplyToID = c.replyTarget(ctx, convID, a.ReplyToID)
@@ -55,17 +56,17 @@ func (c *Channel) sendMessage(ctx context.Context, convID string, to bridge.Leg,
 	}
 	parts, dropped, err := splitMessage(out, c.cfg.MaxMessageBytes)
 	if err != nil {
-		log.Warn().Err(err).Msg("bot message cannot be sent to omnichannel")
+		alog.Warn().Err(err).Msg("bot message cannot be sent to omnichannel")
 		return "", deliveryError(to, err)
 	}
 	if dropped > 0 {
-		log.Warn().Int("attachments", dropped).Msg("attachments over the message limit replaced by a notice")
+		alog.Warn().Int("attachments", dropped).Msg("attachments over the message limit replaced by a notice")
 	}
 	if len(parts) > 1 {
 		for i, p := range parts {
 			p.ID = a.ID + "#" + strconv.Itoa(i+1)
 		}
-		log.Info().Int("parts", len(parts)).Msg("bot message split to fit the omnichannel message limit")
+		alog.Info().Int("parts", len(parts)).Msg("bot message split to fit the omnichannel message limit")
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.SendTimeout)
 	defer cancel()
@@ -75,7 +76,7 @@ func (c *Channel) sendMessage(ctx context.Context, convID string, to bridge.Leg,
 	for i, p := range parts {
 		id, err := c.post(ctx, to, p, kindMessage, log)
 		if err != nil {
-			log.Warn().Err(err).Int("part", i+1).Msg("bot message not delivered to omnichannel")
+			alog.Warn().Err(err).Int("part", i+1).Msg("bot message not delivered to omnichannel")
 			return first, deliveryError(to, err)
 		}
 		if i == 0 {
@@ -87,9 +88,10 @@ func (c *Channel) sendMessage(ctx context.Context, convID string, to bridge.Leg,
 
 // sendEnd sends the EndConversation command for an endOfConversation.
 func (c *Channel) sendEnd(ctx context.Context, convID string, to bridge.Leg, a *activity.Activity, log zerolog.Logger) (string, error) {
+	alog := log.With().Str("activity_id", a.ID).Logger()
 	if conv, err := c.hub.Conversation(ctx, convID); err == nil && conv.Agent != nil && conv.Agent.Channel == Name {
 		// Handed off: a human agent may have the conversation; the bot's end is not Omnichannel's.
-		log.Info().Msg("end not sent: the conversation was handed off to omnichannel")
+		alog.Info().Msg("end not sent: the conversation was handed off to omnichannel")
 		return "", nil
 	}
 	end := &handoff.End{Code: a.Code, Text: a.Text}
@@ -101,14 +103,14 @@ func (c *Channel) sendEnd(ctx context.Context, convID string, to bridge.Leg, a *
 	if err != nil {
 		return "", deliveryError(to, err)
 	}
-	logNotes(log, notes)
+	logNotes(alog, notes)
 	c.address(ctx, cmd, convID, to)
 	cmd.ID = a.ID
 	if cut, err := fitCommand(cmd, c.cfg.MaxMessageBytes); err != nil {
-		log.Warn().Err(err).Msg("end cannot be sent to omnichannel")
+		alog.Warn().Err(err).Msg("end cannot be sent to omnichannel")
 		return "", deliveryError(to, err)
 	} else if cut {
-		log.Info().Msg("end text trimmed to fit the omnichannel message limit")
+		alog.Info().Msg("end text trimmed to fit the omnichannel message limit")
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.SendTimeout)
 	defer cancel()
@@ -116,10 +118,10 @@ func (c *Channel) sendEnd(ctx context.Context, convID string, to bridge.Leg, a *
 	defer unlock()
 	id, err := c.post(ctx, to, cmd, kindEnd, log)
 	if err != nil {
-		log.Warn().Err(err).Msg("end not delivered to omnichannel")
+		alog.Warn().Err(err).Msg("end not delivered to omnichannel")
 		return "", deliveryError(to, err)
 	}
-	log.Info().Str("reason", end.Reason).Msg("end sent to omnichannel")
+	alog.Info().Str("reason", end.Reason).Msg("end sent to omnichannel")
 	return id, nil
 }
 
