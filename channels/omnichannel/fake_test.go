@@ -53,8 +53,9 @@ import (
 type fakeOC struct {
 	t      testing.TB
 	srv    *httptest.Server
-	key    *rsa.PrivateKey
+	key    *rsa.PrivateKey // signs channel tokens; published in the JWKS
 	kid    string
+	aadKey *rsa.PrivateKey // signs the tokens the token endpoint issues
 	appID  string
 	secret string
 	certPub *rsa.PublicKey // accepted for client assertions, when set
@@ -97,10 +98,8 @@ const (
 
 func newFakeOC(t testing.TB, appID, secret string) *fakeOC {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
 	f := &fakeOC{
-		t: t, key: key, kid: "oc-key-1", appID: appID, secret: secret,
+		t: t, key: testKey(t), kid: "oc-key-1", aadKey: testKey(t), appID: appID, secret: secret,
 		endorsements: []string{"lcw", "omnichannel", "telephony", "msteams"},
 		ids:          map[string]bool{}, tokenTTL: time.Hour,
 	}
@@ -128,10 +127,11 @@ func (f *fakeOC) metadata(w http.ResponseWriter, _ *http.Request) {
 func (f *fakeOC) keys(w http.ResponseWriter, _ *http.Request) {
 	f.mu.Lock()
 	end := slices.Clone(f.endorsements)
+	key, kid := f.key, f.kid
 	f.mu.Unlock()
-	pub := f.key.PublicKey
+	pub := key.PublicKey
 	writeTestJSON(w, http.StatusOK, map[string]any{"keys": []map[string]any{{
-		"kty": "RSA", "use": "sig", "kid": f.kid,
+		"kty": "RSA", "use": "sig", "kid": kid,
 		"n": base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
 		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
 		"endorsements": end,
@@ -166,7 +166,7 @@ func (f *fakeOC) token(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	now := time.Now()
 	tok := f.sign(jwt.MapClaims{"iss": ocTokenIssuer, "aud": ocAudience, "appid": f.appID, "ver": "1.0",
-		"nbf": now.Unix(), "exp": now.Add(ttl).Unix()}, f.key, "aad-key")
+		"nbf": now.Unix(), "exp": now.Add(ttl).Unix()}, f.aadKey, "aad-key")
 	writeTestJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": int(ttl / time.Second), "access_token": tok})
 }
 
@@ -193,7 +193,7 @@ func (f *fakeOC) connector(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return &f.key.PublicKey, nil },
+	_, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return &f.aadKey.PublicKey, nil },
 		jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(ocAudience), jwt.WithIssuer(ocTokenIssuer), jwt.WithExpirationRequired())
 	if err != nil || claims["appid"] != f.appID {
 		fail(http.StatusUnauthorized, "Unauthorized")
@@ -258,6 +258,28 @@ func (f *fakeOC) failNext(n, status int, retryAfter string, processed bool) {
 	}
 }
 
+// rotate signs channel tokens with a new key under a new kid from now on.
+func (f *fakeOC) rotate(kid string) {
+	key := testKey(f.t)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.key, f.kid = key, kid
+}
+
+// signer returns the current channel-token key and kid.
+func (f *fakeOC) signer() (*rsa.PrivateKey, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.key, f.kid
+}
+
+func testKey(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	return k
+}
+
 func (f *fakeOC) setEndorsements(e []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -287,7 +309,7 @@ func (f *fakeOC) channelToken(serviceURL string, o tokenOpts) string {
 	if o.claims != nil {
 		o.claims(claims)
 	}
-	key, kid := f.key, f.kid
+	key, kid := f.signer()
 	if o.key != nil {
 		key = o.key
 	}
