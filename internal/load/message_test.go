@@ -1,0 +1,65 @@
+package load
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMessageIsAnActivity(t *testing.T) {
+	b := appendMessage(nil, "u7", 42, 1700000000123456789)
+	var a struct {
+		Type        string `json:"type"`
+		From        struct{ ID string }
+		Text        string `json:"text"`
+		ChannelData struct {
+			LoadSeq    int64 `json:"loadSeq"`
+			LoadSentAt int64 `json:"loadSentAt"`
+		} `json:"channelData"`
+	}
+	require.NoError(t, json.Unmarshal(b, &a))
+	require.Equal(t, "message", a.Type)
+	require.Equal(t, "u7", a.From.ID)
+	require.Equal(t, "ld 42 1700000000123456789", a.Text)
+	require.EqualValues(t, 42, a.ChannelData.LoadSeq)
+	require.EqualValues(t, 1700000000123456789, a.ChannelData.LoadSentAt)
+}
+
+func TestScanMessages(t *testing.T) {
+	// An ActivitySet as the bridge's stream sends it: the customer's own activity, then the reply.
+	frame := []byte(`{"activities":[{"type":"message","id":"c|1","from":{"id":"u1"},"text":"ld 3 100","channelData":{"loadSeq":3}},` +
+		`{"type":"message","id":"c|2","from":{"id":"bot"},"text":"echo: ld 3 100","replyToId":"c|1"},` +
+		`{"type":"message","text":"hello"},{"type":"message","text":"ld x 1"},{"type":"message","text":"echo: ld 4"}],"watermark":"2"}`)
+	var got []seen
+	texts := scanMessages(frame, func(s seen) { got = append(got, s) })
+	require.Equal(t, 5, texts)
+	require.Equal(t, []seen{{n: 3, at: 100}, {n: 3, at: 100, reply: true}}, got)
+
+	wm, ok := scanWatermark(frame)
+	require.True(t, ok)
+	require.Equal(t, "2", wm)
+	wm, ok = scanWatermark([]byte(`{"activities":[],"watermark":17}`)) // offline-directline's numbers
+	require.True(t, ok)
+	require.Equal(t, "17", wm)
+	_, ok = scanWatermark([]byte(`{"activities":[]}`))
+	require.False(t, ok)
+
+	// The relay returns the message itself.
+	got = nil
+	scanMessages(appendMessage(nil, "u1", 9, 55), func(s seen) { got = append(got, s) })
+	require.Equal(t, []seen{{n: 9, at: 55}}, got)
+}
+
+func FuzzScanMessages(f *testing.F) {
+	f.Add([]byte(`{"text":"echo: ld 1 2"}`))
+	f.Add([]byte(`"text":"ld 99999999999999999999999 1"`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		scanMessages(data, func(s seen) {
+			if s.n < 0 || s.at < 0 {
+				t.Fatalf("negative numbers from %q: %+v", data, s)
+			}
+		})
+		scanWatermark(data)
+	})
+}

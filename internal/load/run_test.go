@@ -1,0 +1,167 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/internal/testutil"
+)
+
+func context2(t *testing.T) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Context(), 2*time.Minute)
+}
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// bridgeBinary builds cmd/bridge once (without the race detector: it runs the servers) and
+// returns its path: the children of a run are started from it.
+func bridgeBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bfbridge-load-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "bridge")
+		goCmd, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		cmd := exec.Command(goCmd, "build", "-o", binary, "./cmd/bridge")
+		cmd.Dir = testutil.RepoRoot(t)
+		cmd.Env = append(os.Environ(), "GOFLAGS=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = err
+			binary = string(out)
+		}
+	})
+	require.NoError(t, buildErr, "go build ./cmd/bridge: %s", binary)
+	t.Cleanup(func() {}) // the binary is removed by TestMain
+	return binary
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary != "" && buildErr == nil {
+		_ = os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}
+
+// offlineDirectLineAvailable reports whether node and offline-directline are installed; under
+// CI they must be.
+func offlineDirectLineAvailable(t *testing.T) bool {
+	t.Helper()
+	_, nodeErr := exec.LookPath("node")
+	_, odlErr := (&Options{}).interopDir()
+	if nodeErr == nil && odlErr == nil {
+		return true
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI is set and node or offline-directline is missing (npm ci --prefix conformance/interop)")
+	}
+	t.Log("offline-directline is not installed: its run is left out")
+	return false
+}
+
+// TestCompareSmoke runs the side-by-side comparison briefly — every target, both phases — and
+// checks the report: well-formed, every run measured, nothing lost, duplicated or refused.
+// Speed is reported, never asserted.
+func TestCompareSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and loads them for about half a minute")
+	}
+	o := Defaults()
+	o.Executable = bridgeBinary(t)
+	o.Conversations, o.Rate, o.Duration, o.Warmup = 30, 300, 2*time.Second, 500*time.Millisecond
+	o.Runs = slices.Clone(DefaultCompare)
+	if !offlineDirectLineAvailable(t) {
+		o.Runs = slices.DeleteFunc(o.Runs, func(s Spec) bool { return s.Target == TargetOfflineDirectLine })
+	}
+	var progress syncBuffer
+	rep, err := Run(t.Context(), o, &progress, zerolog.Nop())
+	t.Logf("progress:\n%s", progress.String())
+	require.NoError(t, err)
+
+	require.Len(t, rep.Rows, 2*len(o.Runs), "a row per run and phase")
+	for _, r := range rep.Rows {
+		name := r.Name() + " " + r.Phase
+		require.Empty(t, r.Skipped, name)
+		require.Equal(t, o.Conversations, r.Conversations, name)
+		require.Positive(t, r.Sent, name)
+		require.Equal(t, r.Sent, r.Acked, "%s: every send acknowledged (errors %v)", name, r.Errors)
+		require.Equal(t, r.Acked, r.Replied, "%s: every send answered", name)
+		require.Zero(t, r.Lost, name)
+		require.Zero(t, r.Duplicated, name)
+		require.Zero(t, r.Unknown, name)
+		require.Zero(t, r.ErrorCount(), "%s: %v", name, r.Errors)
+		require.Positive(t, r.Throughput, name)
+		require.Positive(t, r.Latency.N, name)
+		require.True(t, 0 < r.Latency.P50 && r.Latency.P50 <= r.Latency.P99 && r.Latency.P99 <= r.Latency.P999 && r.Latency.P999 <= r.Latency.Max,
+			"%s: percentiles in order: %+v", name, r.Latency)
+		require.Positive(t, r.ServerRSSMiB, name)
+		if r.Phase == PhaseRate {
+			require.Positive(t, r.Rate, name)
+		}
+		if r.Mode == ModePoll {
+			require.Positive(t, r.Polls, name)
+		}
+	}
+	require.NotEmpty(t, rep.Ratios)
+	names := ""
+	for _, x := range rep.Ratios {
+		names += x.Name + "\n"
+	}
+	require.Contains(t, names, "bridge-sqlite ws (inproc bot) max throughput / relay's")
+
+	var js bytes.Buffer
+	require.NoError(t, rep.WriteJSON(&js))
+	var back Report
+	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
+	require.Equal(t, len(rep.Rows), len(back.Rows))
+	var md bytes.Buffer
+	require.NoError(t, rep.WriteMarkdown(&md))
+	require.Contains(t, md.String(), "| run | phase |")
+	require.Equal(t, len(rep.Rows)+2, strings.Count(md.String(), "\n|"), "a header, a rule and a line per row")
+	require.Contains(t, progress.String(), "replies", "progress lines")
+}
+
+// TestIdleSmoke holds a few idle conversations on a bridge process and checks the measurement.
+func TestIdleSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts bridge processes")
+	}
+	var progress syncBuffer
+	res, err := RunIdle(t.Context(), IdleOptions{Conversations: 40, Hold: 2 * time.Second, Store: "memory", Executable: bridgeBinary(t)}, &progress, zerolog.Nop())
+	t.Logf("progress:\n%s", progress.String())
+	require.NoError(t, err)
+	require.Equal(t, 40, res.Streams, "the bridge holds every stream")
+	require.Empty(t, res.Errors)
+	require.Positive(t, res.GoroutinesBase)
+	require.Greater(t, res.Goroutines, res.GoroutinesBase)
+	require.True(t, res.GoroutinesPerConversation >= 1 && res.GoroutinesPerConversation <= 4, "goroutines per conversation: %.2f", res.GoroutinesPerConversation)
+	require.Positive(t, res.RSSBaseMiB)
+	require.GreaterOrEqual(t, res.RSSPeakMiB, res.RSSMiB)
+	require.Len(t, res.Goals, 3)
+	var out bytes.Buffer
+	require.NoError(t, res.WriteText(&out))
+	require.Contains(t, out.String(), "goroutines per conversation")
+}
