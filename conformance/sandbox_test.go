@@ -57,7 +57,7 @@ func (p *bridgeProcess) Write(b []byte) (int, error) {
 // start runs the binary and waits until it answers on /healthz.
 func (p *bridgeProcess) start(t *testing.T) {
 	t.Helper()
-	p.cmd = exec.Command(p.bin, "--listen", p.addr, "--data-dir", p.dataDir, "--log-level", "warn")
+	p.cmd = exec.Command(p.bin, "--listen", p.addr, "--data-dir", p.dataDir, "--log-level", "info")
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	require.NoError(t, p.cmd.Start())
 	cmd := p.cmd
@@ -132,7 +132,8 @@ func TestSandboxHandoffInHeadlessChromium(t *testing.T) {
 	shots := os.Getenv("BFBRIDGE_SCREENSHOTS")
 	raw, _ := json.Marshal(map[string]any{"base": "http://" + p.addr, "agent": "alex", "screenshots": shots})
 	node := testutil.StartNode(t, dir, "clients/sandbox.js", []string{"CHROMIUM=" + chromium}, string(raw))
-	node.Next(t, 90*time.Second, func(m map[string]any) bool { return m["event"] == "ready-for-restart" })
+	first := node.Next(t, 150*time.Second, func(m map[string]any) bool { _, done := m["result"]; return done || m["event"] == "ready-for-restart" })
+	require.Equal(t, "ready-for-restart", first["event"], "the driver stopped before the restart: %v\n%s", first["result"], node.Output())
 
 	p.kill(t)
 	p.start(t)

@@ -39,7 +39,9 @@ const command = () => new Promise((resolve) => {
       p.on('error', (e) => logs.push(name + ' crashed: ' + e.message));
       p.on('close', () => logs.push(name + ' closed during: ' + step));
     }
-    const T = { timeout: 30000 };
+    // Interval polling: the default (requestAnimationFrame) stalls in a page that is not in
+    // front, and two pages take turns here.
+    const T = { timeout: 30000, polling: 100 };
     const text = (p, sel) => p.$$eval(sel, (els) => els.map((e) => e.querySelector('.text') ? e.querySelector('.text').textContent : e.textContent));
     const waitText = (p, sel, t, o = T) => p.waitForFunction((s, t) => [...document.querySelectorAll(s)].some((e) => e.textContent.includes(t)), o, sel, t);
 
@@ -103,7 +105,7 @@ const command = () => new Promise((resolve) => {
     await desk.type('#replyText', 'Still here after the restart.');
     await desk.keyboard.press('Enter');
     step = 'after the restart: the customer page resumes';
-    await waitText(customer, '.msg.agent', 'Still here after the restart.', { timeout: 60000 });
+    await waitText(customer, '.msg.agent', 'Still here after the restart.', { timeout: 60000, polling: 100 });
     await customer.waitForSelector('#status[data-state="online"]', T);
     await customer.bringToFront();
     await customer.type('#input', 'Thanks!');
@@ -126,6 +128,19 @@ const command = () => new Promise((resolve) => {
     result.ok = true;
   } catch (e) {
     result.error = step + ': ' + e.message;
+    try { // what the pages showed when it failed
+      const pages = await browser.pages();
+      for (const p of pages) {
+        const url = p.url();
+        result.diagnostics = result.diagnostics || {};
+        result.diagnostics[url] = await p.evaluate(() => ({
+          conn: document.body.dataset.conn || '', error: (document.getElementById('error') || {}).textContent || '',
+          status: (document.getElementById('status') || {}).textContent || '',
+          convs: [...document.querySelectorAll('#convs li')].map((li) => li.dataset.id + ':' + li.dataset.state),
+          last: [...document.querySelectorAll('.msg')].slice(-4).map((m) => m.dataset.role + ': ' + m.textContent.slice(0, 80)),
+        }));
+      }
+    } catch (_) { /* best effort */ }
   } finally {
     result.logs = logs.slice(-20);
     clearTimeout(deadline);
