@@ -26,10 +26,11 @@ type tokenClaims struct {
 
 // principal is who a request authenticated as: the secret (any conversation) or a token (one).
 type principal struct {
-	secret bool
-	conv   string
-	user   string
-	stream bool
+	secret  bool
+	conv    string
+	user    string
+	stream  bool
+	expires time.Time // a token's expiry
 }
 
 // may reports whether p may act on conversation id.
@@ -88,7 +89,11 @@ func (t *tokens) authenticate(cred string) (principal, *apiError) {
 	case err != nil || c.Conv == "":
 		return principal{}, &apiError{Status: http.StatusUnauthorized, Code: CodeBadArgument, Message: "Invalid token or secret"}
 	}
-	return principal{conv: c.Conv, user: c.User, stream: c.Stream}, nil
+	p := principal{conv: c.Conv, user: c.User, stream: c.Stream}
+	if c.ExpiresAt != nil {
+		p.expires = c.ExpiresAt.Time
+	}
+	return p, nil
 }
 
 // bearer returns the credential of an "Authorization: Bearer …" header, or "".

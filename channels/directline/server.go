@@ -317,7 +317,7 @@ func (s *Server) startConversation(r *http.Request) (int, any, *apiError) {
 	}
 	if !p.secret {
 		resp.Token = bearer(r) // the caller's token stays valid; it refreshes it itself
-		resp.ExpiresIn = int(s.cfg.TokenTTL / time.Second)
+		resp.ExpiresIn = max(int(time.Until(p.expires)/time.Second), 0)
 	}
 	resp.StreamURL, e = s.streamURL(id, user, "-")
 	if e != nil {

@@ -178,6 +178,8 @@ func TestStartConversation(t *testing.T) {
 		require.Equal(t, http.StatusOK, f.call(t, "POST", "/conversations", g.Token, nil, &s2).StatusCode)
 		require.Equal(t, g.ConversationID, s1.ConversationID)
 		require.Equal(t, g.ConversationID, s2.ConversationID)
+		require.Equal(t, g.Token, s1.Token, "the caller's token is the conversation's token")
+		require.InDelta(t, 1800, s1.ExpiresIn, 2, "expires_in is what is left of that token")
 	})
 
 	t.Run("stream tokens live 60 seconds", func(t *testing.T) {
