@@ -51,13 +51,13 @@ import (
 // It records every call, and can be told to fail the next calls with a status (429 with
 // Retry-After, 500, 502…), having processed them or not.
 type fakeOC struct {
-	t      testing.TB
-	srv    *httptest.Server
-	key    *rsa.PrivateKey // signs channel tokens; published in the JWKS
-	kid    string
-	aadKey *rsa.PrivateKey // signs the tokens the token endpoint issues
-	appID  string
-	secret string
+	t       testing.TB
+	srv     *httptest.Server
+	key     *rsa.PrivateKey // signs channel tokens; published in the JWKS
+	kid     string
+	aadKey  *rsa.PrivateKey // signs the tokens the token endpoint issues
+	appID   string
+	secret  string
 	certPub *rsa.PublicKey // accepted for client assertions, when set
 
 	mu           sync.Mutex
@@ -132,8 +132,8 @@ func (f *fakeOC) keys(w http.ResponseWriter, _ *http.Request) {
 	pub := key.PublicKey
 	writeTestJSON(w, http.StatusOK, map[string]any{"keys": []map[string]any{{
 		"kty": "RSA", "use": "sig", "kid": kid,
-		"n": base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
-		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
+		"n":            base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
+		"e":            base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
 		"endorsements": end,
 	}}})
 }

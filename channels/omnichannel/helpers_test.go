@@ -60,7 +60,9 @@ func (b *scriptBot) Send(ctx context.Context, to bridge.Leg, a *activity.Activit
 		_, err := b.hub.Receive(ctx, to, r)
 		return err
 	}
-	msg := func(text string) *activity.Activity { return &activity.Activity{Type: activity.TypeMessage, Text: text} }
+	msg := func(text string) *activity.Activity {
+		return &activity.Activity{Type: activity.TypeMessage, Text: text}
+	}
 	var err error
 	switch text := a.Text; {
 	case text == "handoff":
@@ -150,9 +152,9 @@ type rig struct {
 }
 
 type rigOptions struct {
-	botChannel string                            // the Hub's bot channel; default the script bot
-	cfg        func(*Config)                     // changes the channel's config
-	bots       func(r *rig, hub *bridge.Hub)     // registers the bot channel when botChannel is set
+	botChannel string                               // the Hub's bot channel; default the script bot
+	cfg        func(*Config)                        // changes the channel's config
+	bots       func(r *rig, hub *bridge.Hub)        // registers the bot channel when botChannel is set
 	before     func(mux *http.ServeMux, url string) // mounts other routes before the server starts
 }
 

@@ -1,0 +1,153 @@
+// healthbot-style.js: a real botbuilder 4.23.3 bot (CloudAdapter, anonymous mode) that speaks to
+// Omnichannel the way Azure Health Bot's Omnichannel bridge does (recordings/healthbot, the
+// scenario action `session.sendChannelData('Escalating...', {tags: JSON.stringify({type:
+// "Escalate", context: {...}})})`), for the Go T1 tests of channels/omnichannel.
+//
+// Behaviour:
+//   - message "nurse" -> 'Escalating...' with channelData.tags = the JSON string
+//                        {"type":"Escalate","context":{"EscalateToAgent":1,"BotHandoffTopic":"Nurse"}}
+//   - message "bye"   -> "Goodbye", then endOfConversation (code completedSuccessfully)
+//   - any other message -> "You said: <text>"
+//   - every event it gets is printed as one JSON line {"event": name, "channelId", "value"}, so a
+//     test can see what reached the bot (Omnichannel's context event).
+//
+// Environment:
+//   PORT               port on 127.0.0.1; 0 (default) picks a free one. Prints "listening <port>".
+//   EXIT_ON_STDIN_END  set: exit when stdin closes (a test harness that dies takes the bot along).
+// Anonymous mode only (botframework.md §4.4): no token is checked or sent.
+'use strict';
+
+const http = require('http');
+const { ActivityHandler, ActivityTypes, CloudAdapter, ConfigurationBotFrameworkAuthentication } = require('botbuilder');
+
+const MAX_BODY = 1 << 20;
+
+class HealthBotStyle extends ActivityHandler {
+    constructor() {
+        super();
+        this.onMessage(async (context, next) => {
+            const text = (context.activity.text || '').trim();
+            if (text === 'nurse') {
+                await context.sendActivity({
+                    text: 'Escalating...',
+                    channelData: {
+                        tags: JSON.stringify({ type: 'Escalate', context: { EscalateToAgent: 1, BotHandoffTopic: 'Nurse' } }),
+                    },
+                });
+            } else if (text === 'bye') {
+                await context.sendActivity('Goodbye');
+                await context.sendActivity({ type: ActivityTypes.EndOfConversation, code: 'completedSuccessfully' });
+            } else {
+                await context.sendActivity(`You said: ${text}`);
+            }
+            await next();
+        });
+        this.onEvent(async (context, next) => {
+            const a = context.activity;
+            console.log(JSON.stringify({ event: a.name, channelId: a.channelId, value: a.value === undefined ? null : a.value }));
+            await next();
+        });
+    }
+}
+
+// adaptResponse gives node's ServerResponse the express-style methods CloudAdapter.process calls.
+function adaptResponse(res) {
+    return {
+        socket: res.socket,
+        header(name, value) {
+            res.setHeader(name, value);
+        },
+        status(code) {
+            res.statusCode = code;
+        },
+        send(body) {
+            if (body === undefined || body === null) {
+                return;
+            }
+            if (typeof body === 'string' || Buffer.isBuffer(body)) {
+                res.write(body);
+            } else {
+                res.setHeader('content-type', 'application/json; charset=utf-8');
+                res.write(JSON.stringify(body));
+            }
+        },
+        end() {
+            res.end();
+        },
+    };
+}
+
+function readJSON(req) {
+    return new Promise((resolve, reject) => {
+        let size = 0;
+        const chunks = [];
+        req.on('data', (chunk) => {
+            size += chunk.length;
+            if (size > MAX_BODY) {
+                reject(new Error('body too large'));
+                req.destroy();
+                return;
+            }
+            chunks.push(chunk);
+        });
+        req.on('end', () => {
+            try {
+                resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+            } catch (err) {
+                resolve(undefined); // CloudAdapter answers 400 for a body that is not an object
+            }
+        });
+        req.on('error', reject);
+    });
+}
+
+function main() {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env)) {
+        // Anonymous: no app id and no custom endpoints, so that botbuilder disables authentication.
+        if (!/^(Microsoft|ToBotFrom|ToChannelFrom|OAuthUrl|CallerId)/.test(k)) env[k] = v;
+    }
+    const adapter = new CloudAdapter(new ConfigurationBotFrameworkAuthentication(env));
+    adapter.onTurnError = async (context, error) => {
+        console.error(`turn error: ${error && error.message}`);
+        throw error;
+    };
+    const bot = new HealthBotStyle();
+    const server = http.createServer(async (req, res) => {
+        const url = new URL(req.url, 'http://localhost');
+        if (url.pathname !== '/api/messages') {
+            res.statusCode = 404;
+            res.end();
+            return;
+        }
+        let body;
+        try {
+            body = req.method === 'POST' ? await readJSON(req) : undefined;
+        } catch (err) {
+            res.statusCode = 413;
+            res.end();
+            return;
+        }
+        try {
+            await adapter.process({ body, headers: req.headers, method: req.method }, adaptResponse(res), (context) =>
+                bot.run(context),
+            );
+        } catch (err) {
+            console.error(`process: ${err && err.message}`);
+            if (!res.headersSent) res.statusCode = 500;
+            res.end();
+        }
+    });
+    server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+        console.log(`listening ${server.address().port}`);
+    });
+    const stop = () => server.close(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    if (process.env.EXIT_ON_STDIN_END) {
+        process.stdin.on('end', stop);
+        process.stdin.resume();
+    }
+}
+
+main();
