@@ -22,6 +22,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 const (
@@ -61,25 +62,7 @@ type rig struct {
 	customer *recorder
 	bot      *fakeBot
 	botURL   string
-	logs     *syncBuffer
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs     *testutil.Buffer
 }
 
 // newRig starts a rig. The bot is authenticated with testAppID unless mod clears BotAppID.
@@ -100,7 +83,7 @@ func newRig(t *testing.T, mod func(*Config)) *rig {
 // buildRig makes the Hub and the channel for the unstarted bridge server, and starts it.
 func buildRig(t *testing.T, bridgeMux *http.ServeMux, bridgeSrv *httptest.Server, botURL string, mod func(*Config)) *rig {
 	t.Helper()
-	r := &rig{t: t, customer: &recorder{name: "directline"}, logs: &syncBuffer{}, botURL: botURL}
+	r := &rig{t: t, customer: &recorder{name: "directline"}, logs: &testutil.Buffer{}, botURL: botURL}
 	r.url = "http://" + bridgeSrv.Listener.Addr().String()
 	cfg := Config{PublicURL: r.url, BotEndpoint: botURL, BotAppID: testAppID, BotAppPassword: testPassword, DeliveryTimeout: 5 * time.Second}
 	if mod != nil {

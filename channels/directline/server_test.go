@@ -590,7 +590,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestLogsCarryNoSecretsOrText(t *testing.T) {
-	var logs syncBuf
+	var logs testutil.Buffer
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: time.Second}, zerolog.New(&logs).Level(zerolog.DebugLevel))
 	bot := &echoBot{hub: hub}
 	hub.Register(bot)
@@ -618,22 +618,4 @@ func TestLogsCarryNoSecretsOrText(t *testing.T) {
 	for _, secret := range []string{testSecret, c.Token, strings.Split(c.StreamURL, "t=")[1], "4111", "1234"} {
 		require.NotContains(t, out, secret)
 	}
-}
-
-// syncBuf is a bytes.Buffer safe for concurrent writers.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -28,7 +28,7 @@ func serveBridge(t *testing.T, botEndpoint string) string {
 	if botEndpoint != "" {
 		args = append(args, "--bot-endpoint", botEndpoint)
 	}
-	out := newSyncBuffer()
+	out := (&testutil.Buffer{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, envOf(nil), out, io.Discard) }()

@@ -1,7 +1,6 @@
 package dlclient
 
 import (
-	"bytes"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,24 +12,6 @@ import (
 
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestLogsCarryNoSecretsOrText runs a conversation with token refreshes, a throttled post, a
 // dropped socket and a shutdown, logging at debug level, and checks that the logs name the
@@ -49,7 +30,7 @@ func TestLogsCarryNoSecretsOrText(t *testing.T) {
 		return hit
 	}
 	b := newBridgeB(t, bOptions{tokenTTL: 2 * time.Second, intercept: throttle})
-	var logs syncBuffer
+	var logs testutil.Buffer
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	cfg := testConfig()
 	cfg.Domain, cfg.Secret = b.domain, secretB
