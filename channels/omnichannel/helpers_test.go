@@ -140,7 +140,7 @@ func (s *syncBuffer) String() string {
 // rig is a bridge — a Hub on the memory store, this channel on the customer side, a bot
 // channel on the bot side — serving /api/messages on 127.0.0.1, with the fake Omnichannel.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	oc   *fakeOC
 	hub  *bridge.Hub
 	ch   *Channel
@@ -156,13 +156,17 @@ type rigOptions struct {
 	cfg        func(*Config)                        // changes the channel's config
 	bots       func(r *rig, hub *bridge.Hub)        // registers the bot channel when botChannel is set
 	before     func(mux *http.ServeMux, url string) // mounts other routes before the server starts
+	quiet      bool                                 // no logs (fuzzing)
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	r := &rig{t: t, logs: &syncBuffer{}, mux: http.NewServeMux()}
 	r.oc = newFakeOC(t, testAppID, testPassword)
 	r.log = zerolog.New(zerolog.MultiLevelWriter(r.logs, zerolog.NewTestWriter(t))).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	if o.quiet {
+		r.log = zerolog.Nop()
+	}
 	srv := httptest.NewUnstartedServer(r.mux)
 	r.url = "http://" + srv.Listener.Addr().String()
 	botChannel := o.botChannel

@@ -2,6 +2,7 @@ package omnichannel
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -150,8 +151,8 @@ func longestFit(s string, limit int, build func(string) *activity.Activity) int 
 }
 
 // cutAtSpace cuts s at n: at the last whitespace before n when there is one in the second half
-// of s[:n] (that whitespace is dropped), else at n. It returns the chunk and the rest, the rest
-// without leading whitespace.
+// of s[:n] (the whitespace around the cut is dropped), else at n. It returns the chunk and the
+// rest, the rest without leading whitespace.
 func cutAtSpace(s string, n int) (chunk, rest string) {
 	if n >= len(s) {
 		return s, ""
@@ -165,7 +166,7 @@ func cutAtSpace(s string, n int) (chunk, rest string) {
 		}
 		i -= w
 	}
-	chunk = s[:cut]
+	chunk = strings.TrimRightFunc(s[:cut], unicode.IsSpace)
 	rest = s[cut:]
 	for rest != "" {
 		r, w := utf8.DecodeRuneInString(rest)
