@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,25 @@ type child struct {
 	// goroutines counts the goroutine headers of a stack dump on stderr (SIGQUIT with
 	// GOTRACEBACK=all): how the idle measurement counts the bridge's goroutines from outside.
 	goroutines atomic.Int64
+	// lastGC is the last line of the runtime's GC trace (GODEBUG=gctrace=1), if it prints one.
+	lastGC atomic.Pointer[gcTrace]
+}
+
+// gcTrace is what one line of the runtime's GC trace says about memory, in MB.
+type gcTrace struct {
+	HeapLive, HeapGoal, Stacks int64
+}
+
+// gcTraceLine matches "…, 4->4->2 MB, 5 MB goal, 0 MB stacks, …" in a "gc N @…" line.
+var gcTraceLine = regexp.MustCompile(`^gc \d+ @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB goal, (\d+) MB stacks`)
+
+func parseGCTrace(line string) (gcTrace, bool) {
+	m := gcTraceLine.FindStringSubmatch(line)
+	if m == nil {
+		return gcTrace{}, false
+	}
+	n := func(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
+	return gcTrace{HeapLive: n(m[3]), HeapGoal: n(m[4]), Stacks: n(m[5])}, true
 }
 
 // goroutineHeader matches a goroutine's first line in a stack dump, such as
@@ -82,6 +102,8 @@ func startChild(name, exe string, args []string, dir string, env []string) (*chi
 		ch.scan(stderr, func(line string) {
 			if goroutineHeader.MatchString(line) {
 				ch.goroutines.Add(1)
+			} else if gc, ok := parseGCTrace(line); ok {
+				ch.lastGC.Store(&gc)
 			}
 		})
 	}()
@@ -99,8 +121,8 @@ func (ch *child) scan(r io.Reader, each func(string)) {
 	for sc.Scan() {
 		line := sc.Text()
 		each(line)
-		if goroutineHeader.MatchString(line) || strings.HasPrefix(line, "\t") || line == "" {
-			continue // stack dumps stay out of the tail
+		if goroutineHeader.MatchString(line) || strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "gc ") || line == "" {
+			continue // stack dumps and GC traces stay out of the tail
 		}
 		ch.mu.Lock()
 		ch.tail = append(ch.tail, line)

@@ -56,6 +56,12 @@ type IdleResult struct {
 	Goroutines                int64   `json:"goroutines"`
 	GoroutinesPerConversation float64 `json:"goroutines_per_conversation"`
 
+	// From the bridge's last GC trace line of the hold (Go forces a collection every two
+	// minutes): the live heap and the goroutine stacks, per conversation, in KiB.
+	HeapPerConversationKiB  float64 `json:"heap_per_conversation_kib,omitempty"`
+	StackPerConversationKiB float64 `json:"stack_per_conversation_kib,omitempty"`
+	GCTraceSeen             bool    `json:"gc_trace_seen"`
+
 	Streams int              `json:"streams"` // open streams the bridge reported on /healthz
 	Errors  map[string]int64 `json:"errors,omitempty"`
 	Goals   []Ratio          `json:"goals"`
@@ -103,7 +109,8 @@ func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog
 		return nil, fmt.Errorf("idle: temporary directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	setup := bridgeSetup{store: o.Store, env: []string{"GOTRACEBACK=all"}}
+	// The stack dump counts goroutines; the GC trace tells the live heap and the stacks apart.
+	setup := bridgeSetup{store: o.Store, env: []string{"GOTRACEBACK=all", "GODEBUG=gctrace=1"}}
 
 	// The goroutines of a bridge with no conversation, from its stack dump.
 	fmt.Fprintln(progress, "idle: measuring a bridge with no conversations")
@@ -120,6 +127,7 @@ func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog
 	}
 	_ = base.signal(syscall.SIGQUIT, 10*time.Second)
 	res.GoroutinesBase = base.goroutines.Load()
+	baseGC := base.lastGC.Load()
 
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o700); err != nil {
 		return nil, fmt.Errorf("idle: %w", err)
@@ -190,6 +198,15 @@ hold:
 	res.RSSMiB, res.RSSPeakMiB, res.Threads = mib(rss), mib(max(peak, rss)), threads
 	res.PerConversationKiB = float64(rss-rss0) / 1024 / float64(o.Conversations)
 	res.Streams = healthStreams(ctx, ep.base)
+	if gc := br.lastGC.Load(); gc != nil {
+		res.GCTraceSeen = true
+		var heap0, stacks0 int64
+		if baseGC != nil {
+			heap0, stacks0 = baseGC.HeapLive, baseGC.Stacks
+		}
+		res.HeapPerConversationKiB = float64(gc.HeapLive-heap0) * 1024 / float64(o.Conversations)
+		res.StackPerConversationKiB = float64(gc.Stacks-stacks0) * 1024 / float64(o.Conversations)
+	}
 
 	cl.closing.Store(true) // the dump ends the bridge: its streams breaking is expected
 	_ = br.signal(syscall.SIGQUIT, 30*time.Second)
@@ -290,10 +307,18 @@ func (r *IdleResult) lines() [][2]string {
 		{"held for", fmt.Sprintf("%.0fs", r.HoldSeconds)},
 		{"RSS before / after / peak", fmt.Sprintf("%.1f / %.1f / %.1f MiB", r.RSSBaseMiB, r.RSSMiB, r.RSSPeakMiB)},
 		{"RSS per conversation", fmt.Sprintf("%.1f KiB", r.PerConversationKiB)},
+		{"live heap / stacks per conversation (last GC)", gcCell(r)},
 		{"goroutines before / after", fmt.Sprintf("%d / %d", r.GoroutinesBase, r.Goroutines)},
 		{"goroutines per conversation", fmt.Sprintf("%.2f", r.GoroutinesPerConversation)},
 		{"OS threads", fmt.Sprint(r.Threads)},
 	}
+}
+
+func gcCell(r *IdleResult) string {
+	if !r.GCTraceSeen {
+		return "– (no GC during the hold)"
+	}
+	return fmt.Sprintf("%.1f / %.1f KiB", r.HeapPerConversationKiB, r.StackPerConversationKiB)
 }
 
 // WriteText writes the result for a terminal.

@@ -63,3 +63,11 @@ func FuzzScanMessages(f *testing.F) {
 		scanWatermark(data)
 	})
 }
+
+func TestParseGCTrace(t *testing.T) {
+	gc, ok := parseGCTrace("gc 12 @121.5s 0%: 0.021+3.1+0.004 ms clock, 0.043+0.1/1.5/2.9+0.009 ms cpu, 310->310->301 MB, 620 MB goal, 74 MB stacks, 0 MB globals, 2 P (forced)")
+	require.True(t, ok)
+	require.Equal(t, gcTrace{HeapLive: 301, HeapGoal: 620, Stacks: 74}, gc)
+	_, ok = parseGCTrace(`{"level":"warn","message":"gc 1 @ nothing"}`)
+	require.False(t, ok)
+}
