@@ -37,6 +37,28 @@ var requirements = map[string]Requirement{
 	"A2030": {ID: "A2030", Title: "the channel assigns ids (unique per conversation)"},
 	"A2043": {ID: "A2043", Title: "timestamps in UTC with Z; localTimestamp kept"},
 	"A2302": {ID: "A2302", Title: "a bot-supplied serviceUrl is ignored"},
+
+	// Escalation mapping rows (reference/escalation.md's table, activity/handoff/MAPPING.md),
+	// as the agent leg observes them on the sandbox desk.
+	"ESC:Routing.Vars@healthbot":        {ID: "ESC:Routing.Vars@healthbot", Title: "Health Bot: the Escalate tags' context reaches routing and the agent, typed"},
+	"ESC:Routing.Vars@omnichannel":      {ID: "ESC:Routing.Vars@omnichannel", Title: "Omnichannel: the Escalate command's context reruns routing and reaches the agent"},
+	"ESC:Routing.Vars@botframework":     {ID: "ESC:Routing.Vars@botframework", Title: "Bot Framework: handoff.initiate value (flat or Context) reaches routing and the agent, typed"},
+	"ESC:Routing.Vars@copilot":          {ID: "ESC:Routing.Vars@copilot", Title: "Copilot: va_* and topic variables reach routing and the agent, arrays flattened"},
+	"ESC:AgentNote@healthbot":           {ID: "ESC:AgentNote@healthbot", Title: "Health Bot: the command's text is the agent's note, never the customer's"},
+	"ESC:AgentNote@omnichannel":         {ID: "ESC:AgentNote@omnichannel", Title: "Omnichannel: the Escalate text is the agent's note, never the customer's"},
+	"ESC:AgentNote@botframework":        {ID: "ESC:AgentNote@botframework", Title: "Bot Framework: value.MessageToAgent is the agent's note"},
+	"ESC:AgentNote@copilot":             {ID: "ESC:AgentNote@copilot", Title: "Copilot: va_AgentMessage is the agent's note"},
+	"ESC:Reason.LastTopic@copilot":      {ID: "ESC:Reason.LastTopic@copilot", Title: "Copilot: va_LastTopic and va_LastPhrase(s) reach the agent"},
+	"ESC:Transcript@healthbot":          {ID: "ESC:Transcript@healthbot", Title: "Health Bot: the agent sees the bot conversation"},
+	"ESC:Transcript@botframework":       {ID: "ESC:Transcript@botframework", Title: "Bot Framework: the agent sees the conversation; the handoff event is in nobody's"},
+	"ESC:Transcript@copilot":            {ID: "ESC:Transcript@copilot", Title: "Copilot: the agent sees the conversation; the handoff event is in nobody's"},
+	"ESC:Customer@botframework":         {ID: "ESC:Customer@botframework", Title: "Bot Framework: the customer's Name, Email, Phone reach the agent"},
+	"ESC:Links.CaseNumber@botframework": {ID: "ESC:Links.CaseNumber@botframework", Title: "Bot Framework: CaseNumber reaches the agent"},
+	"ESC:Status@botframework":           {ID: "ESC:Status@botframework", Title: "Bot Framework: the bot hears handoff.status accepted when an agent accepts"},
+	"ESC:End@botframework":              {ID: "ESC:End@botframework", Title: "Bot Framework: endOfConversation ends the conversation on every leg"},
+	"ESC:End@omnichannel":               {ID: "ESC:End@omnichannel", Title: "Omnichannel: EndConversation ends it; the customer sees the end, not the command"},
+	"ESC:End@copilot":                   {ID: "ESC:End@copilot", Title: "Copilot: CloseOmnichannelConversation ends instead of escalating"},
+	"ESC:End@desk":                      {ID: "ESC:End@desk", Title: "contact center: the customer is told the agent ended, then sees the end"},
 }
 
 // LookupRequirement returns the known requirement with that id, if any.
