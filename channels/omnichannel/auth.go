@@ -203,8 +203,10 @@ func (v *verifier) resolve(ctx context.Context) (keyfunc.Keyfunc, error) {
 		NoErrorReturnFirstHTTPReq: &noSilentFirstError,
 		RefreshInterval:           keysRefresh,
 		RefreshUnknownKID:         rate.NewLimiter(rate.Every(unknownKidRefresh), 1),
-		// A request with an unknown kid does not wait for the refresh limiter: it is refused.
-		RateLimitWaitMax: time.Millisecond,
+		// A request with an unknown kid waits for the refresh limiter only when its next token is
+		// due within this bound; otherwise it is refused at once (rate.Limiter.Wait does not wait
+		// past the deadline), so forged kids cannot hold requests for the limiter's minute.
+		RateLimitWaitMax: 2 * time.Second,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(_ context.Context, err error) {
 				v.log.Warn().Err(err).Str("jwks_uri", u).Msg("refresh omnichannel token keys")

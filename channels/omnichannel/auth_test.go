@@ -18,6 +18,7 @@ import (
 // Tokens botbuilder would refuse (botframework.md §4.1) get 401 in the Connector's error shape,
 // and nothing reaches the Hub or the bot; a token within the 5-minute leeway passes.
 func TestBadTokensAreRefused(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	other := testKey(t)
 	now := time.Now()
@@ -73,6 +74,7 @@ func TestBadTokensAreRefused(t *testing.T) {
 
 // An empty endorsements list, or endorsement checks turned off, accepts any channel id.
 func TestEndorsementsOptional(t *testing.T) {
+	t.Parallel()
 	t.Run("empty list", func(t *testing.T) {
 		r := newRig(t, rigOptions{})
 		r.oc.setEndorsements([]string{})
@@ -92,6 +94,7 @@ func TestEndorsementsOptional(t *testing.T) {
 
 // A new key under a new kid is fetched on first sight, with its endorsements.
 func TestKeyRotation(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.oc.mustPost(r.oc.message("rot", "one"))
 	r.oc.rotate("oc-key-2")
@@ -107,6 +110,7 @@ func TestKeyRotation(t *testing.T) {
 // Malformed bodies get 400 (413 when too large) in the Connector's shape; keys that cannot be
 // had give 503, never a pass.
 func TestBadBodiesAndNoKeys(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	su := r.oc.serviceURL()
 	for _, tc := range []struct {

@@ -20,6 +20,7 @@ import (
 // Conversation's Context, the customer leg is Omnichannel's, the bot is greeted and then gets
 // the event itself; the bot's reply to the next message is a bridged ReplyToActivity.
 func TestContextEventBecomesConversationContext(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.oc.mustPost(r.oc.contextEvent("lcw-1"))
 
@@ -73,6 +74,7 @@ func TestContextEventBecomesConversationContext(t *testing.T) {
 // The voice channel's context comes as a conversationUpdate with
 // channelData["vnd.microsoft.msdyn.oc.data"]; its members become the context.
 func TestVoiceContextEvent(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	b, err := os.ReadFile(filepath.Join(testutil.SharedDir(t), "recordings", "omnichannel", "voice-context-event.json"))
 	require.NoError(t, err)
@@ -92,6 +94,7 @@ func TestVoiceContextEvent(t *testing.T) {
 // split at word boundaries into bridged messages under the limit; an attachment too large for
 // any message is replaced by a notice; suggested actions come last.
 func TestBridgedMessagesAndTheSizeRule(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.oc.mustPost(r.oc.contextEvent("size-1"))
 	big := r.oc.message("size-1", "big 70000")
@@ -142,6 +145,7 @@ func TestBridgedMessagesAndTheSizeRule(t *testing.T) {
 // A Bot Framework escalation becomes exactly one agent-only Escalate command with the agent
 // note and the mapped, coerced context; the conversation is handed off and the bot is out.
 func TestEscalationIsOneAgentOnlyCommand(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.oc.mustPost(r.oc.contextEvent("esc-1"))
 	r.oc.mustPost(r.oc.message("esc-1", "I want a refund"))
@@ -175,6 +179,7 @@ func TestEscalationIsOneAgentOnlyCommand(t *testing.T) {
 // Health Bot's escalation carries its context as is; a long agent note is trimmed, with a
 // marker, and the tags are kept whole.
 func TestHealthBotEscalationAndLongNote(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{cfg: func(c *Config) { c.EscalationNotice = "Connecting you with a nurse." }})
 	r.oc.mustPost(r.oc.message("hb-1", "nurse"))
 	esc := r.waitCommands("hb-1", handoff.CommandEscalate, 1)[0]
@@ -194,6 +199,7 @@ func TestHealthBotEscalationAndLongNote(t *testing.T) {
 // endOfConversation, Copilot's CloseOmnichannelConversation and the Hub's own end
 // (inactivity) each become one EndConversation command.
 func TestEndConversation(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
 

@@ -14,6 +14,7 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	keyPEM, thumb := testCertificate(t)
 	ok := Config{AppID: "app", AppPassword: "pw"}
 	cases := []struct {
@@ -57,6 +58,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
 	c := Config{AppID: "app", AppPassword: "pw"}.withDefaults()
 	require.Equal(t, "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token", c.TokenURL)
 	require.Equal(t, DefaultScope, c.Scope)
@@ -71,6 +73,7 @@ func TestConfigDefaults(t *testing.T) {
 // With a certificate the bridge authenticates with a signed client assertion (x5t = the
 // thumbprint), which the fake Entra ID checks.
 func TestCertificateCredential(t *testing.T) {
+	t.Parallel()
 	keyPEM, thumb := testCertificate(t)
 	r := newRig(t, rigOptions{cfg: func(c *Config) {
 		c.AppPassword, c.CertificateKeyPEM, c.CertificateThumbprint = "", keyPEM, thumb

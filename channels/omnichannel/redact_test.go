@@ -15,6 +15,7 @@ import (
 // tokens — at debug level, and checks that the logs name conversations and activities but
 // never the app password, a token, a message's text or the agent note.
 func TestLogsCarryNoSecretsOrText(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	const secretText = "my card number is 4111 1111 1111 1111"
 	r.oc.mustPost(r.oc.contextEvent("red-1"))

@@ -27,6 +27,7 @@ func attemptsOf(r *rig, ocConv, text string) []ocAttempt {
 // Bot replies survive 429 (after Retry-After), 500 (backoff) and a 502 whose request
 // Omnichannel had taken (sent again with the same id, which a de-duplicating receiver drops).
 func TestRepliesAreRetriedAndNeverLost(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.oc.mustPost(r.oc.contextEvent("retry-1"))
 
@@ -64,6 +65,7 @@ func TestRepliesAreRetriedAndNeverLost(t *testing.T) {
 // but never after a 502 or 504: exactly one Escalate reaches Omnichannel, or none when the
 // gateway lost it, and the conversation is handed off either way.
 func TestEscalationIsNeverSentTwice(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		faults   func(oc *fakeOC)
@@ -80,6 +82,7 @@ func TestEscalationIsNeverSentTwice(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			r := newRig(t, rigOptions{})
 			conv := "esc-fault-" + string(rune('a'+i))
 			r.oc.mustPost(r.oc.message(conv, "hello"))
@@ -113,6 +116,7 @@ func TestEscalationIsNeverSentTwice(t *testing.T) {
 // A conversation whose escalation failed for good (every attempt a 500) stays with the bot,
 // which hears nothing in Omnichannel's dialect but keeps the customer.
 func TestEscalationFailureKeepsTheBot(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{cfg: func(c *Config) { c.MaxAttempts = 3 }})
 	r.oc.failNext(3, http.StatusInternalServerError, "", false)
 	r.oc.mustPost(r.oc.message("esc-fail", "nurse"))
@@ -127,6 +131,7 @@ func TestEscalationFailureKeepsTheBot(t *testing.T) {
 
 // A 401 from the Connector drops the cached token: the call is made again with a new one.
 func TestRevokedTokenIsRenewed(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.oc.mustPost(r.oc.message("tok-1", "a"))
 	r.waitTexts("tok-1", "echo: a")
@@ -141,6 +146,7 @@ func TestRevokedTokenIsRenewed(t *testing.T) {
 
 // Tokens are cached, and renewed before they expire.
 func TestTokenCachedAndRenewed(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.oc.mu.Lock()
 	r.oc.tokenTTL = 2 * time.Second // renewed half-way through: under 10 minutes of life

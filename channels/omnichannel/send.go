@@ -29,12 +29,13 @@ import (
 // (the Hub's agent leg, set before Escalate is called): the customer's words already are in
 // Omnichannel, so nothing is sent.
 func (c *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
-	convID := ConversationID(to.ConversationID)
-	log := c.log.With().Str("conv_id", convID).Logger() // post adds each outbound activity's id
 	if to.ServiceURL == "" {
-		log.Debug().Str("activity_id", a.ID).Str("type", a.Type).Msg("nothing to send on the contact center's leg")
+		// The agent leg's conversation id is the bridge conversation's own.
+		c.log.Debug().Str("conv_id", to.ConversationID).Str("activity_id", a.ID).Str("type", a.Type).Msg("nothing to send on the contact center's leg")
 		return "", nil
 	}
+	convID := ConversationID(to.ConversationID)
+	log := c.log.With().Str("conv_id", convID).Logger() // post adds each outbound activity's id
 	switch a.Type {
 	case activity.TypeMessage:
 		return c.sendMessage(ctx, convID, to, a, log)
@@ -143,7 +144,9 @@ func (c *Channel) Escalate(ctx context.Context, conv *bridge.Conversation, e *ha
 		return bridge.Leg{}, "", fmt.Errorf("omnichannel: escalate %s: %w", conv.ID, ErrNotOmnichannel)
 	}
 	log := c.log.With().Str("conv_id", conv.ID).Logger()
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.SendTimeout)
+	// The escalation is the bridge's to complete once begun, whatever becomes of the call that
+	// carried the bot's request (a bot's Connector call may be cancelled): bounded, not cancelled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.SendTimeout)
 	defer cancel()
 	last, err := c.store.Last(ctx, conv.ID)
 	if err != nil {

@@ -142,6 +142,7 @@ func (x *t1) escalationCrossesDirectLine(t *testing.T, ocConv string) {
 // Plain replies, the context event, a dropped upstream socket, and the Hub's inactivity end,
 // through the hosted-bot path.
 func TestT1DirectLineEchoBot(t *testing.T) {
+	t.Parallel()
 	x := startT1(t, upstreamDirectLine, "echo-bot.js")
 	const oc = "t1-dl-echo"
 	x.oc.mustPost(x.oc.contextEvent(oc))
@@ -174,8 +175,10 @@ func TestT1DirectLineEchoBot(t *testing.T) {
 // The Bot Framework escalation of botbuilder's EventFactory.createHandoffInitiation becomes one
 // Escalate command whose note is the transcript summary and whose context is the bot's.
 func TestT1BotFrameworkEscalation(t *testing.T) {
+	t.Parallel()
 	for _, upstream := range []string{upstreamBotFramework, upstreamDirectLine} {
 		t.Run(upstream, func(t *testing.T) {
+			t.Parallel()
 			x := startT1(t, upstream, "echo-bot.js")
 			oc := "t1-esc-" + upstream
 			x.oc.mustPost(x.oc.contextEvent(oc))
@@ -202,8 +205,10 @@ func TestT1BotFrameworkEscalation(t *testing.T) {
 // Health Bot style: the context event reaches the bot; "nurse" is one Escalate whose text is
 // for the agent only; "bye" ends the conversation with EndConversation.
 func TestT1HealthBotStyle(t *testing.T) {
+	t.Parallel()
 	for _, upstream := range []string{upstreamBotFramework, upstreamDirectLine} {
 		t.Run(upstream, func(t *testing.T) {
+			t.Parallel()
 			x := startT1(t, upstream, "healthbot-style.js")
 			oc := "t1-hb-" + upstream
 			x.oc.mustPost(x.oc.contextEvent(oc))
