@@ -55,7 +55,7 @@ type Channel struct {
 
 	ids      *idMap   // recent Omnichannel activity ids ↔ bridge activity ids
 	inflight sync.Map // bridge conversation id -> inflight: the inbound activity the Hub is handling
-	meta     sync.Map // bridge conversation id -> convMeta
+	meta     *idMap   // bridge conversation id -> convMeta JSON, recent conversations (the store has all)
 }
 
 var (
@@ -87,7 +87,7 @@ func New(cfg Config, hub *bridge.Hub, log zerolog.Logger) (*Channel, error) {
 		verify: newVerifier(ctx, cfg, client, log),
 		tokens: newTokenSource(cfg, client, log),
 		ctx:    ctx, cancel: cancel,
-		ids: newIDMap(recentIDs),
+		ids: newIDMap(recentIDs), meta: newIDMap(recentIDs),
 	}
 	return c, nil
 }
@@ -356,13 +356,13 @@ func (c *Channel) remember(ctx context.Context, convID string, a *activity.Activ
 	if err != nil {
 		return fmt.Errorf("omnichannel: %w", err)
 	}
-	if old, ok := c.meta.Load(convID); ok && string(old.([]byte)) == string(b) {
+	if old, ok := c.meta.get(convID); ok && old == string(b) {
 		return nil
 	}
 	if err := c.store.PutValue(ctx, metaKey(convID), b); err != nil {
 		return fmt.Errorf("omnichannel: store conversation details: %w", err)
 	}
-	c.meta.Store(convID, b)
+	c.meta.put(convID, string(b))
 	return nil
 }
 
@@ -370,11 +370,11 @@ func (c *Channel) remember(ctx context.Context, convID string, a *activity.Activ
 // channelId "omnichannel".
 func (c *Channel) metaOf(ctx context.Context, convID string) convMeta {
 	var b []byte
-	if v, ok := c.meta.Load(convID); ok {
-		b = v.([]byte)
+	if v, ok := c.meta.get(convID); ok {
+		b = []byte(v)
 	} else if v, err := c.store.Value(ctx, metaKey(convID)); err == nil {
 		b = v
-		c.meta.Store(convID, v)
+		c.meta.put(convID, string(v))
 	}
 	var m convMeta
 	if b != nil && json.Unmarshal(b, &m) == nil && m.ChannelID != "" {
@@ -443,6 +443,13 @@ func (m *idMap) put(k, v string) {
 		m.next = (m.next + 1) % len(m.ring)
 	}
 	m.m[k] = v
+}
+
+// len returns how many entries the map holds.
+func (m *idMap) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
 }
 
 func (m *idMap) get(k string) (string, bool) {
