@@ -51,6 +51,8 @@ type IdleResult struct {
 	RSSPeakMiB         float64 `json:"rss_peak_mib"` // the most seen during the hold
 	PerConversationKiB float64 `json:"rss_per_conversation_kib"`
 	Threads            int     `json:"threads"`
+	// IdleCores is the CPU the bridge used while it held the idle conversations, in cores.
+	IdleCores float64 `json:"idle_cores"`
 
 	GoroutinesBase            int64   `json:"goroutines_base"`
 	Goroutines                int64   `json:"goroutines"`
@@ -172,6 +174,10 @@ func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog
 	holdEnd := time.NewTimer(o.Hold)
 	defer holdEnd.Stop()
 	start := time.Now()
+	cpu0, err := procCPU(br.pid())
+	if err != nil {
+		return nil, fmt.Errorf("idle: %w", err)
+	}
 hold:
 	for {
 		select {
@@ -194,6 +200,9 @@ hold:
 	rss, threads, err := procStatus(br.pid())
 	if err != nil {
 		return nil, fmt.Errorf("idle: %w", err)
+	}
+	if cpu, err := procCPU(br.pid()); err == nil {
+		res.IdleCores = (cpu - cpu0).Seconds() / time.Since(start).Seconds()
 	}
 	res.RSSMiB, res.RSSPeakMiB, res.Threads = mib(rss), mib(max(peak, rss)), threads
 	res.PerConversationKiB = float64(rss-rss0) / 1024 / float64(o.Conversations)
@@ -311,6 +320,7 @@ func (r *IdleResult) lines() [][2]string {
 		{"goroutines before / after", fmt.Sprintf("%d / %d", r.GoroutinesBase, r.Goroutines)},
 		{"goroutines per conversation", fmt.Sprintf("%.2f", r.GoroutinesPerConversation)},
 		{"OS threads", fmt.Sprint(r.Threads)},
+		{"CPU while idle", fmt.Sprintf("%.3f cores", r.IdleCores)},
 	}
 }
 

@@ -1,0 +1,115 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/internal/app"
+)
+
+// TestProfileInProcess finds where an idle conversation's memory goes, which a bridge in its own
+// process (RunIdle) cannot say: it runs the bridge in this process, opens the conversations as
+// RunIdle does, collects garbage and writes a heap profile, then loads them closed-loop for a
+// few seconds under a CPU profile. It is skipped unless BFBRIDGE_LOAD_PROFILE names the
+// directory for the profiles:
+//
+//	BFBRIDGE_LOAD_PROFILE=/tmp/prof BFBRIDGE_LOAD_CONVERSATIONS=2000 go test -run ProfileInProcess ./internal/load
+//	go tool pprof -top -inuse_space -focus 'net/http.\(\*conn\).serve' /tmp/prof/heap-memory.pprof
+//
+// The generator's own allocations are in the profile too, under this package's frames.
+func TestProfileInProcess(t *testing.T) {
+	dir := os.Getenv("BFBRIDGE_LOAD_PROFILE")
+	if dir == "" {
+		t.Skip("set BFBRIDGE_LOAD_PROFILE to a directory to write the profiles")
+	}
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("BFBRIDGE_LOAD_CONVERSATIONS")); err == nil && v > 0 {
+		n = v
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for _, store := range []string{"memory", "sqlite"} {
+		t.Run(store, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+			defer cancel()
+			ep, stop := serveInProcess(t, store)
+			defer stop()
+			o := Defaults()
+			o.Conversations, o.Duration, o.Warmup, o.Phases = n, 5*time.Second, time.Second, []string{PhaseMax}
+			require.NoError(t, o.Validate())
+			cl := newClient(ep, ModeWebsocket, &o, zerolog.Nop())
+			defer cl.close()
+			require.NoError(t, cl.open(ctx, n, nil))
+			require.NoError(t, cl.hello(ctx))
+			cl.http.CloseIdleConnections()
+			require.NoError(t, pause(ctx, time.Second))
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			t.Logf("%d idle conversations: heap in use %.1f MiB, stacks %.1f MiB, goroutines %d (client and server together)",
+				n, float64(ms.HeapInuse)/(1<<20), float64(ms.StackInuse)/(1<<20), runtime.NumGoroutine())
+			writeProfile(t, filepath.Join(dir, "heap-"+store+".pprof"), func(f *os.File) error { return pprof.Lookup("heap").WriteTo(f, 0) })
+
+			f, err := os.Create(filepath.Join(dir, "cpu-"+store+".pprof"))
+			require.NoError(t, err)
+			require.NoError(t, pprof.StartCPUProfile(f))
+			row := cl.runPhase(ctx, Spec{Target: "in-process-" + store, Mode: ModeWebsocket, Bot: BotInProcess}, PhaseMax, 0, nil, testWriter{t})
+			pprof.StopCPUProfile()
+			require.NoError(t, f.Close())
+			t.Logf("closed loop: %.0f replies/s, p50 %.2f ms, p99 %.2f ms, lost %d", row.Throughput, row.Latency.P50, row.Latency.P99, row.Lost)
+		})
+	}
+}
+
+// serveInProcess runs the bridge as "bridge load" configures it, in this process.
+func serveInProcess(t *testing.T, store string) (endpoint, func()) {
+	t.Helper()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "echo-bot.yaml")
+	require.NoError(t, os.WriteFile(script, []byte(echoScript), 0o600))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg := app.Defaults()
+	cfg.Listen, cfg.Store, cfg.DataDir, cfg.LogLevel = ln.Addr().String(), store, filepath.Join(dir, "data"), "warn"
+	cfg.DirectLine.Secret, cfg.DirectLine.RatePerConversation = randomHex(24), -1
+	cfg.Sandbox.Disabled, cfg.Sandbox.BotScript = true, script
+	a, err := app.New(cfg, zerolog.Nop())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	return endpoint{kind: KindDirectLine, base: a.Config().PublicURL, secret: cfg.DirectLine.Secret}, func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Logf("serve: %v", err)
+		}
+	}
+}
+
+func writeProfile(t *testing.T, path string, write func(*os.File) error) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, write(f))
+	require.NoError(t, f.Close())
+	t.Logf("wrote %s", path)
+}
+
+// testWriter sends progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
