@@ -1,9 +1,10 @@
 // Package runner replays conformance scenarios (conformance/scenarios/*.scenario) against a
 // Direct Line server: the bridge in process, or any live target (the bridge, offline-directline,
-// Microsoft's service). It plays the customer over the Direct Line REST API and websocket, and,
-// when the target delivers to it, the bot, with a scripted bot that speaks the Bot Framework
-// delivery and Connector reply protocol. It reports, per requirement, pass, fail or unsupported
-// with the reason. It never panics on what a target answers, and bounds every network call.
+// Microsoft's service). It plays the customer over the Direct Line REST API and websocket; when
+// the target delivers to it, the bot, with a scripted bot that speaks the Bot Framework
+// delivery and Connector reply protocol; and when the target has the bridge's sandbox contact
+// center, its human agents (agent.go), to check escalations. It reports, per requirement, pass,
+// fail or unsupported with the reason. It never panics on what a target answers, and bounds every network call.
 //
 // The scenario format is documented in conformance/scenarios/README.md.
 package runner
