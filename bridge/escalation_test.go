@@ -190,14 +190,15 @@ func TestEscalationDialects(t *testing.T) {
 }
 
 func TestEscalationFailures(t *testing.T) {
-	t.Run("no contact center: the bot keeps the conversation and hears it failed", func(t *testing.T) {
+	t.Run("no contact center: the request passes through to the customer's side, like Direct Line", func(t *testing.T) {
 		f := newEscFixture(t, false)
 		f.say(t, "help")
 		f.fromBot(t, handoffInitiate)
 		require.Equal(t, bridge.StateBot, f.state(t))
-		last := f.bot.sent()[len(f.bot.sent())-1]
-		require.Equal(t, "handoff.status", last.Name)
-		require.Contains(t, string(last.Value), `"failed"`)
+		require.Equal(t, []string{"event:handoff.initiate"}, texts(f.customer.sent()), "a hub on the customer's side can act on it")
+		for _, a := range f.bot.sent() {
+			require.NotEqual(t, "handoff.status", a.Name, "the bridge did not handle it, so it says nothing")
+		}
 	})
 	t.Run("the contact center refuses", func(t *testing.T) {
 		f := newEscFixture(t, true)

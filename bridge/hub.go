@@ -189,9 +189,18 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity) (stri
 	log.Debug().Str("from", string(role)).Str("type", a.Type).Msg("received")
 
 	sig := signalOf(role, a)
+	passThrough := false
+	if sig.Kind == handoff.SignalEscalation {
+		if _, err := h.escalator(c); errors.Is(err, ErrNoEscalator) {
+			// No contact center here: the bridge is a plain Direct Line service, and passes the
+			// bot's request on to the customer's side as Azure's Direct Line does (a hub there
+			// may act on it), instead of handling it.
+			sig, passThrough = handoff.Signal{Kind: handoff.SignalNone}, true
+		}
+	}
 	var errs []error
 	for _, to := range h.targets(c, role) {
-		if to.Key() == c.Customer.Key() && !CustomerVisible(a) {
+		if to.Key() == c.Customer.Key() && !passThrough && !CustomerVisible(a) {
 			continue // a command for the bridge, not a message for the customer
 		}
 		if err := h.deliver(ctx, c, to, seq, a); err != nil {

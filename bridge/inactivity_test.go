@@ -47,6 +47,7 @@ func TestInactivityRemindsThenCloses(t *testing.T) {
 	require.NoError(t, err)
 
 	testutil.Eventually(t, 5*time.Second, ended(t, hub, "c1"), "the silent conversation is closed")
+	testutil.Eventually(t, 5*time.Second, func() bool { return len(customer.sent()) == 3 }, "the end reaches the customer")
 	require.Equal(t, []string{"Still there?", "Closing now.", "endOfConversation"}, texts(customer.sent()))
 	last := bot.sent()[len(bot.sent())-1]
 	require.Equal(t, activity.TypeEndOfConversation, last.Type, "the bot hears the end too")
@@ -84,6 +85,7 @@ func TestInactivityPerConversationAndNotAfterHandoff(t *testing.T) {
 	require.NoError(t, hub.Store().PutConversation(ctx, c))
 
 	testutil.Eventually(t, 5*time.Second, ended(t, hub, "a"), "a is closed by its own rule")
+	testutil.Eventually(t, 5*time.Second, func() bool { return len(customer.sent()) == 2 }, "the end reaches the customer")
 	time.Sleep(300 * time.Millisecond) // well past b's deadline
 	require.False(t, ended(t, hub, "b")(), "a handed-off conversation is left to the contact center")
 	require.Equal(t, []string{bridge.DefaultCloseText, "endOfConversation"}, texts(customer.sent()))
@@ -117,6 +119,7 @@ func TestInactivitySurvivesARestart(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	second, customer, _ := idleHub(t, store, rules)
 	testutil.Eventually(t, 10*time.Second, ended(t, second, "r1"), "the restarted bridge closes the conversation")
+	testutil.Eventually(t, 5*time.Second, func() bool { return len(customer.sent()) == 2 }, "the end reaches the customer")
 	require.GreaterOrEqual(t, time.Since(spoke), rules.CloseAfter, "not before its deadline")
 	require.Equal(t, []string{bridge.DefaultCloseText, "endOfConversation"}, texts(customer.sent()))
 }

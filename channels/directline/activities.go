@@ -30,9 +30,14 @@ type activitySet struct {
 // a GET or a stream's replay returns (directline.md §2; botframework-sdk#4663). live is the
 // last sequence number that was already in the log when the reader started (-1 for none), or
 // noLive for a GET.
-func visible(r bridge.Record, live int64) bool {
-	if r.Activity.Type == activity.TypeTyping {
+func (s *Server) visible(r bridge.Record, live int64) bool {
+	switch {
+	case r.Activity.Type == activity.TypeTyping:
 		return live != noLive && r.Seq > live
+	case r.Activity.Type == activity.TypeConversationUpdate:
+		return false
+	case s.cfg.PassHandoffSignals && r.From == bridge.RoleBot:
+		return true
 	}
 	return bridge.CustomerVisible(r.Activity)
 }
@@ -54,7 +59,7 @@ func (s *Server) page(ctx context.Context, id string, after, live int64) (activi
 	}
 	for _, rec := range recs {
 		set.Watermark = strconv.FormatInt(rec.Seq, 10)
-		if !visible(rec, live) {
+		if !s.visible(rec, live) {
 			continue
 		}
 		b, err := activity.Marshal(rec.Activity)

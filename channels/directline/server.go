@@ -45,6 +45,12 @@ type Config struct {
 	MaxUploadBytes int64
 	// AttachmentTTL is how long uploaded files are served. Default: 24h.
 	AttachmentTTL time.Duration
+	// PassHandoffSignals shows clients the bots' handoff commands (handoff.initiate events,
+	// Omnichannel-tagged messages), as Azure's Direct Line does. Set it when the bridge has no
+	// contact center of its own, so that a hub on the client's side (another bridge's Direct
+	// Line client) can act on them. Default: false — the bridge handles them and they are for
+	// the contact center, not the customer.
+	PassHandoffSignals bool
 }
 
 // Validate checks the configuration.

@@ -99,6 +99,8 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	a.DirectLine, err = directline.New(directline.Config{
 		PublicURL: cfg.PublicURL, Secret: a.cfg.DirectLine.Secret, TokenTTL: cfg.DirectLine.TokenTTL,
 		KeepAlive: cfg.DirectLine.KeepAlive, RatePerConversation: cfg.DirectLine.RatePerConversation,
+		// With no contact center of its own the bridge is a plain Direct Line service.
+		PassHandoffSignals: cfg.Sandbox.Disabled,
 	}, a.Hub, log.With().Str("component", "directline").Logger())
 	if err != nil {
 		return nil, err
