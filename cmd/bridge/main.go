@@ -136,10 +136,16 @@ func printBanner(w io.Writer, a *app.App) {
 		fmt.Fprintf(w, "  Supervisor:       %s%s\n", c.PublicURL, desk.PathSupervisor)
 	}
 	fmt.Fprintf(w, "  Direct Line 3.0:  %s/v3/directline  (Web Chat: createDirectLine({ domain: '%s/v3/directline', token }))\n", c.PublicURL, c.PublicURL)
-	if a.BotChannel != nil {
+	switch {
+	case a.BotChannel != nil:
 		fmt.Fprintf(w, "  Bot:              %s  (its replies come to %s/v3/conversations)\n", c.Bot.Endpoint, c.PublicURL)
-	} else {
+	case a.HostedBot != nil:
+		fmt.Fprintf(w, "  Bot:              a hosted bot through Direct Line (bot.directline)\n")
+	default:
 		fmt.Fprintf(w, "  Bot:              the sandbox bot (set --bot-endpoint for your own)\n")
+	}
+	if a.Omnichannel != nil {
+		fmt.Fprintf(w, "  Omnichannel:      messaging endpoint %s/api/messages (the bot application user's Azure Bot)\n", c.PublicURL)
 	}
 	if c.Store == "sqlite" {
 		fmt.Fprintf(w, "  Data:             %s\n", c.DataDir)

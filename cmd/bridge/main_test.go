@@ -42,6 +42,42 @@ func TestConfigPrecedence(t *testing.T) {
 	require.Equal(t, "app", cfg.Bot.AppID)
 }
 
+func TestT1Configuration(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "t1.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`omnichannel:
+  enabled: true
+  tenant_id: contoso.onmicrosoft.com
+bot:
+  directline:
+    token_endpoint: http://127.0.0.1:1/powervirtualagents/botsbyschema/cr_bot/directline/token?api-version=2022-03-01-preview
+    greeting: true
+sandbox:
+  disabled: true
+`), 0o600))
+	env := envOf(map[string]string{"BRIDGE_OMNICHANNEL_APP_ID": "00000000-0000-0000-0000-000000000001", "BRIDGE_OMNICHANNEL_APP_PASSWORD": "s3cret-from-env"})
+	out, logs := &testutil.Buffer{}, &testutil.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--config", file, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, env, out, logs)
+	}()
+	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "Health:") }, "the banner")
+	require.Contains(t, out.String(), "a hosted bot through Direct Line")
+	require.Contains(t, out.String(), "/api/messages")
+	require.NotContains(t, out.String(), "Agent desk", "the sandbox desk is off")
+	require.NotContains(t, logs.String(), "s3cret-from-env")
+	cancel()
+	require.NoError(t, <-done)
+
+	_, err := parseConfig([]string{"--config", file, "--bot-endpoint", "http://127.0.0.1:1/api/messages"}, env, io.Discard)
+	require.NoError(t, err)
+	err = run(context.Background(), []string{"--config", file, "--bot-endpoint", "http://127.0.0.1:1/api/messages", "--listen", "127.0.0.1:0"}, env, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "not both")
+	err = run(context.Background(), []string{"--config", file, "--listen", "127.0.0.1:0"}, envOf(nil), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "omnichannel.app_id")
+}
+
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {

@@ -22,20 +22,27 @@ import (
 	"github.com/bfbridge/bfbridge/channels/desk"
 	"github.com/bfbridge/bfbridge/channels/desk/routing"
 	"github.com/bfbridge/bfbridge/channels/directline"
+	"github.com/bfbridge/bfbridge/channels/directline/dlclient"
+	"github.com/bfbridge/bfbridge/channels/omnichannel"
 )
+
+// hostedBotChannel is the Hub's name for the Direct Line client that reaches a hosted bot.
+const hostedBotChannel = "hostedbot"
 
 // App is a wired bridge, ready to serve.
 type App struct {
 	cfg Config
 	log zerolog.Logger
 
-	Store      bridge.Store
-	Hub        *bridge.Hub
-	DirectLine *directline.Server
-	BotChannel *botframework.Channel // nil when the sandbox bot answers
-	SandboxBot *desk.Bot             // nil when a bot endpoint is configured
-	Desk       *desk.Desk            // nil when the sandbox contact center is disabled
-	mux        *http.ServeMux
+	Store       bridge.Store
+	Hub         *bridge.Hub
+	DirectLine  *directline.Server
+	BotChannel  *botframework.Channel // a self-hosted bot, when bot.endpoint is set
+	HostedBot   *dlclient.Client      // a hosted bot through Direct Line, when bot.directline is set
+	SandboxBot  *desk.Bot             // when no bot is configured
+	Omnichannel *omnichannel.Channel  // when omnichannel.enabled
+	Desk        *desk.Desk            // nil when the sandbox contact center is disabled
+	mux         *http.ServeMux
 
 	// SecretGenerated is set when no Direct Line secret was configured and one was made up.
 	SecretGenerated bool
@@ -68,9 +75,12 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	}()
 	botChannel := desk.BotChannelName
 	var script *desk.Script
-	if cfg.Bot.Endpoint != "" {
+	switch {
+	case cfg.Bot.Endpoint != "":
 		botChannel = botframework.Name
-	} else {
+	case cfg.Bot.DirectLine.configured():
+		botChannel = hostedBotChannel
+	default:
 		script = desk.DefaultScript()
 		if cfg.Sandbox.BotScript != "" {
 			if script, err = desk.LoadScript(cfg.Sandbox.BotScript); err != nil {
@@ -108,7 +118,17 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	a.DirectLine.Register(a.mux)
 	a.Hub.Register(a.DirectLine)
 
-	if cfg.Bot.Endpoint != "" {
+	switch {
+	case cfg.Bot.DirectLine.configured():
+		h := cfg.Bot.DirectLine
+		if a.HostedBot, err = dlclient.New(dlclient.Config{
+			Name: hostedBotChannel, Domain: h.Domain, Secret: h.Secret, TokenEndpoint: h.TokenEndpoint,
+			RegionalSettingsURL: h.RegionalSettingsURL, Mode: dlclient.Mode(h.Mode), Greeting: h.Greeting,
+		}, a.Hub, log.With().Str("component", "dlclient").Logger()); err != nil {
+			return nil, err
+		}
+		a.Hub.Register(a.HostedBot)
+	case cfg.Bot.Endpoint != "":
 		keyFile := cfg.Bot.SigningKeyFile
 		if keyFile == "" && cfg.Store == "sqlite" {
 			// A key kept across restarts: bots cache the bridge's keys for up to a day.
@@ -125,9 +145,28 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		}
 		a.BotChannel.Register(a.mux)
 		a.Hub.Register(a.BotChannel)
-	} else {
+	default:
 		a.SandboxBot = desk.NewBot(a.Hub, script, log.With().Str("component", "sandboxbot").Logger())
 		a.Hub.Register(a.SandboxBot)
+	}
+	if o := cfg.Omnichannel; o.Enabled {
+		oc := omnichannel.Config{
+			AppID: o.AppID, AppPassword: o.AppPassword, CertificateThumbprint: o.CertificateThumbprint,
+			TenantID: o.TenantID, TokenURL: o.TokenURL, OpenIDMetadataURL: o.OpenIDMetadataURL, Issuer: o.Issuer,
+			EscalationNotice: o.EscalationNotice,
+		}
+		if o.CertificateKeyFile != "" {
+			pem, err := os.ReadFile(o.CertificateKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("omnichannel certificate: %w", err)
+			}
+			oc.CertificateKeyPEM = string(pem)
+		}
+		if a.Omnichannel, err = omnichannel.New(oc, a.Hub, log.With().Str("component", "omnichannel").Logger()); err != nil {
+			return nil, err
+		}
+		a.Omnichannel.Register(a.mux)
+		a.Hub.Register(a.Omnichannel)
 	}
 	if !cfg.Sandbox.Disabled {
 		rc := routing.DefaultConfig()
@@ -199,6 +238,12 @@ func (a *App) close() error {
 	}
 	if a.BotChannel != nil {
 		errs = append(errs, a.BotChannel.Close())
+	}
+	if a.HostedBot != nil {
+		errs = append(errs, a.HostedBot.Close())
+	}
+	if a.Omnichannel != nil {
+		errs = append(errs, a.Omnichannel.Close())
 	}
 	if a.Store != nil {
 		errs = append(errs, a.Store.Close())

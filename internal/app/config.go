@@ -38,11 +38,64 @@ type Config struct {
 	// Retention is how long a conversation is kept after its last activity. Default: 24h.
 	Retention time.Duration `yaml:"retention"`
 
-	DirectLine DirectLineConfig `yaml:"directline"`
-	Bot        BotConfig        `yaml:"bot"`
-	Sandbox    SandboxConfig    `yaml:"sandbox"`
-	Inactivity InactivityConfig `yaml:"inactivity"`
+	DirectLine  DirectLineConfig  `yaml:"directline"`
+	Bot         BotConfig         `yaml:"bot"`
+	Sandbox     SandboxConfig     `yaml:"sandbox"`
+	Inactivity  InactivityConfig  `yaml:"inactivity"`
+	Omnichannel OmnichannelConfig `yaml:"omnichannel"`
 }
+
+// OmnichannelConfig makes the bridge a Dynamics 365 Omnichannel bot application user
+// (topology T1): Omnichannel calls POST /api/messages, the bridge relays to the bot and turns
+// its escalations into Omnichannel Escalate commands. See channels/omnichannel.Config for every
+// default.
+type OmnichannelConfig struct {
+	// Enabled mounts /api/messages. Default: false.
+	Enabled bool `yaml:"enabled"`
+	// AppID is the bot application user's Microsoft App ID (the Azure Bot's). Required when enabled.
+	// Env BRIDGE_OMNICHANNEL_APP_ID.
+	AppID string `yaml:"app_id"`
+	// AppPassword is its client secret; or CertificateKeyFile (PEM private key) with
+	// CertificateThumbprint. Env BRIDGE_OMNICHANNEL_APP_PASSWORD (prefer it to the file).
+	AppPassword           string `yaml:"app_password"`
+	CertificateKeyFile    string `yaml:"certificate_key_file"`
+	CertificateThumbprint string `yaml:"certificate_thumbprint"`
+	// TenantID of a single-tenant app. Default: botframework.com (multi-tenant).
+	TenantID string `yaml:"tenant_id"`
+	// TokenURL where the bridge gets its tokens toward Omnichannel. Default:
+	// https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token.
+	TokenURL string `yaml:"token_url"`
+	// OpenIDMetadataURL validates Omnichannel's tokens. Default: Bot Framework's.
+	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
+	// Issuer of Omnichannel's tokens. Default: https://api.botframework.com.
+	Issuer string `yaml:"issuer"`
+	// EscalationNotice is shown to the customer before an escalation, if set.
+	EscalationNotice string `yaml:"escalation_notice"`
+}
+
+// HostedBotConfig reaches a bot hosted behind Direct Line (Azure AI Health Bot, Copilot Studio,
+// any bot on Azure Bot Service) as a Direct Line client. See channels/directline/dlclient.Config.
+type HostedBotConfig struct {
+	// Domain of the Direct Line service. Default: https://directline.botframework.com/v3/directline
+	// (regional: europe., india., …; Health Bot: its DIRECTLINE_ENDPOINT_URI).
+	Domain string `yaml:"domain"`
+	// Secret is the bot's Direct Line secret (Health Bot's WEBCHAT_SECRET); tokens are generated
+	// per conversation. Env BRIDGE_BOT_DIRECTLINE_SECRET.
+	Secret string `yaml:"secret"`
+	// TokenEndpoint is Copilot Studio's token URL (…/powervirtualagents/botsbyschema/<schema>/
+	// directline/token?api-version=2022-03-01-preview); the regional Direct Line domain is read
+	// from its regional channel settings unless Domain is set.
+	TokenEndpoint string `yaml:"token_endpoint"`
+	// RegionalSettingsURL overrides where those settings are read.
+	RegionalSettingsURL string `yaml:"regional_settings_url"`
+	// Mode is websocket, polling or auto (websocket, polling when the upgrade fails). Default: auto.
+	Mode string `yaml:"mode"`
+	// Greeting sends Copilot Studio's startConversation event when a conversation starts.
+	Greeting bool `yaml:"greeting"`
+}
+
+// configured reports whether a hosted bot is configured.
+func (h HostedBotConfig) configured() bool { return h.Secret != "" || h.TokenEndpoint != "" }
 
 // InactivityConfig is what the bridge does when a customer goes quiet while the bot or the
 // sandbox contact center has the conversation (a contact center that owns routing, such as
@@ -117,6 +170,8 @@ type BotConfig struct {
 	SigningKeyFile string `yaml:"signing_key_file"`
 	// Timeout bounds one delivery to the bot. Default: 15s (Azure Bot Service's).
 	Timeout time.Duration `yaml:"timeout"`
+	// DirectLine reaches a hosted bot through Direct Line instead of Endpoint.
+	DirectLine HostedBotConfig `yaml:"directline"`
 }
 
 // Defaults returns the configuration with every default filled in (but no secret yet).
@@ -156,6 +211,9 @@ var envNames = []struct {
 	{"BRIDGE_BOT_ENDPOINT", func(c *Config, v string) { c.Bot.Endpoint = v }},
 	{"BRIDGE_BOT_APP_ID", func(c *Config, v string) { c.Bot.AppID = v }},
 	{"BRIDGE_BOT_APP_PASSWORD", func(c *Config, v string) { c.Bot.AppPassword = v }},
+	{"BRIDGE_BOT_DIRECTLINE_SECRET", func(c *Config, v string) { c.Bot.DirectLine.Secret = v }},
+	{"BRIDGE_OMNICHANNEL_APP_ID", func(c *Config, v string) { c.Omnichannel.AppID = v }},
+	{"BRIDGE_OMNICHANNEL_APP_PASSWORD", func(c *Config, v string) { c.Omnichannel.AppPassword = v }},
 }
 
 // ApplyEnv overrides c with the BRIDGE_* variables that getenv returns non-empty.
@@ -202,6 +260,12 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(e); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			errs = append(errs, fmt.Errorf("bot.endpoint %q must be an absolute http(s) URL", e))
 		}
+	}
+	if c.Bot.Endpoint != "" && c.Bot.DirectLine.configured() {
+		errs = append(errs, errors.New("bot: set endpoint (a self-hosted bot) or directline (a hosted bot), not both"))
+	}
+	if o := c.Omnichannel; o.Enabled && o.AppID == "" {
+		errs = append(errs, errors.New("omnichannel.app_id (BRIDGE_OMNICHANNEL_APP_ID) is required when omnichannel is enabled"))
 	}
 	if c.Bot.AppID != "" && c.Bot.AppPassword == "" {
 		errs = append(errs, errors.New("bot.app_password (BRIDGE_BOT_APP_PASSWORD) is required with bot.app_id"))
