@@ -127,6 +127,12 @@ func TestInteropBotbuilderAuthenticated(t *testing.T) {
 	}, "the handoff event in the conversation's log")
 	require.Equal(t, activity.TypeEvent, ho.Type)
 	require.JSONEq(t, `{"skill":"human","reason":"asked"}`, string(ho.Value))
+	require.Len(t, ho.Attachments, 1, "EventFactory attaches the bot's transcript")
+	require.Equal(t, "Transcript", ho.Attachments[0].Name)
+	var tr struct{ Activities []struct{ Text string } }
+	require.NoError(t, json.Unmarshal(ho.Attachments[0].Content, &tr))
+	require.GreaterOrEqual(t, len(tr.Activities), 3, "hello, its echo, handoff")
+	require.Equal(t, "hello interop", tr.Activities[0].Text)
 	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	require.NoError(t, r.hub.Wait(waitCtx))

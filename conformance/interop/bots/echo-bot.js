@@ -2,7 +2,8 @@
 // interop tests of channels/botframework (and any bridge test that needs a self-hosted bot).
 //
 // Behaviour:
-//   - message "handoff"  -> EventFactory.createHandoffInitiation (a handoff.initiate event)
+//   - message "handoff"  -> EventFactory.createHandoffInitiation (a handoff.initiate event) with
+//                           the bot's own transcript of the conversation (a Transcript attachment)
 //   - any other message  -> "echo: <text>"
 //   - conversationUpdate with a user among membersAdded -> "welcome"
 //   - invoke             -> invokeResponse 200 {"echo": <name>}
@@ -29,6 +30,7 @@ const {
 const { PasswordServiceClientCredentialFactory, TokenCredentials } = require('botframework-connector');
 
 const MAX_BODY = 1 << 20;
+const transcripts = new Map(); // conversation id -> the messages the bot saw and sent
 
 // BridgeCredentialsFactory gets client-credentials tokens from ${loginEndpoint}/oauth2/v2.0/token
 // (the bridge's dev token endpoint) and caches them until five minutes before they expire, as
@@ -75,11 +77,18 @@ class EchoBot extends ActivityHandler {
         super();
         this.onMessage(async (context, next) => {
             const text = (context.activity.text || '').trim();
+            // The bot's own record of the conversation, handed over with the escalation.
+            const log = transcripts.get(context.activity.conversation.id) || [];
+            transcripts.set(context.activity.conversation.id, log);
+            log.push({ type: 'message', text, from: { id: context.activity.from.id, name: context.activity.from.name, role: 'user' },
+                timestamp: context.activity.timestamp });
             if (text === 'handoff') {
-                const handoff = EventFactory.createHandoffInitiation(context, { skill: 'human', reason: 'asked' });
+                const handoff = EventFactory.createHandoffInitiation(context, { skill: 'human', reason: 'asked' }, { activities: log });
                 await context.sendActivity(handoff);
             } else {
                 await context.sendActivity(`echo: ${text}`);
+                log.push({ type: 'message', text: `echo: ${text}`, from: { id: context.activity.recipient.id, name: context.activity.recipient.name, role: 'bot' },
+                    timestamp: new Date().toISOString() });
             }
             await next();
         });
