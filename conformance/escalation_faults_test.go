@@ -133,6 +133,9 @@ func TestSuiteCatchesEscalationWithoutContext(t *testing.T) {
 		"esc-copilot-sample":            {"ESC:AgentNote@copilot", "ESC:Reason.LastTopic@copilot", "ESC:Routing.Vars@copilot"},
 		"esc-copilot-docs":              {"ESC:AgentNote@copilot", "ESC:Reason.LastTopic@copilot"},
 		"esc-copilot-end":               {"ESC:End@copilot"}, // the close was in the value: it escalates instead
+		"esc-context-types":             {"ESC:Routing.Vars@botframework"},
+		"esc-context-types-healthbot":   {"ESC:Routing.Vars@healthbot"},
+		"esc-copilot-arrays":            {"ESC:Routing.Vars@copilot"},
 	}
 	rep := runInProcess(t, esc, stripEscalationContext, time.Second, nil)
 	ran := map[string]bool{}

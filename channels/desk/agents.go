@@ -231,7 +231,9 @@ func (d *Desk) command(ctx context.Context, agent string, m deskMsg) error {
 		if !d.holds(agent, conv) {
 			return errors.New("you do not hold this conversation")
 		}
-		events, err = d.engine.End(conv)
+		// Release, not End: the agent ended it, which tells the customer ("Agent ended
+		// conversation") and frees the agent's capacity; it leaves routing too.
+		events, err = d.engine.Release(agent, conv)
 		then = func(ctx context.Context) error {
 			d.broadcastRemoved(conv)
 			return d.hub.End(ctx, conv, bridge.RoleAgent, handoff.End{Reason: handoff.EndAgent})
@@ -307,7 +309,7 @@ func (d *Desk) view(ctx context.Context, convID string) *convView {
 		v.State = string(cs.Stage)
 	}
 	for k, val := range cs.Context {
-		v.Context[k] = val.String()
+		v.Context[k] = val // typed: 1 stays a number, "1" a string, true a boolean
 	}
 	d.mu.Lock()
 	if info := d.convs[convID]; info != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -320,11 +321,18 @@ func (d *Desk) persist(ctx context.Context) {
 	}
 }
 
-// toRouting converts context variables to the routing engine's values.
+// toRouting converts context variables to the routing engine's values. An array of plain
+// values (Copilot's va_Topics, va_Phrases) becomes one string, its items joined with ", ", as
+// the mapping table says for contact centers that take only scalars (activity/handoff/MAPPING.md);
+// objects and nulls are left out.
 func toRouting(vars handoff.Variables) map[string]routing.Value {
 	out := make(map[string]routing.Value, len(vars))
 	for k, v := range vars {
 		switch v.Kind() {
+		case handoff.KindJSON:
+			if s, ok := joinArray(v.Raw()); ok {
+				out[k] = routing.String(s)
+			}
 		case handoff.KindString:
 			s, _ := v.Str()
 			out[k] = routing.String(s)
@@ -340,4 +348,25 @@ func toRouting(vars handoff.Variables) map[string]routing.Value {
 		}
 	}
 	return out
+}
+
+// joinArray joins a JSON array of strings, numbers and booleans with ", ".
+func joinArray(raw json.RawMessage) (string, bool) {
+	var items []any
+	if json.Unmarshal(raw, &items) != nil {
+		return "", false
+	}
+	parts := make([]string, 0, len(items))
+	for _, it := range items {
+		switch it := it.(type) {
+		case string:
+			parts = append(parts, it)
+		case float64, bool:
+			b, _ := json.Marshal(it)
+			parts = append(parts, string(b))
+		default:
+			return "", false
+		}
+	}
+	return strings.Join(parts, ", "), true
 }
