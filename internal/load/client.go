@@ -388,7 +388,7 @@ func (cl *client) poller(c *conv) {
 
 // poll reads c's new activities, page after page.
 func (cl *client) poll(ctx context.Context, c *conv) {
-	for range 20 {
+	for range 100 {
 		u := cl.activitiesURL(c)
 		if c.watermark != "" {
 			u += "?watermark=" + url.QueryEscape(c.watermark)

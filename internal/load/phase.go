@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,9 +74,13 @@ func (cl *client) runPhase(ctx context.Context, spec Spec, phase string, rate fl
 	if n := timeouts.Load(); n > 0 {
 		cl.fail("no reply within 10s", fmt.Errorf("%d sends had no reply within 10s", n))
 	}
-	cl.drain(sendCtx)
+	// Replies get a full drain period after the last send, however late the sends ended.
+	drainCtx, cancelDrain := context.WithTimeout(ctx, o.Drain)
+	defer cancelDrain()
+	cl.drain(drainCtx)
 	close(stopProgress)
 	<-progressDone
+	late := cl.checkHistory(ctx)
 	if snapTo.at.IsZero() { // the phase was cut short
 		snapTo = cl.snapshot(server)
 	}
@@ -90,7 +95,7 @@ func (cl *client) runPhase(ctx context.Context, spec Spec, phase string, rate fl
 	row := Row{
 		Target: spec.Target, Mode: spec.Mode, Bot: spec.Bot, Phase: phase, Conversations: len(cl.convs), Rate: rate,
 		Sent: t.sent, Acked: t.acked, Failed: t.failed, Unsent: t.unsent, Replied: t.replied, Lost: t.lost,
-		Duplicated: t.duplicated, Unknown: cl.unknown.Swap(0), Errors: cl.errorCounts(),
+		Duplicated: t.duplicated, Unknown: cl.unknown.Swap(0), Errors: cl.errorCounts(), LateOnStream: late,
 	}
 	cl.errMu.Lock()
 	cl.errs = map[string]int64{}
@@ -225,6 +230,36 @@ func (cl *client) drain(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// checkHistory looks for the replies a websocket stream did not deliver within the drain in the
+// server's history (GET /activities), so that a reply the server has but its stream is late with
+// is told apart from one it never had (lost). It returns how many it found there.
+func (cl *client) checkHistory(ctx context.Context) int64 {
+	if cl.mode != ModeWebsocket || cl.ep.kind != KindDirectLine {
+		return 0
+	}
+	var missing []*conv
+	var before int64
+	for _, c := range cl.convs {
+		if n := c.outstanding(); n > 0 {
+			missing = append(missing, c)
+			before += n
+		}
+	}
+	if before == 0 {
+		return 0
+	}
+	cl.measureFrom.Store(math.MaxInt64) // what is found here is not a stream's latency
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var after int64
+	for _, c := range missing {
+		c.watermark = "" // the whole history
+		cl.poll(ctx, c)
+		after += c.outstanding()
+	}
+	return before - after
 }
 
 // progress prints a line a second, and takes the snapshots that bound the measured window.

@@ -35,15 +35,18 @@ type Row struct {
 	// Sends of the phase: acknowledged by the server, refused or failed, never made (the
 	// phase ended with them queued), answered, lost (acknowledged, never answered) and
 	// answered more than once.
-	Sent       int64            `json:"sent"`
-	Acked      int64            `json:"acked"`
-	Failed     int64            `json:"failed"`
-	Unsent     int64            `json:"unsent"`
-	Replied    int64            `json:"replied"`
-	Lost       int64            `json:"lost"`
-	Duplicated int64            `json:"duplicated"`
-	Unknown    int64            `json:"unknown"` // replies to sends never made
-	Errors     map[string]int64 `json:"errors,omitempty"`
+	Sent       int64 `json:"sent"`
+	Acked      int64 `json:"acked"`
+	Failed     int64 `json:"failed"`
+	Unsent     int64 `json:"unsent"`
+	Replied    int64 `json:"replied"`
+	Lost       int64 `json:"lost"`
+	Duplicated int64 `json:"duplicated"`
+	Unknown    int64 `json:"unknown"` // replies to sends never made
+	// LateOnStream counts replies a websocket stream had not delivered by the end of the
+	// drain that the server's history (GET /activities) had: late, not lost.
+	LateOnStream int64            `json:"late_on_stream,omitempty"`
+	Errors       map[string]int64 `json:"errors,omitempty"`
 
 	Throughput float64 `json:"replies_per_s"`    // replies arriving per second in the window
 	SendRate   float64 `json:"sends_per_s"`      // sends acknowledged per second in the window
@@ -199,8 +202,8 @@ func compact(v float64) string {
 }
 
 func errorSummary(row Row) string {
-	n := row.ErrorCount() + row.Failed + row.Unsent
-	if n == 0 && row.Unknown == 0 {
+	n := row.ErrorCount() + row.Failed + row.Unsent + row.Unknown + row.LateOnStream
+	if n == 0 {
 		return "0"
 	}
 	var parts []string
@@ -212,6 +215,9 @@ func errorSummary(row Row) string {
 	}
 	if row.Unknown > 0 {
 		parts = append(parts, fmt.Sprintf("unknown replies ×%d", row.Unknown))
+	}
+	if row.LateOnStream > 0 {
+		parts = append(parts, fmt.Sprintf("late on the stream (in the history) ×%d", row.LateOnStream))
 	}
 	return strings.Join(parts, "; ")
 }
