@@ -17,8 +17,9 @@ func Run(ctx context.Context, o Options, progress io.Writer, log zerolog.Logger)
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	// Every phase sends for Duration, then drains; opening and closing are bounded too.
-	bound := time.Duration(len(o.Runs)) * (time.Duration(len(o.Phases))*(o.Duration+o.Drain+5*time.Second) + 3*time.Minute)
+	// Every phase sends for Duration, finishes its sends and waits for replies (a drain each),
+	// then looks late replies up (30s at most); opening and closing are bounded too.
+	bound := time.Duration(len(o.Runs)) * (time.Duration(len(o.Phases))*(o.Duration+2*o.Drain+35*time.Second) + 3*time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 
