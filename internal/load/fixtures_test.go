@@ -97,7 +97,7 @@ func TestEchoBotRepliesBeforeTheTurnEnds(t *testing.T) {
 func TestServeFixtures(t *testing.T) {
 	for _, fixture := range []string{FixtureRelay, FixtureEchoBot} {
 		t.Run(fixture, func(t *testing.T) {
-			ctx, cancel := context2(t)
+			ctx, cancel := testContext(t)
 			defer cancel()
 			var out syncBuffer
 			done := make(chan error, 1)

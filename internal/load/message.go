@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 )
 
@@ -69,12 +70,17 @@ func scanMessages(data []byte, fn func(seen)) int {
 	}
 }
 
-// leadingInt parses the decimal digits at the start of b.
+// leadingInt parses the decimal digits at the start of b; ok is false when there are none or
+// they do not fit an int64.
 func leadingInt(b []byte) (int64, []byte, bool) {
 	var v int64
 	i := 0
-	for ; i < len(b) && i < 19 && b[i] >= '0' && b[i] <= '9'; i++ {
-		v = v*10 + int64(b[i]-'0')
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		d := int64(b[i] - '0')
+		if v > (math.MaxInt64-d)/10 {
+			return 0, b, false
+		}
+		v = v*10 + d
 	}
 	return v, b[i:], i > 0
 }

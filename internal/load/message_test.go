@@ -49,11 +49,17 @@ func TestScanMessages(t *testing.T) {
 	got = nil
 	scanMessages(appendMessage(nil, "u1", 9, 55), func(s seen) { got = append(got, s) })
 	require.Equal(t, []seen{{n: 9, at: 55}}, got)
+
+	// Due times are 19-digit unix nanoseconds; 20 digits do not fit.
+	got = nil
+	scanMessages([]byte(`"text":"ld 1 1763760000123456789" "text":"ld 2 99999999999999999999"`), func(s seen) { got = append(got, s) })
+	require.Equal(t, []seen{{n: 1, at: 1763760000123456789}}, got)
 }
 
 func FuzzScanMessages(f *testing.F) {
 	f.Add([]byte(`{"text":"echo: ld 1 2"}`))
 	f.Add([]byte(`"text":"ld 99999999999999999999999 1"`))
+	f.Add([]byte(`"text":"ld 9999999999999999999 1"`)) // 19 digits: more than an int64 holds
 	f.Fuzz(func(t *testing.T, data []byte) {
 		scanMessages(data, func(s seen) {
 			if s.n < 0 || s.at < 0 {

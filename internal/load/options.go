@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -54,6 +55,7 @@ type Spec struct {
 	Bot    string
 }
 
+// String writes the spec as ParseSpecs reads it: target:mode:bot.
 func (s Spec) String() string { return s.Target + ":" + s.Mode + ":" + s.Bot }
 
 // DefaultCompare is the side-by-side run: the bare relay, the bridge with each store and its
@@ -200,6 +202,7 @@ func (o *Options) Validate() error {
 	if len(o.Runs) == 0 {
 		o.Runs = DefaultCompare
 	}
+	o.Runs = slices.Clone(o.Runs) // completed below; DefaultCompare and the caller's slice stay as they are
 	for i, s := range o.Runs {
 		c, err := s.complete()
 		if err != nil {

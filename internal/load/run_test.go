@@ -19,7 +19,7 @@ import (
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
-func context2(t *testing.T) (context.Context, context.CancelFunc) {
+func testContext(t *testing.T) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.Context(), 2*time.Minute)
 }
 
@@ -54,7 +54,6 @@ func bridgeBinary(t *testing.T) string {
 		}
 	})
 	require.NoError(t, buildErr, "go build ./cmd/bridge: %s", binary)
-	t.Cleanup(func() {}) // the binary is removed by TestMain
 	return binary
 }
 
