@@ -252,6 +252,7 @@ func (h *Hub) end(ctx context.Context, convID string, by Role, end handoff.End, 
 	}
 	h.log.Info().Str("conv_id", c.ID).Str("by", string(by)).Str("reason", end.Reason).Msg("conversation ended")
 	h.idle.forget(c.ID)
+	defer h.dropLocks(c) // after the last deliveries below
 	var errs []error
 	eoc := done
 	if eoc == nil || eoc.Type != activity.TypeEndOfConversation {
@@ -391,7 +392,10 @@ func (h *Hub) setState(ctx context.Context, c *Conversation, next State) error {
 	return nil
 }
 
+// stateLeg names the lock of a conversation's state transitions among the delivery locks.
+var stateLeg = Leg{Channel: "\x00state"}
+
 // lockState serialises the state transitions of one conversation.
 func (h *Hub) lockState(convID string) (unlock func()) {
-	return h.lockLeg(convID, Leg{Channel: "\x00state"})
+	return h.lockLeg(convID, stateLeg)
 }

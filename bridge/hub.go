@@ -240,8 +240,20 @@ func (h *Hub) targets(c *Conversation, role Role) []Leg {
 	return nil
 }
 
+// dropLocks forgets the delivery locks of an ended conversation's legs, so that they do not
+// accumulate. A delivery still waiting on one keeps its own reference and finishes.
+func (h *Hub) dropLocks(c *Conversation) {
+	for _, l := range append(c.Legs(), stateLeg) {
+		h.legLocks.Delete(c.ID + "\x00" + l.Key())
+	}
+}
+
 func (h *Hub) lockLeg(convID string, to Leg) (unlock func()) {
-	m, _ := h.legLocks.LoadOrStore(convID+"\x00"+to.Key(), &sync.Mutex{})
+	key := convID + "\x00" + to.Key()
+	m, ok := h.legLocks.Load(key) // no new mutex when one exists: the common case allocates nothing
+	if !ok {
+		m, _ = h.legLocks.LoadOrStore(key, &sync.Mutex{})
+	}
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock

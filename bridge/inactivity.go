@@ -51,6 +51,7 @@ type idleWatch struct {
 type idle struct {
 	last     time.Time // the customer's last activity (or the start)
 	reminded bool
+	rules    *Inactivity // the conversation's own rules, when it has them (SetInactivity)
 }
 
 // touch restarts a conversation's clock: the customer spoke (or the conversation started).
@@ -86,7 +87,15 @@ func (h *Hub) SetInactivity(ctx context.Context, convID string, in Inactivity) e
 		return err
 	}
 	c.Inactivity = &in
-	return h.store.PutConversation(ctx, c)
+	if err := h.store.PutConversation(ctx, c); err != nil {
+		return err
+	}
+	h.idle.mu.Lock()
+	if e := h.idle.convs[convID]; e != nil {
+		e.rules = &in
+	}
+	h.idle.mu.Unlock()
+	return nil
 }
 
 // Run watches conversations for inactivity until ctx ends: it restores the watch kept in the
@@ -128,7 +137,7 @@ func (w *idleWatch) restore(ctx context.Context) error {
 		if err != nil || c.State == StateEnded {
 			continue
 		}
-		e := &idle{last: c.Created}
+		e := &idle{last: c.Created, rules: c.Inactivity}
 		last, err := w.h.store.Last(ctx, id)
 		if err != nil {
 			continue
@@ -174,44 +183,44 @@ func (w *idleWatch) save(ctx context.Context) {
 	}
 }
 
-// check reminds or closes the conversations whose customer has been quiet too long.
+// check reminds or closes the conversations whose customer has been quiet too long. The scan is
+// in memory; only a conversation past one of its deadlines is read from the store.
 func (w *idleWatch) check(ctx context.Context) {
 	now := time.Now()
-	w.mu.Lock()
-	ids := make([]string, 0, len(w.convs))
-	for id := range w.convs {
-		ids = append(ids, id)
+	type due struct {
+		id    string
+		rules Inactivity
+		close bool
 	}
-	w.mu.Unlock()
-	for _, id := range ids { // the rules are per conversation
-		c, err := w.h.store.Conversation(ctx, id)
-		if err != nil || c.State == StateEnded || c.State == StateHandedOff {
-			w.forget(id)
-			continue
-		}
+	var todo []due
+	w.mu.Lock()
+	for id, e := range w.convs {
 		rules := w.h.cfg.Inactivity
-		if c.Inactivity != nil {
-			rules = *c.Inactivity
+		if e.rules != nil {
+			rules = *e.rules
 		}
-		if !rules.active() || c.State == StateEscalating {
-			continue
-		}
-		w.mu.Lock()
-		e := w.convs[id]
-		var quiet time.Duration
-		var reminded bool
-		if e != nil {
-			quiet, reminded = now.Sub(e.last), e.reminded
-		}
-		w.mu.Unlock()
-		if e == nil {
-			continue
-		}
+		quiet := now.Sub(e.last)
 		switch {
 		case rules.CloseAfter > 0 && quiet >= rules.CloseAfter:
-			w.close(ctx, c, rules)
-		case rules.RemindAfter > 0 && quiet >= rules.RemindAfter && !reminded:
-			w.remind(ctx, c, rules)
+			todo = append(todo, due{id, rules, true})
+		case rules.RemindAfter > 0 && quiet >= rules.RemindAfter && !e.reminded:
+			todo = append(todo, due{id, rules, false})
+		}
+	}
+	w.mu.Unlock()
+	for _, d := range todo {
+		c, err := w.h.store.Conversation(ctx, d.id)
+		if err != nil || c.State == StateEnded || c.State == StateHandedOff {
+			w.forget(d.id)
+			continue
+		}
+		if c.State == StateEscalating {
+			continue // the contact center is being called; look again on the next tick
+		}
+		if d.close {
+			w.close(ctx, c, d.rules)
+		} else {
+			w.remind(ctx, c, d.rules)
 		}
 	}
 }
