@@ -62,4 +62,7 @@ fi
 step "benchmark: 1,000 websocket conversations through the bridge"
 go test -run '^$' -bench WebsocketConversations -benchtime 3x ./channels/directline
 
+step "load: side by side with a bare relay and offline-directline (smoke; BENCHMARKS.md has the full runs)"
+go run ./cmd/bridge load --compare --duration 5s --conversations 200 --rate 500
+
 step "all tests passed"
