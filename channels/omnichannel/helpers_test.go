@@ -1,7 +1,6 @@
 package omnichannel
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -119,24 +118,6 @@ func words(n int) string {
 	return sb.String()
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // rig is a bridge — a Hub on the memory store, this channel on the customer side, a bot
 // channel on the bot side — serving /api/messages on 127.0.0.1, with the fake Omnichannel.
 type rig struct {
@@ -147,7 +128,7 @@ type rig struct {
 	bot  *scriptBot
 	mux  *http.ServeMux
 	url  string
-	logs *syncBuffer
+	logs *testutil.Buffer
 	log  zerolog.Logger
 }
 
@@ -161,7 +142,7 @@ type rigOptions struct {
 
 func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
-	r := &rig{t: t, logs: &syncBuffer{}, mux: http.NewServeMux()}
+	r := &rig{t: t, logs: &testutil.Buffer{}, mux: http.NewServeMux()}
 	r.oc = newFakeOC(t, testAppID, testPassword)
 	r.log = zerolog.New(zerolog.MultiLevelWriter(r.logs, zerolog.NewTestWriter(t))).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	if o.quiet {

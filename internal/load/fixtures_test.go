@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bfbridge/bfbridge/internal/testutil"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -99,7 +99,7 @@ func TestServeFixtures(t *testing.T) {
 		t.Run(fixture, func(t *testing.T) {
 			ctx, cancel := testContext(t)
 			defer cancel()
-			var out syncBuffer
+			var out testutil.Buffer
 			done := make(chan error, 1)
 			go func() { done <- Serve(ctx, fixture, "127.0.0.1:0", &out, zerolog.Nop()) }()
 			require.Eventually(t, func() bool { return strings.HasPrefix(out.String(), "listening 127.0.0.1:") }, 5*time.Second, 10*time.Millisecond)
@@ -109,22 +109,4 @@ func TestServeFixtures(t *testing.T) {
 	}
 	require.ErrorContains(t, Serve(t.Context(), FixtureRelay, "0.0.0.0:0", io.Discard, zerolog.Nop()), "loopback")
 	require.ErrorContains(t, Serve(t.Context(), "nginx", "127.0.0.1:0", io.Discard, zerolog.Nop()), "unknown fixture")
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

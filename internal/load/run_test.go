@@ -95,7 +95,7 @@ func TestCompareSmoke(t *testing.T) {
 	if !offlineDirectLineAvailable(t) {
 		o.Runs = slices.DeleteFunc(o.Runs, func(s Spec) bool { return s.Target == TargetOfflineDirectLine })
 	}
-	var progress syncBuffer
+	var progress testutil.Buffer
 	rep, err := Run(t.Context(), o, &progress, zerolog.Nop())
 	t.Logf("progress:\n%s", progress.String())
 	require.NoError(t, err)
@@ -148,7 +148,7 @@ func TestIdleSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts bridge processes")
 	}
-	var progress syncBuffer
+	var progress testutil.Buffer
 	res, err := RunIdle(t.Context(), IdleOptions{Conversations: 40, Hold: 2 * time.Second, Store: "memory", Executable: bridgeBinary(t)}, &progress, zerolog.Nop())
 	t.Logf("progress:\n%s", progress.String())
 	require.NoError(t, err)
