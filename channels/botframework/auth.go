@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
+	"github.com/bfbridge/bfbridge/internal/jwtutil"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -273,7 +274,7 @@ func (c *Channel) authenticate(r *http.Request) error {
 		jwt.WithExpirationRequired(),
 	)
 	if err != nil {
-		return refuse(tokenReason(err))
+		return refuse(jwtutil.Reason(err))
 	}
 	if iss, _ := claims.GetIssuer(); !slices.Contains(issuers, iss) {
 		return refuse("the token's issuer is not trusted")
@@ -282,25 +283,6 @@ func (c *Channel) authenticate(r *http.Request) error {
 		return refuse("the token was not issued to the bot")
 	}
 	return nil
-}
-
-// tokenReason says briefly why jwt refused a token, without echoing the token.
-func tokenReason(err error) string {
-	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return "the token has expired"
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return "the token is not valid yet"
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return "the token's audience is wrong"
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "the token lacks a required claim"
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, keyfunc.ErrKeyfunc), errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "the token's signature cannot be verified"
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return "the token is malformed"
-	}
-	return "the token is invalid"
 }
 
 // appIDOf returns the app the token was issued to: appid (v1 tokens) or azp (v2 tokens).

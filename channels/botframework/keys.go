@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+
+	"github.com/bfbridge/bfbridge/internal/jwtutil"
 )
 
 // rsaKeyBits is the size of generated signing keys.
@@ -82,7 +84,11 @@ func loadOrCreateKey(path string) (*rsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read signing key file: %w", err)
 	}
-	return parseKeyPEM(b)
+	k, err := jwtutil.ParseRSAKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("signing key file: %w", err)
+	}
+	return k, nil
 }
 
 func generateKey() (*rsa.PrivateKey, error) {
@@ -91,35 +97,6 @@ func generateKey() (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("generate signing key: %w", err)
 	}
 	return priv, nil
-}
-
-// parseKeyPEM reads the first private key block of a PEM file: PKCS#8 or PKCS#1, RSA only.
-func parseKeyPEM(b []byte) (*rsa.PrivateKey, error) {
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			return nil, errors.New("signing key file: no PEM private key block")
-		}
-		switch block.Type {
-		case "PRIVATE KEY":
-			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("signing key file: %w", err)
-			}
-			priv, ok := k.(*rsa.PrivateKey)
-			if !ok {
-				return nil, fmt.Errorf("signing key file: %T is not an RSA key", k)
-			}
-			return priv, nil
-		case "RSA PRIVATE KEY":
-			priv, err := x509.ParsePKCS1PrivateKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("signing key file: %w", err)
-			}
-			return priv, nil
-		}
-	}
 }
 
 // jwk is one published key: an RSA public key with the Bot Framework's endorsements extension.

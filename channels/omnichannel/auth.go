@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/internal/jwtutil"
 )
 
 // Inbound token validation (botframework.md §4.1): Omnichannel, as a Bot Framework channel,
@@ -103,7 +103,7 @@ func (v *verifier) verify(ctx context.Context, header string) (*token, error) {
 		jwt.WithExpirationRequired(),
 	)
 	if err != nil {
-		return nil, unauthorized(tokenReason(err))
+		return nil, unauthorized(jwtutil.Reason(err))
 	}
 	kid, _ := t.Header["kid"].(string)
 	return &token{claims: claims, kid: kid}, nil
@@ -129,27 +129,6 @@ func (v *verifier) bind(t *token, a *activity.Activity) error {
 		return unauthorized("the signing key is not endorsed for the activity's channel")
 	}
 	return nil
-}
-
-// tokenReason says briefly why jwt refused a token, without echoing it.
-func tokenReason(err error) string {
-	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return "the token has expired"
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return "the token is not valid yet"
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return "the token's audience is wrong"
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return "the token's issuer is not trusted"
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "the token lacks a required claim"
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, keyfunc.ErrKeyfunc), errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "the token's signature cannot be verified"
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return "the token is malformed"
-	}
-	return "the token is invalid"
 }
 
 // keys returns the keyfunc over the jwks_uri, resolving the metadata on first use; a failure

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -171,35 +169,6 @@ func (s *tokenSource) assertion() (string, error) {
 		return "", fmt.Errorf("sign client assertion: %w", err)
 	}
 	return signed, nil
-}
-
-// parseRSAKey reads the first private key block of a PEM text: PKCS#8 or PKCS#1, RSA only.
-func parseRSAKey(b []byte) (*rsa.PrivateKey, error) {
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			return nil, errors.New("no PEM private key block")
-		}
-		switch block.Type {
-		case "PRIVATE KEY":
-			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("pkcs#8 key: %w", err)
-			}
-			priv, ok := k.(*rsa.PrivateKey)
-			if !ok {
-				return nil, fmt.Errorf("%T is not an RSA key", k)
-			}
-			return priv, nil
-		case "RSA PRIVATE KEY":
-			priv, err := x509.ParsePKCS1PrivateKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("pkcs#1 key: %w", err)
-			}
-			return priv, nil
-		}
-	}
 }
 
 // scrubURLError drops the URL from an *url.Error, which may carry a query or a path with
