@@ -20,7 +20,6 @@
 //     BridgeCredentialsFactory, because MSAL refuses an http authority (authority_uri_insecure).
 'use strict';
 
-const http = require('http');
 const {
     ActivityHandler,
     CloudAdapter,
@@ -29,7 +28,7 @@ const {
 } = require('botbuilder');
 const { PasswordServiceClientCredentialFactory, TokenCredentials } = require('botframework-connector');
 
-const { adaptResponse, readJSON } = require('./http-host');
+const { serve } = require('./http-host');
 const transcripts = new Map(); // conversation id -> the messages the bot saw and sent
 
 // BridgeCredentialsFactory gets client-credentials tokens from ${loginEndpoint}/oauth2/v2.0/token
@@ -125,43 +124,7 @@ function main() {
         throw error; // CloudAdapter.process answers 500 (or 401 for an AuthenticationError)
     };
     const bot = new EchoBot();
-
-    const server = http.createServer(async (req, res) => {
-        const url = new URL(req.url, 'http://localhost');
-        if (url.pathname !== '/api/messages') {
-            res.statusCode = 404;
-            res.end();
-            return;
-        }
-        let body;
-        try {
-            body = req.method === 'POST' ? await readJSON(req) : undefined;
-        } catch (err) {
-            res.statusCode = 413;
-            res.end();
-            return;
-        }
-        try {
-            await adapter.process({ body, headers: req.headers, method: req.method }, adaptResponse(res), (context) =>
-                bot.run(context),
-            );
-        } catch (err) {
-            console.error(`process: ${err && err.message}`);
-            if (!res.headersSent) res.statusCode = 500;
-            res.end();
-        }
-    });
-    server.listen(Number(env.PORT || 0), '127.0.0.1', () => {
-        console.log(`listening ${server.address().port}`);
-    });
-    const stop = () => server.close(() => process.exit(0));
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    if (env.EXIT_ON_STDIN_END) {
-        // Stop when the parent test process goes away (its end of stdin closes).
-        process.stdin.on('end', stop);
-        process.stdin.resume();
-    }
+    serve(adapter, bot);
 }
 
 main();

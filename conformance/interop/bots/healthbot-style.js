@@ -17,10 +17,9 @@
 // Anonymous mode only (botframework.md §4.4): no token is checked or sent.
 'use strict';
 
-const http = require('http');
 const { ActivityHandler, ActivityTypes, CloudAdapter, ConfigurationBotFrameworkAuthentication } = require('botbuilder');
 
-const { adaptResponse, readJSON } = require('./http-host');
+const { serve } = require('./http-host');
 
 class HealthBotStyle extends ActivityHandler {
     constructor() {
@@ -62,41 +61,7 @@ function main() {
         throw error;
     };
     const bot = new HealthBotStyle();
-    const server = http.createServer(async (req, res) => {
-        const url = new URL(req.url, 'http://localhost');
-        if (url.pathname !== '/api/messages') {
-            res.statusCode = 404;
-            res.end();
-            return;
-        }
-        let body;
-        try {
-            body = req.method === 'POST' ? await readJSON(req) : undefined;
-        } catch (err) {
-            res.statusCode = 413;
-            res.end();
-            return;
-        }
-        try {
-            await adapter.process({ body, headers: req.headers, method: req.method }, adaptResponse(res), (context) =>
-                bot.run(context),
-            );
-        } catch (err) {
-            console.error(`process: ${err && err.message}`);
-            if (!res.headersSent) res.statusCode = 500;
-            res.end();
-        }
-    });
-    server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
-        console.log(`listening ${server.address().port}`);
-    });
-    const stop = () => server.close(() => process.exit(0));
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    if (process.env.EXIT_ON_STDIN_END) {
-        process.stdin.on('end', stop);
-        process.stdin.resume();
-    }
+    serve(adapter, bot);
 }
 
 main();

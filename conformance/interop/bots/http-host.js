@@ -1,7 +1,9 @@
 // http-host.js: what the harness's bots share to run a botbuilder CloudAdapter on node's own
-// http server (no express): an express-style response for CloudAdapter.process and a bounded
-// JSON body reader.
+// http server (no express): the server itself, an express-style response for CloudAdapter.process
+// and a bounded JSON body reader.
 'use strict';
+
+const http = require('http');
 
 const MAX_BODY = 1 << 20;
 
@@ -59,4 +61,45 @@ function readJSON(req) {
     });
 }
 
-module.exports = { adaptResponse, readJSON };
+// serve runs bot behind adapter at POST /api/messages on 127.0.0.1:PORT (0: a free port), prints
+// "listening <port>", and stops on SIGTERM, SIGINT, or (EXIT_ON_STDIN_END set) when the parent
+// test process goes away and its end of stdin closes.
+function serve(adapter, bot) {
+    const server = http.createServer(async (req, res) => {
+        const url = new URL(req.url, 'http://localhost');
+        if (url.pathname !== '/api/messages') {
+            res.statusCode = 404;
+            res.end();
+            return;
+        }
+        let body;
+        try {
+            body = req.method === 'POST' ? await readJSON(req) : undefined;
+        } catch (err) {
+            res.statusCode = 413;
+            res.end();
+            return;
+        }
+        try {
+            await adapter.process({ body, headers: req.headers, method: req.method }, adaptResponse(res), (context) =>
+                bot.run(context),
+            );
+        } catch (err) {
+            console.error(`process: ${err && err.message}`);
+            if (!res.headersSent) res.statusCode = 500;
+            res.end();
+        }
+    });
+    server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+        console.log(`listening ${server.address().port}`);
+    });
+    const stop = () => server.close(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    if (process.env.EXIT_ON_STDIN_END) {
+        process.stdin.on('end', stop);
+        process.stdin.resume();
+    }
+}
+
+module.exports = { adaptResponse, readJSON, serve };
