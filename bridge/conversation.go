@@ -4,9 +4,11 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"time"
 
@@ -145,4 +147,44 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 // "{conversationId}|{seq:%07d}" (directline.md §3), ordinal-comparable within the conversation (A2032).
 func FormatActivityID(convID string, seq int64) string {
 	return fmt.Sprintf("%s|%07d", convID, seq)
+}
+
+// Clone returns a deep copy of c, for stores that keep conversations in memory: a caller may
+// change its copy without touching the stored one. Times lose their monotonic reading, as they
+// would through JSON.
+func (c *Conversation) Clone() *Conversation {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.Customer = c.Customer.clone()
+	d.Bot = c.Bot.clone()
+	if c.Agent != nil {
+		a := c.Agent.clone()
+		d.Agent = &a
+	}
+	d.Context = c.Context.Clone()
+	if c.Inactivity != nil {
+		in := *c.Inactivity
+		d.Inactivity = &in
+	}
+	d.Created, d.Updated = c.Created.Round(0), c.Updated.Round(0)
+	return &d
+}
+
+func (l Leg) clone() Leg {
+	l.User, l.Bot = cloneAccount(l.User), cloneAccount(l.Bot)
+	return l
+}
+
+func cloneAccount(a activity.ChannelAccount) activity.ChannelAccount {
+	props, extra := a.Properties, a.Extra
+	a.Properties, a.Extra = nil, nil
+	if len(props) > 0 {
+		a.Properties = bytes.Clone(props)
+	}
+	if len(extra) > 0 {
+		a.Extra = maps.Clone(extra)
+	}
+	return a
 }

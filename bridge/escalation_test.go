@@ -252,6 +252,7 @@ func TestEnds(t *testing.T) {
 		f.say(t, "help")
 		f.fromBot(t, handoffInitiate)
 		require.NoError(t, f.hub.Accept(ctx, "c1", f.agent))
+		require.NoError(t, f.hub.Wait(ctx)) // the bot has heard of the acceptance (in the background)
 		_, err := f.hub.Receive(ctx, f.customerLeg, &activity.Activity{Type: "endOfConversation", From: &activity.ChannelAccount{ID: "u1"}})
 		require.NoError(t, err)
 		require.Equal(t, bridge.StateEnded, f.state(t))

@@ -11,8 +11,12 @@ import (
 type Record struct {
 	Seq      int64              // the sequence number: the Direct Line watermark
 	From     Role               // who sent it
-	Activity *activity.Activity // with ID set to FormatActivityID(conv, Seq)
+	Activity *activity.Activity // with ID set to FormatActivityID(conv, Seq); shared, read-only
 	At       time.Time          // when it was appended
+	// Raw is the activity's JSON as the store keeps it (activity.Marshal of Activity), so that
+	// readers that only forward it (Direct Line streams and polls) need not encode it again.
+	// Shared, read-only.
+	Raw []byte
 }
 
 // Store keeps conversations and their logs. Implementations are safe for concurrent use and
@@ -29,8 +33,10 @@ type Store interface {
 	// Append adds a to the end of the conversation's log, assigns the next sequence number
 	// (from 0) and sets a.ID to FormatActivityID(convID, seq). It is durable when it returns.
 	// A repeated non-empty idemKey returns the first record's seq with dup set, and appends nothing.
+	// The store may keep a (and hand it to readers): the caller must not change it afterwards.
 	Append(ctx context.Context, convID string, from Role, a *activity.Activity, idemKey string) (seq int64, dup bool, err error)
 	// Since returns up to limit records with Seq > after, in order. after = -1 reads from the start.
+	// Records' activities and Raw may be shared with other readers: they must not be changed.
 	Since(ctx context.Context, convID string, after int64, limit int) ([]Record, error)
 	// Last returns the highest sequence number of the log, or -1 when it is empty.
 	Last(ctx context.Context, convID string) (int64, error)

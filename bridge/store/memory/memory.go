@@ -3,20 +3,21 @@ package memory
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/bridge/store/internal/enc"
 )
 
 // Store is an in-memory bridge.Store. Activities handed to Append are owned by the store
 // afterwards and are shared, read-only, with readers.
 type Store struct {
 	mu    sync.RWMutex
-	convs map[string][]byte // id -> JSON of the conversation (a deep copy)
+	convs map[string]*bridge.Conversation // id -> a deep copy of the conversation
 	byLeg map[string]string // leg key -> conversation id
 	logs  map[string]*convLog
 	kv    map[string][]byte
@@ -33,18 +34,18 @@ var _ bridge.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{convs: map[string][]byte{}, byLeg: map[string]string{}, logs: map[string]*convLog{}, kv: map[string][]byte{}}
+	return &Store{convs: map[string]*bridge.Conversation{}, byLeg: map[string]string{}, logs: map[string]*convLog{}, kv: map[string][]byte{}}
 }
 
 // PutConversation implements bridge.Store.
 func (s *Store) PutConversation(_ context.Context, c *bridge.Conversation) error {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("memory store: %w", err)
+	if c == nil || c.ID == "" {
+		return errors.New("memory store: put conversation: no conversation id")
 	}
+	cp := c.Clone()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.convs[c.ID] = b
+	s.convs[c.ID] = cp
 	for _, l := range c.Legs() {
 		s.byLeg[l.Key()] = c.ID
 	}
@@ -54,16 +55,12 @@ func (s *Store) PutConversation(_ context.Context, c *bridge.Conversation) error
 // Conversation implements bridge.Store.
 func (s *Store) Conversation(_ context.Context, id string) (*bridge.Conversation, error) {
 	s.mu.RLock()
-	b, ok := s.convs[id]
+	c, ok := s.convs[id]
 	s.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("conversation %q: %w", id, bridge.ErrUnknownConversation)
 	}
-	var c bridge.Conversation
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("memory store: %w", err)
-	}
-	return &c, nil
+	return c.Clone(), nil // stored copies are never changed, only replaced
 }
 
 // ConversationByLeg implements bridge.Store.
@@ -88,6 +85,10 @@ func (s *Store) logOf(convID string) *convLog {
 
 // Append implements bridge.Store.
 func (s *Store) Append(_ context.Context, convID string, from bridge.Role, a *activity.Activity, idemKey string) (int64, bool, error) {
+	body, err := enc.WithoutID(a) // outside the lock; the id is added once the seq is known
+	if err != nil {
+		return 0, false, fmt.Errorf("memory store: encode activity: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.convs[convID]; !ok {
@@ -101,8 +102,13 @@ func (s *Store) Append(_ context.Context, convID string, from bridge.Role, a *ac
 		}
 	}
 	seq := int64(len(l.recs))
-	a.ID = bridge.FormatActivityID(convID, seq)
-	l.recs = append(l.recs, bridge.Record{Seq: seq, From: from, Activity: a, At: time.Now()})
+	id := bridge.FormatActivityID(convID, seq)
+	raw, err := enc.WithID(body, id)
+	if err != nil {
+		return 0, false, fmt.Errorf("memory store: encode activity: %w", err)
+	}
+	a.ID = id
+	l.recs = append(l.recs, bridge.Record{Seq: seq, From: from, Activity: a, At: time.Now(), Raw: raw})
 	if idemKey != "" {
 		if l.idem == nil {
 			l.idem = map[string]int64{}

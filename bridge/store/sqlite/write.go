@@ -1,19 +1,18 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/bridge/store/internal/enc"
 )
 
 // kind is what a write request does.
@@ -135,7 +134,7 @@ func (s *Store) Append(ctx context.Context, convID string, from bridge.Role, a *
 	if a == nil {
 		return 0, false, errors.New("sqlite store: append: nil activity")
 	}
-	body, err := encode(a)
+	body, err := enc.WithoutID(a)
 	if err != nil {
 		return 0, false, fmt.Errorf("sqlite store: encode activity: %w", err)
 	}
@@ -467,7 +466,7 @@ func (s *Store) applyAppend(b *batchState, r *request) error {
 	}
 	seq := m.last + 1
 	r.act.ID = bridge.FormatActivityID(r.conv, seq)
-	body, err := withID(r.body, r.act)
+	body, err := enc.WithID(r.body, r.act.ID)
 	if err != nil {
 		r.act.ID = r.prevID
 		r.err = fmt.Errorf("sqlite store: encode activity: %w", err)
@@ -522,44 +521,4 @@ func (s *Store) publish(batch []*request) {
 			}
 		}
 	}
-}
-
-// encode encodes a without its id, in the caller's goroutine, so that the writer, which alone
-// knows the sequence number, only has to add the id member (withID). Unknown members spelled
-// like "id" (kept to write an empty or null id back as it came) are left out: the stored
-// activity always has its id set, and a second member matching "id" would override it on decode.
-func encode(a *activity.Activity) ([]byte, error) {
-	c := *a // shallow: Marshal only reads
-	c.ID = ""
-	for k := range a.Extra {
-		if strings.EqualFold(k, "id") {
-			c.Extra = make(activity.Extra, len(a.Extra))
-			for k, v := range a.Extra {
-				if !strings.EqualFold(k, "id") {
-					c.Extra[k] = v
-				}
-			}
-			break
-		}
-	}
-	return activity.Marshal(&c)
-}
-
-// withID returns the stored JSON of a, whose ID the writer has just set: body (from encode)
-// with the id member put first.
-func withID(body []byte, a *activity.Activity) ([]byte, error) {
-	if len(body) < 2 || body[0] != '{' {
-		return nil, fmt.Errorf("not a JSON object: %.20q", body)
-	}
-	id, err := json.Marshal(a.ID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(body)+len(id)+8)
-	out = append(out, `{"id":`...)
-	out = append(out, id...)
-	if rest := bytes.TrimSpace(body[1:]); len(rest) > 0 && rest[0] != '}' {
-		out = append(out, ',')
-	}
-	return append(out, body[1:]...), nil
 }

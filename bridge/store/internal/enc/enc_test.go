@@ -1,0 +1,46 @@
+package enc
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+// TestWithID checks that the id the store adds to the caller's encoding gives the same
+// activity as encoding it whole, whatever its members, and that it reads back with its id.
+func TestWithID(t *testing.T) {
+	for _, in := range []string{
+		`{}`,
+		`{"type":"message","text":"<b>&</b>"}`,
+		`{"type":"message","id":"client-chosen","channelData":{"clientActivityID":"k"},"unknown":[1]}`,
+		`{"type":"message","id":null,"text":"x"}`, // kept in Extra to be written back
+		`{"type":"message","ID":"","text":"x"}`,
+		`{"id":""}`,
+	} {
+		t.Run(in, func(t *testing.T) {
+			a, err := activity.Decode([]byte(in))
+			require.NoError(t, err)
+			body, err := WithoutID(a)
+			require.NoError(t, err)
+			a.ID = bridge.FormatActivityID(`conv"<1>`, 7)
+			stored, err := WithID(body, a.ID)
+			require.NoError(t, err)
+			back, err := activity.Decode(stored)
+			require.NoError(t, err)
+			require.Equal(t, a.ID, back.ID)
+			// the same as encoding it whole, but for unknown members spelled like "id"
+			for k := range a.Extra {
+				if strings.EqualFold(k, "id") {
+					delete(a.Extra, k)
+				}
+			}
+			whole, err := activity.Marshal(a)
+			require.NoError(t, err)
+			require.JSONEq(t, string(whole), string(stored))
+		})
+	}
+}
