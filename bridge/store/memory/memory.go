@@ -18,7 +18,7 @@ import (
 type Store struct {
 	mu    sync.RWMutex
 	convs map[string]*bridge.Conversation // id -> a deep copy of the conversation
-	byLeg map[string]string // leg key -> conversation id
+	byLeg map[string]string               // leg key -> conversation id
 	logs  map[string]*convLog
 	kv    map[string][]byte
 }
