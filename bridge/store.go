@@ -45,7 +45,9 @@ type Store interface {
 	Notify(convID string, after int64) <-chan struct{}
 
 	// Ack records that leg has been delivered everything up to seq; Cursor reads it back (-1 when
-	// nothing was acknowledged), so that delivery resumes after a crash without loss or repeats.
+	// nothing was acknowledged), so that delivery resumes after a crash without loss. Ack may
+	// return before the cursor is durable: after a crash, a leg may be delivered again what it
+	// had already been delivered, under the same ids, but never less.
 	Ack(ctx context.Context, convID, leg string, seq int64) error
 	Cursor(ctx context.Context, convID, leg string) (int64, error)
 

@@ -47,13 +47,13 @@ const noLive = int64(-1 << 62)
 
 // page reads the activities after watermark after, up to the page size, as an ActivitySet
 // whose watermark is the last sequence number read (or the one asked for, when none is new).
-// live is as for visible.
-func (s *Server) page(ctx context.Context, id string, after, live int64) (activitySet, error) {
+// live is as for visible. more reports a full page: the log may hold more after it.
+func (s *Server) page(ctx context.Context, id string, after, live int64) (set activitySet, more bool, err error) {
 	recs, err := s.store.Since(ctx, id, after, s.cfg.PageSize)
 	if err != nil {
-		return activitySet{}, err
+		return activitySet{}, false, err
 	}
-	set := activitySet{Activities: make([]json.RawMessage, 0, len(recs))}
+	set = activitySet{Activities: make([]json.RawMessage, 0, len(recs))}
 	if after >= 0 {
 		set.Watermark = strconv.FormatInt(after, 10)
 	}
@@ -62,13 +62,15 @@ func (s *Server) page(ctx context.Context, id string, after, live int64) (activi
 		if !s.visible(rec, live) {
 			continue
 		}
-		b, err := activity.Marshal(rec.Activity)
-		if err != nil {
-			return activitySet{}, err
+		b := json.RawMessage(rec.Raw) // encoded once, when it was stored
+		if b == nil {
+			if b, err = activity.Marshal(rec.Activity); err != nil {
+				return activitySet{}, false, err
+			}
 		}
 		set.Activities = append(set.Activities, b)
 	}
-	return set, nil
+	return set, len(recs) == s.cfg.PageSize, nil
 }
 
 // getActivities: GET /conversations/{id}/activities?watermark= — polling.
@@ -84,7 +86,7 @@ func (s *Server) getActivities(r *http.Request) (int, any, *apiError) {
 	if _, err := s.hub.Conversation(r.Context(), id); err != nil {
 		return 0, nil, errFromBridge(err)
 	}
-	set, err := s.page(r.Context(), id, after, noLive)
+	set, _, err := s.page(r.Context(), id, after, noLive)
 	if err != nil {
 		return 0, nil, errFromBridge(err)
 	}

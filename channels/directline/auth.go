@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -44,14 +45,23 @@ type tokens struct {
 	issuer string
 	ttl    time.Duration
 	now    func() time.Time
+
+	// verified remembers tokens whose signature and claims were checked, so that a client's
+	// every POST costs a map lookup rather than an HMAC and a JSON decode; the expiry is still
+	// checked on each use. At most maxVerified are kept.
+	mu          sync.Mutex
+	verified    map[string]principal
+	maxVerified int
 }
+
+const maxVerified = 1 << 16
 
 const streamTokenTTL = 60 * time.Second // "60 seconds to connect to the WebSocket" [START]
 
 func newTokens(secret, issuer string, ttl time.Duration, now func() time.Time) *tokens {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte("bfbridge directline token signing key v1"))
-	return &tokens{secret: []byte(secret), key: mac.Sum(nil), issuer: issuer, ttl: ttl, now: now}
+	return &tokens{secret: []byte(secret), key: mac.Sum(nil), issuer: issuer, ttl: ttl, now: now, verified: map[string]principal{}, maxVerified: maxVerified}
 }
 
 func (t *tokens) issue(conv, user string, stream bool) (string, error) {
@@ -79,6 +89,15 @@ func (t *tokens) authenticate(cred string) (principal, *apiError) {
 	if subtle.ConstantTimeCompare([]byte(cred), t.secret) == 1 {
 		return principal{secret: true}, nil
 	}
+	t.mu.Lock()
+	p, ok := t.verified[cred]
+	t.mu.Unlock()
+	if ok {
+		if !t.now().Before(p.expires) {
+			return principal{}, &apiError{Status: http.StatusForbidden, Code: CodeTokenExpired, Message: "Token expired"}
+		}
+		return p, nil
+	}
 	var c tokenClaims
 	_, err := jwt.ParseWithClaims(cred, &c, func(*jwt.Token) (any, error) { return t.key, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(t.issuer), jwt.WithAudience(t.issuer),
@@ -89,10 +108,18 @@ func (t *tokens) authenticate(cred string) (principal, *apiError) {
 	case err != nil || c.Conv == "":
 		return principal{}, &apiError{Status: http.StatusUnauthorized, Code: CodeBadArgument, Message: "Invalid token or secret"}
 	}
-	p := principal{conv: c.Conv, user: c.User, stream: c.Stream}
-	if c.ExpiresAt != nil {
-		p.expires = c.ExpiresAt.Time
+	p = principal{conv: c.Conv, user: c.User, stream: c.Stream, expires: c.ExpiresAt.Time} // exp is required
+	t.mu.Lock()
+	if len(t.verified) >= t.maxVerified {
+		for k := range t.verified { // make room: drop some, expired or not (they are checked again)
+			delete(t.verified, k)
+			if len(t.verified) < t.maxVerified*7/8 {
+				break
+			}
+		}
 	}
+	t.verified[cred] = p
+	t.mu.Unlock()
 	return p, nil
 }
 

@@ -213,7 +213,7 @@ func (s *Server) pump(ctx context.Context, conn *websocket.Conn, id string, afte
 	}
 	for {
 		for { // everything after the watermark, a page per frame
-			set, err := s.page(ctx, id, after, live)
+			set, more, err := s.page(ctx, id, after, live)
 			if err != nil {
 				s.log.Warn().Err(err).Str("conv_id", id).Msg("stream: cannot read the log")
 				return closeWith(conn, websocket.CloseInternalServerErr, CloseStoreError, readerDone)
@@ -222,11 +222,13 @@ func (s *Server) pump(ctx context.Context, conn *websocket.Conn, id string, afte
 				break
 			}
 			after, _ = strconv.ParseInt(set.Watermark, 10, 64)
-			if len(set.Activities) == 0 {
-				continue
+			if len(set.Activities) > 0 {
+				if err := writeFrame(conn, set); err != nil {
+					return CloseWriteError
+				}
 			}
-			if err := writeFrame(conn, set); err != nil {
-				return CloseWriteError
+			if !more {
+				break // Notify(after) fires at once if more came meanwhile
 			}
 		}
 		select {

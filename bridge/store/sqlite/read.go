@@ -72,16 +72,35 @@ func (s *Store) readErr(what string, err error) error {
 	return fmt.Errorf("sqlite store: %s: %w", what, err)
 }
 
-// Conversation implements bridge.Store.
+// Conversation implements bridge.Store. Conversations are kept in memory once read or written.
 func (s *Store) Conversation(ctx context.Context, id string) (*bridge.Conversation, error) {
-	return s.decodeConv(s.r[rdConv].QueryRowContext(ctx, id), func() error { return unknown(id) })
+	if c, gen, ok := s.cache.conversation(id); ok {
+		return c, nil
+	} else {
+		c, err := s.decodeConv(s.r[rdConv].QueryRowContext(ctx, id), func() error { return unknown(id) })
+		if err != nil {
+			return nil, err
+		}
+		s.cache.learnConv(c, gen, "")
+		return c, nil
+	}
 }
 
 // ConversationByLeg implements bridge.Store.
 func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID string) (*bridge.Conversation, error) {
-	return s.decodeConv(s.r[rdByLeg].QueryRowContext(ctx, channel, channelConvID), func() error {
-		return fmt.Errorf("leg %s/%s: %w", channel, channelConvID, bridge.ErrUnknownConversation)
-	})
+	key := bridge.Leg{Channel: channel, ConversationID: channelConvID}.Key()
+	if c, gen, ok := s.cache.conversationByLeg(key); ok {
+		return c, nil
+	} else {
+		c, err := s.decodeConv(s.r[rdByLeg].QueryRowContext(ctx, channel, channelConvID), func() error {
+			return fmt.Errorf("leg %s/%s: %w", channel, channelConvID, bridge.ErrUnknownConversation)
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.cache.learnConv(c, gen, key)
+		return c, nil
+	}
 }
 
 func (s *Store) decodeConv(row *sql.Row, missing func() error) (*bridge.Conversation, error) {
@@ -99,8 +118,12 @@ func (s *Store) decodeConv(row *sql.Row, missing func() error) (*bridge.Conversa
 	return &c, nil
 }
 
-// Since implements bridge.Store. Each record's activity is decoded afresh from its stored JSON.
+// Since implements bridge.Store. The last records appended since Open are answered from memory
+// (readers following a log live read nothing else); older ones are read and decoded afresh.
 func (s *Store) Since(ctx context.Context, convID string, after int64, limit int) ([]bridge.Record, error) {
+	if recs, ok := s.cache.since(convID, after, limit); ok {
+		return recs, nil
+	}
 	lim := int64(limit)
 	if limit <= 0 {
 		lim = -1 // SQLite: no limit
@@ -125,7 +148,7 @@ func (s *Store) Since(ctx context.Context, convID string, after int64, limit int
 		if err != nil {
 			return nil, fmt.Errorf("sqlite store: corrupt record %s: %w", bridge.FormatActivityID(convID, rec.Seq), err)
 		}
-		rec.From, rec.Activity, rec.At = bridge.Role(from), a, time.Unix(0, at).UTC()
+		rec.From, rec.Activity, rec.At, rec.Raw = bridge.Role(from), a, time.Unix(0, at).UTC(), body
 		recs = append(recs, rec)
 	}
 	if err := rows.Err(); err != nil {
@@ -148,7 +171,7 @@ func (s *Store) Since(ctx context.Context, convID string, after int64, limit int
 func (s *Store) Last(ctx context.Context, convID string) (int64, error) {
 	c := &s.cache
 	c.mu.Lock()
-	if e := c.m[convID]; e != nil && e.exists {
+	if e := c.m[convID]; e != nil && e.exists && e.hasLast {
 		last := e.last
 		c.mu.Unlock()
 		return last, nil
@@ -196,7 +219,7 @@ func (s *Store) Notify(convID string, after int64) <-chan struct{} {
 			c.mu.Unlock()
 			return closedCh
 		}
-		if e := c.m[convID]; e != nil {
+		if e := c.m[convID]; e != nil && e.hasLast {
 			ch := e.wait(after)
 			c.mu.Unlock()
 			return ch
@@ -223,33 +246,56 @@ func (s *Store) Notify(convID string, after int64) <-chan struct{} {
 
 // Cursor implements bridge.Store. A leg that never acknowledged anything reads -1.
 func (s *Store) Cursor(ctx context.Context, convID, leg string) (int64, error) {
-	var seq int64
-	switch err := s.r[rdCursor].QueryRowContext(ctx, convID, leg).Scan(&seq); {
+	seq := s.cache.cursor(convID, leg) // acknowledged, perhaps not committed yet
+	var stored int64
+	switch err := s.r[rdCursor].QueryRowContext(ctx, convID, leg).Scan(&stored); {
 	case errors.Is(err, sql.ErrNoRows):
-		return -1, nil
 	case err != nil:
 		return 0, s.readErr("read cursor", err)
+	default:
+		seq = max(seq, stored)
 	}
 	return seq, nil
 }
 
-// cache holds, per conversation, the last committed sequence number and the channel Notify
-// waiters share. The writer creates and advances entries after each commit, so it holds one small
-// entry per conversation written to within the TTL; the sweep forgets the ones it removes.
-// Readers fill in missing entries from the database; gen, bumped whenever entries are forgotten,
-// stops a reader from installing what it read before a sweep.
+// cache holds, per conversation, what readers would otherwise ask the database for: the last
+// committed sequence number and the channel Notify waiters share, the conversation itself, the
+// cursors acknowledged since Open, and the last few records appended (tailMax at most, dropped
+// once idle for tailIdle). The writer creates and advances entries after each commit, so it holds
+// one entry per conversation read or written within the TTL; the sweep forgets the ones it
+// removes. Readers fill in missing parts from the database; gen, bumped whenever entries are
+// forgotten, stops a reader from installing what it read before a sweep.
 type cache struct {
 	mu     sync.Mutex
 	gen    uint64
 	closed bool
 	m      map[string]*entry
+	byLeg  map[string]string // leg key -> conversation id, for the conversations in m
 }
 
 type entry struct {
-	last   int64
-	exists bool
-	wake   chan struct{} // closed and cleared when last advances
+	last    int64
+	hasLast bool // last is known
+	exists  bool
+	wake    chan struct{} // closed and cleared when last advances
+
+	conv    *bridge.Conversation // nil until read or written; replaced, never changed
+	legs    []string             // the leg keys byLeg maps to this conversation
+	cursors []cursor
+	tail    []bridge.Record // the records up to last, consecutive; empty when unknown
+	tailAt  time.Time       // when the tail last grew
 }
+
+type cursor struct {
+	leg string
+	seq int64
+}
+
+// Bounds of the records kept per conversation for live readers.
+const (
+	tailMax  = 16
+	tailIdle = 30 * time.Second
+)
 
 // wait returns a channel closed once the log passes after. The caller holds the cache's lock.
 func (e *entry) wait(after int64) <-chan struct{} {
@@ -263,20 +309,155 @@ func (e *entry) wait(after int64) <-chan struct{} {
 }
 
 // advance records a committed append. The caller holds the lock.
-func (c *cache) advance(convID string, seq int64) {
+func (c *cache) advance(convID string, rec bridge.Record, now time.Time) {
 	e := c.m[convID]
 	if e == nil {
-		c.m[convID] = &entry{last: seq, exists: true}
-		return
+		e = &entry{last: rec.Seq - 1}
+		c.m[convID] = e
 	}
 	e.exists = true
-	if seq > e.last {
-		e.last = seq
-		if e.wake != nil {
-			close(e.wake)
-			e.wake = nil
+	switch {
+	case !e.hasLast || rec.Seq == e.last+1:
+		if !e.hasLast || (len(e.tail) > 0 && e.tail[len(e.tail)-1].Seq != e.last) {
+			e.tail = e.tail[:0]
+		}
+		if len(e.tail) == tailMax {
+			copy(e.tail, e.tail[1:])
+			e.tail = e.tail[:tailMax-1]
+		}
+		e.tail = append(e.tail, rec)
+		e.tailAt = now
+	case rec.Seq > e.last:
+		e.tail = nil // a gap: the writer knew better than this entry
+	default:
+		return
+	}
+	e.last, e.hasLast = rec.Seq, true
+	if e.wake != nil {
+		close(e.wake)
+		e.wake = nil
+	}
+}
+
+// since answers Since from the tail when it holds everything after after; ok is false when the
+// database must be read.
+func (c *cache) since(convID string, after int64, limit int) (recs []bridge.Record, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[convID]
+	if e == nil || !e.exists || !e.hasLast {
+		return nil, false
+	}
+	if after >= e.last {
+		return nil, true
+	}
+	if len(e.tail) == 0 || after+1 < e.tail[0].Seq {
+		return nil, false
+	}
+	recs = e.tail[after+1-e.tail[0].Seq:]
+	if limit > 0 && len(recs) > limit {
+		recs = recs[:limit]
+	}
+	return append([]bridge.Record(nil), recs...), true
+}
+
+// trimTails drops the tails of conversations that have been quiet for tailIdle, so that idle
+// conversations keep no records in memory.
+func (c *cache) trimTails(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.m {
+		if e.tail != nil && now.Sub(e.tailAt) >= tailIdle {
+			e.tail = nil
 		}
 	}
+}
+
+// conversation returns a copy of the cached conversation, or the generation to learn it under.
+func (c *cache) conversation(id string) (*bridge.Conversation, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[id]; e != nil && e.conv != nil {
+		return e.conv.Clone(), 0, true
+	}
+	return nil, c.gen, false
+}
+
+// conversationByLeg is conversation for a leg key.
+func (c *cache) conversationByLeg(key string) (*bridge.Conversation, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[c.byLeg[key]]; e != nil && e.conv != nil {
+		return e.conv.Clone(), 0, true
+	}
+	return nil, c.gen, false
+}
+
+// learnConv keeps a conversation a reader loaded under generation gen (found by leg key, when
+// not ""), unless entries were forgotten since or a newer one is cached.
+func (c *cache) learnConv(conv *bridge.Conversation, gen uint64, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen || c.closed {
+		return
+	}
+	e := c.m[conv.ID]
+	if e == nil {
+		e = &entry{}
+		c.m[conv.ID] = e
+	}
+	e.exists = true
+	if e.conv == nil {
+		c.setConv(e, conv.Clone())
+	}
+	if key != "" && c.byLeg[key] == "" {
+		c.byLeg[key] = conv.ID
+		e.legs = append(e.legs, key)
+	}
+}
+
+// setConv caches conv (a copy no one else holds) and indexes its legs. The caller holds the lock.
+func (c *cache) setConv(e *entry, conv *bridge.Conversation) {
+	e.conv = conv
+	for _, l := range conv.Legs() {
+		k := l.Key()
+		if c.byLeg[k] != conv.ID {
+			c.byLeg[k] = conv.ID
+			e.legs = append(e.legs, k)
+		}
+	}
+}
+
+// ack records an acknowledged cursor, and reports whether the conversation is known to exist.
+func (c *cache) ack(convID, leg string, seq int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[convID]
+	if e == nil || !e.exists {
+		return false
+	}
+	for i := range e.cursors {
+		if e.cursors[i].leg == leg {
+			e.cursors[i].seq = max(e.cursors[i].seq, seq)
+			return true
+		}
+	}
+	e.cursors = append(e.cursors, cursor{leg, seq})
+	return true
+}
+
+// cursor returns the cursor acknowledged since Open, or -1.
+func (c *cache) cursor(convID, leg string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[convID]; e != nil {
+		for _, cu := range e.cursors {
+			if cu.leg == leg {
+				return cu.seq
+			}
+		}
+	}
+	return -1
 }
 
 // learn merges what a reader loaded under generation gen, unless entries were forgotten since,
@@ -287,12 +468,14 @@ func (c *cache) learn(convID string, gen uint64, exists bool, last int64) *entry
 	}
 	e := c.m[convID]
 	if e == nil {
-		e = &entry{last: last, exists: exists}
+		e = &entry{last: last, hasLast: true, exists: exists}
 		c.m[convID] = e
 		return e
 	}
 	e.exists = e.exists || exists
-	e.last = max(e.last, last)
+	if !e.hasLast || last > e.last {
+		e.last, e.hasLast, e.tail = last, true, nil
+	}
 	return e
 }
 
@@ -302,6 +485,11 @@ func (c *cache) forget(convID string) {
 	if e := c.m[convID]; e != nil {
 		if e.wake != nil {
 			close(e.wake)
+		}
+		for _, k := range e.legs {
+			if c.byLeg[k] == convID {
+				delete(c.byLeg, k)
+			}
 		}
 		delete(c.m, convID)
 	}
@@ -319,6 +507,7 @@ func (c *cache) closeAll() {
 		}
 		delete(c.m, id)
 	}
+	clear(c.byLeg)
 }
 
 // Value implements bridge.Store.

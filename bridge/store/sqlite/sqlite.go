@@ -113,9 +113,10 @@ func (o *Options) defaults() error {
 // Store is the SQLite bridge.Store. It is safe for concurrent use. Activities handed to Append
 // are not retained: the store keeps their JSON and readers get fresh copies.
 //
-// Besides SQLite's page cache, a Store keeps in memory a few dozen bytes per conversation written
-// to since Open and not yet swept (its last sequence number and write time), so that appends,
-// Last and Notify do not read the disk for them.
+// Besides SQLite's page cache, a Store keeps in memory, per conversation read or written since Open
+// and not yet swept, its last sequence number, the conversation, its cursors and, while it is
+// active, its last few records, so that appends, conversation lookups, Last, Notify and live
+// readers' Since do not read the disk (see cache).
 //
 // Ack returns ErrUnknownConversation for a conversation that does not exist (the memory store
 // accepts it). As in the memory store, a leg stays indexed to its conversation until that is
@@ -198,7 +199,7 @@ func openLocked(ctx context.Context, opts Options, path string) (*Store, error) 
 		quit:        make(chan struct{}),
 		writerDone:  make(chan struct{}),
 		sweeperDone: make(chan struct{}),
-		cache:       cache{m: map[string]*entry{}},
+		cache:       cache{m: map[string]*entry{}, byLeg: map[string]string{}},
 		touchEvery:  min(opts.TTL/100, time.Minute),
 	}
 	busy := fmt.Sprint(opts.BusyWait.Milliseconds())

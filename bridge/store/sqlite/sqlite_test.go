@@ -386,11 +386,14 @@ func TestNeverSweep(t *testing.T) {
 func TestCorruptRows(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s := open(t, Options{Dir: dir, Log: zerolog.New(zerolog.NewTestWriter(t))})
-	require.NoError(t, s.PutConversation(ctx, conv("c")))
-	_, _, err := s.Append(ctx, "c", bridge.RoleBot, msg("x"), "")
+	first, err := Open(ctx, Options{Dir: dir})
 	require.NoError(t, err)
-	// Damage the rows behind the store's back, as a bad disk or a careless hand would.
+	require.NoError(t, first.PutConversation(ctx, conv("c")))
+	_, _, err = first.Append(ctx, "c", bridge.RoleBot, msg("x"), "")
+	require.NoError(t, err)
+	require.NoError(t, first.Close())
+	// Damage the rows while no store has them in memory, as a bad disk or a careless hand would.
+	s := open(t, Options{Dir: dir, Log: zerolog.New(zerolog.NewTestWriter(t))})
 	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), nil))
 	require.NoError(t, err)
 	defer db.Close()

@@ -23,6 +23,7 @@ func (s *Store) sweeper() {
 		case <-s.quit:
 			return
 		case <-t.C:
+			s.cache.trimTails(time.Now())
 			n, err := s.sweep(context.Background())
 			if errors.Is(err, ErrClosed) {
 				return

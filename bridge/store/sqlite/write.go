@@ -42,8 +42,12 @@ type request struct {
 	done  chan struct{}
 	conv  string
 
-	body []byte       // put: the conversation's JSON; append: the activity's, without its id (see encode)
-	legs []bridge.Leg // put: its legs
+	body   []byte               // put: the conversation's JSON; append: the activity's, without its id (enc.WithoutID)
+	legs   []bridge.Leg         // put: its legs
+	conv2  *bridge.Conversation // put: a copy of the conversation, for the cache
+	stored []byte               // append: the activity's JSON with its id, as committed
+	at     int64                // append: the commit's time
+	async  bool                 // ack: nobody waits for it
 
 	from   bridge.Role        // append
 	act    *activity.Activity // append: owned by the writer until done is closed
@@ -124,7 +128,7 @@ func (s *Store) PutConversation(ctx context.Context, c *bridge.Conversation) err
 	if err != nil {
 		return fmt.Errorf("sqlite store: encode conversation %q: %w", c.ID, err)
 	}
-	return s.submit(ctx, &request{kind: kindPut, conv: c.ID, body: body, legs: c.Legs()})
+	return s.submit(ctx, &request{kind: kindPut, conv: c.ID, body: body, legs: c.Legs(), conv2: c.Clone()})
 }
 
 // Append implements bridge.Store. It returns once the record is committed and fsynced, and a is
@@ -146,14 +150,40 @@ func (s *Store) Append(ctx context.Context, convID string, from bridge.Role, a *
 }
 
 // Ack implements bridge.Store. Unlike the memory store, it returns ErrUnknownConversation for a
-// conversation that does not exist, so that no cursor outlives its conversation.
+// conversation that does not exist, so that no cursor outlives its conversation. For a
+// conversation known to exist it returns at once, and the cursor is committed with the next
+// batch: a cursor lost in a crash only makes a leg be delivered again what it already had, under
+// the same ids (the Store contract), and not waiting saves an exchange two commits.
 func (s *Store) Ack(ctx context.Context, convID, leg string, seq int64) error {
-	return s.submit(ctx, &request{kind: kindAck, conv: convID, leg: leg, seq: seq})
+	if s.cache.ack(convID, leg, seq) {
+		return s.enqueue(ctx, &request{kind: kindAck, conv: convID, leg: leg, seq: seq, async: true})
+	}
+	if err := s.submit(ctx, &request{kind: kindAck, conv: convID, leg: leg, seq: seq}); err != nil {
+		return err
+	}
+	s.cache.ack(convID, leg, seq)
+	return nil
 }
 
 // PutValue implements bridge.Store: key is stored with value in the next committed batch.
 func (s *Store) PutValue(ctx context.Context, key string, value []byte) error {
 	return s.submit(ctx, &request{kind: kindValue, leg: key, body: append([]byte(nil), value...)})
+}
+
+// enqueue hands r to the writer without waiting for its commit.
+func (s *Store) enqueue(ctx context.Context, r *request) error {
+	r.done = make(chan struct{})
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	select {
+	case s.queue <- r:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sqlite store: %w", ctx.Err())
+	}
 }
 
 // submit hands r to the writer and waits for its result.
@@ -479,6 +509,7 @@ func (s *Store) applyAppend(b *batchState, r *request) error {
 	if _, err := b.exec(s, stInsert, r.conv, seq, string(r.from), body, b.now, idem); err != nil {
 		return err
 	}
+	r.stored, r.at = body, b.now
 	m.last = seq
 	b.meta[r.conv] = m
 	r.seq = seq
@@ -499,6 +530,7 @@ func (s *Store) applyAck(b *batchState, r *request) error {
 // publish tells readers about a committed batch: it advances the cached last sequence numbers,
 // wakes Notify waiters, and forgets swept conversations.
 func (s *Store) publish(batch []*request) {
+	now := time.Now()
 	c := &s.cache
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -509,12 +541,19 @@ func (s *Store) publish(batch []*request) {
 		switch r.kind {
 		case kindAppend:
 			if !r.dup {
-				c.advance(r.conv, r.seq)
+				at := time.Unix(0, r.at).UTC()
+				c.advance(r.conv, bridge.Record{Seq: r.seq, From: r.from, Activity: r.act, At: at, Raw: r.stored}, now)
 			}
 		case kindPut:
-			if e := c.m[r.conv]; e != nil && !e.exists {
-				e.exists, e.last = true, -1 // a put may also have dropped a purged log
+			e := c.m[r.conv]
+			if e == nil {
+				e = &entry{}
+				c.m[r.conv] = e
+			} else if !e.exists {
+				e.last, e.hasLast, e.tail = -1, true, nil // a put may also have dropped a purged log
 			}
+			e.exists = true
+			c.setConv(e, r.conv2)
 		case kindSweep:
 			for _, id := range r.removed {
 				c.forget(id)

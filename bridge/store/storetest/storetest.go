@@ -91,6 +91,42 @@ func Run(t *testing.T, newStore func(t *testing.T) bridge.Store) {
 		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
 	})
 
+	t.Run("every read of a long log gives the same records, with their JSON", func(t *testing.T) {
+		s := newStore(t)
+		c := conv("c13")
+		require.NoError(t, s.PutConversation(ctx, c))
+		c.State, c.Customer.User.ID = bridge.StateEnded, "changed" // the store kept its own copy
+		got, err := s.Conversation(ctx, "c13")
+		require.NoError(t, err)
+		require.Equal(t, bridge.StateBot, got.State)
+		require.Equal(t, "u1", got.Customer.User.ID)
+		const n = 40 // longer than any in-memory tail a store keeps for live readers
+		for i := range n {
+			_, _, err := s.Append(ctx, "c13", bridge.RoleBot, msg(fmt.Sprint(i)), "")
+			require.NoError(t, err)
+		}
+		for _, after := range []int64{-1, 0, 5, 20, 23, 24, 30, 38, 39, 45} {
+			for _, limit := range []int{0, 1, 7, 100} {
+				recs, err := s.Since(ctx, "c13", after, limit)
+				require.NoError(t, err)
+				want := max(min(int64(n-1)-after, int64(n)), 0)
+				if limit > 0 {
+					want = min(want, int64(limit))
+				}
+				require.Len(t, recs, int(want), "after %d limit %d", after, limit)
+				for i, r := range recs {
+					seq := after + 1 + int64(i)
+					require.Equal(t, seq, r.Seq)
+					require.Equal(t, fmt.Sprint(seq), r.Activity.Text)
+					require.Equal(t, bridge.FormatActivityID("c13", seq), r.Activity.ID)
+					enc, err := activity.Marshal(r.Activity)
+					require.NoError(t, err)
+					require.JSONEq(t, string(enc), string(r.Raw), "Raw is the record's activity")
+				}
+			}
+		}
+	})
+
 	t.Run("append keeps the whole activity", func(t *testing.T) {
 		s := newStore(t)
 		require.NoError(t, s.PutConversation(ctx, conv("c3")))
