@@ -40,9 +40,12 @@ type Store interface {
 	Since(ctx context.Context, convID string, after int64, limit int) ([]Record, error)
 	// Last returns the highest sequence number of the log, or -1 when it is empty.
 	Last(ctx context.Context, convID string) (int64, error)
-	// Notify returns a channel that is closed once the log holds a record with Seq > after: a
-	// wake-up for live readers, which then read with Since.
-	Notify(convID string, after int64) <-chan struct{}
+	// Watch calls fn once, in a goroutine of its own, when the log holds a record with
+	// Seq > after (at once when it already does), or when the store can no longer tell (it
+	// closed, or removed the conversation): a wake-up for live readers, which then read with
+	// Since, which reports why. stop cancels the call if it has not been made, and reports
+	// whether it did. Watching costs no goroutine while it waits.
+	Watch(convID string, after int64, fn func()) (stop func() bool)
 
 	// Ack records that leg has been delivered everything up to seq; Cursor reads it back (-1 when
 	// nothing was acknowledged), so that delivery resumes after a crash without loss. Ack may

@@ -24,6 +24,23 @@ type activitySet struct {
 	Watermark  string            `json:"watermark,omitempty"`
 }
 
+// appendSet appends the JSON of set to b. Its activities are compact JSON from the store.
+func appendSet(b []byte, set activitySet) []byte {
+	b = append(b, `{"activities":[`...)
+	for i, a := range set.Activities {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, a...)
+	}
+	b = append(b, ']')
+	if set.Watermark != "" {
+		b = append(b, `,"watermark":`...)
+		b = strconv.AppendQuote(b, set.Watermark)
+	}
+	return append(b, "}\n"...)
+}
+
 // visible reports whether a logged activity is shown to Direct Line clients: conversationUpdate
 // never is (directline.md §2), nor are handoff commands meant for the bridge. Typing is shown
 // only live on a websocket stream: Direct Line does not queue it, so it is not in the history

@@ -2,10 +2,10 @@ package directline
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -53,28 +53,31 @@ var upgrader = websocket.Upgrader{
 // streamSet tracks the open streams so that shutdown can close them.
 type streamSet struct {
 	mu      sync.Mutex
-	conns   map[*websocket.Conn]openStream
+	open    map[*stream]struct{}
 	closing bool
 	wg      sync.WaitGroup
 }
 
-type openStream struct {
-	conv     string
-	shutdown chan struct{} // closed on shutdown
-}
+func (ss *streamSet) init() { ss.open = map[*stream]struct{}{} }
 
-func (ss *streamSet) init() { ss.conns = map[*websocket.Conn]openStream{} }
-
-func (ss *streamSet) add(c *websocket.Conn, conv string) (shutdown <-chan struct{}, ok bool) {
+func (ss *streamSet) add(st *stream) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.closing {
-		return nil, false
+		return false
 	}
-	ch := make(chan struct{})
-	ss.conns[c] = openStream{conv: conv, shutdown: ch}
+	ss.open[st] = struct{}{}
 	ss.wg.Add(1)
-	return ch, true
+	return true
+}
+
+func (ss *streamSet) remove(st *stream) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if _, ok := ss.open[st]; ok {
+		delete(ss.open, st)
+		ss.wg.Done()
+	}
 }
 
 // Drop cuts the conversation's open streams without a close frame, as a network failure
@@ -83,29 +86,20 @@ func (s *Server) Drop(convID string) int {
 	s.streams.mu.Lock()
 	defer s.streams.mu.Unlock()
 	n := 0
-	for c, o := range s.streams.conns {
-		if o.conv == convID {
-			_ = c.NetConn().Close()
+	for st := range s.streams.open {
+		if st.id == convID {
+			_ = st.conn.NetConn().Close()
 			n++
 		}
 	}
 	return n
 }
 
-func (ss *streamSet) remove(c *websocket.Conn) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if _, ok := ss.conns[c]; ok {
-		delete(ss.conns, c)
-		ss.wg.Done()
-	}
-}
-
 // Streams returns the number of open websocket streams.
 func (s *Server) Streams() int {
 	s.streams.mu.Lock()
 	defer s.streams.mu.Unlock()
-	return len(s.streams.conns)
+	return len(s.streams.open)
 }
 
 // Shutdown refuses new streams and closes the open ones with close code 1012 (service restart),
@@ -114,10 +108,16 @@ func (s *Server) Streams() int {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.streams.mu.Lock()
 	s.streams.closing = true
-	for _, o := range s.streams.conns {
-		close(o.shutdown)
+	open := make([]*stream, 0, len(s.streams.open))
+	for st := range s.streams.open {
+		open = append(open, st)
 	}
 	s.streams.mu.Unlock()
+	for _, st := range open {
+		st.mu.Lock()
+		st.endLocked(websocket.CloseServiceRestart, CloseServerShutdown)
+		st.mu.Unlock()
+	}
 	done := make(chan struct{})
 	go func() { s.streams.wg.Wait(); close(done) }()
 	select {
@@ -129,6 +129,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // stream: GET /conversations/{id}/stream?watermark=&t= — the websocket stream of ActivitySets.
+// The handler returns once the socket is upgraded, so that net/http lets go of the request's
+// buffers; an open stream then costs one goroutine, its reader (see stream).
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	cors(w)
 	id := r.PathValue("id")
@@ -148,20 +150,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errFromBridge(err))
 		return
 	}
-	var after int64
+	// Typing before the stream opens is history, which does not keep typing.
+	live, err := s.store.Last(r.Context(), id)
+	if err != nil {
+		writeError(w, errFromBridge(err))
+		return
+	}
+	after := live // no watermark: only what is new from now on [RECON]
 	if q := r.URL.Query(); q.Has("watermark") {
 		var ok bool
 		if after, ok = parseWatermark(q.Get("watermark")); !ok {
 			writeError(w, errBadArgument("the watermark is not one this server issued"))
 			return
 		}
-	} else { // no watermark: only what is new from now on [RECON]
-		last, err := s.store.Last(r.Context(), id)
-		if err != nil {
-			writeError(w, errFromBridge(err))
-			return
-		}
-		after = last
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
 		writeError(w, errBadArgument("the stream needs a websocket upgrade"))
@@ -171,111 +172,170 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	shutdown, ok := s.streams.add(conn, id)
-	if !ok {
+	st := &stream{s: s, conn: conn, id: id, peer: r.RemoteAddr, after: after, live: live}
+	if !s.streams.add(st) {
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseServiceRestart, "server shutting down"), time.Now().Add(writeWait))
 		_ = conn.Close()
 		return
 	}
-	defer s.streams.remove(conn)
-	reason := s.pump(r.Context(), conn, id, after, shutdown)
-	s.log.Debug().Str("conv_id", id).Str("peer", r.RemoteAddr).Str("close_reason", reason.String()).Msg("stream closed")
+	go st.run()
 }
 
-// pump writes the conversation's activities after watermark after to conn, then live ones as
-// they are appended, with keep-alives in between, until the stream ends. A reader goroutine
-// discards what the client sends (empty keep-alives) and notices when it goes away.
-func (s *Server) pump(ctx context.Context, conn *websocket.Conn, id string, after int64, shutdown <-chan struct{}) CloseReason {
-	defer conn.Close()
-	readerDone := make(chan CloseReason, 1)
-	deadline := 2*s.cfg.KeepAlive + 10*time.Second
-	go func() {
-		conn.SetReadLimit(64 << 10)
-		_ = conn.SetReadDeadline(time.Now().Add(deadline))
-		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(deadline)) })
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-					readerDone <- CloseClientClosed
-				} else {
-					readerDone <- CloseReadError
-				}
-				return
+// stream is one open websocket stream. Its only goroutine reads (and discards) what the client
+// sends, which notices when the client goes away. Frames are written under mu by whoever has
+// something to send: the first flush, the store's Watch callback after an append, the
+// keep-alive timer, shutdown.
+type stream struct {
+	s    *Server
+	conn *websocket.Conn
+	id   string
+	peer string
+
+	closing atomic.Bool // a close frame was sent: the reader only waits for the client's
+
+	mu     sync.Mutex
+	after  int64 // the watermark of the last activity written (or skipped as invisible)
+	live   int64 // the last sequence number before the stream opened (see visible)
+	ended  bool
+	reason CloseReason
+	stop   func() bool // cancels the pending Watch
+	keep   *time.Timer // the next keep-alive
+}
+
+// run writes what the log holds after the watermark, then reads until the stream ends.
+func (st *stream) run() {
+	conn := st.conn
+	deadline := 2*st.s.cfg.KeepAlive + 10*time.Second
+	conn.SetReadLimit(64 << 10)
+	_ = conn.SetReadDeadline(time.Now().Add(deadline))
+	conn.SetPongHandler(func(string) error {
+		if st.closing.Load() {
+			return nil
+		}
+		return conn.SetReadDeadline(time.Now().Add(deadline))
+	})
+	st.mu.Lock()
+	st.keep = time.AfterFunc(st.s.cfg.KeepAlive, st.keepAlive)
+	st.flushLocked()
+	st.mu.Unlock()
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			reason := CloseReadError
+			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+				reason = CloseClientClosed
 			}
+			st.mu.Lock()
+			st.endLocked(0, reason)
+			reason = st.reason
+			st.mu.Unlock()
+			_ = conn.Close()
+			st.s.streams.remove(st)
+			st.s.log.Debug().Str("conv_id", st.id).Str("peer", st.peer).Str("close_reason", reason.String()).Msg("stream closed")
+			return
+		}
+		if !st.closing.Load() {
 			_ = conn.SetReadDeadline(time.Now().Add(deadline))
 		}
-	}()
-	keepAlive := time.NewTicker(s.cfg.KeepAlive)
-	defer keepAlive.Stop()
-	live, err := s.store.Last(ctx, id) // typing before this is history, which does not keep typing
-	if err != nil {
-		return closeWith(conn, websocket.CloseInternalServerErr, CloseStoreError, readerDone)
-	}
-	for {
-		for { // everything after the watermark, a page per frame
-			set, more, err := s.page(ctx, id, after, live)
-			if err != nil {
-				s.log.Warn().Err(err).Str("conv_id", id).Msg("stream: cannot read the log")
-				return closeWith(conn, websocket.CloseInternalServerErr, CloseStoreError, readerDone)
-			}
-			if set.Watermark == "" || set.Watermark == strconv.FormatInt(after, 10) {
-				break
-			}
-			after, _ = strconv.ParseInt(set.Watermark, 10, 64)
-			if len(set.Activities) > 0 {
-				if err := writeFrame(conn, set); err != nil {
-					return CloseWriteError
-				}
-			}
-			if !more {
-				break // Notify(after) fires at once if more came meanwhile
-			}
-		}
-		select {
-		case <-s.store.Notify(id, after):
-		case <-keepAlive.C: // an empty text frame, as the service sends, and a ping to detect dead peers
-			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := conn.WriteMessage(websocket.TextMessage, nil); err != nil {
-				return CloseWriteError
-			}
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				return CloseWriteError
-			}
-		case reason := <-readerDone:
-			return reason
-		case <-shutdown:
-			return closeWith(conn, websocket.CloseServiceRestart, CloseServerShutdown, readerDone)
-		case <-ctx.Done():
-			return closeWith(conn, websocket.CloseServiceRestart, CloseServerShutdown, readerDone)
-		}
 	}
 }
 
+// wake is the Watch callback: the log has grown.
+func (st *stream) wake() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.stop = nil
+	st.flushLocked()
+}
+
+// flushLocked writes everything after the watermark, a page per frame, then watches the log for
+// more. The caller holds mu.
+func (st *stream) flushLocked() {
+	if st.ended {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeWait)
+	defer cancel()
+	for {
+		set, more, err := st.s.page(ctx, st.id, st.after, st.live)
+		if err != nil {
+			st.s.log.Warn().Err(err).Str("conv_id", st.id).Msg("stream: cannot read the log")
+			st.endLocked(websocket.CloseInternalServerErr, CloseStoreError)
+			return
+		}
+		if set.Watermark != "" {
+			st.after, _ = strconv.ParseInt(set.Watermark, 10, 64)
+		}
+		if len(set.Activities) > 0 {
+			if err := writeFrame(st.conn, set); err != nil {
+				st.endLocked(0, CloseWriteError)
+				return
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	st.stop = st.s.store.Watch(st.id, st.after, st.wake) // called at once if more came meanwhile
+}
+
+// keepAlive sends an empty text frame, as the service does, and a ping to detect dead peers.
+func (st *stream) keepAlive() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended {
+		return
+	}
+	_ = st.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := st.conn.WriteMessage(websocket.TextMessage, nil); err != nil {
+		st.endLocked(0, CloseWriteError)
+		return
+	}
+	if err := st.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+		st.endLocked(0, CloseWriteError)
+		return
+	}
+	st.keep.Reset(st.s.cfg.KeepAlive)
+}
+
+// endLocked ends the stream for reason, once. With a close code it starts the closing handshake
+// and gives the client 2 s to answer it, which the reader receives; without one (the connection
+// failed) it closes the connection, which ends the reader. The caller holds mu.
+func (st *stream) endLocked(code int, reason CloseReason) {
+	if st.ended {
+		return
+	}
+	st.ended, st.reason = true, reason
+	if st.stop != nil {
+		st.stop()
+		st.stop = nil
+	}
+	if st.keep != nil {
+		st.keep.Stop()
+	}
+	if code == 0 {
+		_ = st.conn.Close()
+		return
+	}
+	st.closing.Store(true)
+	msg := websocket.FormatCloseMessage(code, reason.String())
+	if err := st.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
+		_ = st.conn.Close()
+		return
+	}
+	_ = st.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+}
+
+// writeFrame writes an ActivitySet as one text frame. The activities are stored JSON, written as
+// they are: encoding/json would check and compact each again.
 func writeFrame(conn *websocket.Conn, set activitySet) error {
 	_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 	w, err := conn.NextWriter(websocket.TextMessage)
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(set); err != nil {
-		_ = w.Close()
-		return err
+	_, err = w.Write(appendSet(nil, set))
+	if cerr := w.Close(); err == nil {
+		err = cerr
 	}
-	return w.Close()
-}
-
-// closeWith starts the closing handshake with code and waits (briefly) for the client's close
-// frame, which the reader goroutine receives, so that the client sees a clean close.
-func closeWith(conn *websocket.Conn, code int, reason CloseReason, readerDone <-chan CloseReason) CloseReason {
-	msg := websocket.FormatCloseMessage(code, reason.String())
-	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
-		return reason
-	}
-	select {
-	case <-readerDone:
-	case <-time.After(2 * time.Second):
-	}
-	return reason
+	return err
 }

@@ -26,7 +26,7 @@ type Store struct {
 type convLog struct {
 	recs    []bridge.Record
 	idem    map[string]int64
-	wake    chan struct{} // closed and cleared on the next append
+	waiters bridge.Waiters // called on the next append
 	cursors map[string]int64
 }
 
@@ -115,10 +115,7 @@ func (s *Store) Append(_ context.Context, convID string, from bridge.Role, a *ac
 		}
 		l.idem[idemKey] = seq
 	}
-	if l.wake != nil {
-		close(l.wake)
-		l.wake = nil
-	}
+	l.waiters.Fire()
 	return seq, false, nil
 }
 
@@ -157,20 +154,15 @@ func (s *Store) Last(_ context.Context, convID string) (int64, error) {
 	return -1, nil
 }
 
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// Notify implements bridge.Store.
-func (s *Store) Notify(convID string, after int64) <-chan struct{} {
+// Watch implements bridge.Store.
+func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.logOf(convID)
 	if int64(len(l.recs))-1 > after {
-		return closed
+		return bridge.FireNow(fn)
 	}
-	if l.wake == nil {
-		l.wake = make(chan struct{})
-	}
-	return l.wake
+	return l.waiters.Add(fn)
 }
 
 // Ack implements bridge.Store.

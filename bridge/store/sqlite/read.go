@@ -205,24 +205,21 @@ func (s *Store) loadLast(ctx context.Context, convID string) (exists bool, last 
 	return exists, last, nil
 }
 
-// closedCh is returned by Notify when the log is already past the reader.
-var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// Notify implements bridge.Store. Wake-ups are in-process, fired after the commit. When the last
-// sequence number cannot be read, or the store is closed, the channel is closed at once: a
-// spurious wake-up sends the reader to Since, which reports the error.
-func (s *Store) Notify(convID string, after int64) <-chan struct{} {
+// Watch implements bridge.Store. Wake-ups are in-process, fired after the commit. When the last
+// sequence number cannot be read, or the store is closed, fn is called at once: a spurious
+// wake-up sends the reader to Since, which reports the error.
+func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) {
 	c := &s.cache
 	for range 3 {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return closedCh
+			return bridge.FireNow(fn)
 		}
 		if e := c.m[convID]; e != nil && e.hasLast {
-			ch := e.wait(after)
+			stop := e.watch(after, fn)
 			c.mu.Unlock()
-			return ch
+			return stop
 		}
 		gen := c.gen
 		c.mu.Unlock()
@@ -230,18 +227,18 @@ func (s *Store) Notify(convID string, after int64) <-chan struct{} {
 		exists, last, err := s.loadLast(ctx, convID)
 		cancel()
 		if err != nil {
-			s.log.Warn().Err(err).Str("conv_id", convID).Msg("notify: read last sequence number")
-			return closedCh
+			s.log.Warn().Err(err).Str("conv_id", convID).Msg("watch: read last sequence number")
+			return bridge.FireNow(fn)
 		}
 		c.mu.Lock()
 		if e := c.learn(convID, gen, exists, last); e != nil {
-			ch := e.wait(after)
+			stop := e.watch(after, fn)
 			c.mu.Unlock()
-			return ch
+			return stop
 		}
 		c.mu.Unlock()
 	}
-	return closedCh // the sweep keeps racing the load: let the reader look again
+	return bridge.FireNow(fn) // the sweep keeps racing the load: let the reader look again
 }
 
 // Cursor implements bridge.Store. A leg that never acknowledged anything reads -1.
@@ -259,7 +256,7 @@ func (s *Store) Cursor(ctx context.Context, convID, leg string) (int64, error) {
 }
 
 // cache holds, per conversation, what readers would otherwise ask the database for: the last
-// committed sequence number and the channel Notify waiters share, the conversation itself, the
+// committed sequence number and the Watch callbacks waiting for it to pass theirs, the conversation itself, the
 // cursors acknowledged since Open, and the last few records appended (tailMax at most, dropped
 // once idle for tailIdle). The writer creates and advances entries after each commit, so it holds
 // one entry per conversation read or written within the TTL; the sweep forgets the ones it
@@ -277,7 +274,7 @@ type entry struct {
 	last    int64
 	hasLast bool // last is known
 	exists  bool
-	wake    chan struct{} // closed and cleared when last advances
+	waiters bridge.Waiters // called when last advances
 
 	conv    *bridge.Conversation // nil until read or written; replaced, never changed
 	legs    []string             // the leg keys byLeg maps to this conversation
@@ -297,15 +294,12 @@ const (
 	tailIdle = 30 * time.Second
 )
 
-// wait returns a channel closed once the log passes after. The caller holds the cache's lock.
-func (e *entry) wait(after int64) <-chan struct{} {
+// watch calls fn once the log passes after. The caller holds the cache's lock.
+func (e *entry) watch(after int64, fn func()) (stop func() bool) {
 	if e.last > after {
-		return closedCh
+		return bridge.FireNow(fn)
 	}
-	if e.wake == nil {
-		e.wake = make(chan struct{})
-	}
-	return e.wake
+	return e.waiters.Add(fn)
 }
 
 // advance records a committed append. The caller holds the lock.
@@ -333,10 +327,7 @@ func (c *cache) advance(convID string, rec bridge.Record, now time.Time) {
 		return
 	}
 	e.last, e.hasLast = rec.Seq, true
-	if e.wake != nil {
-		close(e.wake)
-		e.wake = nil
-	}
+	e.waiters.Fire()
 }
 
 // since answers Since from the tail when it holds everything after after; ok is false when the
@@ -483,9 +474,7 @@ func (c *cache) learn(convID string, gen uint64, exists bool, last int64) *entry
 // holds the lock.
 func (c *cache) forget(convID string) {
 	if e := c.m[convID]; e != nil {
-		if e.wake != nil {
-			close(e.wake)
-		}
+		e.waiters.Fire()
 		for _, k := range e.legs {
 			if c.byLeg[k] == convID {
 				delete(c.byLeg, k)
@@ -496,15 +485,13 @@ func (c *cache) forget(convID string) {
 	c.gen++
 }
 
-// closeAll wakes every waiter; later Notify calls return a closed channel.
+// closeAll wakes every waiter; later Watch calls are called back at once.
 func (c *cache) closeAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
 	for id, e := range c.m {
-		if e.wake != nil {
-			close(e.wake)
-		}
+		e.waiters.Fire()
 		delete(c.m, id)
 	}
 	clear(c.byLeg)

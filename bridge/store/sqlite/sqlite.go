@@ -115,7 +115,7 @@ func (o *Options) defaults() error {
 //
 // Besides SQLite's page cache, a Store keeps in memory, per conversation read or written since Open
 // and not yet swept, its last sequence number, the conversation, its cursors and, while it is
-// active, its last few records, so that appends, conversation lookups, Last, Notify and live
+// active, its last few records, so that appends, conversation lookups, Last, Watch and live
 // readers' Since do not read the disk (see cache).
 //
 // Ack returns ErrUnknownConversation for a conversation that does not exist (the memory store

@@ -107,7 +107,7 @@ func TestOpen(t *testing.T) {
 		s, err := Open(ctx, Options{Dir: t.TempDir()})
 		require.NoError(t, err)
 		require.NoError(t, s.PutConversation(ctx, conv("c")))
-		ch := s.Notify("c", 5)
+		ch := bridge.Notify(s, "c", 5)
 		require.NoError(t, s.Close())
 		require.NoError(t, s.Close(), "close twice")
 		<-ch // waiters are woken
@@ -115,7 +115,7 @@ func TestOpen(t *testing.T) {
 		require.ErrorIs(t, err, ErrClosed)
 		_, err = s.Since(ctx, "c", -1, 0)
 		require.ErrorIs(t, err, ErrClosed)
-		<-s.Notify("c", 100)
+		<-bridge.Notify(s, "c", 100)
 	})
 }
 
@@ -304,7 +304,7 @@ func TestSweep(t *testing.T) {
 			require.NoError(t, err)
 		}
 	})
-	wake := s.Notify("old", 0)
+	wake := bridge.Notify(s, "old", 0)
 	clk.Advance(59 * time.Minute)
 	_, _, err := s.Append(ctx, "live", bridge.RoleBot, msg("z"), "") // restarts live's TTL
 	require.NoError(t, err)

@@ -528,7 +528,7 @@ func (s *Store) applyAck(b *batchState, r *request) error {
 }
 
 // publish tells readers about a committed batch: it advances the cached last sequence numbers,
-// wakes Notify waiters, and forgets swept conversations.
+// calls Watch callbacks, and forgets swept conversations.
 func (s *Store) publish(batch []*request) {
 	now := time.Now()
 	c := &s.cache

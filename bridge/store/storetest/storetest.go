@@ -241,26 +241,46 @@ func Run(t *testing.T, newStore func(t *testing.T) bridge.Store) {
 		require.Equal(t, int64(0), last)
 	})
 
-	t.Run("notify wakes readers on append", func(t *testing.T) {
+	t.Run("watch calls back on append, once, unless stopped", func(t *testing.T) {
 		s := newStore(t)
 		require.NoError(t, s.PutConversation(ctx, conv("c5")))
-		ch := s.Notify("c5", -1)
+		calls := make(chan string, 4)
+		s.Watch("c5", -1, func() { calls <- "first" })
+		stop := s.Watch("c5", -1, func() { calls <- "stopped" })
+		require.True(t, stop(), "stopped before the append")
+		require.False(t, stop(), "stops once")
 		select {
-		case <-ch:
-			t.Fatal("woke before any append")
-		default:
+		case c := <-calls:
+			t.Fatalf("%s called before any append", c)
+		case <-time.After(50 * time.Millisecond):
 		}
 		_, _, err := s.Append(ctx, "c5", bridge.RoleCustomer, msg("x"), "")
 		require.NoError(t, err)
 		select {
-		case <-ch:
+		case c := <-calls:
+			require.Equal(t, "first", c)
 		case <-time.After(5 * time.Second):
-			t.Fatal("not woken by append")
+			t.Fatal("not called by the append")
+		}
+		_, _, err = s.Append(ctx, "c5", bridge.RoleCustomer, msg("y"), "")
+		require.NoError(t, err)
+		late := s.Watch("c5", 0, func() { calls <- "already past" })
+		select {
+		case c := <-calls:
+			require.Equal(t, "already past", c, "a watch for an older sequence is called at once")
+		case <-time.After(5 * time.Second):
+			t.Fatal("a watch for an older sequence must be called at once")
+		}
+		require.False(t, late(), "too late to stop")
+		select {
+		case c := <-calls:
+			t.Fatalf("%s called twice or after being stopped", c)
+		case <-time.After(50 * time.Millisecond):
 		}
 		select {
-		case <-s.Notify("c5", -1): // already past: closed at once
-		default:
-			t.Fatal("notify for an older sequence must be closed")
+		case <-bridge.Notify(s, "c5", 1):
+			t.Fatal("notify woke with nothing new")
+		case <-time.After(20 * time.Millisecond):
 		}
 	})
 

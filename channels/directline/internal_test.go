@@ -1,6 +1,7 @@
 package directline
 
 import (
+	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
@@ -51,4 +52,19 @@ func TestVerifiedTokensStillExpire(t *testing.T) {
 		require.Nil(t, e)
 	}
 	require.LessOrEqual(t, len(tok.verified), 64)
+}
+
+// TestAppendSet checks the hand-written ActivitySet encoding against encoding/json's.
+func TestAppendSet(t *testing.T) {
+	for _, set := range []activitySet{
+		{Activities: []json.RawMessage{}},
+		{Activities: []json.RawMessage{[]byte(`{"type":"message","text":"a\"b"}`)}, Watermark: "0"},
+		{Activities: []json.RawMessage{[]byte(`{"id":"c|0000001"}`), []byte(`{"x": [1, 2]}`)}, Watermark: "12"},
+	} {
+		want, err := json.Marshal(set)
+		require.NoError(t, err)
+		got := appendSet(nil, set)
+		require.True(t, json.Valid(got), "%s", got)
+		require.JSONEq(t, string(want), string(got))
+	}
 }
