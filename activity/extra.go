@@ -3,6 +3,7 @@ package activity
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"sort"
 	"strings"
@@ -46,22 +47,155 @@ func decodeWithExtra(data []byte, v any) (Extra, error) {
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(data, &all); err != nil {
-		return nil, err
-	}
 	known := keysOf(reflect.TypeOf(v).Elem())
 	var extra Extra
-	for k, raw := range all {
-		if _, ok := known[strings.ToLower(k)]; ok && !isBlank(raw) {
-			continue
+	err := eachMember(data, func(k string, raw []byte) {
+		if _, ok := known[lower(k)]; ok && !isBlank(raw) {
+			return
 		}
 		if extra == nil {
-			extra = make(Extra, len(all)-len(known))
+			extra = make(Extra, 2)
 		}
-		extra[k] = raw
+		extra[k] = append(json.RawMessage(nil), raw...)
+	})
+	return extra, err
+}
+
+// lower returns s in lower case, without allocating when it is already.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
+			return strings.ToLower(s)
+		}
 	}
-	return extra, nil
+	return s
+}
+
+// eachMember calls fn with the name and the raw value of each member of the JSON object data,
+// in order, without decoding the values: the second pass over an activity that finds its
+// unknown members. data has been decoded successfully already; anything else is an error.
+func eachMember(data []byte, fn func(name string, raw []byte)) error {
+	bad := errors.New("activity: not a JSON object")
+	i := skipSpace(data, 0)
+	if bytes.HasPrefix(data[i:], []byte("null")) && skipSpace(data, i+4) == len(data) {
+		return nil // no members, as encoding/json decodes null into a map
+	}
+	if i >= len(data) || data[i] != '{' {
+		return bad
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return nil
+	}
+	for i < len(data) {
+		if data[i] != '"' {
+			return bad
+		}
+		end := skipString(data, i)
+		if end < 0 {
+			return bad
+		}
+		key := data[i+1 : end-1]
+		var name string
+		if bytes.IndexByte(key, '\\') >= 0 || !isASCII(key) { // as encoding/json decodes names
+			if err := json.Unmarshal(data[i:end], &name); err != nil {
+				return err
+			}
+		} else {
+			name = string(key)
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return bad
+		}
+		start := skipSpace(data, i+1)
+		end = skipValue(data, start)
+		if end < 0 {
+			return bad
+		}
+		fn(name, data[start:end])
+		i = skipSpace(data, end)
+		if i >= len(data) {
+			return bad
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			return nil
+		default:
+			return bad
+		}
+	}
+	return bad
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string that starts at b[i] (a quote), or -1.
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value that starts at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end := skipString(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
 }
 
 // encodeWithExtra encodes v (a struct without custom marshalling) and appends the members of

@@ -1,6 +1,7 @@
 package activity
 
 import (
+	"encoding/json"
 	"testing"
 )
 
@@ -36,6 +37,35 @@ func FuzzDecode(f *testing.F) {
 		}
 		if string(first) != string(second) {
 			t.Fatalf("not a fixed point:\n%s\n%s", first, second)
+		}
+	})
+}
+
+// FuzzEachMember checks the member scanner that finds unknown members against encoding/json:
+// for any input that decodes as an object, it finds the same members with the same raw values.
+func FuzzEachMember(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"message","text":"a\"b}","x":{"y":[1,{"z":"]"}]},"n":-1.5e3,"t":true,"u":null}`,
+		` { "a" : 1 , "\u0061" : [ ] , "é":"\\" } `, `{}`, `null`, `{"a":1,"a":2}`, `[1]`, `{"a":}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal(in, &want); err != nil {
+			return
+		}
+		got := map[string]json.RawMessage{}
+		if err := eachMember(in, func(name string, raw []byte) { got[name] = raw }); err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: members %v, want %v", in, got, want)
+		}
+		for k, v := range want {
+			if string(got[k]) != string(v) {
+				t.Fatalf("%q: member %q is %q, want %q", in, k, got[k], v)
+			}
 		}
 	})
 }
