@@ -139,11 +139,16 @@ func (a *Activity) ChannelDataField(name string) json.RawMessage {
 	if len(a.ChannelData) == 0 || a.ChannelData[0] != '{' {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(a.ChannelData, &m) != nil {
+	var found json.RawMessage
+	err := eachMember(a.ChannelData, func(k string, raw []byte) {
+		if k == name { // the last of duplicates, as encoding/json decodes them
+			found = raw[:len(raw):len(raw)]
+		}
+	})
+	if err != nil {
 		return nil
 	}
-	return m[name]
+	return found
 }
 
 // SetChannelDataField sets one member of channelData, keeping the others; channelData that is not

@@ -1,6 +1,7 @@
 package handoff
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -51,6 +52,9 @@ func customChannelFields(a *activity.Activity, ns *notes) map[string]json.RawMes
 // isCustomChannel reports whether a carries a custom channel's conversationcontext or
 // customercontext.
 func isCustomChannel(a *activity.Activity) bool {
+	if !containsFold(a.ChannelData, "context") { // most channelData: no decoding
+		return false
+	}
 	f := customChannelFields(a, nil)
 	return f[memberConversationContext] != nil || f[memberCustomerContext] != nil
 }
@@ -157,4 +161,22 @@ func EmitCustomChannel(e *Escalation, channelType string, opt CoerceOptions) (*a
 		return nil, nil, fmt.Errorf("handoff: custom channel: %w", err)
 	}
 	return a, ns, nil
+}
+
+// containsFold reports whether b may contain the lower-case ASCII word w in any case: a quick
+// test before decoding. With any escape in b it says yes, since an escaped name may spell w.
+func containsFold(b []byte, w string) bool {
+	if bytes.IndexByte(b, '\\') >= 0 {
+		return true // escapes: let the decoder decide
+	}
+	for i := 0; i+len(w) <= len(b); i++ {
+		j := 0
+		for j < len(w) && b[i+j]|0x20 == w[j] {
+			j++
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
 }
