@@ -201,13 +201,19 @@ func skipValue(b []byte, i int) int {
 // encodeWithExtra encodes v (a struct without custom marshalling) and appends the members of
 // extra, in key order so that the output is deterministic. HTML characters are not escaped.
 func encodeWithExtra(v any, extra Extra) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			encodeBuffers.Put(buf)
+		}
+	}()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	b := bytes.TrimRight(buf.Bytes(), "\n")
+	b := bytes.Clone(bytes.TrimRight(buf.Bytes(), "\n"))
 	if len(extra) == 0 {
 		return b, nil
 	}
@@ -252,13 +258,23 @@ func encodeWithExtra(v any, extra Extra) ([]byte, error) {
 		name, _ := json.Marshal(k)
 		out = append(out, name...)
 		out = append(out, ':')
-		out = append(out, extra[k]...)
+		// compact, as encoding/json writes raw values (and so the output is compact throughout)
+		if c := bytes.NewBuffer(out); json.Compact(c, extra[k]) == nil {
+			out = c.Bytes()
+		} else {
+			out = append(out, extra[k]...)
+		}
 	}
 	return append(out, '}'), nil
 }
 
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // Marshal encodes v as JSON without escaping HTML characters, as Bot Framework services do.
 func Marshal(v any) ([]byte, error) {
+	if a, ok := v.(*Activity); ok && a != nil {
+		return a.MarshalJSON() // already compact: no second pass through encoding/json
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

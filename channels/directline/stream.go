@@ -253,10 +253,8 @@ func (st *stream) flushLocked() {
 	if st.ended {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeWait)
-	defer cancel()
 	for {
-		set, more, err := st.s.page(ctx, st.id, st.after, st.live)
+		set, more, err := st.s.page(context.Background(), st.id, st.after, st.live)
 		if err != nil {
 			st.s.log.Warn().Err(err).Str("conv_id", st.id).Msg("stream: cannot read the log")
 			st.endLocked(websocket.CloseInternalServerErr, CloseStoreError)
