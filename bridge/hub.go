@@ -185,8 +185,13 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity) (stri
 	if role == RoleCustomer {
 		h.idle.touch(c.ID, time.Now())
 	}
-	log := h.log.With().Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Logger()
-	log.Debug().Str("from", string(role)).Str("type", a.Type).Msg("received")
+	// The fields are added per event, not with With(): most activities log nothing.
+	event := func(e *zerolog.Event) *zerolog.Event {
+		return e.Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq)
+	}
+	if e := h.log.Debug(); e != nil {
+		event(e).Str("from", string(role)).Str("type", a.Type).Msg("received")
+	}
 
 	sig := signalOf(role, a)
 	passThrough := false
@@ -204,7 +209,7 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity) (stri
 			continue // a command for the bridge, not a message for the customer
 		}
 		if err := h.deliver(ctx, c, to, seq, a); err != nil {
-			log.Warn().Err(err).Str("channel", to.Channel).Msg("delivery failed")
+			event(h.log.Warn()).Err(err).Str("channel", to.Channel).Msg("delivery failed")
 			errs = append(errs, err)
 		}
 	}
@@ -213,7 +218,7 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity) (stri
 		// The bot's request is recorded; its failure is handled (the bot is told), not the
 		// bot's error: answering it with an error would only make it send again.
 		if err := h.escalate(ctx, c.ID, sig); err != nil {
-			log.Warn().Err(err).Msg("escalation not placed")
+			event(h.log.Warn()).Err(err).Msg("escalation not placed")
 		}
 	case handoff.SignalEnd:
 		end := *sig.End
