@@ -74,33 +74,33 @@ func (s *Store) readErr(what string, err error) error {
 
 // Conversation implements bridge.Store. Conversations are kept in memory once read or written.
 func (s *Store) Conversation(ctx context.Context, id string) (*bridge.Conversation, error) {
-	if c, gen, ok := s.cache.conversation(id); ok {
-		return c, nil
-	} else {
-		c, err := s.decodeConv(s.r[rdConv].QueryRowContext(ctx, id), func() error { return unknown(id) })
-		if err != nil {
-			return nil, err
-		}
-		s.cache.learnConv(c, gen, "")
+	c, gen, ok := s.cache.conversation(id)
+	if ok {
 		return c, nil
 	}
+	c, err := s.decodeConv(s.r[rdConv].QueryRowContext(ctx, id), func() error { return unknown(id) })
+	if err != nil {
+		return nil, err
+	}
+	s.cache.learnConv(c, gen, "")
+	return c, nil
 }
 
 // ConversationByLeg implements bridge.Store.
 func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID string) (*bridge.Conversation, error) {
 	key := bridge.Leg{Channel: channel, ConversationID: channelConvID}.Key()
-	if c, gen, ok := s.cache.conversationByLeg(key); ok {
-		return c, nil
-	} else {
-		c, err := s.decodeConv(s.r[rdByLeg].QueryRowContext(ctx, channel, channelConvID), func() error {
-			return fmt.Errorf("leg %s/%s: %w", channel, channelConvID, bridge.ErrUnknownConversation)
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.cache.learnConv(c, gen, key)
+	c, gen, ok := s.cache.conversationByLeg(key)
+	if ok {
 		return c, nil
 	}
+	c, err := s.decodeConv(s.r[rdByLeg].QueryRowContext(ctx, channel, channelConvID), func() error {
+		return fmt.Errorf("leg %s/%s: %w", channel, channelConvID, bridge.ErrUnknownConversation)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.cache.learnConv(c, gen, key)
+	return c, nil
 }
 
 func (s *Store) decodeConv(row *sql.Row, missing func() error) (*bridge.Conversation, error) {

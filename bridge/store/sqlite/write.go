@@ -44,10 +44,9 @@ type request struct {
 
 	body   []byte               // put: the conversation's JSON; append: the activity's, without its id (enc.WithoutID)
 	legs   []bridge.Leg         // put: its legs
-	conv2  *bridge.Conversation // put: a copy of the conversation, for the cache
+	snap   *bridge.Conversation // put: a copy of the conversation, for the cache
 	stored []byte               // append: the activity's JSON with its id, as committed
 	at     int64                // append: the commit's time
-	async  bool                 // ack: nobody waits for it
 
 	from   bridge.Role        // append
 	act    *activity.Activity // append: owned by the writer until done is closed
@@ -128,7 +127,7 @@ func (s *Store) PutConversation(ctx context.Context, c *bridge.Conversation) err
 	if err != nil {
 		return fmt.Errorf("sqlite store: encode conversation %q: %w", c.ID, err)
 	}
-	return s.submit(ctx, &request{kind: kindPut, conv: c.ID, body: body, legs: c.Legs(), conv2: c.Clone()})
+	return s.submit(ctx, &request{kind: kindPut, conv: c.ID, body: body, legs: c.Legs(), snap: c.Clone()})
 }
 
 // Append implements bridge.Store. It returns once the record is committed and fsynced, and a is
@@ -156,7 +155,7 @@ func (s *Store) Append(ctx context.Context, convID string, from bridge.Role, a *
 // the same ids (the Store contract), and not waiting saves an exchange two commits.
 func (s *Store) Ack(ctx context.Context, convID, leg string, seq int64) error {
 	if s.cache.ack(convID, leg, seq) {
-		return s.enqueue(ctx, &request{kind: kindAck, conv: convID, leg: leg, seq: seq, async: true})
+		return s.enqueue(ctx, &request{kind: kindAck, conv: convID, leg: leg, seq: seq})
 	}
 	if err := s.submit(ctx, &request{kind: kindAck, conv: convID, leg: leg, seq: seq}); err != nil {
 		return err
@@ -553,7 +552,7 @@ func (s *Store) publish(batch []*request) {
 				e.last, e.hasLast, e.tail = -1, true, nil // a put may also have dropped a purged log
 			}
 			e.exists = true
-			c.setConv(e, r.conv2)
+			c.setConv(e, r.snap)
 		case kindSweep:
 			for _, id := range r.removed {
 				c.forget(id)
