@@ -20,7 +20,7 @@ import (
 const loadUsage = `usage:
   bridge load [--compare] [--runs LIST] [--conversations N] [--rate R] [--duration D] [flags]
   bridge load --url URL --kind directline|offline-directline|relay [--secret S] [--mode ws|poll] [flags]
-  bridge load --idle [--conversations 9500] [--hold 130s] [--store sqlite|memory]
+  bridge load --idle [--conversations 9500] [--hold 130s] [--store sqlite|memory] [--bot inproc|directline]
 
 Loads Direct Line servers on this machine (loopback only) and reports throughput, latency (p50,
 p99, p99.9 from each send's due time to its reply), errors, and lost or duplicated activities.
@@ -35,7 +35,9 @@ with the in-memory and with the durable store (its in-process echo bot), offline
 ratios between them.
 
 --idle holds --conversations idle conversations (a websocket stream each, one exchange made) on
-a bridge process for --hold, and reports its memory (VmRSS) and goroutines per conversation.
+a bridge process for --hold, and reports its memory (VmRSS) and goroutines per conversation. With
+--bot directline the bridge reaches its bot as a hosted bot, through a Direct Line websocket per
+conversation to a second bridge process, so that each conversation holds two sockets.
 
 Runs: target[:mode[:bot]], comma-separated; targets relay, bridge-memory, bridge-sqlite,
 offline-directline; modes ws, poll; bots inproc, http.
@@ -73,6 +75,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	idle := fs.Bool("idle", false, "measure the memory and goroutines of idle conversations")
 	hold := fs.Duration("hold", 130*time.Second, "--idle: how long to hold the conversations (a forced GC runs every 2 minutes)")
 	store := fs.String("store", "sqlite", "--idle: the bridge's store, sqlite or memory")
+	bot := fs.String("bot", "inproc", "--idle: the bot, in the bridge's process (inproc) or through a Direct Line websocket per conversation to another process (directline)")
 	jsonOut := fs.Bool("json", false, "write the report as JSON on stdout (progress goes to stderr)")
 	markdown := fs.Bool("markdown", false, "write the report as Markdown on stdout (progress goes to stderr)")
 	logLevel := fs.String("log-level", "warn", "the generator's log level")
@@ -115,7 +118,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	command := "bridge load " + strings.Join(args, " ")
 
 	if *idle {
-		o := load.IdleOptions{Conversations: *conversations, Hold: *hold, Store: *store, Sources: *sources}
+		o := load.IdleOptions{Conversations: *conversations, Hold: *hold, Store: *store, Bot: *bot, Sources: *sources}
 		if !flagSet(fs, "conversations") {
 			o.Conversations = load.DefaultIdleConversations
 		}

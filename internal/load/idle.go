@@ -30,6 +30,11 @@ type IdleOptions struct {
 	Hold time.Duration
 	// Store is the bridge's store, "sqlite" (default) or "memory".
 	Store string
+	// Bot is how the bridge reaches the bot: "inproc" (default), the sandbox bot in its own
+	// process, or "directline", through a Direct Line websocket per conversation to another
+	// bridge process that plays the hosted bot's Direct Line service (Health Bot, Copilot
+	// Studio): a conversation then holds two sockets on the measured bridge.
+	Bot string
 	// Sources is how many loopback source addresses the sockets are spread over. Default: 16.
 	Sources int
 	// Executable is the bridge binary. Default: os.Executable().
@@ -43,6 +48,10 @@ type IdleResult struct {
 	Machine       Machine   `json:"machine"`
 	Conversations int       `json:"conversations"`
 	Store         string    `json:"store"`
+	Bot           string    `json:"bot"`
+	// SocketsPerConversation is how many sockets a conversation holds on the measured bridge:
+	// its customer's stream, and with Bot "directline" its upstream stream.
+	SocketsPerConversation int `json:"sockets_per_conversation"`
 	HoldSeconds   float64   `json:"hold_s"`
 	OpenSeconds   float64   `json:"open_s"` // to open them all, streams included, and exchange one message each
 
@@ -95,8 +104,18 @@ func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog
 	case o.Store != "sqlite" && o.Store != "memory":
 		return nil, fmt.Errorf("idle: store %q must be sqlite or memory", o.Store)
 	}
-	res := &IdleResult{Started: time.Now(), Machine: describeMachine(), Conversations: o.Conversations, Store: o.Store, HoldSeconds: o.Hold.Seconds()}
-	if lim := res.Machine.OpenFiles; lim != 0 && uint64(o.Conversations+128) > lim {
+	sockets := 1
+	switch o.Bot {
+	case "", BotInProcess:
+		o.Bot = BotInProcess
+	case "directline":
+		sockets = 2
+	default:
+		return nil, fmt.Errorf("idle: bot %q must be inproc or directline", o.Bot)
+	}
+	res := &IdleResult{Started: time.Now(), Machine: describeMachine(), Conversations: o.Conversations, Store: o.Store,
+		Bot: o.Bot, SocketsPerConversation: sockets, HoldSeconds: o.Hold.Seconds()}
+	if lim := res.Machine.OpenFiles; lim != 0 && uint64(sockets*o.Conversations+256) > lim {
 		return nil, fmt.Errorf("idle: %d conversations need more open files than the limit of %d (ulimit -n)", o.Conversations, lim)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Hold+10*time.Minute)
@@ -113,6 +132,18 @@ func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog
 	defer os.RemoveAll(dir)
 	// The stack dump counts goroutines; the GC trace tells the live heap and the stacks apart.
 	setup := bridgeSetup{store: o.Store, env: []string{"GOTRACEBACK=all", "GODEBUG=gctrace=1"}}
+	if o.Bot == "directline" {
+		// The hosted bot: a bridge of its own with the sandbox echo bot, in memory.
+		if err := os.MkdirAll(filepath.Join(dir, "upstream"), 0o700); err != nil {
+			return nil, fmt.Errorf("idle: %w", err)
+		}
+		up, upEp, err := startBridge(ctx, exe, filepath.Join(dir, "upstream"), bridgeSetup{store: "memory"})
+		if err != nil {
+			return nil, fmt.Errorf("idle: the hosted bot's Direct Line: %w", err)
+		}
+		defer up.stop(5 * time.Second)
+		setup.hostedBot = &upEp
+	}
 
 	// The goroutines of a bridge with no conversation, from its stack dump.
 	fmt.Fprintln(progress, "idle: measuring a bridge with no conversations")
@@ -304,21 +335,26 @@ func idleGoals(r *IdleResult) []Ratio {
 	return []Ratio{
 		{Name: "RSS per idle conversation", Value: r.PerConversationKiB, Unit: " KiB", Goal: "≤ 32 KiB at 9,500", Met: at(r.PerConversationKiB <= 32)},
 		{Name: fmt.Sprintf("RSS with %d conversations", r.Conversations), Value: r.RSSMiB, Unit: " MiB", Goal: "≤ 384 MiB at 9,500", Met: at(r.RSSMiB <= 384)},
-		{Name: "goroutines per conversation (one socket each on the bridge)", Value: r.GoroutinesPerConversation, Unit: "", Goal: "≤ 1.5 per socket", Met: at(r.GoroutinesPerConversation <= 1.5)},
+		{Name: fmt.Sprintf("goroutines per socket (%d a conversation on the bridge)", r.SocketsPerConversation), Value: r.goroutinesPerSocket(), Unit: "", Goal: "≤ 1.5 per socket", Met: at(r.goroutinesPerSocket() <= 1.5)},
 	}
+}
+
+func (r *IdleResult) goroutinesPerSocket() float64 {
+	return r.GoroutinesPerConversation / float64(max(r.SocketsPerConversation, 1))
 }
 
 func (r *IdleResult) lines() [][2]string {
 	return [][2]string{
 		{"conversations held", fmt.Sprintf("%d (streams open on /healthz: %d)", r.Conversations, r.Streams)},
 		{"store", r.Store},
+		{"bot", map[string]string{BotInProcess: "in the bridge's process (no socket)", "directline": "through a Direct Line websocket to another process"}[r.Bot]},
 		{"opened and answered in", fmt.Sprintf("%.1fs", r.OpenSeconds)},
 		{"held for", fmt.Sprintf("%.0fs", r.HoldSeconds)},
 		{"RSS before / after / peak", fmt.Sprintf("%.1f / %.1f / %.1f MiB", r.RSSBaseMiB, r.RSSMiB, r.RSSPeakMiB)},
 		{"RSS per conversation", fmt.Sprintf("%.1f KiB", r.PerConversationKiB)},
 		{"live heap / stacks per conversation (last GC)", gcCell(r)},
 		{"goroutines before / after", fmt.Sprintf("%d / %d", r.GoroutinesBase, r.Goroutines)},
-		{"goroutines per conversation", fmt.Sprintf("%.2f", r.GoroutinesPerConversation)},
+		{"goroutines per conversation / per socket", fmt.Sprintf("%.2f / %.2f", r.GoroutinesPerConversation, r.goroutinesPerSocket())},
 		{"OS threads", fmt.Sprint(r.Threads)},
 		{"CPU while idle", fmt.Sprintf("%.3f cores", r.IdleCores)},
 	}

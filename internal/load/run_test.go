@@ -148,19 +148,26 @@ func TestIdleSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts bridge processes")
 	}
-	var progress testutil.Buffer
-	res, err := RunIdle(t.Context(), IdleOptions{Conversations: 40, Hold: 2 * time.Second, Store: "memory", Executable: bridgeBinary(t)}, &progress, zerolog.Nop())
-	t.Logf("progress:\n%s", progress.String())
-	require.NoError(t, err)
-	require.Equal(t, 40, res.Streams, "the bridge holds every stream")
-	require.Empty(t, res.Errors)
-	require.Positive(t, res.GoroutinesBase)
-	require.Greater(t, res.Goroutines, res.GoroutinesBase)
-	require.True(t, res.GoroutinesPerConversation >= 1 && res.GoroutinesPerConversation <= 4, "goroutines per conversation: %.2f", res.GoroutinesPerConversation)
-	require.Positive(t, res.RSSBaseMiB)
-	require.GreaterOrEqual(t, res.RSSPeakMiB, res.RSSMiB)
-	require.Len(t, res.Goals, 3)
-	var out bytes.Buffer
-	require.NoError(t, res.WriteText(&out))
-	require.Contains(t, out.String(), "goroutines per conversation")
+	for _, bot := range []string{BotInProcess, "directline"} {
+		t.Run(bot, func(t *testing.T) {
+			var progress testutil.Buffer
+			res, err := RunIdle(t.Context(), IdleOptions{Conversations: 40, Hold: 2 * time.Second, Store: "memory", Bot: bot, Executable: bridgeBinary(t)}, &progress, zerolog.Nop())
+			t.Logf("progress:\n%s", progress.String())
+			require.NoError(t, err)
+			require.Equal(t, 40, res.Streams, "the bridge holds every stream")
+			require.Empty(t, res.Errors)
+			require.Positive(t, res.GoroutinesBase)
+			require.Greater(t, res.Goroutines, res.GoroutinesBase)
+			sockets := map[string]int{BotInProcess: 1, "directline": 2}[bot]
+			require.Equal(t, sockets, res.SocketsPerConversation)
+			// at least one goroutine per socket: the upstream legs are open, not only configured
+			require.True(t, res.GoroutinesPerConversation >= float64(sockets) && res.GoroutinesPerConversation <= 8, "goroutines per conversation: %.2f", res.GoroutinesPerConversation)
+			require.Positive(t, res.RSSBaseMiB)
+			require.GreaterOrEqual(t, res.RSSPeakMiB, res.RSSMiB)
+			require.Len(t, res.Goals, 3)
+			var out bytes.Buffer
+			require.NoError(t, res.WriteText(&out))
+			require.Contains(t, out.String(), "goroutines per conversation")
+		})
+	}
 }

@@ -138,9 +138,10 @@ func startTarget(ctx context.Context, spec Spec, o *Options) (*target, error) {
 
 // bridgeSetup is what a bridge child is configured with.
 type bridgeSetup struct {
-	store  string   // memory or sqlite
-	botURL string   // the HTTP bot; empty: the sandbox bot with the echo script
-	env    []string // added to its environment
+	store     string    // memory or sqlite
+	botURL    string    // the HTTP bot; empty: the sandbox bot with the echo script
+	hostedBot *endpoint // a Direct Line service the bot is reached through (bot.directline), instead
+	env       []string  // added to its environment
 }
 
 // startBridge runs "bridge serve" with a configuration file in dir and waits for /healthz.
@@ -165,8 +166,11 @@ sandbox:
   disabled: true
   bot_script: %s
 `, port, s.store, filepath.Join(dir, "data"), secret, script)
-	if s.botURL != "" {
+	switch {
+	case s.botURL != "":
 		cfg += "bot:\n  endpoint: " + s.botURL + "\n"
+	case s.hostedBot != nil:
+		cfg += fmt.Sprintf("bot:\n  directline:\n    domain: %s/v3/directline\n    secret: %s\n    mode: websocket\n", s.hostedBot.base, s.hostedBot.secret)
 	}
 	cfgFile := filepath.Join(dir, "bridge.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
