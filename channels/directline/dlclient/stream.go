@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -212,77 +213,83 @@ func (s *session) streamOnce(ctx context.Context) (reason CloseReason, healthy b
 
 // read reads frames from conn and hands their activities to the Hub until the stream ends. It
 // sends an empty frame and a ping every KeepAlive and gives up on a socket silent for three.
+// The reading is done in the caller's goroutine; the keep-alives and the close frame on
+// shutdown are written from timers, so that an idle stream costs this one goroutine.
 func (s *session) read(ctx context.Context, conn *websocket.Conn) (reason CloseReason, got bool, err error) {
 	idle := 3 * s.c.cfg.KeepAlive
 	conn.SetReadLimit(maxResponseBytes)
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(idle)) })
-	frames := make(chan []byte)
-	readErr := make(chan error, 1)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			_ = conn.SetReadDeadline(time.Now().Add(idle))
-			_, b, err := conn.ReadMessage()
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case frames <- b:
-			case <-done:
-				return
-			}
+	var (
+		wmu         sync.Mutex // one writer at a time: keep-alives and the close frame
+		ended       bool
+		writeFailed atomic.Bool
+		keepAlive   *time.Timer
+	)
+	wmu.Lock()
+	keepAlive = time.AfterFunc(s.c.cfg.KeepAlive, func() {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if ended {
+			return
 		}
+		// An empty message, which the service ignores (directline.md §2), and a ping, which
+		// any websocket server answers.
+		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if conn.WriteMessage(websocket.TextMessage, nil) != nil ||
+			conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)) != nil {
+			writeFailed.Store(true)
+			_ = conn.Close() // ends the read below
+			return
+		}
+		keepAlive.Reset(s.c.cfg.KeepAlive)
+	})
+	wmu.Unlock()
+	stopShutdown := context.AfterFunc(ctx, func() {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		_ = conn.Close() // ends the read below
 	})
 	defer func() {
-		close(done)
+		stopShutdown()
+		wmu.Lock()
+		ended = true
+		keepAlive.Stop()
+		wmu.Unlock()
 		_ = conn.Close()
-		wg.Wait()
 	}()
-	keepAlive := time.NewTicker(s.c.cfg.KeepAlive)
-	defer keepAlive.Stop()
 	for {
-		select {
-		case b := <-frames:
-			set, ok, perr := parseActivitySet(b)
-			if perr != nil {
-				s.log.Warn().Err(perr).Msg("frame skipped")
-				continue
-			}
-			if !ok {
-				continue // a keep-alive
-			}
-			got = got || len(set.Activities) > 0
-			if err := s.handleSet(ctx, set); err != nil {
-				if ctx.Err() != nil {
-					return ReasonShutdown, got, err
-				}
-				return ReasonEnded, got, err
-			}
-		case err := <-readErr:
+		_ = conn.SetReadDeadline(time.Now().Add(idle))
+		_, b, err := conn.ReadMessage()
+		if err != nil {
 			var ce *websocket.CloseError
 			var ne net.Error
 			switch {
+			case ctx.Err() != nil:
+				return ReasonShutdown, got, ctx.Err()
+			case writeFailed.Load():
+				return ReasonWriteError, got, err
 			case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure: // 1006: no close frame came
 				return ReasonServerClosed, got, err
 			case errors.As(err, &ne) && ne.Timeout():
 				return ReasonIdle, got, err
 			}
 			return ReasonReadError, got, err
-		case <-keepAlive.C:
-			// An empty message, which the service ignores (directline.md §2), and a ping, which
-			// any websocket server answers.
-			_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := conn.WriteMessage(websocket.TextMessage, nil); err != nil {
-				return ReasonWriteError, got, err
+		}
+		set, ok, perr := parseActivitySet(b)
+		if perr != nil {
+			s.log.Warn().Err(perr).Msg("frame skipped")
+			continue
+		}
+		if !ok {
+			continue // a keep-alive
+		}
+		got = got || len(set.Activities) > 0
+		if err := s.handleSet(ctx, set); err != nil {
+			if ctx.Err() != nil {
+				return ReasonShutdown, got, err
 			}
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)); err != nil {
-				return ReasonWriteError, got, err
-			}
-		case <-ctx.Done():
-			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			return ReasonShutdown, got, ctx.Err()
+			return ReasonEnded, got, err
 		}
 	}
 }
