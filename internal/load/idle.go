@@ -51,9 +51,9 @@ type IdleResult struct {
 	Bot           string    `json:"bot"`
 	// SocketsPerConversation is how many sockets a conversation holds on the measured bridge:
 	// its customer's stream, and with Bot "directline" its upstream stream.
-	SocketsPerConversation int `json:"sockets_per_conversation"`
-	HoldSeconds   float64   `json:"hold_s"`
-	OpenSeconds   float64   `json:"open_s"` // to open them all, streams included, and exchange one message each
+	SocketsPerConversation int     `json:"sockets_per_conversation"`
+	HoldSeconds            float64 `json:"hold_s"`
+	OpenSeconds            float64 `json:"open_s"` // to open them all, streams included, and exchange one message each
 
 	RSSBaseMiB         float64 `json:"rss_base_mib"` // before any conversation
 	RSSMiB             float64 `json:"rss_mib"`      // at the end of the hold
