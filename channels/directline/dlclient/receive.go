@@ -192,15 +192,17 @@ func (s *session) take(ctx context.Context, a *activity.Activity) error {
 	return nil
 }
 
-// idRing is a set of the last n ids.
+// idRing is a set of the last n ids. It grows as ids come (most conversations see few), so that
+// an idle session holds next to nothing.
 type idRing struct {
 	set   map[string]struct{}
 	order []string
+	n     int
 	next  int
 }
 
 func newIDRing(n int) *idRing {
-	return &idRing{set: make(map[string]struct{}, n), order: make([]string, 0, n)}
+	return &idRing{set: map[string]struct{}{}, n: n}
 }
 
 func (r *idRing) has(id string) bool { _, ok := r.set[id]; return ok }
@@ -209,7 +211,7 @@ func (r *idRing) add(id string) {
 	if r.has(id) {
 		return
 	}
-	if len(r.order) < cap(r.order) {
+	if len(r.order) < r.n {
 		r.order = append(r.order, id)
 	} else {
 		delete(r.set, r.order[r.next])
@@ -232,7 +234,7 @@ func newLinkMap(n int) *linkMap {
 }
 
 func (m *linkMap) add(up, br string) {
-	if len(m.ring.order) == cap(m.ring.order) && !m.ring.has(up) { // the oldest link goes
+	if len(m.ring.order) == m.ring.n && !m.ring.has(up) { // the oldest link goes
 		old := m.ring.order[m.ring.next]
 		delete(m.toUp, m.toBr[old])
 		delete(m.toBr, old)

@@ -341,3 +341,30 @@ func TestRedactURL(t *testing.T) {
 	require.Equal(t, "ws://h/v3/directline/conversations/c/stream", redactURL("ws://h/v3/directline/conversations/c/stream?watermark=1&t=SECRET"))
 	require.Equal(t, "https://h/p", redactURL("https://user:pw@h/p#frag"))
 }
+
+// TestIDRingAndLinks checks the bounded id sets: they hold the last n ids, forget the oldest
+// beyond that, and keep both directions of a link together.
+func TestIDRingAndLinks(t *testing.T) {
+	r := newIDRing(3)
+	for _, id := range []string{"a", "b", "a", "c", "d"} {
+		r.add(id)
+	}
+	require.False(t, r.has("a"), "the oldest goes")
+	for _, id := range []string{"b", "c", "d"} {
+		require.True(t, r.has(id), id)
+	}
+	require.Len(t, r.set, 3)
+
+	m := newLinkMap(2)
+	m.add("u1", "b1")
+	m.add("u2", "b2")
+	m.add("u2", "b2") // again: nothing goes
+	require.Equal(t, "b1", m.bridgeOf("u1"))
+	m.add("u3", "b3")
+	require.Empty(t, m.bridgeOf("u1"), "the oldest link goes")
+	require.Empty(t, m.upstreamOf("b1"))
+	require.Equal(t, "u3", m.upstreamOf("b3"))
+	require.Equal(t, "b2", m.bridgeOf("u2"))
+	require.Len(t, m.toBr, 2)
+	require.Len(t, m.toUp, 2)
+}
