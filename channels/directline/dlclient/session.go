@@ -23,7 +23,7 @@ import (
 const streamURLLife = 45 * time.Second
 
 // session is one bridge conversation's upstream Direct Line conversation: its credentials, its
-// receive loop (websocket or polling) and its token refresher.
+// receive loop (websocket or polling) and its token refresher (a timer).
 type session struct {
 	c   *Client
 	id  string     // the bridge conversation id
@@ -48,7 +48,8 @@ type session struct {
 	token        string
 	expires      time.Time
 	refreshDue   time.Time
-	tokenChanged chan struct{} // a token arrived from elsewhere than the refresher (cap 1)
+	refreshMu    sync.Mutex
+	refreshTimer *time.Timer // the next token refresh (see startRefresher)
 	streamURL    string
 	streamAt     time.Time
 	st           State // watermark and delivered ids are the receive loop's
@@ -67,7 +68,7 @@ func newSession(c *Client, leg bridge.Leg) *session {
 	return &session{
 		c: c, id: leg.ConversationID, leg: leg, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
 		log:          c.log.With().Str("conv_id", leg.ConversationID).Logger(),
-		tokenChanged: make(chan struct{}, 1), nudge: make(chan struct{}, 1),
+		nudge: make(chan struct{}, 1),
 		seen: newIDRing(4096), posted: newIDRing(1024), links: newLinkMap(1024), pending: map[string]string{},
 		polling: c.cfg.Mode == ModePolling,
 	}
@@ -123,9 +124,10 @@ func (s *session) open(ctx context.Context, locale string, resumeOnly bool) erro
 	}
 	s.log = s.log.With().Str("upstream_conv_id", s.upID).Str("peer", peer(s.domain)).Logger()
 	s.persist(ctx)
-	if err := s.c.spawn(s.run, s.refresher); err != nil {
+	if err := s.c.spawn(s.run); err != nil {
 		return err
 	}
+	s.startRefresher()
 	s.log.Info().Bool("resumed", resumed).Str("watermark", s.watermark()).Msg("upstream conversation open")
 	if !resumed && s.c.cfg.Greeting {
 		if locale == "" {
@@ -270,10 +272,7 @@ func (s *session) setToken(tok string, expiresIn int, wake bool) {
 	s.st.Token, s.st.Expires = tok, exp
 	s.mu.Unlock()
 	if wake {
-		select {
-		case s.tokenChanged <- struct{}{}:
-		default:
-		}
+		s.scheduleRefresh(0)
 	}
 }
 
@@ -318,61 +317,83 @@ func (s *session) watermark() string {
 	return s.st.Watermark
 }
 
-// refresher refreshes the token half-way through its life (POST /tokens/refresh), retrying
-// with backoff until it expires. An expired token is recovered with the secret, if there is
-// one; otherwise the session stops.
-func (s *session) refresher() {
-	attempt := 0
-	for {
-		s.mu.Lock()
-		due, exp := s.refreshDue, s.expires
-		s.mu.Unlock()
-		if attempt > 0 {
-			due = time.Now().Add(s.c.backoff(attempt - 1))
+// startRefresher has the token refreshed half-way through its life (POST /tokens/refresh),
+// retrying with backoff until it expires. An expired token is recovered with the secret, if
+// there is one; otherwise the session stops. It runs from a timer, not a goroutine of its own,
+// and stops with the session.
+func (s *session) startRefresher() {
+	s.scheduleRefresh(0)
+	context.AfterFunc(s.ctx, func() {
+		s.refreshMu.Lock()
+		defer s.refreshMu.Unlock()
+		if s.refreshTimer != nil {
+			s.refreshTimer.Stop()
 		}
-		s.log.Debug().Dur("refresh_in", time.Until(due)).Dur("expires_in", time.Until(exp)).Int("attempt", attempt).Msg("token refresh scheduled")
-		t := time.NewTimer(time.Until(due))
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return
-		case <-s.tokenChanged:
-			t.Stop()
-			attempt = 0
-			continue
-		case <-t.C:
-		}
-		var conv conversation
-		err := s.c.do(s.ctx, call{op: "refresh token", method: http.MethodPost, url: s.domain + "/tokens/refresh",
-			cred: s.cred, idempotent: true}, &conv)
-		switch {
-		case err == nil && conv.Token != "":
-			s.setToken(conv.Token, conv.ExpiresIn, false)
-			s.persist(s.ctx)
-			s.log.Debug().Msg("token refreshed")
-			attempt = 0
-		case s.ctx.Err() != nil:
-			return
-		case errors.Is(err, ErrConversationGone):
-			s.log.Warn().Err(err).Str("close_reason", ReasonGone.String()).Msg("token refresh: the conversation is gone")
-			s.c.end(s, ReasonGone)
-			return
-		case errors.Is(err, ErrTokenExpired) || (err != nil && !time.Now().Before(exp)):
-			if rerr := s.recover(s.ctx); rerr != nil {
-				s.log.Error().Err(rerr).Str("close_reason", ReasonTokenExpired.String()).Msg("the token expired and cannot be renewed")
-				s.c.forget(s)
-				s.stop(ReasonTokenExpired)
-				return
-			}
-			attempt = 0
-		default:
-			if err == nil {
-				err = errors.New("refresh answered no token")
-			}
-			attempt++
-			s.log.Warn().Err(err).Int("attempt", attempt).Msg("token refresh failed; retrying")
-		}
+	})
+}
+
+// scheduleRefresh (re)arms the refresh: at the token's refresh time, or after the backoff of a
+// failed attempt.
+func (s *session) scheduleRefresh(attempt int) {
+	s.mu.Lock()
+	due, exp := s.refreshDue, s.expires
+	s.mu.Unlock()
+	if attempt > 0 {
+		due = time.Now().Add(s.c.backoff(attempt - 1))
 	}
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.log.Debug().Dur("refresh_in", time.Until(due)).Dur("expires_in", time.Until(exp)).Int("attempt", attempt).Msg("token refresh scheduled")
+	if s.refreshTimer != nil {
+		s.refreshTimer.Stop()
+	}
+	s.refreshTimer = time.AfterFunc(time.Until(due), func() {
+		_ = s.c.spawn(func() { s.refresh(attempt) }) // not once the client is closed
+	})
+}
+
+// refresh makes one refresh attempt and schedules the next.
+func (s *session) refresh(attempt int) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.mu.Lock()
+	exp := s.expires
+	s.mu.Unlock()
+	var conv conversation
+	err := s.c.do(s.ctx, call{op: "refresh token", method: http.MethodPost, url: s.domain + "/tokens/refresh",
+		cred: s.cred, idempotent: true}, &conv)
+	switch {
+	case err == nil && conv.Token != "":
+		s.setToken(conv.Token, conv.ExpiresIn, false)
+		s.persist(s.ctx)
+		s.log.Debug().Msg("token refreshed")
+		attempt = 0
+	case s.ctx.Err() != nil:
+		return
+	case errors.Is(err, ErrConversationGone):
+		s.log.Warn().Err(err).Str("close_reason", ReasonGone.String()).Msg("token refresh: the conversation is gone")
+		s.c.end(s, ReasonGone)
+		return
+	case errors.Is(err, ErrTokenExpired) || (err != nil && !time.Now().Before(exp)):
+		if rerr := s.recover(s.ctx); rerr != nil {
+			s.log.Error().Err(rerr).Str("close_reason", ReasonTokenExpired.String()).Msg("the token expired and cannot be renewed")
+			s.c.forget(s)
+			s.stop(ReasonTokenExpired)
+			return
+		}
+		attempt = 0
+	default:
+		if err == nil {
+			err = errors.New("refresh answered no token")
+		}
+		attempt++
+		s.log.Warn().Err(err).Int("attempt", attempt).Msg("token refresh failed; retrying")
+	}
+	s.scheduleRefresh(attempt)
 }
 
 // persist saves the session's state.
