@@ -67,9 +67,9 @@ func newSession(c *Client, leg bridge.Leg) *session {
 	ctx, cancel := context.WithCancel(c.ctx)
 	return &session{
 		c: c, id: leg.ConversationID, leg: leg, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
-		log:          c.log.With().Str("conv_id", leg.ConversationID).Logger(),
+		log:   c.log.With().Str("conv_id", leg.ConversationID).Logger(),
 		nudge: make(chan struct{}, 1),
-		seen: newIDRing(4096), posted: newIDRing(1024), links: newLinkMap(1024), pending: map[string]string{},
+		seen:  newIDRing(4096), posted: newIDRing(1024), links: newLinkMap(1024), pending: map[string]string{},
 		polling: c.cfg.Mode == ModePolling,
 	}
 }
