@@ -43,9 +43,6 @@ func (ws *Waiters) Fire() {
 	ws.list = nil
 }
 
-// Len returns how many callbacks are registered (stopped ones included until they are dropped).
-func (ws *Waiters) Len() int { return len(ws.list) }
-
 func (w *waiter) stop() bool { return w.state.CompareAndSwap(waiting, stopped) }
 
 // FireNow calls fn in a goroutine of its own at once and returns a stop function, for a Watch
