@@ -207,7 +207,9 @@ func (st *stream) run() {
 	conn := st.conn
 	deadline := 2*st.s.cfg.KeepAlive + 10*time.Second
 	conn.SetReadLimit(64 << 10)
-	_ = conn.SetReadDeadline(time.Now().Add(deadline))
+	if !st.closing.Load() { // shutdown may have begun the closing handshake already
+		_ = conn.SetReadDeadline(time.Now().Add(deadline))
+	}
 	conn.SetPongHandler(func(string) error {
 		if st.closing.Load() {
 			return nil
