@@ -207,9 +207,6 @@ func (st *stream) run() {
 	conn := st.conn
 	deadline := 2*st.s.cfg.KeepAlive + 10*time.Second
 	conn.SetReadLimit(64 << 10)
-	if !st.closing.Load() { // shutdown may have begun the closing handshake already
-		_ = conn.SetReadDeadline(time.Now().Add(deadline))
-	}
 	conn.SetPongHandler(func(string) error {
 		if st.closing.Load() {
 			return nil
@@ -217,6 +214,9 @@ func (st *stream) run() {
 		return conn.SetReadDeadline(time.Now().Add(deadline))
 	})
 	st.mu.Lock()
+	if !st.ended { // else shutdown has begun the closing handshake and set its own deadline
+		_ = conn.SetReadDeadline(time.Now().Add(deadline))
+	}
 	st.keep = time.AfterFunc(st.s.cfg.KeepAlive, st.keepAlive)
 	st.flushLocked()
 	st.mu.Unlock()
