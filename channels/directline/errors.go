@@ -1,6 +1,7 @@
 package directline
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"strconv"
@@ -48,7 +49,13 @@ func writeError(w http.ResponseWriter, e *apiError) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := activity.Marshal(v)
+	var b []byte
+	var err error
+	if set, ok := v.(activitySet); ok { // stored JSON, written as it is (see writeFrame)
+		b = bytes.TrimSuffix(appendSet(nil, set), []byte("\n"))
+	} else {
+		b, err = activity.Marshal(v)
+	}
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"ServiceError","message":"cannot encode the response"}}`)
 	}
