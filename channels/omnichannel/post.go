@@ -18,6 +18,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
 // The retry policy. Every outbound activity carries an id of the bridge's own, derived from the
@@ -263,14 +264,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return fmt.Errorf("%w: the next attempt would be after the deadline", errDeadline)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return ctxutil.Sleep(ctx, d)
 }
 
 // isDialError reports whether err happened before the request was sent: the connection could

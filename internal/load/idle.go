@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bfbridge/bfbridge/internal/ctxutil"
 	"github.com/rs/zerolog"
 )
 
@@ -154,7 +155,7 @@ func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog
 	if err != nil {
 		return nil, fmt.Errorf("idle: %w", err)
 	}
-	if err := pause(ctx, time.Second); err != nil {
+	if err := ctxutil.Sleep(ctx, time.Second); err != nil {
 		_ = base.stop(5 * time.Second)
 		return nil, err
 	}
@@ -170,7 +171,7 @@ func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog
 		return nil, fmt.Errorf("idle: %w", err)
 	}
 	defer br.stop(5 * time.Second)
-	if err := pause(ctx, time.Second); err != nil {
+	if err := ctxutil.Sleep(ctx, time.Second); err != nil {
 		return nil, err
 	}
 	rss0, _, err := procStatus(br.pid())
@@ -308,18 +309,6 @@ func healthStreams(ctx context.Context, base string) int {
 		return -1
 	}
 	return h.Streams
-}
-
-// pause waits d, or less if ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/internal/app"
+	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
 // TestProfileInProcess finds where an idle conversation's memory goes, which a bridge in its own
@@ -53,7 +54,7 @@ func TestProfileInProcess(t *testing.T) {
 			require.NoError(t, cl.open(ctx, n, nil))
 			require.NoError(t, cl.hello(ctx))
 			cl.http.CloseIdleConnections()
-			require.NoError(t, pause(ctx, time.Second))
+			require.NoError(t, ctxutil.Sleep(ctx, time.Second))
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
 // Errors of the client, matched with errors.Is.
@@ -120,7 +122,7 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 			return err
 		}
 		c.log.Debug().Err(err).Str("op", k.op).Int("attempt", attempt+1).Dur("wait", wait).Msg("retrying")
-		if sleep(ctx, wait) != nil {
+		if ctxutil.Sleep(ctx, wait) != nil {
 			return err
 		}
 	}
@@ -219,21 +221,6 @@ func jitter(lo, hi time.Duration, attempt int) time.Duration {
 	}
 	half := capd / 2
 	return half + rand.N(capd-half+1)
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // redactURL drops a URL's query and user info, where credentials may travel (the stream's t=).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
 // maxDelivered bounds State.Delivered: ids taken since the last watermark (frames without a
@@ -168,7 +169,7 @@ func (s *session) take(ctx context.Context, a *activity.Activity) error {
 			return ctx.Err()
 		}
 		s.log.Warn().Err(err).Int("attempt", attempt+1).Str("upstream_activity_id", upID).Msg("the hub did not take the bot's activity; retrying")
-		if sleep(ctx, s.c.backoff(attempt)) != nil {
+		if ctxutil.Sleep(ctx, s.c.backoff(attempt)) != nil {
 			return ctx.Err()
 		}
 	}

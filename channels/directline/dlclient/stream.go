@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
 // CloseReason is why a session's stream (or the session) ended. Every teardown logs one as
@@ -116,7 +118,7 @@ func (s *session) run() {
 		attempt++
 		s.log.Info().Err(err).Str("close_reason", reason.String()).Int("attempt", attempt).Str("watermark", s.watermark()).
 			Dur("wait", wait).Msg("reconnecting")
-		if sleep(s.ctx, wait) != nil {
+		if ctxutil.Sleep(s.ctx, wait) != nil {
 			return
 		}
 	}
