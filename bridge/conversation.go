@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity"
@@ -78,10 +79,27 @@ type Conversation struct {
 	// Inactivity overrides the Hub's inactivity rule for this conversation, when set.
 	Inactivity *Inactivity `json:"inactivity,omitempty"`
 	// BotGreeted is set once the bot has been told that the members joined.
-	BotGreeted bool      `json:"botGreeted,omitempty"`
-	Created    time.Time `json:"created"`
-	Updated    time.Time `json:"updated"`
+	BotGreeted bool `json:"botGreeted,omitempty"`
+	// Dead lists the deliveries that failed for good, newest last (at most MaxDead).
+	Dead    []DeadLetter `json:"dead,omitempty"`
+	Created time.Time    `json:"created"`
+	Updated time.Time    `json:"updated"`
+	// Version is the stored version, for compare-and-swap updates (Store.PutConversation): 0
+	// before the conversation is created, then 1 and one more with every update.
+	Version int64 `json:"version"`
 }
+
+// DeadLetter is a record the outbox gave up delivering to a leg, and why.
+type DeadLetter struct {
+	Leg    string    `json:"leg"`
+	Seq    int64     `json:"seq"`
+	Status int       `json:"status,omitempty"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// MaxDead is how many dead letters a conversation keeps (the oldest are dropped).
+const MaxDead = 20
 
 // LegOf returns the role of the leg in c, or false when the leg is not part of c.
 func (c *Conversation) LegOf(l Leg) (Role, bool) {
@@ -128,7 +146,9 @@ type DeliveryError struct {
 	Status    int
 	Timeout   bool
 	Retryable bool
-	Err       error
+	// RetryAfter is how long the far side asked to wait before sending again (Retry-After), if it did.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *DeliveryError) Error() string {
@@ -164,6 +184,7 @@ func (c *Conversation) Clone() *Conversation {
 		d.Agent = &a
 	}
 	d.Context = c.Context.Clone()
+	d.Dead = slices.Clone(c.Dead)
 	if c.Inactivity != nil {
 		in := *c.Inactivity
 		d.Inactivity = &in

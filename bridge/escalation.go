@@ -95,58 +95,101 @@ func (h *Hub) escalator(c *Conversation) (Escalator, error) {
 }
 
 // escalate moves c from the bot to human agents. The transition to escalating is stored before
-// the contact center is called, and the outcome after, so that a crash in between is visible.
+// the contact center is called (only one of two concurrent escalations makes it), and the
+// outcome after; no lock is held while the contact center works, so an end that arrives
+// meanwhile goes through, and the contact center is then told of it.
 func (h *Hub) escalate(ctx context.Context, convID string, sig handoff.Signal) error {
-	unlock := h.lockState(convID)
-	defer unlock()
-	c, err := h.store.Conversation(ctx, convID)
-	if err != nil {
-		return err
-	}
-	if c.State != StateBot {
-		h.log.Info().Str("conv_id", c.ID).Str("state", string(c.State)).Msg("escalation ignored: the conversation is no longer with the bot")
-		return nil
-	}
 	esc := sig.Escalation
 	if esc == nil {
 		esc = &handoff.Escalation{}
 	}
 	if len(esc.Transcript.Activities) == 0 {
-		if esc.Transcript.Activities, err = h.transcript(ctx, c.ID); err != nil {
+		var err error
+		if esc.Transcript.Activities, err = h.transcript(ctx, convID); err != nil {
 			return err
 		}
 	}
-	if c.Context == nil {
-		c.Context = handoff.Variables{}
-	}
-	for k, v := range esc.Context {
-		c.Context[k] = v
-	}
-	c.EscalationDialect = sig.Dialect
-	e, err := h.escalator(c)
-	if err == nil {
+	var e Escalator
+	c, err := UpdateConversation(ctx, h.store, convID, func(c *Conversation) error {
+		if c.State != StateBot {
+			return errNotWithBot
+		}
+		if c.Context == nil {
+			c.Context = handoff.Variables{}
+		}
+		for k, v := range esc.Context {
+			c.Context[k] = v
+		}
+		c.EscalationDialect = sig.Dialect
+		var err error
+		if e, err = h.escalator(c); err != nil {
+			return err
+		}
 		// The contact center's leg is stored with the escalating state, before the contact
 		// center is called, so that it can already speak on it (automated messages).
 		c.Agent = &Leg{Channel: e.Name(), ConversationID: c.ID}
-		if err := h.setState(ctx, c, StateEscalating); err != nil {
-			return err
-		}
-		var agent Leg
-		var next State
-		agent, next, err = e.Escalate(ctx, c, esc)
-		if err == nil {
-			c.Agent = &agent
-			h.log.Info().Str("conv_id", c.ID).Str("channel", agent.Channel).Str("state", string(next)).Msg("escalated")
-			return h.setState(ctx, c, next)
-		}
+		c.State = StateEscalating
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNotWithBot):
+		h.log.Info().Str("conv_id", convID).Str("state", string(c.State)).Msg("escalation ignored: the conversation is no longer with the bot")
+		return nil
+	case err != nil && c == nil:
+		return err
+	case err != nil:
+		return h.escalationFailed(ctx, convID, err)
 	}
-	h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("escalation failed; the bot keeps the conversation")
-	c.Agent = nil
-	if serr := h.setState(ctx, c, StateBot); serr != nil {
-		return errors.Join(err, serr)
+	agent, next, err := e.Escalate(ctx, c, esc)
+	if err != nil {
+		return h.escalationFailed(ctx, convID, err)
 	}
-	h.tellBot(ctx, c, handoff.StateFailed, "no human agent could take the conversation")
-	return fmt.Errorf("escalate %s: %w", c.ID, err)
+	return h.escalated(ctx, convID, agent, next)
+}
+
+var errNotWithBot = errors.New("not with the bot")
+
+// escalated stores the contact center's answer. When the conversation ended while the contact
+// center worked, the contact center is told of the end.
+func (h *Hub) escalated(ctx context.Context, convID string, agent Leg, next State) error {
+	c, err := UpdateConversation(ctx, h.store, convID, func(c *Conversation) error {
+		if c.State != StateEscalating {
+			return ErrNoChange
+		}
+		c.Agent, c.State = &agent, next
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if c.State == StateEnded && next != StateHandedOff {
+		eoc := &activity.Activity{Type: activity.TypeEndOfConversation, Code: handoff.CodeUserCancelled, Timestamp: activity.NewTime(time.Now())}
+		user := c.Customer.User
+		eoc.From = &user
+		_, _, err := h.appendFor(ctx, c, RoleSystem, eoc, "\x00end-after-escalation", agent)
+		return err
+	}
+	h.log.Info().Str("conv_id", convID).Str("channel", agent.Channel).Str("state", string(c.State)).Msg("escalated")
+	return nil
+}
+
+// escalationFailed gives the conversation back to the bot and tells it.
+func (h *Hub) escalationFailed(ctx context.Context, convID string, cause error) error {
+	h.log.Warn().Err(cause).Str("conv_id", convID).Msg("escalation failed; the bot keeps the conversation")
+	c, err := UpdateConversation(ctx, h.store, convID, func(c *Conversation) error {
+		if c.State != StateEscalating && c.State != StateBot {
+			return ErrNoChange
+		}
+		c.Agent, c.State = nil, StateBot
+		return nil
+	})
+	if err != nil {
+		return errors.Join(cause, err)
+	}
+	if c.State == StateBot {
+		h.tellBot(ctx, c, handoff.StateFailed, "no human agent could take the conversation")
+	}
+	return fmt.Errorf("escalate %s: %w", convID, cause)
 }
 
 // transcript returns what the customer has seen of the conversation so far.
@@ -173,58 +216,58 @@ func (h *Hub) transcript(ctx context.Context, convID string) ([]*activity.Activi
 // Accept records that a human agent took the conversation: it enters StateAgent and the bot,
 // when it escalated with an event, is told (handoff.status accepted).
 func (h *Hub) Accept(ctx context.Context, convID string, agent Leg) error {
-	unlock := h.lockState(convID)
-	defer unlock()
-	c, err := h.store.Conversation(ctx, convID)
-	if err != nil {
-		return err
+	c, err := h.transition(ctx, convID, "accept", func(c *Conversation) error {
+		switch c.State {
+		case StateQueued, StateEscalating, StateAgent:
+		default:
+			return ErrWrongState
+		}
+		c.Agent, c.State = &agent, StateAgent
+		return nil
+	})
+	if err == nil {
+		h.tellBot(ctx, c, handoff.StateAccepted, "")
 	}
-	switch c.State {
-	case StateQueued, StateEscalating, StateAgent:
-	default:
-		return fmt.Errorf("accept %s in state %s: %w", convID, c.State, ErrWrongState)
-	}
-	c.Agent = &agent
-	if err := h.setState(ctx, c, StateAgent); err != nil {
-		return err
-	}
-	h.tellBot(ctx, c, handoff.StateAccepted, "")
-	return nil
+	return err
 }
 
 // Requeue puts a conversation an agent held back in the queue (a transfer to another queue, or
 // an agent who left): it enters StateQueued with the same contact-center leg.
 func (h *Hub) Requeue(ctx context.Context, convID string) error {
-	unlock := h.lockState(convID)
-	defer unlock()
-	c, err := h.store.Conversation(ctx, convID)
-	if err != nil {
-		return err
-	}
-	if c.State != StateAgent && c.State != StateQueued {
-		return fmt.Errorf("requeue %s in state %s: %w", convID, c.State, ErrWrongState)
-	}
-	return h.setState(ctx, c, StateQueued)
+	_, err := h.transition(ctx, convID, "requeue", func(c *Conversation) error {
+		if c.State != StateAgent && c.State != StateQueued {
+			return ErrWrongState
+		}
+		c.State = StateQueued
+		return nil
+	})
+	return err
 }
 
 // ReturnToBot hands the conversation back to its bot (an agent → bot transfer): the bot gets
 // the customer's activities again and is told the handoff completed.
 func (h *Hub) ReturnToBot(ctx context.Context, convID string) error {
-	unlock := h.lockState(convID)
-	defer unlock()
-	c, err := h.store.Conversation(ctx, convID)
-	if err != nil {
-		return err
+	c, err := h.transition(ctx, convID, "return to the bot", func(c *Conversation) error {
+		if c.State == StateEnded || c.State == StateBot {
+			return ErrWrongState
+		}
+		c.Agent, c.State = nil, StateBot
+		return nil
+	})
+	if err == nil {
+		h.tellBot(ctx, c, handoff.StateCompleted, "returned to the bot")
 	}
-	if c.State == StateEnded || c.State == StateBot {
-		return fmt.Errorf("return %s to the bot in state %s: %w", convID, c.State, ErrWrongState)
+	return err
+}
+
+// transition applies a state change atomically; ErrWrongState from fn is reported with the
+// state the conversation was in.
+func (h *Hub) transition(ctx context.Context, convID, what string, fn func(*Conversation) error) (*Conversation, error) {
+	c, err := UpdateConversation(ctx, h.store, convID, fn)
+	if errors.Is(err, ErrWrongState) && c != nil {
+		return nil, fmt.Errorf("%s %s in state %s: %w", what, convID, c.State, ErrWrongState)
 	}
-	c.Agent = nil
-	if err := h.setState(ctx, c, StateBot); err != nil {
-		return err
-	}
-	h.tellBot(ctx, c, handoff.StateCompleted, "returned to the bot")
-	return nil
+	return c, err
 }
 
 // End ends the conversation on behalf of role (an agent's end, an inactivity timeout): every
@@ -233,75 +276,52 @@ func (h *Hub) End(ctx context.Context, convID string, by Role, end handoff.End) 
 	return h.end(ctx, convID, by, end, nil)
 }
 
-// end moves the conversation to StateEnded and tells the other legs. done is the activity that
-// carried the end, already appended and relayed; without one, an endOfConversation from by is
-// appended and delivered.
+// end moves the conversation to StateEnded and makes sure the other legs hear. done is the
+// activity that carried the end, already appended: an endOfConversation is addressed to every
+// other leg already; for anything else (an Omnichannel EndConversation command) an
+// endOfConversation from by is appended for them. A conversation has one endOfConversation
+// record (its idempotency key): of two concurrent ends, the first one's is delivered.
 func (h *Hub) end(ctx context.Context, convID string, by Role, end handoff.End, done *activity.Activity) error {
-	unlock := h.lockState(convID)
-	defer unlock()
-	c, err := h.store.Conversation(ctx, convID)
-	if err != nil {
-		return err
-	}
-	if c.State == StateEnded {
+	var prev State
+	c, err := UpdateConversation(ctx, h.store, convID, func(c *Conversation) error {
+		if c.State == StateEnded {
+			return ErrNoChange
+		}
+		prev, c.State = c.State, StateEnded
 		return nil
-	}
-	prev := c.State
-	if err := h.setState(ctx, c, StateEnded); err != nil {
-		return err
+	})
+	if err != nil || prev == "" {
+		return err // already ended: whoever ended it told the legs
 	}
 	h.log.Info().Str("conv_id", c.ID).Str("by", string(by)).Str("reason", end.Reason).Msg("conversation ended")
-	h.idle.forget(c.ID)
-	defer h.dropLocks(c) // after the last deliveries below
-	var errs []error
-	eoc := done
-	if eoc == nil || eoc.Type != activity.TypeEndOfConversation {
-		eoc = &activity.Activity{Type: activity.TypeEndOfConversation, Code: endCode(end), Text: end.Text, Timestamp: activity.NewTime(time.Now())}
-		switch by {
-		case RoleBot:
-			bot := c.Bot.Bot
-			eoc.From = &bot
-		case RoleAgent:
-			if c.Agent != nil {
-				agent := c.Agent.Bot
-				eoc.From = &agent
-			}
-		case RoleCustomer:
-			user := c.Customer.User
-			eoc.From = &user
-		case RoleSystem: // in the name of whoever had the conversation
-			from := c.Bot.Bot
-			if c.Agent != nil && prev != StateBot {
-				from = c.Agent.Bot
-			}
-			eoc.From = &from
-		}
-		seq, _, err := h.store.Append(ctx, c.ID, by, eoc, "")
-		if err != nil {
-			return fmt.Errorf("end %s: %w", c.ID, err)
-		}
-		for _, to := range h.legsBut(c, by, prev) {
-			if err := h.deliver(ctx, c, to, seq, eoc); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+	if done != nil && done.Type == activity.TypeEndOfConversation {
+		return nil
 	}
-	// The endOfConversation itself was relayed by state; the legs it did not reach hear now.
-	reached := map[string]bool{}
-	for _, l := range h.targets(&Conversation{State: prev, Customer: c.Customer, Bot: c.Bot, Agent: c.Agent}, by) {
-		reached[l.Key()] = true
+	eoc := &activity.Activity{Type: activity.TypeEndOfConversation, Code: endCode(end), Text: end.Text, Timestamp: activity.NewTime(time.Now())}
+	from := h.ender(c, by, prev)
+	eoc.From = &from
+	_, waits, err := h.appendFor(ctx, c, by, eoc, endKey, h.legsBut(c, by, prev)...)
+	if err != nil {
+		return fmt.Errorf("end %s: %w", c.ID, err)
 	}
-	last, _ := h.store.Last(ctx, c.ID)
-	for _, to := range h.legsBut(c, by, prev) {
-		if reached[to.Key()] {
-			continue
+	return errors.Join(h.out.await(ctx, waits)...)
+}
+
+// ender is the account an endOfConversation of role by comes from.
+func (h *Hub) ender(c *Conversation, by Role, prev State) activity.ChannelAccount {
+	switch by {
+	case RoleAgent:
+		if c.Agent != nil {
+			return c.Agent.Bot
 		}
-		if err := h.deliver(ctx, c, to, last, done); err != nil {
-			errs = append(errs, err)
+	case RoleCustomer:
+		return c.Customer.User
+	case RoleSystem: // in the name of whoever had the conversation
+		if c.Agent != nil && prev != StateBot {
+			return c.Agent.Bot
 		}
 	}
-	return errors.Join(errs...)
+	return c.Bot.Bot
 }
 
 // legsBut returns the legs of c other than the one of role by that should hear of an end: the
@@ -338,27 +358,12 @@ func endCode(e handoff.End) string {
 }
 
 // tellBot sends the bot a handoff.status, when it escalated with the Bot Framework or Copilot
-// event (Omnichannel-style bots get no status, as from Omnichannel). It is not logged: it is
-// for the bot only. It is sent in the background, after the bot's current turn: a bot usually
-// escalates within a turn, whose delivery holds the bot leg until the bot answers. A failure is
-// logged, not returned: the bot need not handle it.
+// event (Omnichannel-style bots get no status, as from Omnichannel). It is appended to the log,
+// addressed to the bot only, and delivered after the bot's current turn (a bot usually
+// escalates within a turn): it is not waited for. A failure is logged, not returned: the bot
+// need not handle it.
 func (h *Hub) tellBot(ctx context.Context, c *Conversation, state, msg string) {
 	if c.EscalationDialect != handoff.DialectBotFramework && c.EscalationDialect != handoff.DialectCopilot {
-		return
-	}
-	c = &Conversation{ID: c.ID, Customer: c.Customer, Bot: c.Bot}
-	ctx = context.WithoutCancel(ctx)
-	h.background.Add(1)
-	go func() {
-		defer h.background.Done()
-		h.sendStatus(ctx, c, state, msg)
-	}()
-}
-
-// sendStatus delivers a handoff.status to the bot leg, in order with the leg's other deliveries.
-func (h *Hub) sendStatus(ctx context.Context, c *Conversation, state, msg string) {
-	ch, err := h.channel(c.Bot.Channel)
-	if err != nil {
 		return
 	}
 	a, _, err := handoff.Emit(handoff.Signal{Kind: handoff.SignalStatus, Status: &handoff.Status{State: state, Message: msg}}, handoff.DialectBotFramework, handoff.EmitOptions{})
@@ -370,32 +375,11 @@ func (h *Hub) sendStatus(ctx context.Context, c *Conversation, state, msg string
 	a.From, a.Recipient = &user, &bot
 	a.Conversation = &activity.ConversationAccount{ID: c.Bot.ConversationID}
 	a.Timestamp = activity.NewTime(time.Now())
-	unlock := h.lockLeg(c.ID, c.Bot)
-	defer unlock()
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.DeliveryTimeout)
-	defer cancel()
-	if _, err := ch.Send(ctx, c.Bot, a); err != nil {
-		h.log.Warn().Err(err).Str("conv_id", c.ID).Str("state", state).Msg("handoff.status not delivered")
+	key := fmt.Sprintf("\x00status/%d", c.Version) // one status per transition
+	if _, _, err := h.appendFor(ctx, c, RoleSystem, a, key, c.Bot); err != nil {
+		h.log.Warn().Err(err).Str("conv_id", c.ID).Str("state", state).Msg("handoff.status not recorded")
 	}
 }
 
 // ErrWrongState: the conversation is not in a state that allows the operation.
 var ErrWrongState = errors.New("wrong conversation state")
-
-// setState stores c in state next.
-func (h *Hub) setState(ctx context.Context, c *Conversation, next State) error {
-	c.State = next
-	c.Updated = time.Now().UTC()
-	if err := h.store.PutConversation(ctx, c); err != nil {
-		return fmt.Errorf("conversation %s to %s: %w", c.ID, next, err)
-	}
-	return nil
-}
-
-// stateLeg names the lock of a conversation's state transitions among the delivery locks.
-var stateLeg = Leg{Channel: "\x00state"}
-
-// lockState serialises the state transitions of one conversation.
-func (h *Hub) lockState(convID string) (unlock func()) {
-	return h.lockLeg(convID, stateLeg)
-}

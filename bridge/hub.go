@@ -21,15 +21,20 @@ type HubConfig struct {
 	BotChannel string
 	// Bot is the bot's account as the customer sees it. Default: {id: "bot", name: "Bot"}.
 	Bot activity.ChannelAccount
-	// DeliveryTimeout bounds one delivery to a leg. Default: 15s, Azure Bot Service's bot timeout.
+	// DeliveryTimeout bounds one delivery attempt to a leg, and how long Receive waits for the
+	// first attempt of the deliveries it caused. Default: 15s, Azure Bot Service's bot timeout.
 	DeliveryTimeout time.Duration
+	// RetryFor is how long the outbox keeps retrying a delivery that failed retryably (the far
+	// side unreachable, 429, 5xx) before it records it as dead and moves on. Default: 10m.
+	RetryFor time.Duration
 	// EscalationChannel is the contact center (an Escalator) that takes conversations whose bot
 	// asks for a human, unless the customer's own channel is one (Omnichannel, T1). Default: none.
 	EscalationChannel string
 	// Inactivity is the default inactivity rule of conversations (SetInactivity overrides it per
 	// conversation). Default: none. It acts only while Run runs.
 	Inactivity Inactivity
-	// InactivityTick is how often inactivity deadlines are checked. Default: 1s.
+	// InactivityTick is how often the store's due timers (inactivity deadlines) are checked.
+	// Default: 1s.
 	InactivityTick time.Duration
 }
 
@@ -43,13 +48,16 @@ func (c *HubConfig) defaults() {
 	if c.DeliveryTimeout <= 0 {
 		c.DeliveryTimeout = 15 * time.Second
 	}
+	if c.RetryFor <= 0 {
+		c.RetryFor = 10 * time.Minute
+	}
 	if c.InactivityTick <= 0 {
 		c.InactivityTick = time.Second
 	}
 }
 
-// Hub relays activities between the legs of conversations by role. Every activity is appended
-// to the conversation's log before it is relayed or acknowledged. A Hub is safe for concurrent use.
+// Hub relays activities between the legs of conversations by role. See the package doc for
+// the flow. A Hub is safe for concurrent use.
 type Hub struct {
 	cfg   HubConfig
 	store Store
@@ -58,31 +66,15 @@ type Hub struct {
 	mu       sync.RWMutex
 	channels map[string]Channel
 
-	legLocks sync.Map // conv id + "\x00" + leg key -> *sync.Mutex: one delivery at a time per leg, in order
-
-	background sync.WaitGroup // deliveries made after the call that caused them (greetings, statuses)
-
-	idle idleWatch
+	out *outbox
 }
 
-// Wait returns once the deliveries the Hub makes in the background (greetings at start,
-// handoff statuses) are done, or ctx ends.
-func (h *Hub) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { h.background.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// NewHub returns a Hub over store. Channels are added with Register.
+// NewHub returns a Hub over store. Channels are added with Register. Deliveries start at once;
+// those left pending by an earlier run resume when Run starts.
 func NewHub(store Store, cfg HubConfig, log zerolog.Logger) *Hub {
 	cfg.defaults()
 	h := &Hub{cfg: cfg, store: store, log: log, channels: map[string]Channel{}}
-	h.idle = idleWatch{h: h, convs: map[string]*idle{}}
+	h.out = newOutbox(h)
 	return h
 }
 
@@ -122,9 +114,14 @@ func (h *Hub) Conversation(ctx context.Context, id string) (*Conversation, error
 	return h.store.Conversation(ctx, id)
 }
 
+// Wait returns once the outbox has nothing left to deliver that it can deliver now (tests;
+// a graceful shutdown), or ctx ends.
+func (h *Hub) Wait(ctx context.Context) error { return h.out.idle(ctx) }
+
 // Start opens the conversation id for a customer leg, with a bot leg on the configured bot
-// channel, and reports whether it was created (false: it existed). When the customer's user id
-// is known the bot is told at once that the members joined; otherwise with the first activity.
+// channel, and reports whether it was created (false: it existed; of two concurrent starts one
+// creates it). When the customer's user id is known the bot is told at once that the members
+// joined; otherwise before the first activity it gets.
 func (h *Hub) Start(ctx context.Context, id string, customer Leg) (*Conversation, bool, error) {
 	if c, err := h.store.Conversation(ctx, id); err == nil {
 		return c, false, nil
@@ -136,34 +133,34 @@ func (h *Hub) Start(ctx context.Context, id string, customer Leg) (*Conversation
 		ID: id, State: StateBot, Created: now, Updated: now, Customer: customer,
 		Bot: Leg{Channel: h.cfg.BotChannel, ConversationID: id, User: customer.User, Bot: h.cfg.Bot},
 	}
-	if err := h.store.PutConversation(ctx, c); err != nil {
+	c, created, err := h.store.CreateConversation(ctx, c)
+	if err != nil {
 		return nil, false, fmt.Errorf("start conversation %s: %w", id, err)
 	}
+	if !created {
+		return c, false, nil
+	}
 	h.log.Debug().Str("conv_id", id).Str("channel", customer.Channel).Msg("conversation started")
-	h.idle.touch(id, now)
+	if err := h.armInactivity(ctx, c, now); err != nil {
+		h.log.Warn().Err(err).Str("conv_id", id).Msg("inactivity timer not set")
+	}
 	if customer.User.ID != "" {
-		// Greet in the background, under the bot leg's lock, so that the customer's first
-		// activity reaches the bot after the conversationUpdates and start is not held up by a slow bot.
-		h.background.Add(1)
-		go func() {
-			defer h.background.Done()
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.DeliveryTimeout)
-			defer cancel()
-			unlock := h.lockLeg(c.ID, c.Bot)
-			defer unlock()
-			if err := h.greetLocked(ctx, c.ID, customer.User); err != nil {
-				h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("bot greeting failed")
-			}
-		}()
+		h.out.kick(c.ID, c.Bot.Key()) // the bot's outbox greets it (see outbox.greet)
 	}
 	return c, true, nil
 }
 
 // Receive takes an activity that arrived on leg from: it is appended to the conversation's log
-// (which sets a.ID) and relayed to the legs that the conversation's state and the sender's role
-// call for. The id is returned even when a delivery fails; the error is then a *DeliveryError.
-// The Hub owns a after the call; channels must not change it.
-func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity) (string, error) {
+// (which sets a.ID) addressed to the legs that the conversation's state and the sender's role
+// call for, the conversation's state follows the handoff signal it carries, and the outbox
+// delivers it. key is the idempotency key (the client's activity id, the channel's message id):
+// a repeated key returns the first record's id and appends nothing.
+//
+// Receive waits, up to the delivery timeout, for the first delivery attempt of the activity to
+// each leg it is addressed to, and returns the failures as *DeliveryError (the id is returned
+// all the same: the activity is in the log, and retryable failures are retried). The Hub owns a
+// after the call; channels must not change it.
+func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity, key string) (string, error) {
 	c, err := h.store.ConversationByLeg(ctx, from.Channel, from.ConversationID)
 	if err != nil {
 		return "", err
@@ -178,58 +175,91 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity) (stri
 	if role != RoleCustomer && a.ReplyToID != "" && !h.inLog(ctx, c.ID, a.ReplyToID) {
 		a.ReplyToID = "" // botframework.md §7.2: set replyToId only if it is real
 	}
-	seq, _, err := h.store.Append(ctx, c.ID, role, a, "")
+	sig, passThrough := h.signal(c, role, a)
+	to := h.addressees(c, role, a, sig, passThrough)
+	if sig.Kind == handoff.SignalEnd && a.Type == activity.TypeEndOfConversation {
+		key = endKey // one end per conversation: a second one (a race) is the first
+	}
+	seq, dup, err := h.store.Append(ctx, c.ID, Entry{From: role, Activity: a, Key: key, To: to})
 	if err != nil {
 		return "", fmt.Errorf("append to %s: %w", c.ID, err)
 	}
-	if role == RoleCustomer {
-		h.idle.touch(c.ID, time.Now())
-	}
-	// The fields are added per event, not with With(): most activities log nothing.
-	event := func(e *zerolog.Event) *zerolog.Event {
-		return e.Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq)
-	}
 	if e := h.log.Debug(); e != nil {
-		event(e).Str("from", string(role)).Str("type", a.Type).Msg("received")
+		e.Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Str("from", string(role)).
+			Str("type", a.Type).Bool("dup", dup).Msg("received")
 	}
-
-	sig := signalOf(role, a)
-	passThrough := false
-	if sig.Kind == handoff.SignalEscalation {
-		if _, err := h.escalator(c); errors.Is(err, ErrNoEscalator) {
-			// No contact center here: the bridge is a plain Direct Line service, and passes the
-			// bot's request on to the customer's side as Azure's Direct Line does (a hub there
-			// may act on it), instead of handling it.
-			sig, passThrough = handoff.Signal{Kind: handoff.SignalNone}, true
-		}
-	}
+	waits := h.out.deliver(c.ID, seq, to)
 	var errs []error
-	for _, to := range h.targets(c, role) {
-		if to.Key() == c.Customer.Key() && !passThrough && !CustomerVisible(a) {
-			continue // a command for the bridge, not a message for the customer
-		}
-		if err := h.deliver(ctx, c, to, seq, a); err != nil {
-			event(h.log.Warn()).Err(err).Str("channel", to.Channel).Msg("delivery failed")
-			errs = append(errs, err)
-		}
-	}
-	switch sig.Kind {
-	case handoff.SignalEscalation:
+	switch {
+	case dup:
+	case sig.Kind == handoff.SignalEscalation:
 		// The bot's request is recorded; its failure is handled (the bot is told), not the
 		// bot's error: answering it with an error would only make it send again.
 		if err := h.escalate(ctx, c.ID, sig); err != nil {
-			event(h.log.Warn()).Err(err).Msg("escalation not placed")
+			h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("escalation not placed")
 		}
-	case handoff.SignalEnd:
-		end := *sig.End
-		if end.Reason == "" {
-			end.Reason = map[Role]string{RoleCustomer: handoff.EndCustomer, RoleAgent: handoff.EndAgent}[role]
-		}
-		if err := h.end(ctx, c.ID, role, end, a); err != nil {
+	case sig.Kind == handoff.SignalEnd:
+		if err := h.end(ctx, c.ID, role, h.endOf(sig, role), a); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, h.out.await(ctx, waits)...)
 	return a.ID, errors.Join(errs...)
+}
+
+// endKey is the idempotency key of a conversation's endOfConversation.
+const endKey = "\x00end"
+
+// signal reads the handoff signal of an activity from role. Without a contact center a bot's
+// escalation passes through to the customer's side, as Azure's Direct Line passes it (a hub
+// there may act on it).
+func (h *Hub) signal(c *Conversation, role Role, a *activity.Activity) (sig handoff.Signal, passThrough bool) {
+	sig = signalOf(role, a)
+	if sig.Kind == handoff.SignalEscalation {
+		if _, err := h.escalator(c); errors.Is(err, ErrNoEscalator) {
+			return handoff.Signal{Kind: handoff.SignalNone}, true
+		}
+	}
+	return sig, false
+}
+
+func (h *Hub) endOf(sig handoff.Signal, role Role) handoff.End {
+	end := *sig.End
+	if end.Reason == "" {
+		end.Reason = map[Role]string{RoleCustomer: handoff.EndCustomer, RoleAgent: handoff.EndAgent}[role]
+	}
+	return end
+}
+
+// addressees returns the keys of the legs the outbox delivers an activity from role to: the
+// legs its state calls for, or every other leg for an endOfConversation; never a customer leg
+// for a command meant for the bridge; never a leg whose channel reads the log itself.
+func (h *Hub) addressees(c *Conversation, role Role, a *activity.Activity, sig handoff.Signal, passThrough bool) []string {
+	legs := h.targets(c, role)
+	if sig.Kind == handoff.SignalEnd && a.Type == activity.TypeEndOfConversation {
+		legs = h.legsBut(c, role, c.State)
+	}
+	var to []string
+	for _, l := range legs {
+		if l.Key() == c.Customer.Key() && !passThrough && !CustomerVisible(a) {
+			continue // a command for the bridge, not a message for the customer
+		}
+		if h.readsLog(l.Channel) {
+			continue
+		}
+		to = append(to, l.Key())
+	}
+	return to
+}
+
+// readsLog reports whether the channel reads conversation logs itself (see LogReader).
+func (h *Hub) readsLog(name string) bool {
+	ch, err := h.channel(name)
+	if err != nil {
+		return false
+	}
+	r, ok := ch.(LogReader)
+	return ok && r.ReadsLog()
 }
 
 // targets returns the legs an activity from role goes to in c's state.
@@ -245,83 +275,20 @@ func (h *Hub) targets(c *Conversation, role Role) []Leg {
 	return nil
 }
 
-// dropLocks forgets the delivery locks of an ended conversation's legs, so that they do not
-// accumulate. A delivery still waiting on one keeps its own reference and finishes.
-func (h *Hub) dropLocks(c *Conversation) {
-	for _, l := range append(c.Legs(), stateLeg) {
-		h.legLocks.Delete(c.ID + "\x00" + l.Key())
-	}
-}
-
-func (h *Hub) lockLeg(convID string, to Leg) (unlock func()) {
-	key := convID + "\x00" + to.Key()
-	m, ok := h.legLocks.Load(key) // no new mutex when one exists: the common case allocates nothing
-	if !ok {
-		m, _ = h.legLocks.LoadOrStore(key, &sync.Mutex{})
-	}
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
-}
-
-// deliver sends the activity at seq to one leg, in order with the leg's other deliveries, and
-// records the leg's cursor once it is delivered.
-func (h *Hub) deliver(ctx context.Context, c *Conversation, to Leg, seq int64, a *activity.Activity) error {
-	ch, err := h.channel(to.Channel)
-	if err != nil {
-		return &DeliveryError{Leg: to.Key(), Err: err}
-	}
-	unlock := h.lockLeg(c.ID, to)
-	defer unlock()
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.DeliveryTimeout)
-	defer cancel()
-	if to.Key() == c.Bot.Key() && !c.BotGreeted && a.From != nil {
-		err = h.greetLocked(ctx, c.ID, *a.From)
-	}
-	if err == nil {
-		_, err = ch.Send(ctx, to, a)
-	}
-	if err != nil {
-		var de *DeliveryError
-		if !errors.As(err, &de) {
-			de = &DeliveryError{Leg: to.Key(), Err: err, Timeout: errors.Is(err, context.DeadlineExceeded)}
-		}
-		return de
-	}
-	return h.store.Ack(ctx, c.ID, to.Key(), seq)
-}
-
-// greetLocked tells the bot, once per conversation, that it and then the user joined
-// (conversationUpdate with membersAdded [bot], then [user]: the Emulator's and Direct Line's way).
-// The caller holds the bot leg's lock.
-func (h *Hub) greetLocked(ctx context.Context, convID string, user activity.ChannelAccount) error {
-	c, err := h.store.Conversation(ctx, convID)
-	if err != nil || c.BotGreeted {
-		return err
-	}
-	ch, err := h.channel(c.Bot.Channel)
-	if err != nil {
-		return &DeliveryError{Leg: c.Bot.Key(), Err: err}
-	}
-	bot := c.Bot.Bot
-	user = activity.ChannelAccount{ID: user.ID, Name: user.Name}
-	for i, member := range []activity.ChannelAccount{bot, user} {
-		cu := &activity.Activity{
-			Type:         activity.TypeConversationUpdate,
-			ID:           fmt.Sprintf("%s|cu%d", convID, i),
-			Timestamp:    activity.NewTime(time.Now()),
-			From:         &user,
-			Recipient:    &bot,
-			Conversation: &activity.ConversationAccount{ID: c.Bot.ConversationID},
-			MembersAdded: []activity.ChannelAccount{member},
-		}
-		if _, err := ch.Send(ctx, c.Bot, cu); err != nil {
-			return fmt.Errorf("greet bot: %w", err)
+// appendFor appends an activity of the bridge's own (an end, a reminder, a handoff.status)
+// addressed to legs, and hands it to the outbox.
+func (h *Hub) appendFor(ctx context.Context, c *Conversation, from Role, a *activity.Activity, key string, legs ...Leg) (seq int64, waits []wait, err error) {
+	var to []string
+	for _, l := range legs {
+		if !h.readsLog(l.Channel) {
+			to = append(to, l.Key())
 		}
 	}
-	c.BotGreeted = true
-	c.Updated = time.Now().UTC()
-	return h.store.PutConversation(ctx, c)
+	seq, _, err = h.store.Append(ctx, c.ID, Entry{From: from, Activity: a, Key: key, To: to})
+	if err != nil {
+		return 0, nil, fmt.Errorf("append to %s: %w", c.ID, err)
+	}
+	return seq, h.out.deliver(c.ID, seq, to), nil
 }
 
 // inLog reports whether id names an activity already in the conversation's log.

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -31,237 +30,224 @@ const (
 	DefaultCloseText = "This conversation was closed after a period of inactivity."
 )
 
-// idleKey is where the set of watched conversations is kept in the store.
-const idleKey = "bridge/inactivity"
-
 // RoleSystem is the bridge itself, as the sender of what no party said (inactivity reminders
-// and closes).
+// and closes, handoff statuses).
 const RoleSystem Role = "system"
 
-// idleWatch tracks the customer's silence per conversation. Only the set of watched
-// conversations is stored (it changes when one starts or ends); each one's clock is the time of
-// the last customer activity in its log, so a restart computes the same deadlines.
-type idleWatch struct {
-	h     *Hub
-	mu    sync.Mutex
-	convs map[string]*idle
-	dirty bool
-}
+// inactivityTimer is the name of a conversation's inactivity timer in the store.
+const inactivityTimer = "inactivity"
 
-type idle struct {
-	last     time.Time // the customer's last activity (or the start)
-	reminded bool
-	rules    *Inactivity // the conversation's own rules, when it has them (SetInactivity)
-}
+// The inactivity clock of a conversation is the time of the customer's last activity in its log
+// (or its start). Nothing is written when the customer speaks: the stored timer holds the next
+// time to look, and when it comes due the Hub reads the log's tail, acts if a deadline has
+// passed, and sets the timer to the next deadline. So a restart computes the same deadlines,
+// and a bridge without inactivity rules writes no timers at all.
 
-// touch restarts a conversation's clock: the customer spoke (or the conversation started).
-func (w *idleWatch) touch(convID string, at time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	e := w.convs[convID]
-	if e == nil {
-		e = &idle{}
-		w.convs[convID] = e
-		w.dirty = true
+// rules returns the inactivity rules that apply to c.
+func (h *Hub) rules(c *Conversation) Inactivity {
+	if c.Inactivity != nil {
+		return *c.Inactivity
 	}
-	e.last, e.reminded = at, false
+	return h.cfg.Inactivity
 }
 
-// forget stops watching a conversation.
-func (w *idleWatch) forget(convID string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, ok := w.convs[convID]; ok {
-		delete(w.convs, convID)
-		w.dirty = true
+// armInactivity sets the first inactivity timer of a conversation whose rules are on.
+func (h *Hub) armInactivity(ctx context.Context, c *Conversation, from time.Time) error {
+	in := h.rules(c)
+	if !in.active() {
+		return nil
 	}
+	return h.store.SetTimer(ctx, c.ID, inactivityTimer, from.Add(in.firstDeadline()))
+}
+
+// firstDeadline is the earlier of the two durations that are set.
+func (in Inactivity) firstDeadline() time.Duration {
+	switch {
+	case in.RemindAfter > 0 && in.CloseAfter > 0:
+		return min(in.RemindAfter, in.CloseAfter)
+	case in.RemindAfter > 0:
+		return in.RemindAfter
+	}
+	return in.CloseAfter
 }
 
 // SetInactivity sets the inactivity rules of one conversation, overriding the Hub's defaults
 // (for a conversation whose contact center or bot asks for its own).
 func (h *Hub) SetInactivity(ctx context.Context, convID string, in Inactivity) error {
-	unlock := h.lockState(convID)
-	defer unlock()
-	c, err := h.store.Conversation(ctx, convID)
+	c, err := UpdateConversation(ctx, h.store, convID, func(c *Conversation) error {
+		c.Inactivity = &in
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	c.Inactivity = &in
-	if err := h.store.PutConversation(ctx, c); err != nil {
-		return err
+	if !in.active() {
+		return h.store.SetTimer(ctx, convID, inactivityTimer, time.Time{})
 	}
-	h.idle.mu.Lock()
-	if e := h.idle.convs[convID]; e != nil {
-		e.rules = &in
-	}
-	h.idle.mu.Unlock()
-	return nil
+	return h.armInactivity(ctx, c, time.Now())
 }
 
-// Run watches conversations for inactivity until ctx ends: it restores the watch kept in the
-// store (a restart), then checks the deadlines every tick. Run it once per Hub.
+// Run resumes the deliveries an earlier run left pending, then acts on the store's due timers
+// every tick until ctx ends. Run it once per Hub.
 func (h *Hub) Run(ctx context.Context) error {
-	if err := h.idle.restore(ctx); err != nil {
-		h.log.Warn().Err(err).Msg("inactivity watch not restored")
+	if err := h.out.resume(ctx); err != nil {
+		h.log.Warn().Err(err).Msg("pending deliveries not resumed")
 	}
-	tick := h.cfg.InactivityTick
-	t := time.NewTicker(tick)
+	t := time.NewTicker(h.cfg.InactivityTick)
 	defer t.Stop()
+	var running sync.Map // conversation id -> struct{}: a timer being handled
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
-			h.idle.save(context.WithoutCancel(ctx))
 			return nil
 		case <-t.C:
-			h.idle.check(ctx)
-			h.idle.save(ctx)
 		}
-	}
-}
-
-// restore reads the watched set back and each clock from the conversation's log.
-func (w *idleWatch) restore(ctx context.Context) error {
-	raw, err := w.h.store.Value(ctx, idleKey)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var ids []string
-	if err := json.Unmarshal(raw, &ids); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		c, err := w.h.store.Conversation(ctx, id)
-		if err != nil || c.State == StateEnded {
-			continue
-		}
-		e := &idle{last: c.Created, rules: c.Inactivity}
-		last, err := w.h.store.Last(ctx, id)
+		due, err := h.store.DueTimers(ctx, time.Now(), 256)
 		if err != nil {
-			continue
-		}
-		recs, err := w.h.store.Since(ctx, id, max(last-100, -1), 0)
-		if err != nil {
-			continue
-		}
-		for _, r := range recs { // the last customer activity, and whether a reminder followed it
-			switch {
-			case r.From == RoleCustomer:
-				e.last, e.reminded = r.At, false
-			case r.From == RoleSystem && r.Activity.Type == activity.TypeMessage:
-				e.reminded = true
+			if ctx.Err() == nil {
+				h.log.Warn().Err(err).Msg("due timers not read")
 			}
+			continue
 		}
-		w.mu.Lock()
-		w.convs[id] = e
-		w.mu.Unlock()
+		for _, tm := range due {
+			if _, busy := running.LoadOrStore(tm.ConversationID, struct{}{}); busy {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer running.Delete(tm.ConversationID)
+				h.onTimer(ctx, tm)
+			}()
+		}
 	}
-	return nil
 }
 
-// save stores the watched set when it changed.
-func (w *idleWatch) save(ctx context.Context) {
-	w.mu.Lock()
-	if !w.dirty {
-		w.mu.Unlock()
+// onTimer acts on one due timer.
+func (h *Hub) onTimer(ctx context.Context, tm Timer) {
+	if tm.Name != inactivityTimer {
+		h.log.Warn().Str("conv_id", tm.ConversationID).Str("timer", tm.Name).Msg("unknown timer removed")
+		_ = h.store.SetTimer(ctx, tm.ConversationID, tm.Name, time.Time{})
 		return
 	}
-	ids := make([]string, 0, len(w.convs))
-	for id := range w.convs {
-		ids = append(ids, id)
+	next, err := h.checkInactivity(ctx, tm.ConversationID)
+	if err != nil {
+		h.log.Warn().Err(err).Str("conv_id", tm.ConversationID).Msg("inactivity check failed")
+		next = time.Now().Add(h.cfg.InactivityTick * 10)
 	}
-	w.dirty = false
-	w.mu.Unlock()
-	raw, _ := json.Marshal(ids)
-	if err := w.h.store.PutValue(ctx, idleKey, raw); err != nil {
-		w.h.log.Warn().Err(err).Msg("inactivity watch not stored")
-		w.mu.Lock()
-		w.dirty = true
-		w.mu.Unlock()
+	if err := h.store.SetTimer(ctx, tm.ConversationID, inactivityTimer, next); err != nil && ctx.Err() == nil {
+		h.log.Warn().Err(err).Str("conv_id", tm.ConversationID).Msg("inactivity timer not set")
 	}
 }
 
-// check reminds or closes the conversations whose customer has been quiet too long. The scan is
-// in memory; only a conversation past one of its deadlines is read from the store.
-func (w *idleWatch) check(ctx context.Context) {
+// checkInactivity reminds or closes a conversation whose customer has been quiet too long, and
+// returns when to look again (zero: never).
+func (h *Hub) checkInactivity(ctx context.Context, convID string) (time.Time, error) {
+	c, err := h.store.Conversation(ctx, convID)
+	if errors.Is(err, ErrUnknownConversation) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	in := h.rules(c)
+	switch {
+	case c.State == StateEnded || c.State == StateHandedOff || !in.active():
+		return time.Time{}, nil
+	case c.State == StateEscalating:
+		return time.Now().Add(h.cfg.InactivityTick), nil // the contact center is being called
+	}
+	last, reminded, err := h.quietSince(ctx, c)
+	if err != nil {
+		return time.Time{}, err
+	}
 	now := time.Now()
-	type due struct {
-		id    string
-		rules Inactivity
-		close bool
-	}
-	var todo []due
-	w.mu.Lock()
-	for id, e := range w.convs {
-		rules := w.h.cfg.Inactivity
-		if e.rules != nil {
-			rules = *e.rules
+	quiet := now.Sub(last)
+	switch {
+	case in.CloseAfter > 0 && quiet >= in.CloseAfter:
+		h.closeIdle(ctx, c, in)
+		return time.Time{}, nil
+	case in.RemindAfter > 0 && quiet >= in.RemindAfter && !reminded:
+		if err := h.remind(ctx, c, in); err != nil {
+			return time.Time{}, err
 		}
-		quiet := now.Sub(e.last)
+		reminded = true
+	}
+	return nextLook(in, last, reminded, now), nil
+}
+
+// nextLook is when the next inactivity deadline of a conversation quiet since last falls; when
+// none is left (reminded, and no close), a look after RemindAfter finds out whether the customer
+// spoke since.
+func nextLook(in Inactivity, last time.Time, reminded bool, now time.Time) time.Time {
+	var next time.Time
+	if in.RemindAfter > 0 && !reminded {
+		next = last.Add(in.RemindAfter)
+	}
+	if in.CloseAfter > 0 && (next.IsZero() || last.Add(in.CloseAfter).Before(next)) {
+		next = last.Add(in.CloseAfter)
+	}
+	if next.IsZero() || !next.After(now) {
+		next = now.Add(max(in.RemindAfter, in.CloseAfter))
+	}
+	return next
+}
+
+// quietTail is how far back in a log the customer's last activity is looked for.
+const quietTail = 500
+
+// quietSince returns the time of the customer's last activity (the start, when none is in the
+// log's tail) and whether a reminder followed it.
+func (h *Hub) quietSince(ctx context.Context, c *Conversation) (time.Time, bool, error) {
+	last, err := h.store.Last(ctx, c.ID)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	recs, err := h.store.Since(ctx, c.ID, max(last-quietTail, -1), 0)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	at, reminded := c.Created, false
+	for _, r := range recs {
 		switch {
-		case rules.CloseAfter > 0 && quiet >= rules.CloseAfter:
-			todo = append(todo, due{id, rules, true})
-		case rules.RemindAfter > 0 && quiet >= rules.RemindAfter && !e.reminded:
-			todo = append(todo, due{id, rules, false})
+		case r.From == RoleCustomer:
+			at, reminded = r.At, false
+		case r.From == RoleSystem && r.Activity.Type == activity.TypeMessage:
+			reminded = true
 		}
 	}
-	w.mu.Unlock()
-	for _, d := range todo {
-		c, err := w.h.store.Conversation(ctx, d.id)
-		if err != nil || c.State == StateEnded || c.State == StateHandedOff {
-			w.forget(d.id)
-			continue
-		}
-		if c.State == StateEscalating {
-			continue // the contact center is being called; look again on the next tick
-		}
-		if d.close {
-			w.close(ctx, c, d.rules)
-		} else {
-			w.remind(ctx, c, d.rules)
-		}
-	}
+	return at, reminded, nil
 }
 
 // remind sends the customer the reminder, from the bot or the contact center, whichever has
 // the conversation.
-func (w *idleWatch) remind(ctx context.Context, c *Conversation, rules Inactivity) {
+func (h *Hub) remind(ctx context.Context, c *Conversation, rules Inactivity) error {
 	text := rules.Reminder
 	if text == "" {
 		text = DefaultReminder
 	}
-	if err := w.h.system(ctx, c, &activity.Activity{Type: activity.TypeMessage, Text: text}); err != nil {
-		w.h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("inactivity reminder not sent")
-		return
-	}
-	w.mu.Lock()
-	if e := w.convs[c.ID]; e != nil {
-		e.reminded = true
-	}
-	w.mu.Unlock()
+	return h.system(ctx, c, &activity.Activity{Type: activity.TypeMessage, Text: text})
 }
 
-// close ends the conversation for inactivity, as a bot's own endOfConversation (botTimedOut)
+// closeIdle ends the conversation for inactivity, as a bot's own endOfConversation (botTimedOut)
 // would: every leg hears.
-func (w *idleWatch) close(ctx context.Context, c *Conversation, rules Inactivity) {
+func (h *Hub) closeIdle(ctx context.Context, c *Conversation, rules Inactivity) {
 	text := rules.CloseText
 	if text == "" {
 		text = DefaultCloseText
 	}
-	if err := w.h.system(ctx, c, &activity.Activity{Type: activity.TypeMessage, Text: text}); err != nil {
-		w.h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("inactivity close message not sent")
+	if err := h.system(ctx, c, &activity.Activity{Type: activity.TypeMessage, Text: text}); err != nil {
+		h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("inactivity close message not sent")
 	}
-	if err := w.h.End(ctx, c.ID, RoleSystem, handoff.End{Reason: handoff.EndTimeout, Code: handoff.CodeBotTimedOut}); err != nil {
-		w.h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("inactivity close failed")
-		return
+	if err := h.End(ctx, c.ID, RoleSystem, handoff.End{Reason: handoff.EndTimeout, Code: handoff.CodeBotTimedOut}); err != nil {
+		h.log.Warn().Err(err).Str("conv_id", c.ID).Msg("inactivity close failed")
 	}
-	w.forget(c.ID)
 }
 
-// system appends a message of the bridge's own to the conversation and delivers it to the
-// customer, in the name of whoever has the conversation.
+// system appends a message of the bridge's own to the conversation for the customer, in the
+// name of whoever has the conversation, and waits for its first delivery attempt.
 func (h *Hub) system(ctx context.Context, c *Conversation, a *activity.Activity) error {
 	from := c.Bot.Bot
 	if c.Agent != nil && c.State != StateBot {
@@ -272,9 +258,9 @@ func (h *Hub) system(ctx context.Context, c *Conversation, a *activity.Activity)
 	if err := a.SetChannelDataField("bfbridgeRole", "system"); err != nil {
 		return err
 	}
-	seq, _, err := h.store.Append(ctx, c.ID, RoleSystem, a, "")
+	_, waits, err := h.appendFor(ctx, c, RoleSystem, a, "", c.Customer)
 	if err != nil {
 		return err
 	}
-	return h.deliver(ctx, c, c.Customer, seq, a)
+	return errors.Join(h.out.await(ctx, waits)...)
 }

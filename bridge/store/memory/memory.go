@@ -2,13 +2,14 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/internal/enc"
 )
@@ -20,21 +21,48 @@ type Store struct {
 	convs map[string]*bridge.Conversation // id -> a deep copy of the conversation
 	byLeg map[string]string               // leg key -> conversation id
 	logs  map[string]*convLog
-	kv    map[string][]byte
+	kv    map[string]map[string][]byte // key -> conversation id ("" for the bridge's own) -> value
+	blobs map[string]map[string]bridge.Blob
 }
 
 type convLog struct {
-	recs    []bridge.Record
-	idem    map[string]int64
-	waiters bridge.Waiters // called on the next append
-	cursors map[string]int64
+	recs      []bridge.Record
+	idem      map[string]int64
+	waiters   bridge.Waiters // called on the next append
+	cursors   map[string]int64
+	addressed map[string]int64 // leg -> the highest seq addressed to it
+	timers    map[string]time.Time
 }
 
 var _ bridge.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{convs: map[string]*bridge.Conversation{}, byLeg: map[string]string{}, logs: map[string]*convLog{}, kv: map[string][]byte{}}
+	return &Store{convs: map[string]*bridge.Conversation{}, byLeg: map[string]string{}, logs: map[string]*convLog{},
+		kv: map[string]map[string][]byte{}, blobs: map[string]map[string]bridge.Blob{}}
+}
+
+// CreateConversation implements bridge.Store.
+func (s *Store) CreateConversation(_ context.Context, c *bridge.Conversation) (*bridge.Conversation, bool, error) {
+	if c == nil || c.ID == "" {
+		return nil, false, errors.New("memory store: create conversation: no conversation id")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.convs[c.ID]; ok {
+		return old.Clone(), false, nil
+	}
+	for _, l := range c.Legs() {
+		if id, taken := s.byLeg[l.Key()]; taken && id != c.ID {
+			return nil, false, fmt.Errorf("memory store: leg %s: %w", l.Key(), bridge.ErrLegTaken)
+		}
+	}
+	c.Version = 1
+	s.convs[c.ID] = c.Clone()
+	for _, l := range c.Legs() {
+		s.byLeg[l.Key()] = c.ID
+	}
+	return c.Clone(), true, nil
 }
 
 // PutConversation implements bridge.Store.
@@ -42,12 +70,21 @@ func (s *Store) PutConversation(_ context.Context, c *bridge.Conversation) error
 	if c == nil || c.ID == "" {
 		return errors.New("memory store: put conversation: no conversation id")
 	}
-	cp := c.Clone()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.convs[c.ID] = cp
+	old, ok := s.convs[c.ID]
+	switch {
+	case !ok:
+		return fmt.Errorf("conversation %q: %w", c.ID, bridge.ErrUnknownConversation)
+	case old.Version != c.Version:
+		return fmt.Errorf("conversation %q at version %d, not %d: %w", c.ID, old.Version, c.Version, bridge.ErrVersionConflict)
+	}
+	c.Version++
+	s.convs[c.ID] = c.Clone()
 	for _, l := range c.Legs() {
-		s.byLeg[l.Key()] = c.ID
+		if _, taken := s.byLeg[l.Key()]; !taken {
+			s.byLeg[l.Key()] = c.ID
+		}
 	}
 	return nil
 }
@@ -77,14 +114,15 @@ func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID st
 func (s *Store) logOf(convID string) *convLog {
 	l := s.logs[convID]
 	if l == nil {
-		l = &convLog{cursors: map[string]int64{}}
+		l = &convLog{cursors: map[string]int64{}, addressed: map[string]int64{}, timers: map[string]time.Time{}}
 		s.logs[convID] = l
 	}
 	return l
 }
 
 // Append implements bridge.Store.
-func (s *Store) Append(_ context.Context, convID string, from bridge.Role, a *activity.Activity, idemKey string) (int64, bool, error) {
+func (s *Store) Append(_ context.Context, convID string, e bridge.Entry) (int64, bool, error) {
+	a, idemKey := e.Activity, e.Key
 	body, err := enc.WithoutID(a) // outside the lock; the id is added once the seq is known
 	if err != nil {
 		return 0, false, fmt.Errorf("memory store: encode activity: %w", err)
@@ -108,7 +146,10 @@ func (s *Store) Append(_ context.Context, convID string, from bridge.Role, a *ac
 		return 0, false, fmt.Errorf("memory store: encode activity: %w", err)
 	}
 	a.ID = id
-	l.recs = append(l.recs, bridge.Record{Seq: seq, From: from, Activity: a, At: time.Now(), Raw: raw})
+	l.recs = append(l.recs, bridge.Record{Seq: seq, From: e.From, Activity: a, At: time.Now(), To: e.To, Raw: raw})
+	for _, leg := range e.To {
+		l.addressed[leg] = seq
+	}
 	if idemKey != "" {
 		if l.idem == nil {
 			l.idem = map[string]int64{}
@@ -188,23 +229,125 @@ func (s *Store) Cursor(_ context.Context, convID, leg string) (int64, error) {
 	return -1, nil
 }
 
-// PutValue implements bridge.Store.
-func (s *Store) PutValue(_ context.Context, key string, value []byte) error {
+// Pending implements bridge.Store.
+func (s *Store) Pending(_ context.Context) ([]bridge.PendingLeg, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []bridge.PendingLeg
+	for id, l := range s.logs {
+		for leg, last := range l.addressed {
+			cur, ok := l.cursors[leg]
+			if !ok {
+				cur = -1
+			}
+			if last > cur {
+				out = append(out, bridge.PendingLeg{ConversationID: id, Leg: leg, Cursor: cur, Last: last})
+			}
+		}
+	}
+	return out, nil
+}
+
+// SetTimer implements bridge.Store.
+func (s *Store) SetTimer(_ context.Context, convID, name string, due time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.kv[key] = append([]byte(nil), value...)
+	if _, ok := s.convs[convID]; !ok {
+		return fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+	}
+	l := s.logOf(convID)
+	if due.IsZero() {
+		delete(l.timers, name)
+	} else {
+		l.timers[name] = due
+	}
+	return nil
+}
+
+// DueTimers implements bridge.Store. It scans every conversation: the memory store is for tests.
+func (s *Store) DueTimers(_ context.Context, now time.Time, limit int) ([]bridge.Timer, error) {
+	s.mu.RLock()
+	var out []bridge.Timer
+	for id, l := range s.logs {
+		for name, due := range l.timers {
+			if !due.After(now) {
+				out = append(out, bridge.Timer{ConversationID: id, Name: name, Due: due})
+			}
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b bridge.Timer) int { return a.Due.Compare(b.Due) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// PutValue implements bridge.Store.
+func (s *Store) PutValue(_ context.Context, convID, key string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if convID != "" {
+		if _, ok := s.convs[convID]; !ok {
+			return fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+		}
+	}
+	if value == nil {
+		delete(s.kv[key], convID)
+		return nil
+	}
+	if s.kv[key] == nil {
+		s.kv[key] = map[string][]byte{}
+	}
+	s.kv[key][convID] = bytes.Clone(value)
 	return nil
 }
 
 // Value implements bridge.Store.
-func (s *Store) Value(_ context.Context, key string) ([]byte, error) {
+func (s *Store) Value(_ context.Context, convID, key string) ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, ok := s.kv[key]
+	v, ok := s.kv[key][convID]
 	if !ok {
-		return nil, fmt.Errorf("value %q: %w", key, bridge.ErrNotFound)
+		return nil, fmt.Errorf("value %q of %q: %w", key, convID, bridge.ErrNotFound)
 	}
-	return append([]byte(nil), v...), nil
+	return bytes.Clone(v), nil
+}
+
+// Values implements bridge.Store.
+func (s *Store) Values(_ context.Context, key string) (map[string][]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string][]byte, len(s.kv[key]))
+	for id, v := range s.kv[key] {
+		out[id] = bytes.Clone(v)
+	}
+	return out, nil
+}
+
+// PutBlob implements bridge.Store.
+func (s *Store) PutBlob(_ context.Context, convID, id string, b bridge.Blob) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.convs[convID]; !ok {
+		return fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+	}
+	if s.blobs[convID] == nil {
+		s.blobs[convID] = map[string]bridge.Blob{}
+	}
+	s.blobs[convID][id] = bridge.Blob{ContentType: b.ContentType, Data: bytes.Clone(b.Data)}
+	return nil
+}
+
+// Blob implements bridge.Store.
+func (s *Store) Blob(_ context.Context, convID, id string) (bridge.Blob, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b, ok := s.blobs[convID][id]
+	if !ok {
+		return bridge.Blob{}, fmt.Errorf("file %q of %q: %w", id, convID, bridge.ErrNotFound)
+	}
+	return bridge.Blob{ContentType: b.ContentType, Data: bytes.Clone(b.Data)}, nil
 }
 
 // Close implements bridge.Store.
