@@ -57,6 +57,7 @@ func newEscFixture(t *testing.T, withDesk bool) *escFixture {
 	}
 	f := &escFixture{hub: bridge.NewHub(memory.New(), cfg, zerolog.Nop()),
 		customer: &recorder{name: "directline"}, bot: &recorder{name: "botframework"}, desk: &desk{recorder: recorder{name: "desk"}}}
+	t.Cleanup(f.hub.Close)
 	f.hub.Register(f.customer)
 	f.hub.Register(f.bot)
 	if withDesk {
@@ -72,7 +73,7 @@ func newEscFixture(t *testing.T, withDesk bool) *escFixture {
 
 func (f *escFixture) say(t *testing.T, text string) {
 	t.Helper()
-	_, err := f.hub.Receive(context.Background(), f.customerLeg, &activity.Activity{Type: "message", Text: text, From: &activity.ChannelAccount{ID: "u1"}})
+	_, err := f.hub.Receive(context.Background(), f.customerLeg, &activity.Activity{Type: "message", Text: text, From: &activity.ChannelAccount{ID: "u1"}}, "")
 	require.NoError(t, err)
 }
 
@@ -80,7 +81,7 @@ func (f *escFixture) fromBot(t *testing.T, raw string) {
 	t.Helper()
 	a, err := activity.Decode([]byte(raw))
 	require.NoError(t, err)
-	_, err = f.hub.Receive(context.Background(), f.conv.Bot, a)
+	_, err = f.hub.Receive(context.Background(), f.conv.Bot, a, "")
 	require.NoError(t, err)
 	f.settle(t)
 }
@@ -146,7 +147,7 @@ func TestEscalationToAContactCenterAndBack(t *testing.T) {
 	require.Equal(t, "handoff.status", status.Name, "a Bot Framework bot hears that an agent accepted")
 	require.JSONEq(t, `{"state":"accepted"}`, string(status.Value))
 
-	_, err := f.hub.Receive(ctx, f.agent, &activity.Activity{Type: "message", Text: "Alice here"})
+	_, err := f.hub.Receive(ctx, f.agent, &activity.Activity{Type: "message", Text: "Alice here"}, "")
 	require.NoError(t, err)
 	require.Equal(t, "Alice here", f.customer.sent()[len(f.customer.sent())-1].Text)
 
@@ -226,7 +227,7 @@ func TestEnds(t *testing.T) {
 		f.fromBot(t, `{"type":"endOfConversation","code":"completedSuccessfully"}`)
 		require.Equal(t, bridge.StateEnded, f.state(t))
 		require.Equal(t, []string{"endOfConversation"}, texts(f.customer.sent()))
-		_, err := f.hub.Receive(ctx, f.customerLeg, &activity.Activity{Type: "message", Text: "x"})
+		_, err := f.hub.Receive(ctx, f.customerLeg, &activity.Activity{Type: "message", Text: "x"}, "")
 		require.ErrorIs(t, err, bridge.ErrConversationEnded)
 	})
 	t.Run("an Omnichannel EndConversation command ends with an endOfConversation for the customer", func(t *testing.T) {
@@ -253,7 +254,7 @@ func TestEnds(t *testing.T) {
 		f.fromBot(t, handoffInitiate)
 		require.NoError(t, f.hub.Accept(ctx, "c1", f.agent))
 		require.NoError(t, f.hub.Wait(ctx)) // the bot has heard of the acceptance (in the background)
-		_, err := f.hub.Receive(ctx, f.customerLeg, &activity.Activity{Type: "endOfConversation", From: &activity.ChannelAccount{ID: "u1"}})
+		_, err := f.hub.Receive(ctx, f.customerLeg, &activity.Activity{Type: "endOfConversation", From: &activity.ChannelAccount{ID: "u1"}}, "")
 		require.NoError(t, err)
 		require.Equal(t, bridge.StateEnded, f.state(t))
 		require.Equal(t, "endOfConversation", f.desk.sent()[len(f.desk.sent())-1].Type)

@@ -118,6 +118,14 @@ func (h *Hub) Conversation(ctx context.Context, id string) (*Conversation, error
 // a graceful shutdown), or ctx ends.
 func (h *Hub) Wait(ctx context.Context) error { return h.out.idle(ctx) }
 
+// Close stops the outbox: deliveries in flight are abandoned (they stay pending in the store and
+// resume when a Hub runs on it again) and Close returns once every pump has stopped. Call Wait
+// first for a graceful stop. The Hub takes no activities after Close.
+func (h *Hub) Close() {
+	h.out.cancel()
+	h.out.pumps.Wait()
+}
+
 // Start opens the conversation id for a customer leg, with a bot leg on the configured bot
 // channel, and reports whether it was created (false: it existed; of two concurrent starts one
 // creates it). When the customer's user id is known the bot is told at once that the members

@@ -52,6 +52,7 @@ func (r *recorder) sent() []*activity.Activity {
 
 func newHub(t *testing.T, timeout time.Duration) (*bridge.Hub, *recorder, *recorder) {
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: timeout}, zerolog.Nop())
+	t.Cleanup(hub.Close)
 	customer, bot := &recorder{name: "directline"}, &recorder{name: "botframework"}
 	hub.Register(customer)
 	hub.Register(bot)
@@ -72,7 +73,7 @@ func TestHubRelaysCustomerAndBot(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, created, "a second start finds the conversation")
 
-	id, err := hub.Receive(ctx, customerLeg("conv1"), &activity.Activity{Type: "message", Text: "hi", From: &activity.ChannelAccount{ID: "u1"}})
+	id, err := hub.Receive(ctx, customerLeg("conv1"), &activity.Activity{Type: "message", Text: "hi", From: &activity.ChannelAccount{ID: "u1"}}, "")
 	require.NoError(t, err)
 	require.Equal(t, "conv1|0000000", id)
 	got := bot.sent()
@@ -83,10 +84,10 @@ func TestHubRelaysCustomerAndBot(t *testing.T) {
 	require.Equal(t, "hi", got[2].Text)
 
 	// the bot replies to the real activity, and to one that does not exist
-	id, err = hub.Receive(ctx, c.Bot, &activity.Activity{Type: "message", Text: "echo", ReplyToID: "conv1|0000000"})
+	id, err = hub.Receive(ctx, c.Bot, &activity.Activity{Type: "message", Text: "echo", ReplyToID: "conv1|0000000"}, "")
 	require.NoError(t, err)
 	require.Equal(t, "conv1|0000001", id)
-	_, err = hub.Receive(ctx, c.Bot, &activity.Activity{Type: "message", Text: "welcome", ReplyToID: "conv1|cu1"})
+	_, err = hub.Receive(ctx, c.Bot, &activity.Activity{Type: "message", Text: "welcome", ReplyToID: "conv1|cu1"}, "")
 	require.NoError(t, err)
 	sent := customer.sent()
 	require.Len(t, sent, 2)
@@ -112,7 +113,7 @@ func TestHubGreetsAtStartWhenTheUserIsKnown(t *testing.T) {
 	_, _, err := hub.Start(ctx, "conv2", leg)
 	require.NoError(t, err)
 	testutil.Eventually(t, 5*time.Second, func() bool { return len(bot.sent()) == 2 }, "greeting")
-	_, err = hub.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "x", From: &activity.ChannelAccount{ID: "dl_u"}})
+	_, err = hub.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "x", From: &activity.ChannelAccount{ID: "dl_u"}}, "")
 	require.NoError(t, err)
 	require.Len(t, bot.sent(), 3, "no second greeting")
 }
@@ -124,7 +125,7 @@ func TestHubDeliveryErrors(t *testing.T) {
 		_, _, err := hub.Start(ctx, "c", customerLeg("c"))
 		require.NoError(t, err)
 		bot.fail = &bridge.DeliveryError{Leg: "bot", Status: 500, Err: errors.New("boom")}
-		id, err := hub.Receive(ctx, customerLeg("c"), &activity.Activity{Type: "message", From: &activity.ChannelAccount{ID: "u"}})
+		id, err := hub.Receive(ctx, customerLeg("c"), &activity.Activity{Type: "message", From: &activity.ChannelAccount{ID: "u"}}, "")
 		var de *bridge.DeliveryError
 		require.ErrorAs(t, err, &de)
 		require.Equal(t, 500, de.Status)
@@ -138,20 +139,20 @@ func TestHubDeliveryErrors(t *testing.T) {
 		bot.wait = time.Second
 		_, _, err := hub.Start(ctx, "c", customerLeg("c"))
 		require.NoError(t, err)
-		_, err = hub.Receive(ctx, customerLeg("c"), &activity.Activity{Type: "message", From: &activity.ChannelAccount{ID: "u"}})
+		_, err = hub.Receive(ctx, customerLeg("c"), &activity.Activity{Type: "message", From: &activity.ChannelAccount{ID: "u"}}, "")
 		var de *bridge.DeliveryError
 		require.ErrorAs(t, err, &de)
 		require.True(t, de.Timeout)
 	})
 	t.Run("unknown and ended conversations", func(t *testing.T) {
 		hub, _, _ := newHub(t, time.Second)
-		_, err := hub.Receive(ctx, customerLeg("nope"), &activity.Activity{Type: "message"})
+		_, err := hub.Receive(ctx, customerLeg("nope"), &activity.Activity{Type: "message"}, "")
 		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
 		c, _, err := hub.Start(ctx, "e", customerLeg("e"))
 		require.NoError(t, err)
 		c.State = bridge.StateEnded
 		require.NoError(t, hub.Store().PutConversation(ctx, c))
-		_, err = hub.Receive(ctx, customerLeg("e"), &activity.Activity{Type: "message"})
+		_, err = hub.Receive(ctx, customerLeg("e"), &activity.Activity{Type: "message"}, "")
 		require.ErrorIs(t, err, bridge.ErrConversationEnded)
 	})
 	t.Run("duplicate channel names panic", func(t *testing.T) {

@@ -19,6 +19,7 @@ var quick = bridge.Inactivity{RemindAfter: 150 * time.Millisecond, Reminder: "St
 
 func idleHub(t *testing.T, store bridge.Store, rules bridge.Inactivity) (*bridge.Hub, *recorder, *recorder) {
 	hub := bridge.NewHub(store, bridge.HubConfig{DeliveryTimeout: time.Second, Inactivity: rules, InactivityTick: 20 * time.Millisecond}, zerolog.Nop())
+	t.Cleanup(hub.Close)
 	customer, bot := &recorder{name: "directline"}, &recorder{name: "botframework"}
 	hub.Register(customer)
 	hub.Register(bot)
@@ -43,7 +44,7 @@ func TestInactivityRemindsThenCloses(t *testing.T) {
 	leg := customerLeg("c1")
 	_, _, err := hub.Start(ctx, "c1", leg)
 	require.NoError(t, err)
-	_, err = hub.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "hi", From: &activity.ChannelAccount{ID: "u"}})
+	_, err = hub.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "hi", From: &activity.ChannelAccount{ID: "u"}}, "")
 	require.NoError(t, err)
 
 	testutil.Eventually(t, 5*time.Second, ended(t, hub, "c1"), "the silent conversation is closed")
@@ -61,7 +62,7 @@ func TestInactivityResetsWhenTheCustomerSpeaks(t *testing.T) {
 	_, _, err := hub.Start(ctx, "c1", leg)
 	require.NoError(t, err)
 	for range 5 { // talking keeps the reminder away
-		_, err = hub.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "still typing", From: &activity.ChannelAccount{ID: "u"}})
+		_, err = hub.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "still typing", From: &activity.ChannelAccount{ID: "u"}}, "")
 		require.NoError(t, err)
 		time.Sleep(100 * time.Millisecond) // the customer's pace, not a wait for the code under test
 	}
@@ -107,7 +108,7 @@ func TestInactivitySurvivesARestart(t *testing.T) {
 	leg := customerLeg("r1")
 	_, _, err = first.Start(ctx, "r1", leg)
 	require.NoError(t, err)
-	_, err = first.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "hello", From: &activity.ChannelAccount{ID: "u"}})
+	_, err = first.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "hello", From: &activity.ChannelAccount{ID: "u"}}, "")
 	require.NoError(t, err)
 	spoke := time.Now()
 	stop() // the bridge goes down before the deadline

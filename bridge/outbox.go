@@ -13,6 +13,14 @@ import (
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
+// Receiver takes what arrives on a channel's legs: the Hub, as the channels see it (see
+// Hub.Receive).
+type Receiver interface {
+	Receive(ctx context.Context, from Leg, a *activity.Activity, key string) (id string, err error)
+}
+
+var _ Receiver = (*Hub)(nil)
+
 // LogReader is implemented by channels whose legs read the conversation log themselves (Direct
 // Line streams and GET /activities): the outbox delivers nothing to them, and records are not
 // addressed to them.
@@ -39,6 +47,7 @@ type outbox struct {
 
 	mu    sync.Mutex
 	lines map[lineKey]*line
+	pumps sync.WaitGroup
 }
 
 type lineKey struct{ conv, leg string }
@@ -117,6 +126,7 @@ func (o *outbox) wakeLocked(k lineKey, l *line) {
 		return
 	}
 	l.running = true
+	o.pumps.Add(1)
 	go o.pump(k)
 }
 
@@ -174,6 +184,7 @@ func (o *outbox) await(ctx context.Context, waits []wait) []error {
 
 // pump runs a line until it has nothing left to do.
 func (o *outbox) pump(k lineKey) {
+	defer o.pumps.Done()
 	cursor := int64(-2) // not read yet
 	for {
 		cursor = o.drain(k, cursor)

@@ -222,6 +222,7 @@ func TestOpenIDMetadataAndKeys(t *testing.T) {
 func TestSigningKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{}, zerolog.Nop())
+	t.Cleanup(hub.Close)
 	newCh := func(file string) *Channel {
 		c, err := New(Config{PublicURL: "http://127.0.0.1:1", BotEndpoint: "http://127.0.0.1:2/api/messages", SigningKeyFile: file}, hub, zerolog.Nop())
 		require.NoError(t, err)

@@ -113,7 +113,7 @@ func (c *Channel) conversation(ctx context.Context, convID string) (*bridge.Conv
 func (c *Channel) record(r *http.Request, convID string, a *activity.Activity) (string, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
-	id, err := c.hub.Receive(ctx, botLeg(convID), a)
+	id, err := c.hub.Receive(ctx, botLeg(convID), a, "")
 	var de *bridge.DeliveryError
 	switch {
 	case err == nil:

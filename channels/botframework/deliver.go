@@ -92,7 +92,7 @@ func (c *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity)
 	case a.Type == activity.TypeInvoke:
 		return "", c.recordInvokeResponse(ctx, to, a, status, answer)
 	case a.DeliveryMode == activity.DeliveryModeExpectReplies:
-		return "", c.recordExpectedReplies(ctx, to, status, answer)
+		return "", c.recordExpectedReplies(ctx, to, a.ID, status, answer)
 	}
 	return "", nil
 }
@@ -161,12 +161,13 @@ func (c *Channel) recordInvokeResponse(ctx context.Context, to bridge.Leg, invok
 	if invoke.From != nil {
 		ir.Recipient = accountPtr(*invoke.From) // a copy: the invoke's record is shared and read-only
 	}
-	return c.receiveFromBot(ctx, to, ir)
+	return c.receiveFromBot(ctx, to, ir, "invokeResponse:"+invoke.ID) // once, should the invoke be delivered again
 }
 
 // recordExpectedReplies records the replies the bot buffered for deliveryMode expectReplies:
 // 200 {"activities":[…]} (botframework.md §3; agents-hosting writes channelId as _channelId).
-func (c *Channel) recordExpectedReplies(ctx context.Context, to bridge.Leg, status int, body []byte) error {
+// Each is recorded once, should the activity that asked for them be delivered again.
+func (c *Channel) recordExpectedReplies(ctx context.Context, to bridge.Leg, askedBy string, status int, body []byte) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
@@ -190,11 +191,11 @@ func (c *Channel) recordExpectedReplies(ctx context.Context, to bridge.Leg, stat
 		}
 		acts = append(acts, a)
 	}
-	for _, a := range acts {
+	for i, a := range acts {
 		if dropFromBot(a) {
 			continue
 		}
-		if err := c.receiveFromBot(ctx, to, a); err != nil {
+		if err := c.receiveFromBot(ctx, to, a, fmt.Sprintf("expectReplies:%s:%d", askedBy, i)); err != nil {
 			return err
 		}
 	}
@@ -203,8 +204,8 @@ func (c *Channel) recordExpectedReplies(ctx context.Context, to bridge.Leg, stat
 
 // receiveFromBot records an activity of the bot's. A failed delivery onward to the customer
 // is the Hub's to retry (the activity is in the log); only a failure to record is returned.
-func (c *Channel) receiveFromBot(ctx context.Context, to bridge.Leg, a *activity.Activity) error {
-	id, err := c.hub.Receive(ctx, bridge.Leg{Channel: Name, ConversationID: to.ConversationID, User: to.User, Bot: to.Bot}, a)
+func (c *Channel) receiveFromBot(ctx context.Context, to bridge.Leg, a *activity.Activity, key string) error {
+	id, err := c.hub.Receive(ctx, bridge.Leg{Channel: Name, ConversationID: to.ConversationID, User: to.User, Bot: to.Bot}, a, key)
 	var de *bridge.DeliveryError
 	if errors.As(err, &de) && id != "" {
 		c.log.Warn().Err(err).Str("conv_id", to.ConversationID).Str("activity_id", id).Msg("bot activity recorded; onward delivery failed")

@@ -171,8 +171,8 @@ func TestChannelTokensTheBotRefuses(t *testing.T) {
 func TestSendInvokeResponse(t *testing.T) {
 	r := newRig(t, nil)
 	r.start("inv")
-	id, err := r.hub.Receive(context.Background(), bridge.Leg{Channel: "directline", ConversationID: "inv"},
-		&activity.Activity{Type: activity.TypeInvoke, Name: "adaptiveCard/action", Value: json.RawMessage(`{"a":1}`), From: &activity.ChannelAccount{ID: "u1"}})
+	id, err := r.hub.Receive(context.Background(), bridge.Leg{Channel: "directline", ConversationID: "inv"}, &activity.Activity{Type: activity.TypeInvoke, Name: "adaptiveCard/action", Value: json.RawMessage(`{"a":1}`), From: &activity.ChannelAccount{ID: "u1"}}, "")
+
 	require.NoError(t, err)
 	sent := r.customer.sent()
 	require.Len(t, sent, 1)
@@ -187,8 +187,8 @@ func TestSendInvokeResponse(t *testing.T) {
 func TestSendExpectReplies(t *testing.T) {
 	r := newRig(t, nil)
 	r.start("er")
-	_, err := r.hub.Receive(context.Background(), bridge.Leg{Channel: "directline", ConversationID: "er"},
-		&activity.Activity{Type: activity.TypeMessage, Text: "q", DeliveryMode: activity.DeliveryModeExpectReplies, From: &activity.ChannelAccount{ID: "u1"}})
+	_, err := r.hub.Receive(context.Background(), bridge.Leg{Channel: "directline", ConversationID: "er"}, &activity.Activity{Type: activity.TypeMessage, Text: "q", DeliveryMode: activity.DeliveryModeExpectReplies, From: &activity.ChannelAccount{ID: "u1"}}, "")
+
 	require.NoError(t, err)
 	sent := r.customer.sent()
 	require.Len(t, sent, 2)

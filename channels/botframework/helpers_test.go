@@ -91,6 +91,7 @@ func buildRig(t *testing.T, bridgeMux *http.ServeMux, bridgeSrv *httptest.Server
 	}
 	log := zerolog.New(zerolog.MultiLevelWriter(r.logs, zerolog.NewTestWriter(t))).Level(zerolog.DebugLevel)
 	r.hub = bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: 10 * time.Second}, log)
+	t.Cleanup(r.hub.Close)
 	r.hub.Register(r.customer)
 	ch, err := New(cfg, r.hub, log)
 	require.NoError(t, err)
@@ -115,8 +116,8 @@ func (r *rig) start(convID string) *bridge.Conversation {
 
 // say sends a customer message through the Hub and returns its id and the Hub's error.
 func (r *rig) say(convID, text string) (string, error) {
-	return r.hub.Receive(context.Background(), bridge.Leg{Channel: "directline", ConversationID: convID},
-		&activity.Activity{Type: activity.TypeMessage, Text: text, From: &activity.ChannelAccount{ID: "u1", Name: "User"}})
+	return r.hub.Receive(context.Background(), bridge.Leg{Channel: "directline", ConversationID: convID}, &activity.Activity{Type: activity.TypeMessage, Text: text, From: &activity.ChannelAccount{ID: "u1", Name: "User"}}, "")
+
 }
 
 // log returns the conversation's log.

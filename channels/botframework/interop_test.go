@@ -101,7 +101,7 @@ func TestInteropBotbuilderAuthenticated(t *testing.T) {
 	customer := bridge.Leg{Channel: "directline", ConversationID: hardConvID}
 	user := &activity.ChannelAccount{ID: "u1", Name: "User"}
 
-	id, err := r.hub.Receive(ctx, customer, &activity.Activity{Type: activity.TypeMessage, Text: "hello interop", From: user})
+	id, err := r.hub.Receive(ctx, customer, &activity.Activity{Type: activity.TypeMessage, Text: "hello interop", From: user}, "")
 	require.NoError(t, err, "node output:\n%s", r.node.Output())
 	r.waitCustomer(t, "the welcome", func(a *activity.Activity) bool { return a.Text == "welcome" })
 	echo := r.waitCustomer(t, "the echo", func(a *activity.Activity) bool { return a.Text == "echo: hello interop" })
@@ -112,7 +112,7 @@ func TestInteropBotbuilderAuthenticated(t *testing.T) {
 	// handoff.initiate from EventFactory.createHandoffInitiation is recorded as sent, kept from
 	// the customer (a command for the bridge), and answered: with no contact center here, the
 	// bot hears handoff.status failed, which a botbuilder bot must accept (botframework.md §6).
-	_, err = r.hub.Receive(ctx, customer, &activity.Activity{Type: activity.TypeMessage, Text: "handoff", From: user})
+	_, err = r.hub.Receive(ctx, customer, &activity.Activity{Type: activity.TypeMessage, Text: "handoff", From: user}, "")
 	require.NoError(t, err)
 	var ho *activity.Activity
 	testutil.Eventually(t, 10*time.Second, func() bool {
@@ -139,7 +139,7 @@ func TestInteropBotbuilderAuthenticated(t *testing.T) {
 	require.NotContains(t, r.logs.String(), "handoff.status not delivered", "the bot accepts handoff.status")
 
 	// An invoke's answer comes back as an invokeResponse.
-	invID, err := r.hub.Receive(ctx, customer, &activity.Activity{Type: activity.TypeInvoke, Name: "test/ping", From: user})
+	invID, err := r.hub.Receive(ctx, customer, &activity.Activity{Type: activity.TypeInvoke, Name: "test/ping", From: user}, "")
 	require.NoError(t, err)
 	ir := r.waitCustomer(t, "the invoke response", func(a *activity.Activity) bool { return a.Type == activity.TypeInvokeResponse })
 	require.Equal(t, invID, ir.ReplyToID)

@@ -105,7 +105,7 @@ func New(hub *bridge.Hub, tokens TokenIssuer, cfg Config, log zerolog.Logger) (*
 		convs: map[string]*convInfo{}, socks: map[string]map[*agentSocket]struct{}{}, tasks: make(chan task, 1024), done: make(chan struct{}),
 	}
 	ctx := context.Background()
-	switch raw, err := d.store.Value(ctx, stateKey); {
+	switch raw, err := d.store.Value(ctx, "", stateKey); {
 	case errors.Is(err, bridge.ErrNotFound):
 	case err != nil:
 		return nil, fmt.Errorf("desk: read state: %w", err)
@@ -214,7 +214,7 @@ func (d *Desk) say(ctx context.Context, convID string, from activity.ChannelAcco
 		return err
 	}
 	leg := d.leg(convID)
-	if _, err := d.hub.Receive(ctx, leg, a); err != nil {
+	if _, err := d.hub.Receive(ctx, leg, a, ""); err != nil {
 		return err
 	}
 	if e, ok := entryOf(bridge.Record{From: bridge.RoleAgent, Activity: a}); ok {
@@ -314,7 +314,7 @@ func (d *Desk) persist(ctx context.Context) {
 	d.mu.Unlock()
 	raw, err := json.Marshal(p)
 	if err == nil {
-		err = d.store.PutValue(ctx, stateKey, raw)
+		err = d.store.PutValue(ctx, "", stateKey, raw)
 	}
 	if err != nil {
 		d.log.Warn().Err(err).Msg("desk state not stored")

@@ -66,6 +66,7 @@ func active(m deskMsg) bool  { return m.Type == "conversation" && m.Conversation
 func TestDeskTransfersAndSupervisor(t *testing.T) {
 	ctx := context.Background()
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{BotChannel: BotChannelName, EscalationChannel: ChannelName, DeliveryTimeout: 5 * time.Second}, zerolog.Nop())
+	t.Cleanup(hub.Close)
 	cust := &customer{}
 	bot := NewBot(hub, DefaultScript(), zerolog.Nop())
 	t.Cleanup(bot.Close)

@@ -123,7 +123,7 @@ func (b *Bot) send(ctx context.Context, to bridge.Leg, replyTo *activity.Activit
 			out.ReplyToID = replyTo.ID
 		}
 	}
-	_, err := b.hub.Receive(ctx, to, out)
+	_, err := b.hub.Receive(ctx, to, out, "")
 	return err
 }
 

@@ -59,6 +59,7 @@ func (d *fakeDesk) Escalate(_ context.Context, c *bridge.Conversation, e *handof
 
 func botFixture(t *testing.T, script *Script) (*bridge.Hub, *customer, *fakeDesk, bridge.Leg) {
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{BotChannel: BotChannelName, EscalationChannel: "desk", DeliveryTimeout: time.Second}, zerolog.Nop())
+	t.Cleanup(hub.Close)
 	cust, d := &customer{}, &fakeDesk{}
 	bot := NewBot(hub, script, zerolog.Nop())
 	t.Cleanup(bot.Close)
@@ -73,7 +74,7 @@ func botFixture(t *testing.T, script *Script) (*bridge.Hub, *customer, *fakeDesk
 
 func say(t *testing.T, hub *bridge.Hub, leg bridge.Leg, text string) {
 	t.Helper()
-	_, err := hub.Receive(context.Background(), leg, &activity.Activity{Type: "message", Text: text, From: &activity.ChannelAccount{ID: "u1"}})
+	_, err := hub.Receive(context.Background(), leg, &activity.Activity{Type: "message", Text: text, From: &activity.ChannelAccount{ID: "u1"}}, "")
 	require.NoError(t, err)
 }
 

@@ -173,7 +173,7 @@ func (s *Server) ingest(r *http.Request, id string, p principal, a *activity.Act
 	a.CallerID = "" // not a wire field (A2250)
 	leg := bridge.Leg{Channel: ChannelName, ConversationID: id}
 	start := time.Now()
-	aid, err := s.hub.Receive(r.Context(), leg, a)
+	aid, err := s.hub.Receive(r.Context(), leg, a, clientKey(a))
 	if err != nil {
 		e := errFromBridge(err)
 		s.log.Warn().Err(err).Str("conv_id", id).Str("activity_id", aid).Int("status", e.Status).Msg("post activity failed")
@@ -181,4 +181,13 @@ func (s *Server) ingest(r *http.Request, id string, p principal, a *activity.Act
 	}
 	s.log.Debug().Str("conv_id", id).Str("activity_id", aid).Dur("took", time.Since(start)).Msg("activity posted")
 	return http.StatusOK, map[string]string{"id": aid}, nil
+}
+
+// clientKey is the idempotency key of a client's activity: its clientActivityID (Web Chat sets
+// one on every post), so that a POST the client sends again is recorded once.
+func clientKey(a *activity.Activity) string {
+	if id := a.ClientActivityID(); id != "" {
+		return "client:" + a.From.ID + ":" + id
+	}
+	return ""
 }

@@ -33,6 +33,7 @@ import (
 func BenchmarkWebsocketConversations(b *testing.B) {
 	const conversations = 1000
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{BotChannel: localbot.ChannelName}, zerolog.Nop())
+	b.Cleanup(hub.Close)
 	hub.Register(localbot.New(hub, ""))
 	mux := http.NewServeMux()
 	ts := httptest.NewServer(mux)

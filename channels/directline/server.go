@@ -133,6 +133,12 @@ func (s *Server) Send(_ context.Context, _ bridge.Leg, a *activity.Activity) (st
 	return a.ID, nil
 }
 
+// ReadsLog implements bridge.LogReader: websocket streams and GET /activities read the log, so
+// the Hub's outbox delivers nothing to Direct Line legs.
+func (s *Server) ReadsLog() bool { return true }
+
+var _ bridge.LogReader = (*Server)(nil)
+
 // Register mounts the server's routes under /v3/directline on mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	const p = "/v3/directline"

@@ -57,7 +57,7 @@ func (b *echoBot) Send(ctx context.Context, to bridge.Leg, a *activity.Activity)
 	}
 	if a.Type == activity.TypeMessage {
 		reply := &activity.Activity{Type: "message", Text: "echo: " + a.Text, ReplyToID: a.ID, From: &to.Bot, InputHint: activity.InputHintAccepting}
-		if _, err := b.hub.Receive(ctx, to, reply); err != nil {
+		if _, err := b.hub.Receive(ctx, to, reply, ""); err != nil {
 			return "", err
 		}
 	}
@@ -80,6 +80,7 @@ type fixture struct {
 func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: 2 * time.Second}, zerolog.Nop())
+	t.Cleanup(hub.Close)
 	bot := &echoBot{hub: hub}
 	hub.Register(bot)
 	mux := http.NewServeMux()
@@ -592,6 +593,7 @@ func TestConfigValidate(t *testing.T) {
 func TestLogsCarryNoSecretsOrText(t *testing.T) {
 	var logs testutil.Buffer
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: time.Second}, zerolog.New(&logs).Level(zerolog.DebugLevel))
+	t.Cleanup(hub.Close)
 	bot := &echoBot{hub: hub}
 	hub.Register(bot)
 	mux := http.NewServeMux()

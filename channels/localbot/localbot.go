@@ -52,6 +52,6 @@ func (b *Bot) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (st
 		user := activity.ChannelAccount{ID: a.From.ID, Name: a.From.Name}
 		reply.Recipient = &user
 	}
-	_, err := b.hub.Receive(ctx, to, reply)
+	_, err := b.hub.Receive(ctx, to, reply, "")
 	return "", err
 }

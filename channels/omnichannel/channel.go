@@ -234,7 +234,7 @@ func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog
 	}
 	c.inflight.Store(conv.ID, inflight{ocID: ocID, after: before})
 	typ := a.Type
-	id, err := c.hub.Receive(ctx, conv.Customer, a) // the Hub owns a from here
+	id, err := c.hub.Receive(ctx, conv.Customer, a, ocKey(ocID)) // the Hub owns a from here
 	c.inflight.Delete(conv.ID)
 	if id != "" && ocID != "" {
 		c.ids.put(inKey(ocConv, ocID), id)
@@ -278,32 +278,19 @@ func (c *Channel) open(ctx context.Context, a *activity.Activity, sig handoff.Si
 	return c.update(ctx, conv, a, sig)
 }
 
-// update stores what a changes in conv. The Hub stores conversations too (state changes), so
-// the write is made only if the conversation did not change since it was read, and tried
-// again otherwise; the window left between that check and the write is the reason a Hub-level
-// update would be better (see the package documentation).
+// update stores what a changes in conv, atomically with the Hub's own changes (a
+// compare-and-swap on the conversation's version, retried).
 func (c *Channel) update(ctx context.Context, conv *bridge.Conversation, a *activity.Activity, sig handoff.Signal) (*bridge.Conversation, error) {
-	for try := 0; try < 5; try++ {
-		next := *conv
-		next.Context = conv.Context.Clone()
-		if !apply(&next, a, sig) {
-			return conv, nil
+	next, err := c.hub.Update(ctx, conv.ID, func(cur *bridge.Conversation) error {
+		if !apply(cur, a, sig) {
+			return bridge.ErrNoChange
 		}
-		cur, err := c.store.Conversation(ctx, conv.ID)
-		if err != nil {
-			return nil, fmt.Errorf("omnichannel: %w", err)
-		}
-		if !cur.Updated.Equal(conv.Updated) || cur.State != conv.State {
-			conv = cur
-			continue
-		}
-		next.Updated = time.Now().UTC()
-		if err := c.store.PutConversation(ctx, &next); err != nil {
-			return nil, fmt.Errorf("omnichannel: store conversation %s: %w", conv.ID, err)
-		}
-		return &next, nil
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("omnichannel: store conversation %s: %w", conv.ID, err)
 	}
-	return nil, fmt.Errorf("omnichannel: conversation %s keeps changing", conv.ID)
+	return next, nil
 }
 
 // apply changes conv as a tells, and reports whether anything changed.
@@ -347,7 +334,8 @@ type convMeta struct {
 	Conversation activity.ConversationAccount `json:"conversation"`
 }
 
-func metaKey(convID string) string { return "omnichannel/conv/" + convID }
+// metaKey is the name of a conversation's convMeta among its stored values.
+const metaKey = "omnichannel/conv"
 
 // remember stores the conversation's convMeta when it is new or changed.
 func (c *Channel) remember(ctx context.Context, convID string, a *activity.Activity) error {
@@ -359,7 +347,7 @@ func (c *Channel) remember(ctx context.Context, convID string, a *activity.Activ
 	if old, ok := c.meta.get(convID); ok && old == string(b) {
 		return nil
 	}
-	if err := c.store.PutValue(ctx, metaKey(convID), b); err != nil {
+	if err := c.store.PutValue(ctx, convID, metaKey, b); err != nil {
 		return fmt.Errorf("omnichannel: store conversation details: %w", err)
 	}
 	c.meta.put(convID, string(b))
@@ -372,7 +360,7 @@ func (c *Channel) metaOf(ctx context.Context, convID string) convMeta {
 	var b []byte
 	if v, ok := c.meta.get(convID); ok {
 		b = []byte(v)
-	} else if v, err := c.store.Value(ctx, metaKey(convID)); err == nil {
+	} else if v, err := c.store.Value(ctx, convID, metaKey); err == nil {
 		b = v
 		c.meta.put(convID, string(v))
 	}
@@ -382,6 +370,15 @@ func (c *Channel) metaOf(ctx context.Context, convID string) convMeta {
 	}
 	m.ChannelID = Name
 	return m
+}
+
+// ocKey is the idempotency key of an activity with Omnichannel's id: an activity Omnichannel
+// sends again is recorded once.
+func ocKey(ocID string) string {
+	if ocID == "" {
+		return ""
+	}
+	return "omnichannel:" + ocID
 }
 
 func inKey(ocConv, ocID string) string { return "in\x00" + ocConv + "\x00" + ocID }

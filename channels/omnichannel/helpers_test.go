@@ -56,7 +56,7 @@ func (b *scriptBot) Send(ctx context.Context, to bridge.Leg, a *activity.Activit
 	reply := func(r *activity.Activity) error {
 		r.From = &bot
 		r.ReplyToID = a.ID
-		_, err := b.hub.Receive(ctx, to, r)
+		_, err := b.hub.Receive(ctx, to, r, "")
 		return err
 	}
 	msg := func(text string) *activity.Activity {
@@ -155,6 +155,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		botChannel = "scriptbot"
 	}
 	r.hub = bridge.NewHub(memory.New(), bridge.HubConfig{BotChannel: botChannel, DeliveryTimeout: 15 * time.Second}, r.log)
+	t.Cleanup(r.hub.Close)
 	if o.botChannel == "" {
 		r.bot = &scriptBot{hub: r.hub}
 		r.hub.Register(r.bot)

@@ -61,6 +61,7 @@ func startT1(t *testing.T, upstream, script string) *t1 {
 		tsB := httptest.NewUnstartedServer(muxB)
 		urlB := "http://" + tsB.Listener.Addr().String()
 		x.hubB = bridge.NewHub(memory.New(), bridge.HubConfig{BotChannel: botframework.Name, DeliveryTimeout: 15 * time.Second}, logB)
+		t.Cleanup(x.hubB.Close)
 		bf, err := botframework.New(botframework.Config{PublicURL: urlB, BotEndpoint: botURL}, x.hubB, logB) // anonymous
 		require.NoError(t, err)
 		x.hubB.Register(bf)

@@ -16,11 +16,7 @@ import (
 )
 
 // Receiver takes the activities the bot sends: the bridge's *bridge.Hub.
-type Receiver interface {
-	Receive(ctx context.Context, from bridge.Leg, a *activity.Activity) (string, error)
-}
-
-var _ Receiver = (*bridge.Hub)(nil)
+type Receiver = bridge.Receiver
 
 // Client is the Direct Line client channel. It is safe for concurrent use.
 type Client struct {

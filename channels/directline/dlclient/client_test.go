@@ -78,7 +78,7 @@ func TestCredentialModes(t *testing.T) {
 			switch mode {
 			case "token":
 				a.start(t, "conv-2")
-				_, err := a.hub.Receive(context.Background(), custLeg("conv-2"), &activity.Activity{Type: activity.TypeMessage, Text: "x", From: &activity.ChannelAccount{ID: "u1"}})
+				_, err := a.hub.Receive(context.Background(), custLeg("conv-2"), &activity.Activity{Type: activity.TypeMessage, Text: "x", From: &activity.ChannelAccount{ID: "u1"}}, "")
 				var de *bridge.DeliveryError
 				require.ErrorAs(t, err, &de)
 				require.ErrorIs(t, err, ErrTokenInUse, "one token, one conversation")
@@ -340,7 +340,7 @@ func TestBadGatewayNotRetried(t *testing.T) {
 			a.start(t, "conv-5xx")
 			converse(t, a, b, "conv-5xx", "m1")
 
-			_, err := a.hub.Receive(context.Background(), custLeg("conv-5xx"), &activity.Activity{Type: activity.TypeMessage, Text: "boom", From: &activity.ChannelAccount{ID: "u1"}})
+			_, err := a.hub.Receive(context.Background(), custLeg("conv-5xx"), &activity.Activity{Type: activity.TypeMessage, Text: "boom", From: &activity.ChannelAccount{ID: "u1"}}, "")
 			var de *bridge.DeliveryError
 			require.ErrorAs(t, err, &de)
 			require.Equal(t, status, de.Status)
@@ -426,7 +426,7 @@ func TestEndOfConversation(t *testing.T) {
 	a.start(t, "conv-e")
 	converse(t, a, b, "conv-e", "m1")
 	up := a.upstream(t, "conv-e")
-	_, err := a.hub.Receive(context.Background(), custLeg("conv-e"), &activity.Activity{Type: activity.TypeEndOfConversation, From: &activity.ChannelAccount{ID: "u1"}})
+	_, err := a.hub.Receive(context.Background(), custLeg("conv-e"), &activity.Activity{Type: activity.TypeEndOfConversation, From: &activity.ChannelAccount{ID: "u1"}}, "")
 	require.NoError(t, err)
 	_, ok := a.client.Info("conv-e")
 	require.False(t, ok, "the session is gone")

@@ -145,6 +145,7 @@ func init() {
 func newBridgeB(t testing.TB, o bOptions) *bridgeB {
 	t.Helper()
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{BotChannel: localbot.ChannelName, DeliveryTimeout: 5 * time.Second}, zerolog.Nop())
+	t.Cleanup(hub.Close)
 	hub.Register(localbot.New(hub, welcome))
 	mux := http.NewServeMux()
 	b := &bridgeB{hub: hub, mux: mux, rec: &recorder{}}
@@ -200,7 +201,7 @@ func (b *bridgeB) botSays(t testing.TB, upID, text string) {
 	conv, err := b.hub.Conversation(context.Background(), upID)
 	require.NoError(t, err)
 	bot := conv.Bot.Bot
-	_, err = b.hub.Receive(context.Background(), conv.Bot, &activity.Activity{Type: activity.TypeMessage, Text: text, From: &bot})
+	_, err = b.hub.Receive(context.Background(), conv.Bot, &activity.Activity{Type: activity.TypeMessage, Text: text, From: &bot}, "")
 	require.NoError(t, err)
 }
 
@@ -308,6 +309,7 @@ func newBridgeA(t testing.TB, cfg Config, store bridge.Store, log zerolog.Logger
 		store = memory.New()
 	}
 	hub := bridge.NewHub(store, bridge.HubConfig{BotChannel: ChannelName, DeliveryTimeout: 10 * time.Second}, log)
+	t.Cleanup(hub.Close)
 	c, err := New(cfg, hub, log)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
@@ -335,7 +337,8 @@ func (a *bridgeA) say(t testing.TB, convID, text string) string {
 	id, err := a.hub.Receive(context.Background(), custLeg(convID), &activity.Activity{
 		Type: activity.TypeMessage, Text: text, From: &activity.ChannelAccount{ID: "u1", Name: "Ursula"},
 		ChannelData: json.RawMessage(`{"clientActivityID":"cid-` + text + `","custom":{"n":1}}`),
-	})
+	}, "")
+
 	require.NoError(t, err)
 	return id
 }

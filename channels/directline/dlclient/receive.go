@@ -155,7 +155,7 @@ func (s *session) take(ctx context.Context, a *activity.Activity) error {
 	var id string
 	for attempt := 0; ; attempt++ {
 		var err error
-		id, err = s.c.hub.Receive(ctx, s.leg, a)
+		id, err = s.c.hub.Receive(ctx, s.leg, a, upstreamKey(upID))
 		if err == nil || id != "" {
 			if err != nil {
 				s.log.Warn().Err(err).Str("activity_id", id).Msg("taken, but not delivered to the customer")
@@ -250,3 +250,12 @@ func (m *linkMap) bridgeOf(up string) string { return m.toBr[up] }
 
 // upstreamOf returns the upstream id of a bridge id, or "".
 func (m *linkMap) upstreamOf(br string) string { return m.toUp[br] }
+
+// upstreamKey is the idempotency key of an activity with the upstream Direct Line id: one the
+// upstream sends again (a replay after a reconnect or a restart) is recorded once.
+func upstreamKey(upID string) string {
+	if upID == "" {
+		return ""
+	}
+	return "upstream:" + upID
+}

@@ -58,7 +58,7 @@ type fakeHub struct {
 	errs []error // returned, one per call, before accepting
 }
 
-func (h *fakeHub) Receive(_ context.Context, from bridge.Leg, a *activity.Activity) (string, error) {
+func (h *fakeHub) Receive(_ context.Context, from bridge.Leg, a *activity.Activity, _ string) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.errs) > 0 {
