@@ -271,7 +271,9 @@ func (h *Hub) transition(ctx context.Context, convID, what string, fn func(*Conv
 }
 
 // End ends the conversation on behalf of role (an agent's end, an inactivity timeout): every
-// other leg is told with an endOfConversation that is also appended to the log.
+// other leg is told with an endOfConversation that is appended to the log. It returns once the
+// end is stored; the outbox delivers it (Wait waits for that). It does not wait for the
+// deliveries, since one of them may be queued behind the very turn of a bot that is ending.
 func (h *Hub) End(ctx context.Context, convID string, by Role, end handoff.End) error {
 	return h.end(ctx, convID, by, end, nil)
 }
@@ -300,11 +302,10 @@ func (h *Hub) end(ctx context.Context, convID string, by Role, end handoff.End, 
 	eoc := &activity.Activity{Type: activity.TypeEndOfConversation, Code: endCode(end), Text: end.Text, Timestamp: activity.NewTime(time.Now())}
 	from := h.ender(c, by, prev)
 	eoc.From = &from
-	_, waits, err := h.appendFor(ctx, c, by, eoc, endKey, h.legsBut(c, by, prev)...)
-	if err != nil {
+	if _, _, err := h.appendFor(ctx, c, by, eoc, endKey, h.legsBut(c, by, prev)...); err != nil {
 		return fmt.Errorf("end %s: %w", c.ID, err)
 	}
-	return errors.Join(h.out.await(ctx, waits)...)
+	return nil
 }
 
 // ender is the account an endOfConversation of role by comes from.

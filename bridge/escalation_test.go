@@ -243,6 +243,7 @@ func TestEnds(t *testing.T) {
 		f.fromBot(t, handoffInitiate)
 		require.NoError(t, f.hub.Accept(ctx, "c1", f.agent))
 		require.NoError(t, f.hub.End(ctx, "c1", bridge.RoleAgent, handoff.End{Reason: handoff.EndAgent}))
+		f.settle(t)
 		require.Equal(t, bridge.StateEnded, f.state(t))
 		require.Equal(t, "endOfConversation", f.customer.sent()[len(f.customer.sent())-1].Type)
 		require.Equal(t, "endOfConversation", f.bot.sent()[len(f.bot.sent())-1].Type)

@@ -50,6 +50,7 @@ func TestInactivityRemindsThenCloses(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, ended(t, hub, "c1"), "the silent conversation is closed")
 	testutil.Eventually(t, 5*time.Second, func() bool { return len(customer.sent()) == 3 }, "the end reaches the customer")
 	require.Equal(t, []string{"Still there?", "Closing now.", "endOfConversation"}, texts(customer.sent()))
+	require.NoError(t, hub.Wait(ctx))
 	last := bot.sent()[len(bot.sent())-1]
 	require.Equal(t, activity.TypeEndOfConversation, last.Type, "the bot hears the end too")
 	require.Equal(t, "botTimedOut", last.Code)
