@@ -296,7 +296,7 @@ func (o *outbox) send(ctx context.Context, k lineKey, c *Conversation, r Record)
 		if ctx.Err() != nil {
 			return false
 		}
-		de := asDeliveryError(leg, err)
+		de := err.(*DeliveryError)
 		if !de.Retryable || de.Timeout || time.Since(started) >= o.h.cfg.RetryFor {
 			o.bury(ctx, k, r, de, attempt)
 			break
@@ -323,12 +323,15 @@ func (o *outbox) attempt(ctx context.Context, c *Conversation, to Leg, a *activi
 	ctx, cancel := context.WithTimeout(ctx, o.h.cfg.DeliveryTimeout)
 	defer cancel()
 	if to.Key() == c.Bot.Key() && !c.BotGreeted && a.From != nil {
-		if err := o.greet(ctx, c, *a.From); err != nil {
-			return err
-		}
+		err = o.greet(ctx, c, *a.From)
 	}
-	_, err = ch.Send(ctx, to, a)
-	return err
+	if err == nil {
+		_, err = ch.Send(ctx, to, a)
+	}
+	if err != nil {
+		return asDeliveryError(to, err)
+	}
+	return nil
 }
 
 // bury records a delivery that failed for good as a dead letter of the conversation.
