@@ -1,6 +1,3 @@
-// Package bridge is the core of bfbridge: conversations and their legs, the Hub that relays
-// activities between legs by role, and the Store contract that makes every accepted activity
-// durable before it is acknowledged. It knows no wire protocol.
 package bridge
 
 import (

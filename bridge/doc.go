@@ -1,0 +1,68 @@
+// Package bridge is the core of bfbridge: conversations and their legs, the Hub that relays
+// activities between legs by role, the outbox that delivers them, and the Store contract that
+// holds all of it. It knows no wire protocol.
+//
+// # The flow
+//
+// A channel hands the Hub what arrives on one of its legs (Hub.Receive, through the Receiver
+// interface), with an idempotency key when its protocol has one (Direct Line's
+// clientActivityID, Omnichannel's activity id, the upstream Direct Line id of a hosted bot's
+// activity). Receive then:
+//
+//  1. validates: the leg's conversation exists and has not ended;
+//  2. appends the activity to the conversation's log (Store.Append), addressed to the legs the
+//     conversation's state and the sender's role call for (Record.To): the customer's activity
+//     to the bot or the agent, the bot's or agent's to the customer, an endOfConversation to
+//     every other leg. Commands for the bridge are never addressed to the customer; legs that
+//     read the log themselves (Direct Line: LogReader) are never addressed. The append is
+//     durable when it returns, and a repeated key returns the first record instead;
+//  3. changes the conversation's state for the handoff signal the activity carries (an
+//     escalation, an end) with a compare-and-swap update (UpdateConversation);
+//  4. hands the record to the outbox, and waits (up to HubConfig.DeliveryTimeout) for the
+//     outcome of its first delivery attempt to each addressed leg, so that a Direct Line POST
+//     still answers with what the bot answered (200, 502, 504).
+//
+// The outbox runs, per (conversation, leg) with work, one pump: it reads the log from the leg's
+// cursor (Store.Cursor, Store.Since), sends each record addressed to the leg in the log's
+// order (Channel.Send), and acknowledges it (Store.Ack). A retryable failure is retried with
+// jittered backoff and Retry-After for up to HubConfig.RetryFor; a refusal, a timeout (the far
+// side may have taken it) or a retry that ran out is recorded as a dead letter on the
+// conversation (Conversation.Dead, and the logs) and acknowledged, and the pump moves on. So
+// nothing acknowledged depends on a goroutine staying alive: after a crash, Hub.Run asks the
+// store which legs have records past their cursor (Store.Pending) and resumes them, under the
+// same activity ids. The bot's greeting (the conversationUpdates of a new conversation) is sent
+// by the bot leg's pump before the first record it delivers, from the stored conversation
+// (BotGreeted), with fixed ids; handoff statuses to the bot, inactivity reminders and ends are
+// records of the log like any other.
+//
+// State changes (Start, escalation, Accept, Requeue, ReturnToBot, End, SetInactivity, and
+// channels' own through Hub.Update) are compare-and-swap updates of the stored conversation,
+// retried on a conflict: every transition is stored before it is acted on, and no lock is held
+// while a channel or a contact center is called. Timers are due entries in the store
+// (Store.SetTimer, Store.DueTimers) that Hub.Run acts on; the inactivity timer is set when a
+// conversation starts and moved when it comes due, so a customer's activity writes nothing.
+//
+// # Locks
+//
+// The Hub's own locks are leaves: Hub.mu guards the registered channels, outbox.mu the
+// outbox's lines; neither is held while another lock is taken, nor while the store, a channel
+// or a contact center is called. There is no per-conversation or per-leg lock.
+//
+// # What the Store guarantees
+//
+// See Store: appends durable when they return, numbered from 0 per conversation (the Direct
+// Line watermark), idempotent by key; conversations created atomically and replaced only by a
+// compare-and-swap on their version; cursors that never move back, and that after a crash may
+// be behind what was delivered (a leg may get a record again under the same id, never miss
+// one); pending legs, due timers, values and files kept with their conversation and removed
+// with it. storetest.Run checks it for every implementation.
+//
+// # Known limits
+//
+// A transition and the record it causes (the end's endOfConversation, a handoff.status) are two
+// writes: a crash between them leaves the state changed without the record (an ended
+// conversation whose legs are not told; a bot not told its handoff was accepted). A conversation
+// stuck in StateEscalating by a crash while the contact center was being called stays there
+// until it ends. The greeting at the start of a conversation is sent when the bot leg's pump
+// first runs; a crash before that delays it to the customer's first activity.
+package bridge
