@@ -61,8 +61,9 @@
 //
 // A transition and the record it causes (the end's endOfConversation, a handoff.status) are two
 // writes: a crash between them leaves the state changed without the record (an ended
-// conversation whose legs are not told; a bot not told its handoff was accepted). A conversation
-// stuck in StateEscalating by a crash while the contact center was being called stays there
-// until it ends. The greeting at the start of a conversation is sent when the bot leg's pump
+// conversation whose legs are not told; a bot not told its handoff was accepted). A crash while a
+// contact center was being called leaves the conversation in StateEscalating until its
+// escalation timer (4 × the delivery timeout) gives it back to the bot, who is told the handoff
+// failed: the contact center is not called again, since it may have taken it. The greeting at the start of a conversation is sent when the bot leg's pump
 // first runs; a crash before that delays it to the customer's first activity.
 package bridge

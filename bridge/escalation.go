@@ -140,6 +140,11 @@ func (h *Hub) escalate(ctx context.Context, convID string, sig handoff.Signal) e
 	case err != nil:
 		return h.escalationFailed(ctx, convID, err)
 	}
+	// Should the bridge stop while the contact center works, the timer gives the conversation
+	// back to the bot after a restart (see onTimer).
+	if err := h.store.SetTimer(ctx, convID, escalationTimer, time.Now().Add(h.escalationGrace())); err != nil {
+		h.log.Warn().Err(err).Str("conv_id", convID).Msg("escalation timer not set")
+	}
 	agent, next, err := e.Escalate(ctx, c, esc)
 	if err != nil {
 		return h.escalationFailed(ctx, convID, err)
@@ -148,6 +153,29 @@ func (h *Hub) escalate(ctx context.Context, convID string, sig handoff.Signal) e
 }
 
 var errNotWithBot = errors.New("not with the bot")
+
+// escalationTimer is the name of the timer that watches an escalation in progress.
+const escalationTimer = "escalation"
+
+// escalationGrace is how long an escalation may stay in progress before a Hub that finds it
+// (after a restart) gives the conversation back to the bot.
+func (h *Hub) escalationGrace() time.Duration { return 4 * h.cfg.DeliveryTimeout }
+
+// clearEscalationTimer removes the timer once the escalation's outcome is stored.
+func (h *Hub) clearEscalationTimer(ctx context.Context, convID string) {
+	if err := h.store.SetTimer(ctx, convID, escalationTimer, time.Time{}); err != nil {
+		h.log.Warn().Err(err).Str("conv_id", convID).Msg("escalation timer not removed")
+	}
+}
+
+// escalationStalled gives back to the bot a conversation whose escalation was left in progress.
+func (h *Hub) escalationStalled(ctx context.Context, convID string) {
+	c, err := h.store.Conversation(ctx, convID)
+	if err != nil || c.State != StateEscalating {
+		return
+	}
+	_ = h.escalationFailed(ctx, convID, errors.New("the bridge stopped while the contact center was being called"))
+}
 
 // escalated stores the contact center's answer. When the conversation ended while the contact
 // center worked, the contact center is told of the end.
@@ -162,6 +190,7 @@ func (h *Hub) escalated(ctx context.Context, convID string, agent Leg, next Stat
 	if err != nil {
 		return err
 	}
+	h.clearEscalationTimer(ctx, convID)
 	if c.State == StateEnded && next != StateHandedOff {
 		eoc := &activity.Activity{Type: activity.TypeEndOfConversation, Code: handoff.CodeUserCancelled, Timestamp: activity.NewTime(time.Now())}
 		user := c.Customer.User
@@ -186,6 +215,7 @@ func (h *Hub) escalationFailed(ctx context.Context, convID string, cause error) 
 	if err != nil {
 		return errors.Join(cause, err)
 	}
+	h.clearEscalationTimer(ctx, convID)
 	if c.State == StateBot {
 		h.tellBot(ctx, c, handoff.StateFailed, "no human agent could take the conversation")
 	}

@@ -127,7 +127,13 @@ func (h *Hub) Run(ctx context.Context) error {
 
 // onTimer acts on one due timer.
 func (h *Hub) onTimer(ctx context.Context, tm Timer) {
-	if tm.Name != inactivityTimer {
+	switch tm.Name {
+	case inactivityTimer:
+	case escalationTimer:
+		h.escalationStalled(ctx, tm.ConversationID)
+		h.clearEscalationTimer(ctx, tm.ConversationID)
+		return
+	default:
 		h.log.Warn().Str("conv_id", tm.ConversationID).Str("timer", tm.Name).Msg("unknown timer removed")
 		_ = h.store.SetTimer(ctx, tm.ConversationID, tm.Name, time.Time{})
 		return

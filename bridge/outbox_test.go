@@ -359,3 +359,49 @@ func TestTurnsAndEndsNeverDeadlock(t *testing.T) {
 		})
 	}
 }
+
+func TestAnEscalationLeftInProgressByACrashGoesBackToTheBot(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	cfg := bridge.HubConfig{DeliveryTimeout: 100 * time.Millisecond, EscalationChannel: "desk", InactivityTick: 10 * time.Millisecond}
+	first := bridge.NewHub(store, cfg, zerolog.Nop())
+	stuck := &blockingDesk{desk: desk{recorder: recorder{name: "desk"}}, entered: make(chan struct{}), release: make(chan struct{})}
+	first.Register(&recorder{name: "directline"})
+	first.Register(&recorder{name: "botframework"})
+	first.Register(stuck)
+	c, _, err := first.Start(ctx, "c", customerLeg("c"))
+	require.NoError(t, err)
+	_, err = first.Receive(ctx, customerLeg("c"), say("help"), "")
+	require.NoError(t, err)
+	a, err := activity.Decode([]byte(handoffInitiate))
+	require.NoError(t, err)
+	go func() { _, _ = first.Receive(context.Background(), c.Bot, a, "") }()
+	<-stuck.entered // the contact center is being called when the bridge dies
+	got, err := store.Conversation(ctx, "c")
+	require.NoError(t, err)
+	require.Equal(t, bridge.StateEscalating, got.State)
+	first.Close()
+
+	second := bridge.NewHub(store, cfg, zerolog.Nop())
+	t.Cleanup(second.Close)
+	bot := &recorder{name: "botframework"}
+	second.Register(&recorder{name: "directline"})
+	second.Register(bot)
+	second.Register(&desk{recorder: recorder{name: "desk"}})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = second.Run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done; close(stuck.release) })
+	require.Eventually(t, func() bool {
+		c, err := store.Conversation(ctx, "c")
+		return err == nil && c.State == bridge.StateBot
+	}, 5*time.Second, 10*time.Millisecond, "the bot has the conversation back")
+	require.Eventually(t, func() bool {
+		for _, a := range bot.sent() {
+			if a.Name == "handoff.status" {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond, "and is told the handoff failed")
+}
