@@ -55,6 +55,7 @@ type lineKey struct{ conv, leg string }
 type line struct {
 	running, kicked bool
 	handled         int64                // the highest seq whose first attempt is reported
+	failing         error                // while an earlier record is being retried: its failure
 	recent          [outcomeRing]outcome // first-attempt outcomes reported in this run, for late waiters
 	waiters         map[int64][]chan error
 }
@@ -94,6 +95,8 @@ func (o *outbox) deliver(convID string, seq int64, to []string) []wait {
 		ch := make(chan error, 1)
 		if err, ok := l.reported(seq); ok {
 			ch <- err
+		} else if l.failing != nil {
+			ch <- l.failing // queued behind a record the leg keeps failing: say so now
 		} else {
 			l.waiters[seq] = append(l.waiters[seq], ch)
 		}
@@ -155,6 +158,28 @@ func (o *outbox) report(k lineKey, seq int64, err error) {
 		ch <- err
 	}
 	delete(l.waiters, seq)
+}
+
+// setFailing records that the line keeps failing (err) while it retries a record, or that it
+// delivers again (nil). Callers waiting for records queued behind it are told at once: their
+// activities are in the log, and will be delivered when the leg is back.
+func (o *outbox) setFailing(k lineKey, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l := o.lines[k]
+	if l == nil {
+		return
+	}
+	l.failing = err
+	if err == nil {
+		return
+	}
+	for seq, chs := range l.waiters {
+		for _, ch := range chs {
+			ch <- err
+		}
+		delete(l.waiters, seq)
+	}
 }
 
 // await waits for the first attempts, up to the delivery timeout, and returns their failures.
@@ -291,6 +316,9 @@ func (o *outbox) send(ctx context.Context, k lineKey, c *Conversation, r Record)
 			o.report(k, r.Seq, err)
 		}
 		if err == nil {
+			if attempt > 1 {
+				o.setFailing(k, nil)
+			}
 			break
 		}
 		if ctx.Err() != nil {
@@ -299,8 +327,10 @@ func (o *outbox) send(ctx context.Context, k lineKey, c *Conversation, r Record)
 		de := err.(*DeliveryError)
 		if !de.Retryable || de.Timeout || time.Since(started) >= o.h.cfg.RetryFor {
 			o.bury(ctx, k, r, de, attempt)
+			o.setFailing(k, nil)
 			break
 		}
+		o.setFailing(k, de)
 		wait := backoff(attempt, de.RetryAfter)
 		o.h.log.Info().Err(err).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("channel", leg.Channel).
 			Int("attempt", attempt).Dur("retry_in", wait).Msg("delivery failed; retrying")

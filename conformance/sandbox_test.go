@@ -24,6 +24,7 @@ import (
 // directory: the embedded default a newcomer gets from `go run ./cmd/bridge`.
 type bridgeProcess struct {
 	bin, addr, dataDir string
+	args, env          []string // more flags, and environment variables (NAME=value)
 	cmd                *exec.Cmd
 	mu                 sync.Mutex
 	output             strings.Builder
@@ -57,7 +58,8 @@ func (p *bridgeProcess) Write(b []byte) (int, error) {
 // start runs the binary and waits until it answers on /healthz.
 func (p *bridgeProcess) start(t *testing.T) {
 	t.Helper()
-	p.cmd = exec.Command(p.bin, "--listen", p.addr, "--data-dir", p.dataDir, "--log-level", "info")
+	p.cmd = exec.Command(p.bin, append([]string{"--listen", p.addr, "--data-dir", p.dataDir, "--log-level", "info"}, p.args...)...)
+	p.cmd.Env = append(os.Environ(), p.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	require.NoError(t, p.cmd.Start())
 	cmd := p.cmd
