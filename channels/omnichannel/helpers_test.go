@@ -17,6 +17,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	"github.com/bfbridge/bfbridge/internal/connector"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
@@ -219,3 +220,6 @@ func (r *rig) waitCommands(ocConv, typ string, n int) []*activity.Activity {
 	testutil.Eventually(r.t, waitFor, func() bool { return len(r.oc.commands(ocConv, typ)) >= n }, "omnichannel got "+typ)
 	return r.oc.commands(ocConv, typ)
 }
+
+// errorBody is the Connector ErrorResponse.
+type errorBody = connector.ErrorBody

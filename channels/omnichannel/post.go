@@ -18,6 +18,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/connector"
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
@@ -177,11 +178,7 @@ func (c *Channel) postWith(ctx context.Context, tok, target, convID string, repl
 
 // errorCode reads error.code of a Connector ErrorResponse, if the body is one.
 func errorCode(b []byte) string {
-	var e errorBody
-	if json.Unmarshal(b, &e) != nil {
-		return ""
-	}
-	code := e.Error.Code
+	code, _, _ := connector.ParseError(b)
 	if len(code) > 64 {
 		code = code[:64]
 	}
