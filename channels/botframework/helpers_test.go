@@ -21,8 +21,8 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
-	"github.com/bfbridge/bfbridge/internal/connector"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	"github.com/bfbridge/bfbridge/internal/connector"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 

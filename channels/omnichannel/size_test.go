@@ -2,7 +2,6 @@ package omnichannel
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -108,25 +107,6 @@ func TestEscapeComponent(t *testing.T) {
 	require.Equal(t, "%C3%A9", escapeComponent("é"))
 	require.Equal(t, "http://h/v3/conversations/c%7C1/activities/x%3Ay", activitiesURL("http://h/", "c|1", "x:y"))
 	require.Equal(t, "http://h/v3/conversations/c/activities", activitiesURL("http://h", "c", ""))
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for v, want := range map[string]time.Duration{
-		"":                              0,
-		"3":                             3 * time.Second,
-		"0":                             0,
-		"-4":                            0,
-		"soon":                          0,
-		"Fri, 02 Jan 2026 03:04:15 GMT": 10 * time.Second,
-		"Fri, 02 Jan 2026 03:00:00 GMT": 0,
-	} {
-		h := http.Header{}
-		if v != "" {
-			h.Set("Retry-After", v)
-		}
-		require.Equal(t, want, retryAfter(h, now), v)
-	}
 }
 
 func TestBackoffBounds(t *testing.T) {
