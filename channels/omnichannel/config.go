@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity/handoff"
-	"github.com/bfbridge/bfbridge/internal/jwtutil"
+	"github.com/bfbridge/bfbridge/internal/botauth"
 )
 
 // Defaults of Config (botframework.md §4.1, §4.2; escalation.md §1).
@@ -156,7 +156,7 @@ func (c Config) Validate() error {
 	case c.AppPassword == "" && !c.usesCertificate():
 		errs = append(errs, errors.New("an app password or a certificate (key and thumbprint) is required"))
 	case c.usesCertificate():
-		if _, err := jwtutil.ParseRSAKey([]byte(c.CertificateKeyPEM)); err != nil {
+		if _, err := botauth.ParseRSAKey([]byte(c.CertificateKeyPEM)); err != nil {
 			errs = append(errs, fmt.Errorf("certificate key: %w", err))
 		}
 		if _, err := thumbprintBytes(c.CertificateThumbprint); err != nil {
@@ -211,6 +211,6 @@ func thumbprintBytes(s string) ([]byte, error) {
 
 // keyOf returns the certificate's private key, parsed by Validate already.
 func (c Config) keyOf() *rsa.PrivateKey {
-	k, _ := jwtutil.ParseRSAKey([]byte(c.CertificateKeyPEM))
+	k, _ := botauth.ParseRSAKey([]byte(c.CertificateKeyPEM))
 	return k
 }

@@ -120,15 +120,3 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
-
-func TestParseEndorsements(t *testing.T) {
-	m, err := parseEndorsements([]byte(`{"keys":[{"kid":"a","endorsements":["msteams","lcw"]},{"kid":"b"},{"kid":"c","endorsements":[]},{"kid":"d","endorsements":"lcw"}]}`))
-	require.NoError(t, err)
-	require.Equal(t, []string{"msteams", "lcw"}, m["a"].channels)
-	require.Empty(t, m["b"].channels)
-	require.False(t, m["b"].malformed)
-	require.Empty(t, m["c"].channels)
-	require.True(t, m["d"].malformed, "a malformed list endorses nothing")
-	_, err = parseEndorsements([]byte(`[`))
-	require.Error(t, err)
-}
