@@ -207,7 +207,9 @@ func parseEndorsements(b []byte) (map[string]endorsement, error) {
 	for _, k := range set.Keys {
 		var e endorsement
 		if len(k.Endorsements) > 0 && string(k.Endorsements) != "null" {
-			e.malformed = json.Unmarshal(k.Endorsements, &e.channels) != nil
+			if json.Unmarshal(k.Endorsements, &e.channels) != nil {
+				e = endorsement{malformed: true}
+			}
 		}
 		m[k.Kid] = e
 	}
