@@ -12,6 +12,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/internal/botauth"
+	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
 // Defaults of Config (botframework.md §4.1, §4.2; escalation.md §1).
@@ -185,14 +186,7 @@ func (c Config) Validate() error {
 
 // checkURL checks that raw is an absolute http(s) URL.
 func checkURL(what, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s %q is not an absolute http(s) URL", what, raw)
-	}
-	return nil
+	return connector.CheckURL(what, raw)
 }
 
 // thumbprintBytes decodes a hex certificate thumbprint (SHA-1: 20 bytes; colons and spaces,

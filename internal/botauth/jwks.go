@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sync"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"golang.org/x/time/rate"
+
+	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
 // maxDocumentBytes bounds a fetched OpenID metadata document or JWKS.
@@ -86,7 +87,7 @@ func fetchMetadata(ctx context.Context, client *http.Client, metadataURL string)
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("openid metadata %s: %w", metadataURL, err)
 	}
-	if err := CheckURL("jwks_uri", m.JWKSURI); err != nil {
+	if err := connector.CheckURL("jwks_uri", m.JWKSURI); err != nil {
 		return nil, fmt.Errorf("openid metadata %s: %w", metadataURL, err)
 	}
 	return &m, nil
@@ -115,21 +116,6 @@ func getBounded(ctx context.Context, client *http.Client, u string) ([]byte, err
 		return nil, fmt.Errorf("%s: over %d bytes", u, maxDocumentBytes)
 	}
 	return b, nil
-}
-
-// CheckURL checks that raw is an absolute http(s) URL; what names it in the error.
-func CheckURL(what, raw string) error {
-	if raw == "" {
-		return fmt.Errorf("%s is required", what)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s %q is not an absolute http(s) URL", what, raw)
-	}
-	return nil
 }
 
 // endorsement is a key's endorsements member: the channel ids it may sign for (none: any), or

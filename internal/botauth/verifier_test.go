@@ -330,11 +330,3 @@ func TestParseRSAKey(t *testing.T) {
 		})
 	}
 }
-
-func TestCheckURL(t *testing.T) {
-	require.NoError(t, CheckURL("u", "https://h/p"))
-	require.ErrorContains(t, CheckURL("u", ""), "u is required")
-	require.ErrorContains(t, CheckURL("u", "/rel"), "not an absolute")
-	require.ErrorContains(t, CheckURL("u", "ftp://h/"), "not an absolute")
-	require.ErrorContains(t, CheckURL("u", "http://%zz"), "u:")
-}
