@@ -64,14 +64,14 @@ func (p *bridgeProcess) start(t *testing.T) {
 	require.NoError(t, p.cmd.Start())
 	cmd := p.cmd
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	testutil.Eventually(t, 20*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://" + p.addr + "/healthz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
-	}, "the bridge answers on /healthz")
+	}, 20*time.Second, 10*time.Millisecond, "the bridge answers on /healthz")
 }
 
 // kill ends the process at once (SIGKILL): no graceful shutdown, nothing flushed on the way out.

@@ -10,8 +10,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/bfbridge/bfbridge/internal/ttlmap"
 )
 
 // Attachment limits. Uploads are limited to 4 MB like Azure Bot Service's (perf-reliability.md),
@@ -36,21 +37,20 @@ type storedAttachment struct {
 	ctype     string
 	original  []byte
 	thumbnail []byte
-	created   time.Time
 }
 
 func (s *storedAttachment) size() int { return len(s.original) + len(s.thumbnail) }
 
 // attachmentStore holds uploads in memory.
 type attachmentStore struct {
-	mu    sync.Mutex
-	items map[string]*storedAttachment
-	total int
-	now   func() time.Time
+	m *ttlmap.Map[*storedAttachment]
 }
 
 func newAttachmentStore() *attachmentStore {
-	return &attachmentStore{items: map[string]*storedAttachment{}, now: time.Now}
+	return &attachmentStore{m: ttlmap.New(ttlmap.Options[*storedAttachment]{
+		TTL: attachmentTTL, MaxSize: maxAttachmentStore,
+		Size: func(a *storedAttachment) int64 { return int64(a.size()) },
+	})}
 }
 
 // put stores a and returns its id, or false when the store is full.
@@ -58,31 +58,14 @@ func (s *attachmentStore) put(a *storedAttachment) (string, bool) {
 	var rnd [16]byte
 	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails (Go 1.24+)
 	id := hex.EncodeToString(rnd[:])
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	for k, v := range s.items { // expire old uploads
-		if now.Sub(v.created) > attachmentTTL {
-			s.total -= v.size()
-			delete(s.items, k)
-		}
-	}
-	if s.total+a.size() > maxAttachmentStore {
+	if !s.m.Put(id, a) {
 		return "", false
 	}
-	a.created = now
-	s.items[id] = a
-	s.total += a.size()
 	return id, true
 }
 
 func (s *attachmentStore) get(id string) *storedAttachment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.items[id]
-	if a != nil && s.now().Sub(a.created) > attachmentTTL {
-		return nil
-	}
+	a, _ := s.m.Get(id)
 	return a
 }
 

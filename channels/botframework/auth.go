@@ -1,22 +1,17 @@
 package botframework
 
 import (
-	"context"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/MicahParks/keyfunc/v3"
-	"github.com/bfbridge/bfbridge/internal/jwtutil"
+	"github.com/bfbridge/bfbridge/internal/botauth"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -30,8 +25,6 @@ const (
 	clockLeeway = 5 * time.Minute
 	// maxTokenForm bounds a token request body.
 	maxTokenForm = 64 << 10
-	// maxMetadataBytes bounds a fetched OpenID metadata document.
-	maxMetadataBytes = 1 << 20
 	// metadataTimeout bounds one fetch of external OpenID metadata.
 	metadataTimeout = 10 * time.Second
 	// metadataRetry is how long a failed metadata fetch is remembered before it is tried again.
@@ -234,13 +227,11 @@ func equalSecret(a, b string) bool {
 	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
 }
 
-// verifier checks the bot's tokens on Connector API calls.
+// verifier checks the bot's tokens on Connector API calls. It is made on first use, when the
+// bridge may be listening (its own metadata) and the identity provider reachable.
 type verifier struct {
-	mu       sync.Mutex
-	kf       keyfunc.Keyfunc
-	issuers  []string
-	failedAt time.Time
-	err      error
+	once sync.Once
+	v    *botauth.Verifier
 }
 
 // errNoKeys is returned while the external key metadata cannot be had.
@@ -256,30 +247,15 @@ func (c *Channel) authenticate(r *http.Request) error {
 		c.log.Debug().Str("peer", r.RemoteAddr).Str("reason", reason).Msg("connector call refused")
 		return newAPIError(http.StatusUnauthorized, CodeUnauthorized, "unauthorized: "+reason)
 	}
-	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	raw = strings.TrimSpace(raw)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		return refuse("a bearer token is required")
-	}
-	kf, issuers, err := c.keys(r.Context())
-	if err != nil {
-		c.log.Warn().Err(err).Str("metadata", c.cfg.OpenIDMetadataURL).Msg("cannot validate bot tokens")
+	tok, err := c.tokenVerifier().Verify(r.Context(), r.Header.Get("Authorization"))
+	var re *botauth.RefusedError
+	switch {
+	case errors.As(err, &re):
+		return refuse(re.Reason)
+	case err != nil:
 		return newAPIError(http.StatusServiceUnavailable, CodeServiceError, errNoKeys.Error())
 	}
-	claims := jwt.MapClaims{}
-	_, err = jwt.ParseWithClaims(raw, claims, kf.KeyfuncCtx(r.Context()),
-		jwt.WithValidMethods(validMethods),
-		jwt.WithAudience(c.cfg.OAuthScope),
-		jwt.WithLeeway(clockLeeway),
-		jwt.WithExpirationRequired(),
-	)
-	if err != nil {
-		return refuse(jwtutil.Reason(err))
-	}
-	if iss, _ := claims.GetIssuer(); !slices.Contains(issuers, iss) {
-		return refuse("the token's issuer is not trusted")
-	}
-	if app := appIDOf(claims); app != c.cfg.BotAppID {
+	if app := appIDOf(tok.Claims); app != c.cfg.BotAppID {
 		return refuse("the token was not issued to the bot")
 	}
 	return nil
@@ -294,93 +270,27 @@ func appIDOf(claims jwt.MapClaims) string {
 	return s
 }
 
-// keys returns the keys and issuers the bot's tokens are checked against. The bridge's own
-// metadata is served from memory; external metadata is fetched on first use (the bridge may not
-// be listening yet when New runs, nor the identity provider reachable), its jwks_uri then
-// watched by keyfunc, and a failure is retried after metadataRetry.
-func (c *Channel) keys(ctx context.Context) (keyfunc.Keyfunc, []string, error) {
-	v := &c.verify
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.kf != nil {
-		return v.kf, v.issuers, nil
-	}
-	if v.err != nil && time.Since(v.failedAt) < metadataRetry {
-		return nil, nil, v.err
-	}
-	kf, issuers, err := c.resolveKeys(ctx)
-	if err != nil {
-		v.err, v.failedAt = err, time.Now()
-		return nil, nil, err
-	}
-	v.kf, v.issuers, v.err = kf, issuers, nil
-	return kf, issuers, nil
-}
-
-func (c *Channel) resolveKeys(ctx context.Context) (keyfunc.Keyfunc, []string, error) {
-	if c.cfg.ownMetadata() {
-		kf, err := keyfunc.NewJWKSetJSON(c.jwksJSON)
-		if err != nil {
-			return nil, nil, fmt.Errorf("own jwks: %w", err)
+// tokenVerifier returns the verifier of the bot's tokens: against the bridge's own key, served
+// from memory, or against external metadata, whose jwks_uri keyfunc then watches.
+func (c *Channel) tokenVerifier() *botauth.Verifier {
+	c.verify.once.Do(func() {
+		opts := botauth.Options{
+			Issuers:     c.cfg.TokenIssuers,
+			Audience:    c.cfg.OAuthScope,
+			Methods:     validMethods,
+			Leeway:      clockLeeway,
+			Client:      c.metaClient,
+			Timeout:     metadataTimeout,
+			FailureMemo: metadataRetry,
+			Name:        "bot token keys",
+			Log:         c.log,
 		}
-		return kf, c.cfg.TokenIssuers, nil
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), metadataTimeout)
-	defer cancel()
-	meta, err := fetchMetadata(ctx, c.metaClient, c.cfg.OpenIDMetadataURL)
-	if err != nil {
-		return nil, nil, err
-	}
-	noSilentFirstError := false
-	kf, err := keyfunc.NewDefaultOverrideCtx(c.ctx, []string{meta.JWKSURI}, keyfunc.Override{
-		Client:                    c.metaClient,
-		HTTPTimeout:               metadataTimeout,
-		NoErrorReturnFirstHTTPReq: &noSilentFirstError,
-		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-			return func(_ context.Context, err error) {
-				c.log.Warn().Err(err).Str("jwks_uri", u).Msg("refresh bot token keys")
-			}
-		},
+		if c.cfg.ownMetadata() {
+			opts.JWKS = c.jwksJSON
+		} else {
+			opts.MetadataURL = c.cfg.OpenIDMetadataURL
+		}
+		c.verify.v = botauth.New(c.ctx, opts)
 	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("jwks %s: %w", meta.JWKSURI, err)
-	}
-	issuers := c.cfg.TokenIssuers
-	if len(issuers) == 0 {
-		issuers = []string{meta.Issuer}
-	}
-	c.log.Info().Str("jwks_uri", meta.JWKSURI).Strs("issuers", issuers).Msg("bot token keys resolved")
-	return kf, issuers, nil
-}
-
-// fetchMetadata reads an OpenID metadata document and checks its jwks_uri.
-func fetchMetadata(ctx context.Context, client *http.Client, metadataURL string) (*openIDMetadata, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metadataURL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("openid metadata: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("openid metadata: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("openid metadata %s: status %d", metadataURL, resp.StatusCode)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("openid metadata: %w", err)
-	}
-	if len(b) > maxMetadataBytes {
-		return nil, fmt.Errorf("openid metadata %s: over %d bytes", metadataURL, maxMetadataBytes)
-	}
-	var m openIDMetadata
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("openid metadata %s: %w", metadataURL, err)
-	}
-	if err := checkURL("jwks_uri", m.JWKSURI); err != nil {
-		return nil, fmt.Errorf("openid metadata %s: %w", metadataURL, err)
-	}
-	return &m, nil
+	return c.verify.v
 }

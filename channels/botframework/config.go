@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
 // Paths the channel serves besides the Connector API. They are relative to Config.PublicURL.
@@ -177,12 +179,5 @@ func checkURL(what, raw string) error {
 	if raw == "" {
 		return fmt.Errorf("%s is required", what)
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s %q is not an absolute http(s) URL", what, raw)
-	}
-	return nil
+	return connector.CheckURL(what, raw)
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // A conversation id with every character the SDKs escape differently (botframework.md §2).
@@ -37,7 +36,7 @@ func TestConnectorRoutes(t *testing.T) {
 			r.start(hardConvID)
 			_, err := r.say(hardConvID, "hello") // the fake bot echoes: the log holds A0 (customer) and A1 (bot)
 			require.NoError(t, err)
-			testutil.Eventually(t, 5*time.Second, func() bool { return len(r.log(hardConvID)) == 2 }, "the echo is recorded")
+			require.Eventually(t, func() bool { return len(r.log(hardConvID)) == 2 }, 5*time.Second, 10*time.Millisecond, "the echo is recorded")
 			a0, a1 := bridge.FormatActivityID(hardConvID, 0), bridge.FormatActivityID(hardConvID, 1)
 			tok := r.devToken()
 			base := "/v3/conversations/" + esc.conv(hardConvID)

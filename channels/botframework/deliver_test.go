@@ -14,7 +14,6 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // A customer message reaches the bot with a token the bot accepts, and the bot's authenticated
@@ -38,7 +37,7 @@ func TestRoundTripAuthenticated(t *testing.T) {
 	require.Empty(t, r.bot.refusals())
 	require.Equal(t, []int{http.StatusOK}, r.bot.replyStatuses())
 
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(r.customer.sent()) == 1 }, "the echo reaches the customer")
+	require.Eventually(t, func() bool { return len(r.customer.sent()) == 1 }, 5*time.Second, 10*time.Millisecond, "the echo reaches the customer")
 	echo := r.customer.sent()[0]
 	require.Equal(t, "echo: zebra-private-text", echo.Text)
 	require.Equal(t, id, echo.ReplyToID)
@@ -276,7 +275,7 @@ func TestAnonymousMode(t *testing.T) {
 	for _, h := range r.bot.authHeaders() {
 		require.Empty(t, h)
 	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(r.customer.sent()) == 1 }, "the echo arrives")
+	require.Eventually(t, func() bool { return len(r.customer.sent()) == 1 }, 5*time.Second, 10*time.Millisecond, "the echo arrives")
 	require.Equal(t, "echo: hello", r.customer.sent()[0].Text)
 
 	for _, tok := range []string{"", "not-a-jwt"} {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
 // Error codes of the Connector API's ErrorResponse (botframework.md §2; directline.md §4).
@@ -22,40 +23,16 @@ const (
 
 // apiError is an error answered in the Connector API's shape:
 // {"error":{"code":"…","message":"…"}}.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+type apiError = connector.Error
 
 func newAPIError(status int, code, msg string) *apiError {
-	return &apiError{Status: status, Code: code, Message: msg}
-}
-
-// errorBody is the Connector ErrorResponse.
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+	return connector.New(status, code, msg)
 }
 
 // writeError answers err in the Connector API's error shape. Errors that are not *apiError
 // become 500 ServiceError without their text, which may say more than a caller should see.
 func writeError(w http.ResponseWriter, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		ae = newAPIError(http.StatusInternalServerError, CodeServiceError, "internal error")
-	}
-	var body errorBody
-	body.Error.Code = ae.Code
-	body.Error.Message = ae.Message
-	if ae.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="bfbridge"`)
-	}
-	writeJSON(w, ae.Status, body)
+	connector.WriteError(w, err, connector.BearerChallenge)
 }
 
 // validationError maps an activity validation error to the Connector API's codes.
@@ -77,11 +54,5 @@ func validationError(err error) *apiError {
 
 // writeJSON writes v as a JSON response with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := activity.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"ServiceError","message":"encode response"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	connector.WriteJSON(w, status, v)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	"github.com/bfbridge/bfbridge/internal/connector"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
@@ -204,3 +205,6 @@ func mustJSON(t *testing.T, v any) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// errorBody is the Connector ErrorResponse.
+type errorBody = connector.ErrorBody

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/activity"
@@ -115,16 +116,18 @@ func TestInteropBotbuilderAuthenticated(t *testing.T) {
 	_, err = r.hub.Receive(ctx, customer, &activity.Activity{Type: activity.TypeMessage, Text: "handoff", From: user}, "")
 	require.NoError(t, err)
 	var ho *activity.Activity
-	testutil.Eventually(t, 10*time.Second, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		recs, err := r.hub.Store().Since(ctx, hardConvID, -1, 0)
-		require.NoError(t, err)
+		if !assert.NoError(c, err) {
+			return
+		}
 		for _, rec := range recs {
 			if rec.Activity.Name == "handoff.initiate" {
 				ho = rec.Activity
 			}
 		}
-		return ho != nil
-	}, "the handoff event in the conversation's log")
+		assert.NotNil(c, ho)
+	}, 10*time.Second, 10*time.Millisecond, "the handoff event in the conversation's log")
 	require.Equal(t, activity.TypeEvent, ho.Type)
 	require.JSONEq(t, `{"skill":"human","reason":"asked"}`, string(ho.Value))
 	require.Len(t, ho.Attachments, 1, "EventFactory attaches the bot's transcript")

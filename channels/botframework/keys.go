@@ -16,7 +16,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/bfbridge/bfbridge/internal/jwtutil"
+	"github.com/bfbridge/bfbridge/internal/botauth"
 )
 
 // rsaKeyBits is the size of generated signing keys.
@@ -84,7 +84,7 @@ func loadOrCreateKey(path string) (*rsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read signing key file: %w", err)
 	}
-	k, err := jwtutil.ParseRSAKey(b)
+	k, err := botauth.ParseRSAKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("signing key file: %w", err)
 	}

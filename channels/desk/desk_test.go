@@ -16,7 +16,6 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 type fakeTokens struct{}
@@ -84,10 +83,10 @@ func TestDeskTransfersAndSupervisor(t *testing.T) {
 	for _, who := range []string{"sam", "nina"} {
 		signIn(t, ts.URL, who).do(deskMsg{Type: "presence", Presence: "Offline"})
 	}
-	testutil.Eventually(t, 5*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		v := d.agentView("nina")
 		return v.Presence == "Offline" && d.agentView("sam").Presence == "Offline"
-	}, "sam and nina offline")
+	}, 5*time.Second, 10*time.Millisecond, "sam and nina offline")
 	alex := signIn(t, ts.URL, "alex")
 
 	leg := bridge.Leg{Channel: "directline", ConversationID: "c1", User: activity.ChannelAccount{ID: "u1", Name: "Uma"}}
@@ -107,12 +106,12 @@ func TestDeskTransfersAndSupervisor(t *testing.T) {
 		require.NoError(t, err)
 		return c.State
 	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return state() == bridge.StateAgent }, "the hub knows the agent accepted")
+	require.Eventually(t, func() bool { return state() == bridge.StateAgent }, 5*time.Second, 10*time.Millisecond, "the hub knows the agent accepted")
 
 	// agent → queue: Nurse has only Nina, who is offline: it waits, and the supervisor sees it.
 	alex.do(deskMsg{Type: "transfer", ConversationID: "c1", Kind: "queue", Target: "Nurse"})
 	alex.until(func(m deskMsg) bool { return m.Type == "removed" && m.ConversationID == "c1" })
-	testutil.Eventually(t, 5*time.Second, func() bool { return state() == bridge.StateQueued }, "requeued")
+	require.Eventually(t, func() bool { return state() == bridge.StateQueued }, 5*time.Second, 10*time.Millisecond, "requeued")
 	resp, err := http.Get(ts.URL + "/sandbox/api/supervisor")
 	require.NoError(t, err)
 	var sup struct {
@@ -153,7 +152,7 @@ func TestDeskTransfersAndSupervisor(t *testing.T) {
 
 	// agent → bot: the bot has the conversation again and answers the customer.
 	nina.do(deskMsg{Type: "transfer", ConversationID: "c1", Kind: "bot", Target: "sandbox-bot"})
-	testutil.Eventually(t, 5*time.Second, func() bool { return state() == bridge.StateBot }, "back with the bot")
+	require.Eventually(t, func() bool { return state() == bridge.StateBot }, 5*time.Second, 10*time.Millisecond, "back with the bot")
 	say(t, hub, leg, "what are your hours?")
 	texts := cust.texts()
 	require.Contains(t, texts[len(texts)-1], `You said: "what are your hours?"`)

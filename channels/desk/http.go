@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"net/http"
 	"time"
+
+	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
 //go:embed web
@@ -64,7 +66,7 @@ func (d *Desk) customerToken(w http.ResponseWriter, _ *http.Request) {
 	user := "customer-" + hex.EncodeToString(b)
 	conv, token, expires, err := d.tokens.IssueToken(user)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": "ServiceError", "message": "cannot issue a token"}})
+		connector.WriteError(w, connector.New(http.StatusInternalServerError, connector.CodeServiceError, "cannot issue a token"), "")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"conversationId": conv, "token": token, "expires_in": expires, "userId": user})

@@ -13,7 +13,6 @@ import (
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // customer records what the Hub relays to the customer's leg.
@@ -146,10 +145,10 @@ func TestBotInactivity(t *testing.T) {
 	require.NoError(t, err)
 	hub, cust, _, leg := botFixture(t, s)
 	say(t, hub, leg, "hello")
-	testutil.Eventually(t, 5*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		texts := cust.texts()
 		return len(texts) > 0 && texts[len(texts)-1] == "endOfConversation"
-	}, "the bot ends the silent conversation")
+	}, 5*time.Second, 10*time.Millisecond, "the bot ends the silent conversation")
 	require.Equal(t, []string{"ok", "Are you still there?", "I'm closing this conversation since it's been quiet.", "endOfConversation"}, cust.texts())
 	c, err := hub.Conversation(context.Background(), "c1")
 	require.NoError(t, err)

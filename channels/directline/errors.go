@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"strconv"
 
-	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
 // Error codes of Direct Line 3.0 error bodies (directline.md §4). Codes and statuses are stable;
@@ -26,42 +25,20 @@ const (
 )
 
 // apiError is a Direct Line error response: {"error":{"code","message"}}, plus the bot's status
-// in httpStatusCode when the bot failed, as the real service adds it.
-type apiError struct {
-	Status     int    `json:"-"`
-	Code       string `json:"code"`
-	Message    string `json:"message"`
-	RetryAfter int    `json:"-"` // seconds, for 429 and 503
-	BotStatus  int    `json:"-"`
-}
-
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+// in httpStatusCode when the bot failed, as the real service adds it, and Retry-After (seconds)
+// for 429 and 503.
+type apiError = connector.Error
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	body := struct {
-		Error          *apiError `json:"error"`
-		HTTPStatusCode int       `json:"httpStatusCode,omitempty"`
-	}{e, e.BotStatus}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
-	}
-	writeJSON(w, e.Status, body)
+	connector.WriteError(w, e, "")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var b []byte
-	var err error
 	if set, ok := v.(activitySet); ok { // stored JSON, written as it is (see writeFrame)
-		b = bytes.TrimSuffix(appendSet(nil, set), []byte("\n"))
-	} else {
-		b, err = activity.Marshal(v)
+		connector.WriteRaw(w, status, bytes.TrimSuffix(appendSet(nil, set), []byte("\n")))
+		return
 	}
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"ServiceError","message":"cannot encode the response"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	connector.WriteJSON(w, status, v)
 }
 
 func errBadArgument(msg string) *apiError {

@@ -613,7 +613,7 @@ func TestLogsCarryNoSecretsOrText(t *testing.T) {
 	bot.set(500, 0)
 	f.call(t, "POST", "/conversations/"+c.ConversationID+"/activities", c.Token, message("my pin is 1234", "z"), nil)
 	conn.Close()
-	testutil.Eventually(t, 5*time.Second, func() bool { return strings.Contains(logs.String(), "stream closed") }, "the stream's close is logged")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "stream closed") }, 5*time.Second, 10*time.Millisecond, "the stream's close is logged")
 
 	out := logs.String()
 	require.Contains(t, out, c.ConversationID, "logs name the conversation")

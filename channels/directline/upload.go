@@ -10,10 +10,10 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/internal/ttlmap"
 )
 
 // activityContentType marks the multipart part that carries the template activity [SEND].
@@ -160,49 +160,27 @@ type hostedFile struct {
 
 // fileStore keeps uploaded files in memory for their time to live, within a total size.
 type fileStore struct {
-	mu       sync.Mutex
-	ttl      time.Duration
-	maxBytes int64
-	bytes    int64
-	files    map[string]hostedFile
-	swept    time.Time
+	m *ttlmap.Map[hostedFile]
 }
 
 var errStoreFull = errors.New("attachment storage is full; retry later")
 
 func newFileStore(ttl time.Duration) *fileStore {
-	return &fileStore{ttl: ttl, maxBytes: 512 << 20, files: map[string]hostedFile{}}
+	return &fileStore{m: ttlmap.New(ttlmap.Options[hostedFile]{
+		TTL: ttl, MaxSize: 512 << 20, SweepEvery: time.Minute,
+		Size: func(f hostedFile) int64 { return int64(len(f.data)) },
+	})}
 }
 
 func (fs *fileStore) put(f hostedFile) (string, error) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	now := time.Now()
-	if now.Sub(fs.swept) > time.Minute {
-		for k, old := range fs.files {
-			if now.Sub(old.created) > fs.ttl {
-				fs.bytes -= int64(len(old.data))
-				delete(fs.files, k)
-			}
-		}
-		fs.swept = now
-	}
-	if fs.bytes+int64(len(f.data)) > fs.maxBytes {
+	f.created = time.Now()
+	key := randomString(18)
+	if !fs.m.Put(key, f) {
 		return "", errStoreFull
 	}
-	f.created = now
-	key := randomString(18)
-	fs.files[key] = f
-	fs.bytes += int64(len(f.data))
 	return key, nil
 }
 
 func (fs *fileStore) get(key string) (hostedFile, bool) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	f, ok := fs.files[key]
-	if !ok || time.Since(f.created) > fs.ttl {
-		return hostedFile{}, false
-	}
-	return f, true
+	return fs.m.Get(key)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/keylock"
 )
 
 // Name is the channel's registered name: the Channel of its legs.
@@ -50,8 +51,8 @@ type Channel struct {
 	ctx    context.Context // ends background work (key refresh) on Close
 	cancel context.CancelFunc
 
-	inbound  keyedMutex // by Omnichannel conversation id: one inbound activity at a time, in order
-	outbound keyedMutex // by Omnichannel conversation id: one outbound activity at a time, in order
+	inbound  keylock.Map // by Omnichannel conversation id: one inbound activity at a time, in order
+	outbound keylock.Map // by Omnichannel conversation id: one outbound activity at a time, in order
 
 	ids      *idMap   // recent Omnichannel activity ids ↔ bridge activity ids
 	inflight sync.Map // bridge conversation id -> inflight: the inbound activity the Hub is handling
@@ -210,7 +211,7 @@ type inflight struct {
 // started, its context stored, and the activity recorded and relayed by the Hub.
 func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog.Logger) error {
 	ocConv := a.Conversation.ID
-	unlock := c.inbound.lock(ocConv)
+	unlock := c.inbound.Lock(ocConv)
 	defer unlock()
 	ocID := a.ID
 	if ocID != "" {
@@ -383,41 +384,6 @@ func ocKey(ocID string) string {
 
 func inKey(ocConv, ocID string) string { return "in\x00" + ocConv + "\x00" + ocID }
 func outKey(bridgeID string) string    { return "out\x00" + bridgeID }
-
-// keyedMutex is a mutex per key, forgotten when unused.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*refMutex
-}
-
-type refMutex struct {
-	sync.Mutex
-	n int
-}
-
-// lock locks key's mutex and returns its unlock.
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*refMutex{}
-	}
-	r := k.m[key]
-	if r == nil {
-		r = &refMutex{}
-		k.m[key] = r
-	}
-	r.n++
-	k.mu.Unlock()
-	r.Lock()
-	return func() {
-		r.Unlock()
-		k.mu.Lock()
-		if r.n--; r.n == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-}
 
 // idMap is a bounded map of recent ids: the oldest entry goes when a new one comes.
 type idMap struct {

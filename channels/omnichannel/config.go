@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity/handoff"
-	"github.com/bfbridge/bfbridge/internal/jwtutil"
+	"github.com/bfbridge/bfbridge/internal/botauth"
+	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
 // Defaults of Config (botframework.md §4.1, §4.2; escalation.md §1).
@@ -156,7 +157,7 @@ func (c Config) Validate() error {
 	case c.AppPassword == "" && !c.usesCertificate():
 		errs = append(errs, errors.New("an app password or a certificate (key and thumbprint) is required"))
 	case c.usesCertificate():
-		if _, err := jwtutil.ParseRSAKey([]byte(c.CertificateKeyPEM)); err != nil {
+		if _, err := botauth.ParseRSAKey([]byte(c.CertificateKeyPEM)); err != nil {
 			errs = append(errs, fmt.Errorf("certificate key: %w", err))
 		}
 		if _, err := thumbprintBytes(c.CertificateThumbprint); err != nil {
@@ -185,14 +186,7 @@ func (c Config) Validate() error {
 
 // checkURL checks that raw is an absolute http(s) URL.
 func checkURL(what, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s %q is not an absolute http(s) URL", what, raw)
-	}
-	return nil
+	return connector.CheckURL(what, raw)
 }
 
 // thumbprintBytes decodes a hex certificate thumbprint (SHA-1: 20 bytes; colons and spaces,
@@ -211,6 +205,6 @@ func thumbprintBytes(s string) ([]byte, error) {
 
 // keyOf returns the certificate's private key, parsed by Validate already.
 func (c Config) keyOf() *rsa.PrivateKey {
-	k, _ := jwtutil.ParseRSAKey([]byte(c.CertificateKeyPEM))
+	k, _ := botauth.ParseRSAKey([]byte(c.CertificateKeyPEM))
 	return k
 }

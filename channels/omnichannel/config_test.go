@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bfbridge/bfbridge/internal/jwtutil"
+	"github.com/bfbridge/bfbridge/internal/botauth"
 	"github.com/stretchr/testify/require"
 )
 
@@ -79,7 +79,7 @@ func TestCertificateCredential(t *testing.T) {
 	r := newRig(t, rigOptions{cfg: func(c *Config) {
 		c.AppPassword, c.CertificateKeyPEM, c.CertificateThumbprint = "", keyPEM, thumb
 	}})
-	key, err := jwtutil.ParseRSAKey([]byte(keyPEM))
+	key, err := botauth.ParseRSAKey([]byte(keyPEM))
 	require.NoError(t, err)
 	tp, _ := hex.DecodeString(thumb)
 	r.oc.mu.Lock()

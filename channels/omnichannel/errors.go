@@ -8,6 +8,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
 // Error codes of the Connector's ErrorResponse (botframework.md §2) that /api/messages answers.
@@ -37,41 +38,12 @@ var (
 
 // apiError is an inbound error answered in the Connector's shape
 // {"error":{"code":"…","message":"…"}} with an HTTP status.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-	Err     error
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
-
-func (e *apiError) Unwrap() error { return e.Err }
-
-// errorBody is the Connector ErrorResponse.
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+type apiError = connector.Error
 
 // writeError answers err in the Connector's error shape. An error that is not an *apiError is
 // a 500 ServiceError whose text is not shown.
 func writeError(w http.ResponseWriter, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		ae = &apiError{Status: http.StatusInternalServerError, Code: CodeServiceError, Message: "internal error"}
-	}
-	var body errorBody
-	body.Error.Code, body.Error.Message = ae.Code, ae.Message
-	if ae.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="bfbridge"`)
-	}
-	b, _ := activity.Marshal(body)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(ae.Status)
-	_, _ = w.Write(b)
+	connector.WriteError(w, err, connector.BearerChallenge)
 }
 
 // unauthorized is a 401 saying why, briefly.

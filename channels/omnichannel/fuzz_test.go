@@ -70,15 +70,6 @@ func FuzzDecodeInbound(f *testing.F) {
 	})
 }
 
-// FuzzEndorsements checks the raw JWKS reader: no panic on any document.
-func FuzzEndorsements(f *testing.F) {
-	f.Add([]byte(`{"keys":[{"kid":"a","endorsements":["lcw"]}]}`))
-	f.Add([]byte(`{"keys":[{"kid":"a","endorsements":[1,2]},{"kid":null}]}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = parseEndorsements(b)
-	})
-}
-
 // hubConversations counts the conversations the channel opened: a change means a request
 // reached the Hub.
 func (r *rig) hubConversations() int { return r.ch.meta.len() }

@@ -17,6 +17,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	"github.com/bfbridge/bfbridge/internal/connector"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
@@ -203,7 +204,7 @@ func (r *rig) conv(ocConv string) *bridge.Conversation {
 // waitTexts waits until the fake took customer-visible messages with all of texts.
 func (r *rig) waitTexts(ocConv string, texts ...string) {
 	r.t.Helper()
-	testutil.Eventually(r.t, waitFor, func() bool {
+	require.Eventually(r.t, func() bool {
 		got := r.oc.texts(ocConv)
 		for _, want := range texts {
 			if !slices.Contains(got, want) {
@@ -211,12 +212,15 @@ func (r *rig) waitTexts(ocConv string, texts ...string) {
 			}
 		}
 		return true
-	}, "omnichannel got the bot's messages "+strings.Join(texts, ", "))
+	}, waitFor, 10*time.Millisecond, "omnichannel got the bot's messages "+strings.Join(texts, ", "))
 }
 
 // waitCommands waits until the fake took n commands of type typ.
 func (r *rig) waitCommands(ocConv, typ string, n int) []*activity.Activity {
 	r.t.Helper()
-	testutil.Eventually(r.t, waitFor, func() bool { return len(r.oc.commands(ocConv, typ)) >= n }, "omnichannel got "+typ)
+	require.Eventually(r.t, func() bool { return len(r.oc.commands(ocConv, typ)) >= n }, waitFor, 10*time.Millisecond, "omnichannel got "+typ)
 	return r.oc.commands(ocConv, typ)
 }
+
+// errorBody is the Connector ErrorResponse.
+type errorBody = connector.ErrorBody

@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +16,8 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
-	"github.com/bfbridge/bfbridge/internal/ctxutil"
+	"github.com/bfbridge/bfbridge/internal/connector"
+	"github.com/bfbridge/bfbridge/internal/retry"
 )
 
 // The retry policy. Every outbound activity carries an id of the bridge's own, derived from the
@@ -107,7 +106,7 @@ func (c *Channel) post(ctx context.Context, to bridge.Leg, a *activity.Activity,
 				return "", se
 			}
 			if se.RetryAfter > 0 {
-				wait = se.RetryAfter + jitter(se.RetryAfter/10)
+				wait = se.RetryAfter + retry.Jitter(se.RetryAfter/10)
 			}
 		}
 		if err := sleep(ctx, wait); err != nil {
@@ -165,7 +164,7 @@ func (c *Channel) postWith(ctx context.Context, tok, target, convID string, repl
 	se := &SendError{Op: "post activity", Status: st, Code: errorCode(answer)}
 	switch {
 	case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
-		se.Retryable, se.RetryAfter = true, retryAfter(resp.Header, time.Now())
+		se.Retryable, se.RetryAfter = true, retry.After(resp.Header, time.Now())
 	case st == http.StatusBadGateway || st == http.StatusGatewayTimeout:
 		se.Retryable, se.Ambiguous = true, true
 	case st >= 500 || st == http.StatusRequestTimeout:
@@ -177,11 +176,7 @@ func (c *Channel) postWith(ctx context.Context, tok, target, convID string, repl
 
 // errorCode reads error.code of a Connector ErrorResponse, if the body is one.
 func errorCode(b []byte) string {
-	var e errorBody
-	if json.Unmarshal(b, &e) != nil {
-		return ""
-	}
-	code := e.Error.Code
+	code, _, _ := connector.ParseError(b)
 	if len(code) > 64 {
 		code = code[:64]
 	}
@@ -216,55 +211,19 @@ func escapeComponent(s string) string {
 	return b.String()
 }
 
-// retryAfter reads Retry-After: delay seconds or an HTTP date (RFC 9110 §10.2.3). 0 when
-// absent or unreadable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0
-		}
-		if s > 24*3600 {
-			s = 24 * 3600
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
 // backoff is the wait before attempt+1: random in [cap/2, cap], cap = min(BackoffMax,
 // BackoffMin·2^(attempt-1)).
 func (c *Channel) backoff(attempt int) time.Duration {
-	cp := c.cfg.BackoffMin
-	for i := 1; i < attempt && cp < c.cfg.BackoffMax; i++ {
-		cp *= 2
-	}
-	cp = min(cp, c.cfg.BackoffMax)
-	return cp/2 + jitter(cp/2)
-}
-
-// jitter is a random duration in [0, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return rand.N(d + 1)
+	return retry.Backoff{Min: c.cfg.BackoffMin, Max: c.cfg.BackoffMax}.Delay(attempt - 1)
 }
 
 // sleep waits d, or returns ctx's error when ctx ends first or would end before d passes.
 func sleep(ctx context.Context, d time.Duration) error {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		return fmt.Errorf("%w: the next attempt would be after the deadline", errDeadline)
+	err := retry.Wait(ctx, d)
+	if errors.Is(err, retry.ErrPastDeadline) {
+		return fmt.Errorf("%w: %w", errDeadline, err)
 	}
-	return ctxutil.Sleep(ctx, d)
+	return err
 }
 
 // isDialError reports whether err happened before the request was sent: the connection could

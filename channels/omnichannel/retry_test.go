@@ -10,7 +10,6 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // attemptsOf returns the calls that carried activities whose text is text.
@@ -157,7 +156,7 @@ func TestTokenCachedAndRenewed(t *testing.T) {
 	require.Equal(t, 1, r.oc.tokens)
 	r.oc.mu.Unlock()
 	issued := time.Now()
-	testutil.Eventually(t, 5*time.Second, func() bool { return time.Since(issued) > 1200*time.Millisecond }, "half the token's life")
+	require.Eventually(t, func() bool { return time.Since(issued) > 1200*time.Millisecond }, 5*time.Second, 10*time.Millisecond, "half the token's life")
 	r.oc.mustPost(r.oc.message("tok-2", "c"))
 	r.oc.mu.Lock()
 	defer r.oc.mu.Unlock()

@@ -71,7 +71,7 @@ func (c *Channel) sendMessage(ctx context.Context, convID string, to bridge.Leg,
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.SendTimeout)
 	defer cancel()
-	unlock := c.outbound.lock(to.ConversationID)
+	unlock := c.outbound.Lock(to.ConversationID)
 	defer unlock()
 	var first string
 	for i, p := range parts {
@@ -115,7 +115,7 @@ func (c *Channel) sendEnd(ctx context.Context, convID string, to bridge.Leg, a *
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.SendTimeout)
 	defer cancel()
-	unlock := c.outbound.lock(to.ConversationID)
+	unlock := c.outbound.Lock(to.ConversationID)
 	defer unlock()
 	id, err := c.post(ctx, to, cmd, kindEnd, log)
 	if err != nil {
@@ -166,7 +166,7 @@ func (c *Channel) Escalate(ctx context.Context, conv *bridge.Conversation, e *ha
 		log.Info().Msg("escalation text trimmed to fit the omnichannel message limit")
 	}
 
-	unlock := c.outbound.lock(to.ConversationID)
+	unlock := c.outbound.Lock(to.ConversationID)
 	defer unlock()
 	if c.cfg.EscalationNotice != "" {
 		notice, err := handoff.BridgedMessage(handoff.Source{}, c.cfg.EscalationNotice)

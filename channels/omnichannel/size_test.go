@@ -2,7 +2,6 @@ package omnichannel
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -110,25 +109,6 @@ func TestEscapeComponent(t *testing.T) {
 	require.Equal(t, "http://h/v3/conversations/c/activities", activitiesURL("http://h", "c", ""))
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for v, want := range map[string]time.Duration{
-		"":                              0,
-		"3":                             3 * time.Second,
-		"0":                             0,
-		"-4":                            0,
-		"soon":                          0,
-		"Fri, 02 Jan 2026 03:04:15 GMT": 10 * time.Second,
-		"Fri, 02 Jan 2026 03:00:00 GMT": 0,
-	} {
-		h := http.Header{}
-		if v != "" {
-			h.Set("Retry-After", v)
-		}
-		require.Equal(t, want, retryAfter(h, now), v)
-	}
-}
-
 func TestBackoffBounds(t *testing.T) {
 	c := &Channel{cfg: Config{BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second}}
 	for attempt := 1; attempt <= 8; attempt++ {
@@ -139,16 +119,4 @@ func TestBackoffBounds(t *testing.T) {
 			require.LessOrEqual(t, d, cp)
 		}
 	}
-}
-
-func TestParseEndorsements(t *testing.T) {
-	m, err := parseEndorsements([]byte(`{"keys":[{"kid":"a","endorsements":["msteams","lcw"]},{"kid":"b"},{"kid":"c","endorsements":[]},{"kid":"d","endorsements":"lcw"}]}`))
-	require.NoError(t, err)
-	require.Equal(t, []string{"msteams", "lcw"}, m["a"].channels)
-	require.Empty(t, m["b"].channels)
-	require.False(t, m["b"].malformed)
-	require.Empty(t, m["c"].channels)
-	require.True(t, m["d"].malformed, "a malformed list endorses nothing")
-	_, err = parseEndorsements([]byte(`[`))
-	require.Error(t, err)
 }

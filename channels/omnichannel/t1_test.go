@@ -128,12 +128,12 @@ func (x *t1) escalationCrossesDirectLine(t *testing.T, ocConv string) {
 		recs, _ := x.hubB.Store().Since(ctx, info.ConversationID, -1, 0)
 		return slices.ContainsFunc(recs, func(r bridge.Record) bool { return r.From == bridge.RoleBot && !bridge.CustomerVisible(r.Activity) })
 	}
-	testutil.Eventually(t, nodeWait, inB, "the bot's escalation in the upstream bridge's log")
+	require.Eventually(t, inB, nodeWait, 10*time.Millisecond, "the bot's escalation in the upstream bridge's log")
 	reached := func() bool {
 		recs, _ := x.hub.Store().Since(ctx, convID, -1, 0)
 		return slices.ContainsFunc(recs, func(r bridge.Record) bool { return r.From == bridge.RoleBot && !bridge.CustomerVisible(r.Activity) })
 	}
-	testutil.Eventually(t, 10*time.Second, reached, "the escalation crossing the upstream Direct Line")
+	require.Eventually(t, reached, 10*time.Second, 10*time.Millisecond, "the escalation crossing the upstream Direct Line")
 }
 
 // Plain replies, the context event, a dropped upstream socket, and the Hub's inactivity end,
@@ -191,7 +191,7 @@ func TestT1BotFrameworkEscalation(t *testing.T) {
 			require.Contains(t, esc[0].Text, "Customer: hello")
 			require.Contains(t, esc[0].Text, "echo: hello")
 			require.Empty(t, deliveryMode(esc[0]))
-			testutil.Eventually(t, waitFor, func() bool { return x.conv(oc).State == bridge.StateHandedOff }, "handed off")
+			require.Eventually(t, func() bool { return x.conv(oc).State == bridge.StateHandedOff }, waitFor, 10*time.Millisecond, "handed off")
 			x.oc.mustPost(x.oc.message(oc, "are you there?"))
 			require.Zero(t, x.count(oc, "echo: are you there?"), "the bot is out after the hand-off")
 			require.Len(t, x.oc.commands(oc, handoff.CommandEscalate), 1, "exactly one Escalate")
@@ -220,7 +220,7 @@ func TestT1HealthBotStyle(t *testing.T) {
 			x.waitTexts(bye, "Goodbye")
 			end := x.waitCommands(bye, handoff.CommandEndConversation, 1)
 			require.Len(t, end, 1)
-			testutil.Eventually(t, waitFor, func() bool { return x.conv(bye).State == bridge.StateEnded }, "ended")
+			require.Eventually(t, func() bool { return x.conv(bye).State == bridge.StateEnded }, waitFor, 10*time.Millisecond, "ended")
 
 			x.oc.mustPost(x.oc.message(oc, "hello"))
 			x.waitTexts(oc, "You said: hello")

@@ -17,6 +17,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
+
+	"github.com/bfbridge/bfbridge/internal/retry"
 )
 
 // Outbound tokens (botframework.md §4.2): the bridge, as the bot, gets a client-credentials
@@ -133,7 +135,7 @@ func (s *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) 
 	if resp.StatusCode != http.StatusOK || r.AccessToken == "" {
 		st := resp.StatusCode
 		return "", 0, &SendError{
-			Op: "token", Status: st, Code: r.Error, RetryAfter: retryAfter(resp.Header, time.Now()),
+			Op: "token", Status: st, Code: r.Error, RetryAfter: retry.After(resp.Header, time.Now()),
 			Retryable: st >= 500 || st == http.StatusTooManyRequests || st == http.StatusRequestTimeout,
 			Err:       errors.New("the token endpoint refused the request"),
 		}

@@ -1,5 +1,6 @@
 // Package testutil holds helpers shared by the project's tests: locating the shared recordings,
-// polling for a condition instead of sleeping, and failing instead of skipping under CI.
+// and failing instead of skipping under CI. Polling for a condition is testify's
+// require.Eventually.
 package testutil
 
 import (
@@ -44,6 +45,10 @@ func Require(t testing.TB, what string) {
 }
 
 // Eventually polls cond every 10 ms until it returns true or the timeout passes.
+//
+// Deprecated: use require.Eventually, or require.EventuallyWithT when the condition asserts.
+// It stays only for the tests of bridge/ and cmd/bridge/, whose owners are changing those
+// packages now; delete it once they have moved.
 func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

@@ -18,7 +18,6 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // converse runs a short conversation through bridge A → client → bridge B → echo bot and checks
@@ -150,7 +149,7 @@ func TestReconnectFromWatermark(t *testing.T) {
 		waiting, asked := g.waiting.Load(), len(g.watermarks())
 		g.close()
 		require.Equal(t, 1, b.srv.Drop(up), "the upstream cuts the socket")
-		testutil.Eventually(t, waitLong, func() bool { return g.waiting.Load() > waiting }, "the client asks for a new streamUrl")
+		require.Eventually(t, func() bool { return g.waiting.Load() > waiting }, waitLong, 10*time.Millisecond, "the client asks for a new streamUrl")
 		want := a.cust.texts("conv-r")
 		for i := range 3 {
 			text := fmt.Sprintf("while away %d.%d", round, i)
@@ -164,7 +163,7 @@ func TestReconnectFromWatermark(t *testing.T) {
 		want = append(want, fmt.Sprintf("echo: back %d", round))
 		a.waitTexts(t, "conv-r", len(want))
 		require.Equal(t, want, a.cust.texts("conv-r"), "nothing lost, nothing duplicated")
-		testutil.Eventually(t, waitLong, func() bool { info, _ := a.client.Info("conv-r"); return info.Connected }, "connected again")
+		require.Eventually(t, func() bool { info, _ := a.client.Info("conv-r"); return info.Connected }, waitLong, 10*time.Millisecond, "connected again")
 	}
 }
 
@@ -183,14 +182,14 @@ func TestTokenExpiresMidConversation(t *testing.T) {
 	up := a.upstream(t, "conv-t")
 
 	first := cp.firstToken()
-	testutil.Eventually(t, 15*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		// Asked of the server's routes directly, so that the recorder sees only the client.
 		req := httptest.NewRequest(http.MethodPost, b.domain+"/tokens/refresh", nil)
 		req.Header.Set("Authorization", "Bearer "+first)
 		rec := httptest.NewRecorder()
 		b.mux.ServeHTTP(rec, req)
 		return rec.Code == http.StatusForbidden
-	}, "the first token expires")
+	}, 15*time.Second, 10*time.Millisecond, "the first token expires")
 	refreshes := b.rec.find(func(r request) bool { return r.Path == "/v3/directline/tokens/refresh" })
 	require.NotEmpty(t, refreshes, "the client refreshed its token before it expired")
 	require.Equal(t, first, refreshes[0].Auth)
@@ -202,7 +201,7 @@ func TestTokenExpiresMidConversation(t *testing.T) {
 	waiting := g.waiting.Load()
 	g.close()
 	require.Equal(t, 1, b.srv.Drop(up))
-	testutil.Eventually(t, waitLong, func() bool { return g.waiting.Load() > waiting }, "the client reconnects")
+	require.Eventually(t, func() bool { return g.waiting.Load() > waiting }, waitLong, 10*time.Millisecond, "the client reconnects")
 	want := append(a.cust.texts("conv-t"), "after expiry")
 	b.botSays(t, up, "after expiry")
 	g.open()
@@ -264,9 +263,9 @@ func TestPollingFallback(t *testing.T) {
 		a := newBridgeA(t, cfg, nil, testLog(t))
 		a.start(t, "conv-w")
 		a.say(t, "conv-w", "m1")
-		testutil.Eventually(t, waitLong, func() bool {
+		require.Eventually(t, func() bool {
 			return len(b.rec.find(func(r request) bool { return strings.HasSuffix(r.Path, "/stream") })) >= 3
-		}, "the stream is retried")
+		}, waitLong, 10*time.Millisecond, "the stream is retried")
 		info, _ := a.client.Info("conv-w")
 		require.False(t, info.Polling)
 		require.Empty(t, b.rec.find(func(r request) bool { return strings.HasSuffix(r.Path, "/activities") && r.Method == http.MethodGet }))
@@ -470,7 +469,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	// One session is stuck reconnecting: its GET is held by the gate.
 	g.close()
 	b.srv.Drop(a.upstream(t, "conv-0"))
-	testutil.Eventually(t, waitLong, func() bool { return g.waiting.Load() > 0 }, "a reconnect is in flight")
+	require.Eventually(t, func() bool { return g.waiting.Load() > 0 }, waitLong, 10*time.Millisecond, "a reconnect is in flight")
 
 	require.NoError(t, a.client.Close())
 	require.NoError(t, ap.client.Close())
@@ -478,7 +477,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	g.open()
 	_, err := a.client.Send(context.Background(), bridge.Leg{Channel: ChannelName, ConversationID: "conv-9"}, &activity.Activity{Type: "message"})
 	require.ErrorIs(t, err, ErrClosed)
-	testutil.Eventually(t, waitLong, func() bool { return goroutines() <= base }, fmt.Sprintf("goroutines back to %d", base))
+	require.Eventually(t, func() bool { return goroutines() <= base }, waitLong, 10*time.Millisecond, fmt.Sprintf("goroutines back to %d", base))
 }
 
 func goroutines() int { return runtime.NumGoroutine() }

@@ -24,7 +24,6 @@ import (
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
 	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/channels/localbot"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 const (
@@ -346,28 +345,28 @@ func (a *bridgeA) say(t testing.TB, convID, text string) string {
 // waitTexts waits until the customer has n messages in the conversation, then returns them.
 func (a *bridgeA) waitTexts(t testing.TB, convID string, n int) []string {
 	t.Helper()
-	testutil.Eventually(t, waitLong, func() bool { return len(a.cust.texts(convID)) >= n }, "the customer gets the bot's messages")
+	require.Eventually(t, func() bool { return len(a.cust.texts(convID)) >= n }, waitLong, 10*time.Millisecond, "the customer gets the bot's messages")
 	return a.cust.texts(convID)
 }
 
 // waitText waits until the customer's last message in the conversation is text.
 func (a *bridgeA) waitText(t testing.TB, convID, text string) {
 	t.Helper()
-	testutil.Eventually(t, waitLong, func() bool {
+	require.Eventually(t, func() bool {
 		got := a.cust.texts(convID)
 		return len(got) > 0 && got[len(got)-1] == text
-	}, "the customer gets "+text)
+	}, waitLong, 10*time.Millisecond, "the customer gets "+text)
 }
 
 // upstream returns the upstream conversation id of a bridge conversation.
 func (a *bridgeA) upstream(t testing.TB, convID string) string {
 	t.Helper()
 	var info Info
-	testutil.Eventually(t, waitLong, func() bool {
+	require.Eventually(t, func() bool {
 		var ok bool
 		info, ok = a.client.Info(convID)
 		return ok
-	}, "the upstream conversation is open")
+	}, waitLong, 10*time.Millisecond, "the upstream conversation is open")
 	return info.ConversationID
 }
 

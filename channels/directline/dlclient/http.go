@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/bfbridge/bfbridge/internal/ctxutil"
+	"github.com/bfbridge/bfbridge/internal/connector"
+	"github.com/bfbridge/bfbridge/internal/retry"
 )
 
 // Errors of the client, matched with errors.Is.
@@ -118,13 +117,10 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		default:
 			return err
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		if retry.Wait(ctx, wait) != nil { // at once when the wait would outlast ctx
 			return err
 		}
 		c.log.Debug().Err(err).Str("op", k.op).Int("attempt", attempt+1).Dur("wait", wait).Msg("retrying")
-		if ctxutil.Sleep(ctx, wait) != nil {
-			return err
-		}
 	}
 }
 
@@ -172,16 +168,9 @@ func (c *Client) once(ctx context.Context, k call, out any) error {
 
 // apiError reads an error answer.
 func apiError(op string, resp *http.Response, raw []byte) *APIError {
-	e := &APIError{Op: op, Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	var body struct {
-		Error *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(raw, &body) == nil && body.Error != nil {
-		e.Code = body.Error.Code
-		e.Message = body.Error.Message
+	e := &APIError{Op: op, Status: resp.StatusCode, RetryAfter: retry.After(resp.Header, time.Now())}
+	if code, msg, ok := connector.ParseError(raw); ok {
+		e.Code, e.Message = code, msg
 		if len(e.Message) > maxMessage {
 			e.Message = e.Message[:maxMessage] + "…"
 		}
@@ -189,38 +178,10 @@ func apiError(op string, resp *http.Response, raw []byte) *APIError {
 	return e
 }
 
-// parseRetryAfter reads Retry-After: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-// Direct Line sends seconds (directline.md §4). Anything else is 0.
-func parseRetryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
 // backoff returns the wait before retry or reconnect number attempt (from 0): a random
 // duration in [cap/2, cap], cap = min(BackoffMax, BackoffMin·2^attempt) ("equal jitter").
 func (c *Client) backoff(attempt int) time.Duration {
-	return jitter(c.cfg.BackoffMin, c.cfg.BackoffMax, attempt)
-}
-
-func jitter(lo, hi time.Duration, attempt int) time.Duration {
-	capd := hi
-	if attempt < 30 && lo<<attempt < hi && lo<<attempt > 0 {
-		capd = lo << attempt
-	}
-	half := capd / 2
-	return half + rand.N(capd-half+1)
+	return retry.Backoff{Min: c.cfg.BackoffMin, Max: c.cfg.BackoffMax}.Delay(attempt)
 }
 
 // redactURL drops a URL's query and user info, where credentials may travel (the stream's t=).

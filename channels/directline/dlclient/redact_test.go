@@ -38,11 +38,11 @@ func TestLogsCarryNoSecretsOrText(t *testing.T) {
 	a.start(t, "conv-log")
 	converse(t, a, b, "conv-log", "my card number is 4111")
 	up := a.upstream(t, "conv-log")
-	testutil.Eventually(t, waitLong, func() bool {
+	require.Eventually(t, func() bool {
 		return len(b.rec.find(func(r request) bool { return strings.HasSuffix(r.Path, "/tokens/refresh") && r.Status == http.StatusOK })) > 0
-	}, "a token refresh")
+	}, waitLong, 10*time.Millisecond, "a token refresh")
 	require.Equal(t, 1, b.srv.Drop(up))
-	testutil.Eventually(t, waitLong, func() bool { return strings.Contains(logs.String(), `"close_reason":"read_error"`) }, "the drop is logged")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"close_reason":"read_error"`) }, waitLong, 10*time.Millisecond, "the drop is logged")
 	b.botSays(t, up, "your balance is 1234")
 	a.waitText(t, "conv-log", "your balance is 1234")
 	require.NoError(t, a.client.Close())

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
+	"github.com/bfbridge/bfbridge/internal/retry"
 )
 
 // CloseReason is why a session's stream (or the session) ended. Every teardown logs one as
@@ -197,7 +198,7 @@ func (s *session) streamOnce(ctx context.Context) (reason CloseReason, healthy b
 			return ReasonDialError, false, err
 		}
 		_ = resp.Body.Close()
-		ae := &APIError{Op: "open stream", Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		ae := &APIError{Op: "open stream", Status: resp.StatusCode, RetryAfter: retry.After(resp.Header, time.Now())}
 		switch resp.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests,
 			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:

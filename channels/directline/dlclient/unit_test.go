@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -212,33 +211,6 @@ func TestCustomerUserID(t *testing.T) {
 		s.c.cfg.UserIDPrefix = tc.prefix
 		s.leg.User.ID = tc.user
 		require.Equal(t, tc.want, s.customerUserID())
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"1": time.Second, " 120 ": 2 * time.Minute, "0": 0, "-5": 0, "abc": 0, "": 0, "1.5": 0,
-		now.Add(3 * time.Second).Format(http.TimeFormat): 3 * time.Second,
-		now.Add(-time.Hour).Format(http.TimeFormat):      0,
-		"99999999999": 24 * time.Hour,
-	} {
-		require.Equal(t, want, parseRetryAfter(in, now), in)
-	}
-}
-
-func TestJitter(t *testing.T) {
-	lo, hi := 100*time.Millisecond, 3*time.Second
-	for attempt := range 70 {
-		capd := hi
-		if attempt < 5 {
-			capd = lo << attempt
-		}
-		for range 20 {
-			d := jitter(lo, hi, attempt)
-			require.GreaterOrEqual(t, d, capd/2, "attempt %d", attempt)
-			require.LessOrEqual(t, d, capd, "attempt %d", attempt)
-		}
 	}
 }
 
