@@ -16,7 +16,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/conformance/runner"
 	"github.com/bfbridge/bfbridge/conformance/scenarios"
-	"github.com/bfbridge/bfbridge/internal/app"
+	"github.com/bfbridge/bfbridge/app"
 )
 
 // loadScenarios parses every scenario file of conformance/scenarios.
@@ -28,7 +28,7 @@ func loadScenarios(t *testing.T) []*runner.Scenario {
 	return all
 }
 
-// bridgeTarget starts the whole bridge (internal/app, with its default durable store in a
+// bridgeTarget starts the whole bridge (app, with its default durable store in a
 // temporary directory) on a loopback port, delivering to a scripted bot on another loopback
 // port, and returns it as a runner target. wrap, when not nil, wraps the bridge's handler: the
 // fault tests break the bridge from outside this way.

@@ -17,11 +17,11 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bfbridge/bfbridge/internal/app"
+	"github.com/bfbridge/bfbridge/app"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
-// liveBridge is a whole bridge (internal/app) serving on a loopback port.
+// liveBridge is a whole bridge (app) serving on a loopback port.
 type liveBridge struct {
 	app    *app.App
 	url    string // public base URL

@@ -14,7 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/bfbridge/bfbridge/internal/load"
+	"github.com/bfbridge/bfbridge/load"
 )
 
 const loadUsage = `usage:

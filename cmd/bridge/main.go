@@ -24,7 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bfbridge/bfbridge/channels/desk"
-	"github.com/bfbridge/bfbridge/internal/app"
+	"github.com/bfbridge/bfbridge/app"
 )
 
 func main() {

@@ -16,7 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bfbridge/bfbridge/internal/app"
+	"github.com/bfbridge/bfbridge/app"
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
@@ -26,7 +26,7 @@ import (
 // few seconds under a CPU profile. It is skipped unless BFBRIDGE_LOAD_PROFILE names the
 // directory for the profiles:
 //
-//	BFBRIDGE_LOAD_PROFILE=/tmp/prof BFBRIDGE_LOAD_CONVERSATIONS=2000 go test -run ProfileInProcess ./internal/load
+//	BFBRIDGE_LOAD_PROFILE=/tmp/prof BFBRIDGE_LOAD_CONVERSATIONS=2000 go test -run ProfileInProcess ./load
 //	go tool pprof -top -inuse_space -focus 'net/http.\(\*conn\).serve' /tmp/prof/heap-memory.pprof
 //
 // The generator's own allocations are in the profile too, under this package's frames.
