@@ -1,5 +1,7 @@
-// Package app wires the bridge together: configuration, the store, the Hub, the channels and the
-// HTTP server, with graceful shutdown. cmd/bridge and the end-to-end tests both use it.
+// Package app wires the bridge together: the configuration (core settings and each registered
+// channel's own section), the store, the Hub, the channels of the registry (Channels) and the
+// HTTP server, with a uniform lifecycle and graceful shutdown. cmd/bridge and the end-to-end
+// tests use it.
 package app
 
 import (
@@ -10,98 +12,78 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/envtag"
 )
 
-// Config is the bridge's configuration: defaults, then the YAML file, then environment
-// variables, then flags (each later source wins).
+// Config is the bridge's configuration: the core settings below and one section per
+// registered channel (Section). Each source wins over the one before: defaults, the YAML file
+// (LoadFile), the environment (ApplyEnv: the variables named by the fields' env tags), flags
+// (Set). Copies of a Config share its sections.
 type Config struct {
-	// Listen is the address the HTTP server binds. Default: 127.0.0.1:8080. Env BRIDGE_LISTEN.
-	Listen string `yaml:"listen"`
+	// Listen is the address the HTTP server binds. Default: 127.0.0.1:8080.
+	Listen string `yaml:"listen" env:"BRIDGE_LISTEN"`
 	// PublicURL is the base URL clients and bots reach the bridge at (streamUrl, serviceUrl).
-	// Default: http://<listen>. Env BRIDGE_PUBLIC_URL.
-	PublicURL string `yaml:"public_url"`
-	// LogLevel is debug, info, warn or error. Default: info. Env BRIDGE_LOG_LEVEL.
-	LogLevel string `yaml:"log_level"`
+	// Default: http://<listen>.
+	PublicURL string `yaml:"public_url" env:"BRIDGE_PUBLIC_URL"`
+	// LogLevel is debug, info, warn or error. Default: info.
+	LogLevel string `yaml:"log_level" env:"BRIDGE_LOG_LEVEL"`
 	// ShutdownTimeout bounds a graceful shutdown. Default: 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir) or
-	// "memory" (lost on restart). Default: sqlite.
+	// "memory" (lost on restart); see StoreNames. Default: sqlite.
 	Store string `yaml:"store"`
-	// DataDir holds the durable store and the bot-signing key. Default: ./bridge-data.
-	// Env BRIDGE_DATA_DIR.
-	DataDir string `yaml:"data_dir"`
+	// DataDir holds the durable store, the generated Direct Line secret and the bot-signing
+	// key. Default: ./bridge-data.
+	DataDir string `yaml:"data_dir" env:"BRIDGE_DATA_DIR"`
 	// Retention is how long a conversation is kept after its last activity. Default: 24h.
 	Retention time.Duration `yaml:"retention"`
 
-	DirectLine  DirectLineConfig  `yaml:"directline"`
-	Bot         BotConfig         `yaml:"bot"`
-	Sandbox     SandboxConfig     `yaml:"sandbox"`
-	Inactivity  InactivityConfig  `yaml:"inactivity"`
-	Omnichannel OmnichannelConfig `yaml:"omnichannel"`
+	// Escalation says where conversations go when the bot asks for a human.
+	Escalation Escalation `yaml:"escalation"`
+	// Inactivity is what the bridge does when a customer goes quiet.
+	Inactivity Inactivity `yaml:"inactivity"`
+	// Bot is the bot as the Hub sees it, whichever channel reaches it. Its keys are in the
+	// bot: section, beside the bot channels' own.
+	Bot BotAccount `yaml:"-"`
+
+	regs     []module.Registration
+	sections map[string]any // by section path
 }
 
-// OmnichannelConfig makes the bridge a Dynamics 365 Omnichannel bot application user
-// (topology T1): Omnichannel calls POST /api/messages, the bridge relays to the bot and turns
-// its escalations into Omnichannel Escalate commands. See channels/omnichannel.Config for every
-// default.
-type OmnichannelConfig struct {
-	// Enabled mounts /api/messages. Default: false.
-	Enabled bool `yaml:"enabled"`
-	// AppID is the bot application user's Microsoft App ID (the Azure Bot's). Required when enabled.
-	// Env BRIDGE_OMNICHANNEL_APP_ID.
-	AppID string `yaml:"app_id"`
-	// AppPassword is its client secret; or CertificateKeyFile (PEM private key) with
-	// CertificateThumbprint. Env BRIDGE_OMNICHANNEL_APP_PASSWORD (prefer it to the file).
-	AppPassword           string `yaml:"app_password"`
-	CertificateKeyFile    string `yaml:"certificate_key_file"`
-	CertificateThumbprint string `yaml:"certificate_thumbprint"`
-	// TenantID of a single-tenant app. Default: botframework.com (multi-tenant).
-	TenantID string `yaml:"tenant_id"`
-	// TokenURL where the bridge gets its tokens toward Omnichannel. Default:
-	// https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token.
-	TokenURL string `yaml:"token_url"`
-	// OpenIDMetadataURL validates Omnichannel's tokens. Default: Bot Framework's.
-	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
-	// Issuer of Omnichannel's tokens. Default: https://api.botframework.com.
-	Issuer string `yaml:"issuer"`
-	// EscalationNotice is shown to the customer before an escalation, if set.
-	EscalationNotice string `yaml:"escalation_notice"`
+// BotAccount is the bot as customers see it and the Hub delivers to it.
+type BotAccount struct {
+	// ID is the bot's account id. Default: "bot".
+	ID string `yaml:"id"`
+	// Name is the bot's display name. Default: what the bot channel calls it (the sandbox
+	// bot's script), else "Bot".
+	Name string `yaml:"name"`
+	// Timeout bounds one delivery to the bot. Default: 15s (Azure Bot Service's).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
-// HostedBotConfig reaches a bot hosted behind Direct Line (Azure AI Health Bot, Copilot Studio,
-// any bot on Azure Bot Service) as a Direct Line client. See channels/directline/dlclient.Config.
-type HostedBotConfig struct {
-	// Domain of the Direct Line service. Default: https://directline.botframework.com/v3/directline
-	// (regional: europe., india., …; Health Bot: its DIRECTLINE_ENDPOINT_URI).
-	Domain string `yaml:"domain"`
-	// Secret is the bot's Direct Line secret (Health Bot's WEBCHAT_SECRET); tokens are generated
-	// per conversation. Env BRIDGE_BOT_DIRECTLINE_SECRET.
-	Secret string `yaml:"secret"`
-	// TokenEndpoint is Copilot Studio's token URL (…/powervirtualagents/botsbyschema/<schema>/
-	// directline/token?api-version=2022-03-01-preview); the regional Direct Line domain is read
-	// from its regional channel settings unless Domain is set.
-	TokenEndpoint string `yaml:"token_endpoint"`
-	// RegionalSettingsURL overrides where those settings are read.
-	RegionalSettingsURL string `yaml:"regional_settings_url"`
-	// Mode is websocket, polling or auto (websocket, polling when the upgrade fails). Default: auto.
-	Mode string `yaml:"mode"`
-	// Greeting sends Copilot Studio's startConversation event when a conversation starts.
-	Greeting bool `yaml:"greeting"`
+// Escalation says where conversations go when the bot asks for a human.
+type Escalation struct {
+	// Target is the contact center that takes them: the name of an enabled contact-center
+	// channel ("desk", the sandbox; later "dynamics", "salesforce"), or "none": the bridge is
+	// then a plain Direct Line service and passes handoff signals through to the customer's
+	// client. A handoff command is never shown to the customer while a contact center is
+	// configured. Default: desk while the sandbox is on, else none.
+	Target string `yaml:"target" env:"BRIDGE_ESCALATION_TARGET"`
 }
 
-// configured reports whether a hosted bot is configured.
-func (h HostedBotConfig) configured() bool { return h.Secret != "" || h.TokenEndpoint != "" }
-
-// InactivityConfig is what the bridge does when a customer goes quiet while the bot or the
-// sandbox contact center has the conversation (a contact center that owns routing, such as
+// Inactivity is what the bridge does when a customer goes quiet while the bot or the sandbox
+// contact center has the conversation (a contact center that owns routing, such as
 // Omnichannel, runs its own timeout rules). Both are off by default; the sandbox bot has
-// inactivity rules of its own in its script.
-type InactivityConfig struct {
+// inactivity rules of its own in its script. It is the Hub's bridge.Inactivity, in the file.
+type Inactivity struct {
 	// RemindAfter sends Reminder after this much silence. 0: no reminder.
 	RemindAfter time.Duration `yaml:"remind_after"`
 	// Reminder is the reminder's text. Default: "Are you still there?".
@@ -113,75 +95,65 @@ type InactivityConfig struct {
 	CloseText string `yaml:"close_text"`
 }
 
-// SandboxConfig configures the sandbox contact center (agent desk, routing engine) and the
-// sandbox bot.
-type SandboxConfig struct {
-	// Disabled turns the sandbox contact center off: escalations then have nowhere to go.
-	Disabled bool `yaml:"disabled"`
-	// Routing is a routing YAML file (workstreams, rules, queues, agents). Default: the built-in
-	// one (channels/desk/routing/default.yaml).
-	Routing string `yaml:"routing"`
-	// BotScript is the sandbox bot's YAML script, used when no bot endpoint is set. Default: the
-	// built-in one (channels/desk/sandbox-bot.yaml).
-	BotScript string `yaml:"bot_script"`
-}
+// Defaults returns the configuration of the registry's channels (Channels) with every default
+// filled in (but no secret yet).
+func Defaults() Config { return DefaultsOf(Channels) }
 
-// DirectLineConfig configures the Direct Line server.
-type DirectLineConfig struct {
-	// Secret opens any conversation. Default: generated at start and printed. Env
-	// BRIDGE_DIRECTLINE_SECRET (prefer it to the file: it is a secret).
-	Secret string `yaml:"secret"`
-	// TokenTTL is the life of issued tokens. Default: 30m.
-	TokenTTL time.Duration `yaml:"token_ttl"`
-	// KeepAlive is the interval of empty keep-alive frames on streams. Default: 15s.
-	KeepAlive time.Duration `yaml:"keep_alive"`
-	// RatePerConversation limits posts per second per conversation (429 beyond). Default: 20; -1: none.
-	RatePerConversation float64 `yaml:"rate_per_conversation"`
-}
-
-// BotConfig says how to reach the bot.
-type BotConfig struct {
-	// Endpoint is the bot's messaging endpoint (…/api/messages). Empty: the built-in echo bot.
-	// Env BRIDGE_BOT_ENDPOINT.
-	Endpoint string `yaml:"endpoint"`
-	// AppID and AppPassword are the bot's Microsoft App ID and password. An empty AppID is
-	// anonymous mode, as in the Bot Framework SDKs. Env BRIDGE_BOT_APP_ID, BRIDGE_BOT_APP_PASSWORD
-	// (prefer the environment for the password).
-	AppID       string `yaml:"app_id"`
-	AppPassword string `yaml:"app_password"`
-	// ID and Name are the bot's account as customers see it. Default: "bot", "Bot".
-	ID   string `yaml:"id"`
-	Name string `yaml:"name"`
-	// OpenIDMetadataURL is where the bot's tokens are validated. Default: the bridge's own
-	// development issuer (for local bots); Azure Bot Service bots use
-	// https://login.botframework.com/v1/.well-known/openidconfiguration.
-	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
-	// Issuer is the iss of the tokens the bridge signs for the bot; the bot's
-	// ToBotFromChannelTokenIssuer must equal it. Default: https://bridge.local.
-	Issuer string `yaml:"issuer"`
-	// OAuthScope is the audience required on the bot's tokens. Default: Issuer with the bridge's
-	// own metadata, otherwise https://api.botframework.com.
-	OAuthScope string `yaml:"oauth_scope"`
-	// TokenIssuers are the iss values accepted on the bot's tokens. Default: Issuer with the
-	// bridge's own metadata, otherwise the issuer the metadata names.
-	TokenIssuers []string `yaml:"token_issuers"`
-	// SigningKeyFile keeps the bridge's RSA signing key across restarts (PEM). Default: a new
-	// key per start, published under a new kid.
-	SigningKeyFile string `yaml:"signing_key_file"`
-	// Timeout bounds one delivery to the bot. Default: 15s (Azure Bot Service's).
-	Timeout time.Duration `yaml:"timeout"`
-	// DirectLine reaches a hosted bot through Direct Line instead of Endpoint.
-	DirectLine HostedBotConfig `yaml:"directline"`
-}
-
-// Defaults returns the configuration with every default filled in (but no secret yet).
-func Defaults() Config {
-	return Config{
+// DefaultsOf returns the defaults of a bridge running the channels of regs (a registry of a
+// test's own, say).
+func DefaultsOf(regs []module.Registration) Config {
+	c := Config{
 		Listen: "127.0.0.1:8080", LogLevel: "info", ShutdownTimeout: 20 * time.Second,
 		Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
-		DirectLine: DirectLineConfig{TokenTTL: 30 * time.Minute, KeepAlive: 15 * time.Second, RatePerConversation: 20},
-		Bot:        BotConfig{ID: "bot", Name: "Bot", Timeout: 15 * time.Second},
+		Bot:  BotAccount{ID: "bot", Timeout: 15 * time.Second},
+		regs: regs, sections: map[string]any{},
 	}
+	for _, r := range regs {
+		if _, ok := c.sections[r.Section]; !ok {
+			c.sections[r.Section] = r.NewSection()
+		}
+	}
+	return c
+}
+
+// Section returns the section at path (a pointer to the registered channel's section type),
+// or nil.
+func (c *Config) Section(path string) any { return c.sections[path] }
+
+// SectionOf returns the section at path as a *T. It panics when there is no such section of
+// type T: a programming error.
+func SectionOf[T any](c *Config, path string) *T {
+	s, ok := c.sections[path].(*T)
+	if !ok {
+		panic(fmt.Sprintf("app: no %T section at %q", (*T)(nil), path))
+	}
+	return s
+}
+
+// paths returns the section paths in registry order.
+func (c *Config) paths() []string {
+	var paths []string
+	seen := map[string]bool{}
+	for _, r := range c.regs {
+		if !seen[r.Section] {
+			seen[r.Section] = true
+			paths = append(paths, r.Section)
+		}
+	}
+	return paths
+}
+
+// document returns the file's shape: the core settings at the top, Bot at bot:, and every
+// section at its path.
+func (c *Config) document() *document {
+	root := &document{inline: []any{c}}
+	bot := root.at("bot")
+	bot.inline = append(bot.inline, &c.Bot)
+	for _, p := range c.paths() {
+		d := root.at(p)
+		d.inline = append(d.inline, c.sections[p])
+	}
+	return root
 }
 
 // LoadFile reads a YAML file over c. Unknown keys are errors; every error names the file and line.
@@ -192,37 +164,50 @@ func (c *Config) LoadFile(path string) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(c.document().value()); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	return nil
 }
 
-// Env names of the settings that environment variables override.
-var envNames = []struct {
-	name string
-	set  func(*Config, string)
-}{
-	{"BRIDGE_LISTEN", func(c *Config, v string) { c.Listen = v }},
-	{"BRIDGE_PUBLIC_URL", func(c *Config, v string) { c.PublicURL = v }},
-	{"BRIDGE_LOG_LEVEL", func(c *Config, v string) { c.LogLevel = v }},
-	{"BRIDGE_DATA_DIR", func(c *Config, v string) { c.DataDir = v }},
-	{"BRIDGE_DIRECTLINE_SECRET", func(c *Config, v string) { c.DirectLine.Secret = v }},
-	{"BRIDGE_BOT_ENDPOINT", func(c *Config, v string) { c.Bot.Endpoint = v }},
-	{"BRIDGE_BOT_APP_ID", func(c *Config, v string) { c.Bot.AppID = v }},
-	{"BRIDGE_BOT_APP_PASSWORD", func(c *Config, v string) { c.Bot.AppPassword = v }},
-	{"BRIDGE_BOT_DIRECTLINE_SECRET", func(c *Config, v string) { c.Bot.DirectLine.Secret = v }},
-	{"BRIDGE_OMNICHANNEL_APP_ID", func(c *Config, v string) { c.Omnichannel.AppID = v }},
-	{"BRIDGE_OMNICHANNEL_APP_PASSWORD", func(c *Config, v string) { c.Omnichannel.AppPassword = v }},
+// targets returns the core settings and every section: what env tags are looked up in.
+func (c *Config) targets() []any {
+	t := []any{c}
+	for _, p := range c.paths() {
+		t = append(t, c.sections[p])
+	}
+	return t
 }
 
-// ApplyEnv overrides c with the BRIDGE_* variables that getenv returns non-empty.
-func (c *Config) ApplyEnv(getenv func(string) string) {
-	for _, e := range envNames {
-		if v := getenv(e.name); v != "" {
-			e.set(c, v)
+// ApplyEnv overrides c with the variables named in its fields' env tags that getenv returns
+// non-empty.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	for _, t := range c.targets() {
+		if err := envtag.Apply(t, getenv); err != nil {
+			return fmt.Errorf("config: %w", err)
 		}
 	}
+	return nil
+}
+
+// Set sets the setting that the environment variable name overrides: how flags set what they
+// stand for.
+func (c *Config) Set(name, value string) error {
+	for _, t := range c.targets() {
+		if ok, err := envtag.Set(t, name, value); ok {
+			return err
+		}
+	}
+	return fmt.Errorf("config: no setting is named by %s", name)
+}
+
+// EnvNames returns the environment variables the configuration reads.
+func (c *Config) EnvNames() []string {
+	var names []string
+	for _, t := range c.targets() {
+		names = append(names, envtag.Names(t)...)
+	}
+	return names
 }
 
 // Finish fills what is derived from other settings: the public URL from the listen address.
@@ -239,8 +224,33 @@ func (c *Config) Finish() {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 }
 
-// Validate checks the configuration at start-up.
+// Validate checks the configuration at start-up: the core settings, every section (each
+// section's Validate), the bot channel and the escalation target.
 func (c *Config) Validate() error {
+	errs := c.validateCore()
+	for _, p := range c.paths() {
+		if v, ok := c.sections[p].(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, r := range c.regs {
+		if reflect.TypeOf(r.NewSection()) != reflect.TypeOf(c.sections[r.Section]) {
+			errs = append(errs, fmt.Errorf("channel %s: section %s is a %T, not its %T", r.Name, r.Section, c.sections[r.Section], r.NewSection()))
+		}
+	}
+	if _, err := c.plan(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// validateCore checks the settings that are not a channel's.
+func (c *Config) validateCore() []error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
@@ -253,40 +263,16 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log_level %q must be debug, info, warn or error", c.LogLevel))
 	}
-	if s := c.DirectLine.Secret; s != "" && len(s) < 16 {
-		errs = append(errs, errors.New("directline.secret must have at least 16 characters"))
-	}
-	if e := c.Bot.Endpoint; e != "" {
-		if u, err := url.Parse(e); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			errs = append(errs, fmt.Errorf("bot.endpoint %q must be an absolute http(s) URL", e))
-		}
-	}
-	if c.Bot.Endpoint != "" && c.Bot.DirectLine.configured() {
-		errs = append(errs, errors.New("bot: set endpoint (a self-hosted bot) or directline (a hosted bot), not both"))
-	}
-	if o := c.Omnichannel; o.Enabled && o.AppID == "" {
-		errs = append(errs, errors.New("omnichannel.app_id (BRIDGE_OMNICHANNEL_APP_ID) is required when omnichannel is enabled"))
-	}
-	if c.Bot.AppID != "" && c.Bot.AppPassword == "" {
-		errs = append(errs, errors.New("bot.app_password (BRIDGE_BOT_APP_PASSWORD) is required with bot.app_id"))
-	}
-	switch c.Store {
-	case "sqlite":
-		if c.DataDir == "" {
-			errs = append(errs, errors.New("data_dir is required with the sqlite store"))
-		}
-	case "memory":
-	default:
-		errs = append(errs, fmt.Errorf("store %q must be sqlite or memory", c.Store))
+	if k, ok := stores[c.Store]; !ok {
+		errs = append(errs, fmt.Errorf("store %q must be %s", c.Store, storeList()))
+	} else if k.durable && c.DataDir == "" {
+		errs = append(errs, fmt.Errorf("data_dir is required with the %s store", c.Store))
 	}
 	if in := c.Inactivity; in.RemindAfter < 0 || in.CloseAfter < 0 || (in.CloseAfter > 0 && in.RemindAfter >= in.CloseAfter) {
 		errs = append(errs, errors.New("inactivity: durations must be positive and remind_after must come before close_after"))
 	}
-	if c.Bot.Timeout <= 0 || c.DirectLine.TokenTTL <= 0 || c.DirectLine.KeepAlive <= 0 || c.Retention <= 0 {
-		errs = append(errs, errors.New("durations must be positive"))
+	if c.Bot.Timeout <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("bot.timeout, retention and shutdown_timeout must be positive"))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	return nil
+	return errs
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/channels/desk"
+	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
@@ -83,14 +85,16 @@ func serveInProcess(t *testing.T, store string) (endpoint, func()) {
 	require.NoError(t, err)
 	cfg := app.Defaults()
 	cfg.Listen, cfg.Store, cfg.DataDir, cfg.LogLevel = ln.Addr().String(), store, filepath.Join(dir, "data"), "warn"
-	cfg.DirectLine.Secret, cfg.DirectLine.RatePerConversation = randomHex(24), -1
-	cfg.Sandbox.Disabled, cfg.Sandbox.BotScript = true, script
+	dl := app.SectionOf[directline.Section](&cfg, "directline")
+	dl.Secret, dl.RatePerConversation = randomHex(24), -1
+	sandbox := app.SectionOf[desk.Section](&cfg, "sandbox")
+	sandbox.Disabled, sandbox.BotScript = true, script
 	a, err := app.New(cfg, zerolog.Nop())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
-	return endpoint{kind: KindDirectLine, base: a.Config().PublicURL, secret: cfg.DirectLine.Secret}, func() {
+	return endpoint{kind: KindDirectLine, base: a.Config().PublicURL, secret: dl.Secret}, func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			t.Logf("serve: %v", err)
