@@ -14,9 +14,11 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/channels/botframework"
+	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/conformance/runner"
 	"github.com/bfbridge/bfbridge/conformance/scenarios"
-	"github.com/bfbridge/bfbridge/internal/app"
 )
 
 // loadScenarios parses every scenario file of conformance/scenarios.
@@ -28,7 +30,7 @@ func loadScenarios(t *testing.T) []*runner.Scenario {
 	return all
 }
 
-// bridgeTarget starts the whole bridge (internal/app, with its default durable store in a
+// bridgeTarget starts the whole bridge (app, with its default durable store in a
 // temporary directory) on a loopback port, delivering to a scripted bot on another loopback
 // port, and returns it as a runner target. wrap, when not nil, wraps the bridge's handler: the
 // fault tests break the bridge from outside this way.
@@ -49,8 +51,9 @@ func bridgeTarget(t *testing.T, bridgeConfig map[string]string, wrap func(http.H
 	cfg := app.Defaults()
 	cfg.Listen = public.Addr().String()
 	cfg.DataDir = t.TempDir()
-	cfg.DirectLine.Secret = "conformance-secret-0123456789"
-	cfg.Bot.Endpoint = botSrv.URL + "/api/messages"
+	dl := app.SectionOf[directline.Section](&cfg, "directline")
+	dl.Secret = "conformance-secret-0123456789"
+	app.SectionOf[botframework.Section](&cfg, "bot").BotEndpoint = botSrv.URL + "/api/messages"
 	cfg.ShutdownTimeout = 5 * time.Second
 	for k, v := range bridgeConfig {
 		applyBridgeConfig(t, &cfg, k, v)
@@ -81,7 +84,7 @@ func bridgeTarget(t *testing.T, bridgeConfig map[string]string, wrap func(http.H
 		}
 	})
 	return &runner.Target{
-		URL: a.Config().PublicURL + "/v3/directline", Secret: cfg.DirectLine.Secret, Bot: bot, InProcess: true,
+		URL: a.Config().PublicURL + "/v3/directline", Secret: dl.Secret, Bot: bot, InProcess: true,
 		Timeout: 10 * time.Second, Wait: wait,
 	}
 }
@@ -94,17 +97,18 @@ func applyBridgeConfig(t *testing.T, cfg *app.Config, key, value string) {
 		require.NoError(t, err, "bridge-config %s=%s", key, value)
 		return d
 	}
+	dl := app.SectionOf[directline.Section](cfg, "directline")
 	switch key {
 	case "token_ttl":
-		cfg.DirectLine.TokenTTL = duration()
+		dl.TokenTTL = duration()
 	case "keep_alive":
-		cfg.DirectLine.KeepAlive = duration()
+		dl.KeepAlive = duration()
 	case "bot_timeout":
 		cfg.Bot.Timeout = duration()
 	case "rate_per_conversation":
 		f, err := strconv.ParseFloat(value, 64)
 		require.NoError(t, err)
-		cfg.DirectLine.RatePerConversation = f
+		dl.RatePerConversation = f
 	default:
 		t.Fatalf("unknown bridge-config key %q", key)
 	}

@@ -17,11 +17,13 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bfbridge/bfbridge/internal/app"
+	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/channels/botframework"
+	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
-// liveBridge is a whole bridge (internal/app) serving on a loopback port.
+// liveBridge is a whole bridge (app) serving on a loopback port.
 type liveBridge struct {
 	app    *app.App
 	url    string // public base URL
@@ -35,7 +37,7 @@ func startBridge(t *testing.T, mod func(*app.Config)) *liveBridge {
 	require.NoError(t, err)
 	cfg := app.Defaults()
 	cfg.Listen = ln.Addr().String()
-	cfg.DirectLine.Secret = "interop-secret-0123456789"
+	app.SectionOf[directline.Section](&cfg, "directline").Secret = "interop-secret-0123456789"
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.DataDir = t.TempDir()
 	if mod != nil {
@@ -54,7 +56,7 @@ func startBridge(t *testing.T, mod func(*app.Config)) *liveBridge {
 			t.Error("bridge did not shut down")
 		}
 	})
-	return &liveBridge{app: a, url: a.Config().PublicURL, secret: cfg.DirectLine.Secret}
+	return &liveBridge{app: a, url: a.Config().PublicURL, secret: app.SectionOf[directline.Section](&cfg, "directline").Secret}
 }
 
 // startEchoBot runs the harness's real botbuilder echo bot (anonymous) and returns its endpoint.
@@ -116,7 +118,7 @@ func strs(v any) []string {
 func TestDirectLineJSWithBotbuilderBot(t *testing.T) {
 	dir := testutil.InteropDir(t)
 	endpoint := startEchoBot(t, dir)
-	b := startBridge(t, func(c *app.Config) { c.Bot.Endpoint = endpoint })
+	b := startBridge(t, func(c *app.Config) { app.SectionOf[botframework.Section](c, "bot").BotEndpoint = endpoint })
 	domain := b.url + "/v3/directline"
 
 	run := func(t *testing.T, opts map[string]any) (*testutil.NodeProc, string) {
@@ -149,7 +151,7 @@ func TestDirectLineJSWithBotbuilderBot(t *testing.T) {
 	t.Run("reconnect after the bridge drops the socket", func(t *testing.T) {
 		p, conv := run(t, map[string]any{"scenario": "reconnect", "expectAfterDrop": 2, "timeoutMs": 90000})
 		p.Next(t, 60*time.Second, func(m map[string]any) bool { return m["event"] == "ready-for-drop" })
-		require.Equal(t, 1, b.app.DirectLine.Drop(conv), "one stream to drop")
+		require.Equal(t, 1, b.app.Channel(directline.ChannelName).(interface{ Drop(string) int }).Drop(conv), "one stream to drop")
 		b.post(t, conv, "while you were away") // its echo and the bot's reply are missed live
 		p.Send(t, "continue")
 		r := p.Result(t, 80*time.Second)
@@ -168,7 +170,10 @@ func TestDirectLineJSWithBotbuilderBot(t *testing.T) {
 	})
 
 	t.Run("expired token gets 403 TokenExpired", func(t *testing.T) {
-		short := startBridge(t, func(c *app.Config) { c.Bot.Endpoint = endpoint; c.DirectLine.TokenTTL = 3 * time.Second })
+		short := startBridge(t, func(c *app.Config) {
+			app.SectionOf[botframework.Section](c, "bot").BotEndpoint = endpoint
+			app.SectionOf[directline.Section](c, "directline").TokenTTL = 3 * time.Second
+		})
 		conv, token := short.generate(t)
 		raw, _ := json.Marshal(map[string]any{"scenario": "expired", "domain": short.url + "/v3/directline", "token": token, "waitMs": 3500})
 		p := testutil.StartNode(t, dir, "clients/dljs.js", nil, string(raw))
@@ -211,7 +216,7 @@ func TestWebChatInHeadlessChromium(t *testing.T) {
 		testutil.Require(t, "chromium ("+chromium+")")
 	}
 	endpoint := startEchoBot(t, dir)
-	b := startBridge(t, func(c *app.Config) { c.Bot.Endpoint = endpoint })
+	b := startBridge(t, func(c *app.Config) { app.SectionOf[botframework.Section](c, "bot").BotEndpoint = endpoint })
 	_, token := b.generate(t)
 	// The page comes from another origin than the bridge, so the browser checks CORS.
 	mux := http.NewServeMux()

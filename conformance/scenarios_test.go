@@ -11,7 +11,7 @@ import (
 )
 
 // TestScenariosAgainstBridge runs every scenario in process against the whole bridge
-// (internal/app) with the scripted bot: each must pass, except a scenario marked known-bug,
+// (app) with the scripted bot: each must pass, except a scenario marked known-bug,
 // which must fail on one of its requirements until the bug is fixed (then the mark goes).
 func TestScenariosAgainstBridge(t *testing.T) {
 	all := loadScenarios(t)

@@ -66,46 +66,46 @@ var DefaultEndorsements = []string{"directline", "webchat", "msteams", "emulator
 type Config struct {
 	// PublicURL is the bridge's public base URL, e.g. "http://127.0.0.1:8080". Required. The
 	// serviceUrl sent to the bot is PublicURL with exactly one trailing slash.
-	PublicURL string
+	PublicURL string `yaml:"-"`
 	// BotEndpoint is the bot's messaging endpoint, e.g. "http://127.0.0.1:3978/api/messages". Required.
-	BotEndpoint string
+	BotEndpoint string `yaml:"endpoint" env:"BRIDGE_BOT_ENDPOINT"`
 	// BotAppID is the bot's Microsoft App ID. Empty means anonymous mode, as in the Bot Framework
 	// SDKs: activities go to the bot without an Authorization header, and the Connector API
 	// accepts the bot's calls with any token or none (botbuilder's isAuthenticationDisabled
 	// accepts anything; a present but invalid token is not checked either).
-	BotAppID string
+	BotAppID string `yaml:"app_id" env:"BRIDGE_BOT_APP_ID"`
 	// BotAppPassword is the bot's secret, checked by the dev token endpoint. Empty disables that
 	// endpoint (every request gets invalid_client); production bots get tokens from Entra ID.
-	BotAppPassword string
+	BotAppPassword string `yaml:"app_password" env:"BRIDGE_BOT_APP_PASSWORD"`
 	// ChannelID is stamped on activities that have none. Default "directline".
-	ChannelID string
+	ChannelID string `yaml:"channel_id"`
 	// Issuer is the iss of every token the bridge signs: channel→bot tokens and dev tokens.
 	// Default DefaultIssuer ("https://bridge.local"). The bot's ToBotFromChannelTokenIssuer must equal it.
-	Issuer string
+	Issuer string `yaml:"issuer"`
 	// Endorsements are the channel ids published in the JWKS with each key. Default
 	// DefaultEndorsements; ChannelID is always added.
-	Endorsements []string
+	Endorsements []string `yaml:"endorsements"`
 	// OpenIDMetadataURL is where the bot's tokens are validated (Connector API calls). Default:
 	// the bridge's own metadata, PublicURL + OpenIDMetadataPath, which is then checked against
 	// the in-process key without a network round trip. Any other URL is fetched on first use,
 	// its jwks_uri resolved and watched with keyfunc.
-	OpenIDMetadataURL string
+	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
 	// OAuthScope is the aud required on the bot's tokens. Default: Issuer when OpenIDMetadataURL
 	// is the bridge's own (the bot asks the dev token endpoint for scope Issuer + "/.default"),
 	// otherwise "https://api.botframework.com".
-	OAuthScope string
+	OAuthScope string `yaml:"oauth_scope"`
 	// TokenIssuers are the iss values accepted on the bot's tokens. Default: Issuer when
 	// OpenIDMetadataURL is the bridge's own, otherwise the issuer named by that metadata.
-	TokenIssuers []string
+	TokenIssuers []string `yaml:"token_issuers"`
 	// SigningKeyFile is a PEM file (PKCS#8 or PKCS#1 RSA private key) that keeps the signing key
 	// across restarts; it is created (mode 0600) with a new 2048-bit key when missing. Empty: a
 	// key is generated in memory at start. The key id is the key's RFC 7638 thumbprint, so a new
 	// key always has a new kid (bots cache keys by kid for up to 24 h). Set it in any long-lived
 	// deployment: botbuilder refetches the keys for an unknown kid at most once an hour, so a
 	// running bot refuses a restarted bridge's new in-memory key for up to an hour.
-	SigningKeyFile string
+	SigningKeyFile string `yaml:"signing_key_file"`
 	// DeliveryTimeout bounds one POST to the bot. Default 15s, Azure Bot Service's limit.
-	DeliveryTimeout time.Duration
+	DeliveryTimeout time.Duration `yaml:"-"`
 }
 
 // withDefaults returns c with its defaults filled in.

@@ -29,28 +29,28 @@ const ChannelName = "directline"
 type Config struct {
 	// PublicURL is the bridge's public base URL (scheme and host), used in streamUrl, serviceUrl
 	// and attachment links. Required.
-	PublicURL string
+	PublicURL string `yaml:"-"`
 	// Secret is the Direct Line secret: it opens any conversation. Required.
-	Secret string
+	Secret string `yaml:"secret" env:"BRIDGE_DIRECTLINE_SECRET"`
 	// TokenTTL is how long issued tokens live. Default: 30m (expires_in 1800, as documented).
-	TokenTTL time.Duration
+	TokenTTL time.Duration `yaml:"token_ttl"`
 	// KeepAlive is the interval of empty keep-alive frames on websocket streams. Default: 15s.
-	KeepAlive time.Duration
+	KeepAlive time.Duration `yaml:"keep_alive"`
 	// PageSize is the most activities one GET or stream frame carries. Default: 500.
-	PageSize int
+	PageSize int `yaml:"page_size"`
 	// RatePerConversation limits activities posted per second in one conversation; over it the
 	// client gets 429 with Retry-After. Default: 20/s with a burst of 50. Negative: no limit.
-	RatePerConversation float64
+	RatePerConversation float64 `yaml:"rate_per_conversation"`
 	// MaxUploadBytes caps an upload. Default: 4 MB (Direct Line's limit).
-	MaxUploadBytes int64
+	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
 	// AttachmentTTL is how long uploaded files are served. Default: 24h.
-	AttachmentTTL time.Duration
+	AttachmentTTL time.Duration `yaml:"attachment_ttl"`
 	// PassHandoffSignals shows clients the bots' handoff commands (handoff.initiate events,
 	// Omnichannel-tagged messages), as Azure's Direct Line does. Set it when the bridge has no
 	// contact center of its own, so that a hub on the client's side (another bridge's Direct
 	// Line client) can act on them. Default: false — the bridge handles them and they are for
 	// the contact center, not the customer.
-	PassHandoffSignals bool
+	PassHandoffSignals bool `yaml:"-"`
 }
 
 // Validate checks the configuration.

@@ -41,59 +41,59 @@ type Config struct {
 	// AppID is the Microsoft App ID of the Azure Bot whose Omnichannel channel points at the
 	// bridge: the audience of Omnichannel's tokens and the client id of the bridge's own.
 	// Required.
-	AppID string
+	AppID string `yaml:"app_id" env:"BRIDGE_OMNICHANNEL_APP_ID"`
 	// AppPassword is the app's client secret. Exactly one of AppPassword and a certificate
 	// (CertificateKeyPEM with CertificateThumbprint) is required.
-	AppPassword string
+	AppPassword string `yaml:"app_password" env:"BRIDGE_OMNICHANNEL_APP_PASSWORD"`
 	// CertificateKeyPEM is the PEM private key (PKCS#8 or PKCS#1 RSA) of the app's certificate
 	// credential. The bridge then authenticates with a signed client assertion (RFC 7523, as
 	// MSAL does) instead of a secret.
-	CertificateKeyPEM string
+	CertificateKeyPEM string `yaml:"-"`
 	// CertificateThumbprint is the hex SHA-1 thumbprint of that certificate, as the Azure
 	// portal shows it; it becomes the assertion's x5t header.
-	CertificateThumbprint string
+	CertificateThumbprint string `yaml:"certificate_thumbprint"`
 	// TenantID is the app's Entra ID tenant for single-tenant bots. Default: "botframework.com"
 	// (multi-tenant).
-	TenantID string
+	TenantID string `yaml:"tenant_id"`
 	// TokenURL is the OAuth 2.0 token endpoint. Default:
 	// https://login.microsoftonline.com/<TenantID>/oauth2/v2.0/token.
-	TokenURL string
+	TokenURL string `yaml:"token_url"`
 	// Scope is the scope asked for. Default: "https://api.botframework.com/.default".
-	Scope string
+	Scope string `yaml:"scope"`
 	// OpenIDMetadataURL is where the keys of Omnichannel's tokens are found (its jwks_uri).
 	// Default: DefaultOpenIDMetadataURL.
-	OpenIDMetadataURL string
+	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
 	// Issuer is the iss required on Omnichannel's tokens. Default: "https://api.botframework.com".
-	Issuer string
+	Issuer string `yaml:"issuer"`
 	// SkipEndorsements turns off the endorsement check: by default a token's signing key must be
 	// endorsed for the activity's channelId when its endorsements list is not empty, as
 	// botbuilder requires (botframework.md §4.1). Default: false (checked).
-	SkipEndorsements bool
+	SkipEndorsements bool `yaml:"skip_endorsements"`
 	// MaxMessageBytes bounds every activity sent to Omnichannel, serialized, metadata and tags
 	// included. Default and maximum: 28 KB (28672 bytes); minimum MinMaxMessageBytes.
-	MaxMessageBytes int
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// MaxAttempts bounds the tries of one outbound activity. Default: 5.
-	MaxAttempts int
+	MaxAttempts int `yaml:"max_attempts"`
 	// BackoffMin and BackoffMax bound the jittered exponential backoff after a 5xx or a network
 	// error: the n-th wait is random in [cap/2, cap], cap = min(BackoffMax, BackoffMin·2^(n-1)).
 	// Defaults: 500ms and 10s.
-	BackoffMin, BackoffMax time.Duration
+	BackoffMin, BackoffMax time.Duration `yaml:"-"`
 	// MaxRetryAfter is the longest Retry-After (429, 503) honoured; a longer one fails the
 	// activity at once as retryable. Default: 60s.
-	MaxRetryAfter time.Duration
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
 	// SendTimeout bounds one outbound activity, retries included, when the caller's context
 	// does not end sooner (the Hub bounds deliveries by its DeliveryTimeout). Default: 60s.
-	SendTimeout time.Duration
+	SendTimeout time.Duration `yaml:"send_timeout"`
 	// EscalationNotice, when set, is sent to the customer as a bridged message just before the
 	// agent-only Escalate command (the 2025 D365 sample's customer line). Default: empty, none:
 	// what the bot said before escalating already reached the customer.
-	EscalationNotice string
+	EscalationNotice string `yaml:"escalation_notice"`
 	// NumberVariables names the workstream's context variables of type Number, for coercion
 	// (handoff.CoerceOptions).
-	NumberVariables []string
+	NumberVariables []string `yaml:"number_variables"`
 	// HTTPClient makes every outbound call: OpenID metadata, keys, tokens and replies. Default:
 	// a client of the channel's own with a 30s timeout per request.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `yaml:"-"`
 }
 
 // withDefaults returns c with its defaults filled in.

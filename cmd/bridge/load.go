@@ -14,7 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/bfbridge/bfbridge/internal/load"
+	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/load"
 )
 
 const loadUsage = `usage:
@@ -45,8 +46,22 @@ offline-directline; modes ws, poll; bots inproc, http.
 flags:
 `
 
-// runLoad is "bridge load …".
-func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// loadFlags are the flags of "bridge load".
+type loadFlags struct {
+	fs                                    *flag.FlagSet
+	compare, idle, jsonOut, markdown      *bool
+	runs, url, kind, secret, mode, phases *string
+	interop, store, bot, logLevel         *string
+	serve, listen                         *string
+	conversations, workers, httpConns     *int
+	sources                               *int
+	rate, pollRate                        *float64
+	duration, warmup, drain, pollInterval *time.Duration
+	hold                                  *time.Duration
+}
+
+// newLoadFlags declares the flags of "bridge load".
+func newLoadFlags(getenv func(string) string, stderr io.Writer) *loadFlags {
 	fs := flag.NewFlagSet("bridge load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -54,97 +69,119 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 		fs.PrintDefaults()
 	}
 	d := load.Defaults()
-	compare := fs.Bool("compare", false, "run the side-by-side comparison (the default runs)")
-	runs := fs.String("runs", "", "the runs, e.g. relay,bridge-sqlite:ws,offline-directline:poll (default: the comparison)")
-	url := fs.String("url", "", "load a server already running on loopback at this base URL instead")
-	kind := fs.String("kind", load.KindDirectLine, "what --url is: directline, offline-directline or relay")
-	secret := fs.String("secret", getenv("BRIDGE_LOAD_SECRET"), "the Direct Line secret of --url (env BRIDGE_LOAD_SECRET)")
-	mode := fs.String("mode", load.ModeWebsocket, "with --url: ws or poll")
-	conversations := fs.Int("conversations", d.Conversations, "conversations per run")
-	phases := fs.String("phases", "max,rate", "the phases of each run: max, rate")
-	rate := fs.Float64("rate", d.Rate, "open-loop sends per second of websocket runs")
-	pollRate := fs.Float64("poll-rate", 0, "open-loop sends per second of polling runs (0: half offline-directline's max)")
-	duration := fs.Duration("duration", d.Duration, fmt.Sprintf("how long each phase sends, warm-up included (at most %s)", load.MaxDuration))
-	warmup := fs.Duration("warmup", 0, "the start of each phase left out of the numbers (default: a fifth of --duration, at most 2s)")
-	drain := fs.Duration("drain", d.Drain, "how long to wait for the last replies after a phase")
-	workers := fs.Int("workers", d.Workers, "concurrent open-loop senders")
-	httpConns := fs.Int("http-conns", d.HTTPConns, "HTTP connections per target")
-	sources := fs.Int("sources", d.Sources, "loopback source addresses to spread sockets over")
-	pollInterval := fs.Duration("poll-interval", d.PollInterval, "polling runs: the interval between polls besides those after sends")
-	interop := fs.String("interop-dir", "", "conformance/interop with offline-directline installed (default: found from the working directory)")
-	idle := fs.Bool("idle", false, "measure the memory and goroutines of idle conversations")
-	hold := fs.Duration("hold", 130*time.Second, "--idle: how long to hold the conversations (a forced GC runs every 2 minutes)")
-	store := fs.String("store", "sqlite", "--idle: the bridge's store, sqlite or memory")
-	bot := fs.String("bot", "inproc", "--idle: the bot, in the bridge's process (inproc) or through a Direct Line websocket per conversation to another process (directline)")
-	jsonOut := fs.Bool("json", false, "write the report as JSON on stdout (progress goes to stderr)")
-	markdown := fs.Bool("markdown", false, "write the report as Markdown on stdout (progress goes to stderr)")
-	logLevel := fs.String("log-level", "warn", "the generator's log level")
-	serve := fs.String("serve", "", "run a fixture in this process: relay or echobot (used by the runs)")
-	listen := fs.String("listen", "127.0.0.1:0", "--serve: the loopback address to listen on")
-	if err := fs.Parse(args); err != nil {
+	return &loadFlags{
+		fs:            fs,
+		compare:       fs.Bool("compare", false, "run the side-by-side comparison (the default runs)"),
+		runs:          fs.String("runs", "", "the runs, e.g. relay,bridge-sqlite:ws,offline-directline:poll (default: the comparison)"),
+		url:           fs.String("url", "", "load a server already running on loopback at this base URL instead"),
+		kind:          fs.String("kind", load.KindDirectLine, "what --url is: directline, offline-directline or relay"),
+		secret:        fs.String("secret", getenv("BRIDGE_LOAD_SECRET"), "the Direct Line secret of --url (env BRIDGE_LOAD_SECRET)"),
+		mode:          fs.String("mode", load.ModeWebsocket, "with --url: ws or poll"),
+		conversations: fs.Int("conversations", d.Conversations, "conversations per run"),
+		phases:        fs.String("phases", "max,rate", "the phases of each run: max, rate"),
+		rate:          fs.Float64("rate", d.Rate, "open-loop sends per second of websocket runs"),
+		pollRate:      fs.Float64("poll-rate", 0, "open-loop sends per second of polling runs (0: half offline-directline's max)"),
+		duration:      fs.Duration("duration", d.Duration, fmt.Sprintf("how long each phase sends, warm-up included (at most %s)", load.MaxDuration)),
+		warmup:        fs.Duration("warmup", 0, "the start of each phase left out of the numbers (default: a fifth of --duration, at most 2s)"),
+		drain:         fs.Duration("drain", d.Drain, "how long to wait for the last replies after a phase"),
+		workers:       fs.Int("workers", d.Workers, "concurrent open-loop senders"),
+		httpConns:     fs.Int("http-conns", d.HTTPConns, "HTTP connections per target"),
+		sources:       fs.Int("sources", d.Sources, "loopback source addresses to spread sockets over"),
+		pollInterval:  fs.Duration("poll-interval", d.PollInterval, "polling runs: the interval between polls besides those after sends"),
+		interop:       fs.String("interop-dir", "", "conformance/interop with offline-directline installed (default: found from the working directory)"),
+		idle:          fs.Bool("idle", false, "measure the memory and goroutines of idle conversations"),
+		hold:          fs.Duration("hold", 130*time.Second, "--idle: how long to hold the conversations (a forced GC runs every 2 minutes)"),
+		store:         fs.String("store", "sqlite", "--idle: the bridge's store, "+strings.Join(app.StoreNames(), " or ")),
+		bot:           fs.String("bot", "inproc", "--idle: the bot, in the bridge's process (inproc) or through a Direct Line websocket per conversation to another process (directline)"),
+		jsonOut:       fs.Bool("json", false, "write the report as JSON on stdout (progress goes to stderr)"),
+		markdown:      fs.Bool("markdown", false, "write the report as Markdown on stdout (progress goes to stderr)"),
+		logLevel:      fs.String("log-level", "warn", "the generator's log level"),
+		serve:         fs.String("serve", "", "run a fixture in this process: relay or echobot (used by the runs)"),
+		listen:        fs.String("listen", "127.0.0.1:0", "--serve: the loopback address to listen on"),
+	}
+}
+
+// report is what a load run reports, in any of three formats.
+type report interface {
+	WriteJSON(io.Writer) error
+	WriteMarkdown(io.Writer) error
+	WriteText(io.Writer) error
+}
+
+// runLoad is "bridge load …".
+func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newLoadFlags(getenv, stderr)
+	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("load: unexpected arguments %v", fs.Args())
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("load: unexpected arguments %v", f.fs.Args())
 	}
-	level, err := zerolog.ParseLevel(*logLevel)
+	level, err := zerolog.ParseLevel(*f.logLevel)
 	if err != nil {
 		return fmt.Errorf("load: --log-level: %w", err)
 	}
 	log := zerolog.New(stderr).Level(level).With().Timestamp().Str("component", "load").Logger()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *serve != "" {
-		return load.Serve(ctx, *serve, *listen, stdout, log)
+	if *f.serve != "" {
+		return load.Serve(ctx, *f.serve, *f.listen, stdout, log)
 	}
 	progress := stdout
-	if *jsonOut || *markdown {
+	if *f.jsonOut || *f.markdown {
 		progress = stderr
 	}
-	write := func(r interface {
-		WriteJSON(io.Writer) error
-		WriteMarkdown(io.Writer) error
-		WriteText(io.Writer) error
-	}) error {
-		switch {
-		case *jsonOut:
-			return r.WriteJSON(stdout)
-		case *markdown:
-			return r.WriteMarkdown(stdout)
-		}
-		fmt.Fprintln(stdout)
-		return r.WriteText(stdout)
-	}
 	command := "bridge load " + strings.Join(args, " ")
-
-	if *idle {
-		o := load.IdleOptions{Conversations: *conversations, Hold: *hold, Store: *store, Bot: *bot, Sources: *sources}
-		if !flagSet(fs, "conversations") {
-			o.Conversations = load.DefaultIdleConversations
-		}
-		res, err := load.RunIdle(ctx, o, progress, log)
-		if res != nil {
-			res.Command = command
-			if werr := write(res); werr != nil {
-				return werr
-			}
-		}
-		return err
+	if *f.idle {
+		return f.runIdle(ctx, command, stdout, progress, log)
 	}
+	return f.runCompare(ctx, command, stdout, progress, log)
+}
 
-	o := d
-	o.Conversations, o.Rate, o.PollRate, o.Duration, o.Warmup, o.Drain = *conversations, *rate, *pollRate, *duration, *warmup, *drain
-	o.Workers, o.HTTPConns, o.Sources, o.PollInterval, o.InteropDir = *workers, *httpConns, *sources, *pollInterval, *interop
-	o.Phases = strings.Split(*phases, ",")
+// write writes r to stdout in the format the flags ask for.
+func (f *loadFlags) write(stdout io.Writer, r report) error {
 	switch {
-	case *url != "":
-		if *compare || *runs != "" {
+	case *f.jsonOut:
+		return r.WriteJSON(stdout)
+	case *f.markdown:
+		return r.WriteMarkdown(stdout)
+	}
+	fmt.Fprintln(stdout)
+	return r.WriteText(stdout)
+}
+
+// runIdle is "bridge load --idle …".
+func (f *loadFlags) runIdle(ctx context.Context, command string, stdout, progress io.Writer, log zerolog.Logger) error {
+	o := load.IdleOptions{Conversations: *f.conversations, Hold: *f.hold, Store: *f.store, Bot: *f.bot, Sources: *f.sources}
+	if !flagSet(f.fs, "conversations") {
+		o.Conversations = load.DefaultIdleConversations
+	}
+	res, err := load.RunIdle(ctx, o, progress, log)
+	if res != nil {
+		res.Command = command
+		if werr := f.write(stdout, res); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+// runCompare is "bridge load" with --compare, --runs or --url.
+func (f *loadFlags) runCompare(ctx context.Context, command string, stdout, progress io.Writer, log zerolog.Logger) error {
+	o := load.Defaults()
+	o.Conversations, o.Rate, o.PollRate, o.Duration, o.Warmup, o.Drain = *f.conversations, *f.rate, *f.pollRate, *f.duration, *f.warmup, *f.drain
+	o.Workers, o.HTTPConns, o.Sources, o.PollInterval, o.InteropDir = *f.workers, *f.httpConns, *f.sources, *f.pollInterval, *f.interop
+	o.Phases = strings.Split(*f.phases, ",")
+	var err error
+	switch {
+	case *f.url != "":
+		if *f.compare || *f.runs != "" {
 			return errors.New("load: --url loads one server: not with --compare or --runs")
 		}
-		o.Runs = []load.Spec{{Target: load.TargetURL, Mode: *mode}}
-		o.URL, o.Kind, o.Secret = *url, *kind, *secret
-	case *runs != "":
-		if o.Runs, err = load.ParseSpecs(*runs); err != nil {
+		o.Runs = []load.Spec{{Target: load.TargetURL, Mode: *f.mode}}
+		o.URL, o.Kind, o.Secret = *f.url, *f.kind, *f.secret
+	case *f.runs != "":
+		if o.Runs, err = load.ParseSpecs(*f.runs); err != nil {
 			return fmt.Errorf("load: --runs: %w", err)
 		}
 	default:
@@ -153,7 +190,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	rep, err := load.Run(ctx, o, progress, log)
 	if rep != nil {
 		rep.Command = command
-		if werr := write(rep); werr != nil {
+		if werr := f.write(stdout, rep); werr != nil {
 			return werr
 		}
 		if lost := lostOrDuplicated(rep); lost != "" && err == nil {

@@ -9,7 +9,7 @@ import (
 )
 
 // TestLoadRefusesBeforeStarting checks the load command's refusals, which come before any
-// server is started. The runs themselves are tested in internal/load.
+// server is started. The runs themselves are tested in load.
 func TestLoadRefusesBeforeStarting(t *testing.T) {
 	tests := []struct {
 		args []string

@@ -23,8 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/bfbridge/bfbridge/channels/desk"
-	"github.com/bfbridge/bfbridge/internal/app"
+	"github.com/bfbridge/bfbridge/app"
 )
 
 func main() {
@@ -67,10 +66,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ln.Close()
 		return err
 	}
-	printBanner(stdout, a)
+	a.WriteBanner(stdout)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return a.Serve(ctx, ln)
+}
+
+// flags are the settings people change by hand. Each stands for the environment variable
+// that overrides the same setting, and is applied through it (app.Config.Set).
+var flags = []struct{ name, env, usage string }{
+	{"listen", "BRIDGE_LISTEN", "address to listen on (env BRIDGE_LISTEN; default 127.0.0.1:8080)"},
+	{"public-url", "BRIDGE_PUBLIC_URL", "public base URL of the bridge (env BRIDGE_PUBLIC_URL; default http://<listen>)"},
+	{"directline-secret", "BRIDGE_DIRECTLINE_SECRET", "Direct Line secret (env BRIDGE_DIRECTLINE_SECRET; generated and printed when unset)"},
+	{"bot-endpoint", "BRIDGE_BOT_ENDPOINT", "the bot's messaging endpoint, e.g. http://127.0.0.1:3978/api/messages (env BRIDGE_BOT_ENDPOINT; default: built-in echo bot)"},
+	{"bot-app-id", "BRIDGE_BOT_APP_ID", "the bot's Microsoft App ID; empty = anonymous (env BRIDGE_BOT_APP_ID)"},
+	{"bot-app-password", "BRIDGE_BOT_APP_PASSWORD", "the bot's app password (env BRIDGE_BOT_APP_PASSWORD)"},
+	{"log-level", "BRIDGE_LOG_LEVEL", "debug, info, warn or error (env BRIDGE_LOG_LEVEL; default info)"},
+	{"data-dir", "BRIDGE_DATA_DIR", "directory of the durable store (env BRIDGE_DATA_DIR; default ./bridge-data)"},
+	{"escalation-target", "BRIDGE_ESCALATION_TARGET", "where escalations go: desk, or none to pass handoff signals to the customer (env BRIDGE_ESCALATION_TARGET; default desk while the sandbox is on)"},
+	{"routing", "BRIDGE_SANDBOX_ROUTING", "the sandbox contact center's routing YAML (env BRIDGE_SANDBOX_ROUTING; default: built in)"},
+	{"sandbox-bot", "BRIDGE_SANDBOX_BOT_SCRIPT", "the sandbox bot's YAML script (env BRIDGE_SANDBOX_BOT_SCRIPT; default: built in)"},
 }
 
 // parseConfig builds the configuration from defaults, the --config file, the environment and flags.
@@ -78,16 +93,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", getenv("BRIDGE_CONFIG"), "YAML configuration file (env BRIDGE_CONFIG)")
-	listen := fs.String("listen", "", "address to listen on (env BRIDGE_LISTEN; default 127.0.0.1:8080)")
-	publicURL := fs.String("public-url", "", "public base URL of the bridge (env BRIDGE_PUBLIC_URL; default http://<listen>)")
-	secret := fs.String("directline-secret", "", "Direct Line secret (env BRIDGE_DIRECTLINE_SECRET; generated and printed when unset)")
-	endpoint := fs.String("bot-endpoint", "", "the bot's messaging endpoint, e.g. http://127.0.0.1:3978/api/messages (env BRIDGE_BOT_ENDPOINT; default: built-in echo bot)")
-	appID := fs.String("bot-app-id", "", "the bot's Microsoft App ID; empty = anonymous (env BRIDGE_BOT_APP_ID)")
-	appPassword := fs.String("bot-app-password", "", "the bot's app password (env BRIDGE_BOT_APP_PASSWORD)")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error (env BRIDGE_LOG_LEVEL; default info)")
-	dataDir := fs.String("data-dir", "", "directory of the durable store (env BRIDGE_DATA_DIR; default ./bridge-data)")
-	routingFile := fs.String("routing", "", "the sandbox contact center's routing YAML (default: built in)")
-	botScript := fs.String("sandbox-bot", "", "the sandbox bot's YAML script (default: built in)")
+	values := make([]*string, len(flags))
+	for i, f := range flags {
+		values[i] = fs.String(f.name, "", f.usage)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return app.Config{}, err
@@ -103,59 +112,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 			return app.Config{}, err
 		}
 	}
-	cfg.ApplyEnv(getenv)
+	if err := cfg.ApplyEnv(getenv); err != nil {
+		return app.Config{}, err
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for name, apply := range map[string]func(){
-		"listen":            func() { cfg.Listen = *listen },
-		"public-url":        func() { cfg.PublicURL = *publicURL },
-		"directline-secret": func() { cfg.DirectLine.Secret = *secret },
-		"bot-endpoint":      func() { cfg.Bot.Endpoint = *endpoint },
-		"bot-app-id":        func() { cfg.Bot.AppID = *appID },
-		"bot-app-password":  func() { cfg.Bot.AppPassword = *appPassword },
-		"log-level":         func() { cfg.LogLevel = *logLevel },
-		"data-dir":          func() { cfg.DataDir = *dataDir },
-		"routing":           func() { cfg.Sandbox.Routing = *routingFile },
-		"sandbox-bot":       func() { cfg.Sandbox.BotScript = *botScript },
-	} {
-		if set[name] {
-			apply()
+	for i, f := range flags {
+		if set[f.name] {
+			if err := cfg.Set(f.env, *values[i]); err != nil {
+				return app.Config{}, fmt.Errorf("--%s: %w", f.name, err)
+			}
 		}
 	}
 	return cfg, nil
-}
-
-// printBanner tells the person who started the bridge where it is and how to reach it. A
-// generated secret is printed here, once, for the operator — never logged.
-func printBanner(w io.Writer, a *app.App) {
-	c := a.Config()
-	fmt.Fprintf(w, "bfbridge is running.\n")
-	if a.Desk != nil {
-		fmt.Fprintf(w, "  Customer chat:    %s%s\n", c.PublicURL, desk.PathCustomer)
-		fmt.Fprintf(w, "  Agent desk:       %s%s  (sign in as alex, sam or nina)\n", c.PublicURL, desk.PathDesk)
-		fmt.Fprintf(w, "  Supervisor:       %s%s\n", c.PublicURL, desk.PathSupervisor)
-	}
-	fmt.Fprintf(w, "  Direct Line 3.0:  %s/v3/directline  (Web Chat: createDirectLine({ domain: '%s/v3/directline', token }))\n", c.PublicURL, c.PublicURL)
-	switch {
-	case a.BotChannel != nil:
-		fmt.Fprintf(w, "  Bot:              %s  (its replies come to %s/v3/conversations)\n", c.Bot.Endpoint, c.PublicURL)
-	case a.HostedBot != nil:
-		fmt.Fprintf(w, "  Bot:              a hosted bot through Direct Line (bot.directline)\n")
-	default:
-		fmt.Fprintf(w, "  Bot:              the sandbox bot (set --bot-endpoint for your own)\n")
-	}
-	if a.Omnichannel != nil {
-		fmt.Fprintf(w, "  Omnichannel:      messaging endpoint %s/api/messages (the bot application user's Azure Bot)\n", c.PublicURL)
-	}
-	if c.Store == "sqlite" {
-		fmt.Fprintf(w, "  Data:             %s\n", c.DataDir)
-	}
-	fmt.Fprintf(w, "  Health:           %s/healthz\n", c.PublicURL)
-	if a.SecretGenerated {
-		kept := "for this run"
-		if c.Store == "sqlite" {
-			kept = "and kept in " + c.DataDir
-		}
-		fmt.Fprintf(w, "  Direct Line secret (generated %s; set BRIDGE_DIRECTLINE_SECRET to choose one):\n    %s\n", kept, c.DirectLine.Secret)
-	}
 }

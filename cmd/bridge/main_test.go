@@ -12,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/channels/botframework"
+	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
@@ -26,20 +29,20 @@ func TestConfigPrecedence(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:7000", cfg.Listen)
 	require.Equal(t, "File Bot", cfg.Bot.Name)
-	require.Equal(t, 5*time.Second, cfg.DirectLine.KeepAlive)
+	require.Equal(t, 5*time.Second, app.SectionOf[directline.Section](&cfg, "directline").KeepAlive)
 	require.Equal(t, 15*time.Second, cfg.Bot.Timeout, "defaults stay where the file is silent")
 
 	env := envOf(map[string]string{"BRIDGE_LISTEN": "127.0.0.1:7001", "BRIDGE_BOT_ENDPOINT": "http://127.0.0.1:2/api/messages", "BRIDGE_DIRECTLINE_SECRET": "from-env-0123456789"})
 	cfg, err = parseConfig([]string{"--config", file}, env, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:7001", cfg.Listen, "env beats the file")
-	require.Equal(t, "http://127.0.0.1:2/api/messages", cfg.Bot.Endpoint)
-	require.Equal(t, "from-env-0123456789", cfg.DirectLine.Secret)
+	require.Equal(t, "http://127.0.0.1:2/api/messages", app.SectionOf[botframework.Section](&cfg, "bot").BotEndpoint)
+	require.Equal(t, "from-env-0123456789", app.SectionOf[directline.Section](&cfg, "directline").Secret)
 
 	cfg, err = parseConfig([]string{"--config", file, "--listen", "127.0.0.1:7002", "--bot-app-id", "app"}, env, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:7002", cfg.Listen, "flags beat env")
-	require.Equal(t, "app", cfg.Bot.AppID)
+	require.Equal(t, "app", app.SectionOf[botframework.Section](&cfg, "bot").BotAppID)
 }
 
 func TestT1Configuration(t *testing.T) {

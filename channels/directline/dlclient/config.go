@@ -75,58 +75,58 @@ const (
 // client gets its credentials.
 type Config struct {
 	// Name is the channel name registered with the Hub (the Hub's BotChannel). Default: "dlclient".
-	Name string
+	Name string `yaml:"-"`
 	// Domain is the Direct Line base URL, including /v3/directline. Default:
 	// https://directline.botframework.com/v3/directline, or the regional one read from
 	// RegionalSettingsURL.
-	Domain string
+	Domain string `yaml:"domain"`
 	// Secret is the bot's Direct Line (Web Chat) secret. For each conversation the client
 	// exchanges it for a token with POST {Domain}/tokens/generate (Health Bot's flow), and uses
 	// it again to recover a conversation whose token expired. Never logged.
-	Secret string
+	Secret string `yaml:"secret" env:"BRIDGE_BOT_DIRECTLINE_SECRET"`
 	// Token is a Direct Line token. A token names one upstream conversation, so a client
 	// configured with a token serves one bridge conversation at a time. Never logged.
-	Token string
+	Token string `yaml:"-"`
 	// TokenEndpoint is a URL answering GET with {"token","expires_in","conversationId"}: Copilot
 	// Studio's …/powervirtualagents/botsbyschema/<schema>/directline/token?api-version=2022-03-01-preview.
 	// Each bridge conversation gets a token of its own.
-	TokenEndpoint string
+	TokenEndpoint string `yaml:"token_endpoint"`
 	// RegionalSettingsURL is Copilot Studio's …/powervirtualagents/regionalchannelsettings?api-version=…;
 	// its channelUrlsById.directline, plus "v3/directline", becomes the domain. Default: derived
 	// from TokenEndpoint's origin and api-version when TokenEndpoint is set and Domain is not;
 	// otherwise unused.
-	RegionalSettingsURL string
+	RegionalSettingsURL string `yaml:"regional_settings_url"`
 	// Mode is websocket, polling or auto. Default: auto.
-	Mode Mode
+	Mode Mode `yaml:"mode"`
 	// PollInterval is the spacing of GET /activities when polling. Default: 1s; at least 200ms.
-	PollInterval time.Duration
+	PollInterval time.Duration `yaml:"poll_interval"`
 	// Greeting posts {type:"event", name:"startConversation", locale, localTimezone} when an
 	// upstream conversation starts, which makes Copilot Studio bots run their greeting topic.
 	// Default: false.
-	Greeting bool
+	Greeting bool `yaml:"greeting"`
 	// Locale is the greeting's locale, and the locale sent when a conversation starts, unless
 	// the customer's first activity has one. Default: "en-US".
-	Locale string
+	Locale string `yaml:"locale"`
 	// Timezone is the greeting's localTimezone (an IANA name). Default: empty, not sent.
-	Timezone string
+	Timezone string `yaml:"timezone"`
 	// UserIDPrefix is put before the customer's user id to make the upstream user id. It must
 	// not start with "dl_", which Direct Line reserves for users bound into tokens. Default: "".
-	UserIDPrefix string
+	UserIDPrefix string `yaml:"user_id_prefix"`
 	// BackoffMin and BackoffMax bound the jittered exponential backoff of reconnects and of
 	// retried calls: the n-th wait is a random duration in [cap/2, cap], cap = min(BackoffMax,
 	// BackoffMin·2^n). Defaults: 1s and 30s.
-	BackoffMin, BackoffMax time.Duration
+	BackoffMin, BackoffMax time.Duration `yaml:"-"`
 	// MaxRetries is how often an idempotent call is retried after a 5xx, a 429 or a network
 	// error before it fails. Default: 4.
-	MaxRetries int
+	MaxRetries int `yaml:"max_retries"`
 	// KeepAlive is the interval of the empty frames and pings the client sends on the socket;
 	// a socket silent for 3×KeepAlive is considered dead. Default: 20s (botframework-directlinejs).
-	KeepAlive time.Duration
+	KeepAlive time.Duration `yaml:"keep_alive"`
 	// HTTPClient makes the REST calls; its transport's TLS and proxy settings also serve the
 	// websocket. Default: a client of its own, closed with the Client.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `yaml:"-"`
 	// Store keeps each conversation's State. Default: an in-memory store.
-	Store WatermarkStore
+	Store WatermarkStore `yaml:"-"`
 }
 
 // Validate checks the configuration as given; zero values stand for their defaults.

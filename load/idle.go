@@ -85,34 +85,9 @@ type IdleResult struct {
 // GOTRACEBACK=all, counted against a bridge with no conversations). Progress lines go to
 // progress, one a second.
 func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog.Logger) (*IdleResult, error) {
-	if o.Conversations == 0 {
-		o.Conversations = DefaultIdleConversations
-	}
-	if o.Hold == 0 {
-		o.Hold = 130 * time.Second
-	}
-	if o.Store == "" {
-		o.Store = "sqlite"
-	}
-	if o.Sources <= 0 {
-		o.Sources = 16
-	}
-	switch {
-	case o.Conversations < 1 || o.Conversations > MaxConversations:
-		return nil, fmt.Errorf("idle: conversations %d must be within 1..%d", o.Conversations, MaxConversations)
-	case o.Hold < 0 || o.Hold > MaxDuration:
-		return nil, fmt.Errorf("idle: hold %s must be within 0..%s", o.Hold, MaxDuration)
-	case o.Store != "sqlite" && o.Store != "memory":
-		return nil, fmt.Errorf("idle: store %q must be sqlite or memory", o.Store)
-	}
-	sockets := 1
-	switch o.Bot {
-	case "", BotInProcess:
-		o.Bot = BotInProcess
-	case "directline":
-		sockets = 2
-	default:
-		return nil, fmt.Errorf("idle: bot %q must be inproc or directline", o.Bot)
+	sockets, err := o.normalize()
+	if err != nil {
+		return nil, err
 	}
 	res := &IdleResult{Started: time.Now(), Machine: describeMachine(), Conversations: o.Conversations, Store: o.Store,
 		Bot: o.Bot, SocketsPerConversation: sockets, HoldSeconds: o.Hold.Seconds()}
@@ -131,44 +106,18 @@ func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog
 		return nil, fmt.Errorf("idle: temporary directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	// The stack dump counts goroutines; the GC trace tells the live heap and the stacks apart.
-	setup := bridgeSetup{store: o.Store, env: []string{"GOTRACEBACK=all", "GODEBUG=gctrace=1"}}
-	if o.Bot == "directline" {
-		// The hosted bot: a bridge of its own with the sandbox echo bot, in memory.
-		if err := os.MkdirAll(filepath.Join(dir, "upstream"), 0o700); err != nil {
-			return nil, fmt.Errorf("idle: %w", err)
-		}
-		up, upEp, err := startBridge(ctx, exe, filepath.Join(dir, "upstream"), bridgeSetup{store: "memory"})
-		if err != nil {
-			return nil, fmt.Errorf("idle: the hosted bot's Direct Line: %w", err)
-		}
-		defer up.stop(5 * time.Second)
-		setup.hostedBot = &upEp
-	}
-
-	// The goroutines of a bridge with no conversation, from its stack dump.
-	fmt.Fprintln(progress, "idle: measuring a bridge with no conversations")
-	if err := os.MkdirAll(filepath.Join(dir, "base"), 0o700); err != nil {
-		return nil, fmt.Errorf("idle: %w", err)
-	}
-	base, _, err := startBridge(ctx, exe, filepath.Join(dir, "base"), setup)
+	setup, stopUpstream, err := idleSetup(ctx, exe, dir, o)
 	if err != nil {
-		return nil, fmt.Errorf("idle: %w", err)
-	}
-	if err := ctxutil.Sleep(ctx, time.Second); err != nil {
-		_ = base.stop(5 * time.Second)
 		return nil, err
 	}
-	_ = base.signal(syscall.SIGQUIT, 10*time.Second)
-	res.GoroutinesBase = base.goroutines.Load()
-	baseGC := base.lastGC.Load()
-
-	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o700); err != nil {
-		return nil, fmt.Errorf("idle: %w", err)
-	}
-	br, ep, err := startBridge(ctx, exe, filepath.Join(dir, "run"), setup)
+	defer stopUpstream()
+	baseGC, err := measureBase(ctx, exe, dir, setup, res, progress)
 	if err != nil {
-		return nil, fmt.Errorf("idle: %w", err)
+		return nil, err
+	}
+	br, ep, err := startIn(ctx, exe, filepath.Join(dir, "run"), setup)
+	if err != nil {
+		return nil, err
 	}
 	defer br.stop(5 * time.Second)
 	if err := ctxutil.Sleep(ctx, time.Second); err != nil {
@@ -182,73 +131,16 @@ func RunIdle(ctx context.Context, o IdleOptions, progress io.Writer, log zerolog
 
 	cl := newClient(ep, ModeWebsocket, &lo, log)
 	defer cl.close()
-	began := time.Now()
-	last := began
-	err = cl.open(ctx, o.Conversations, func(n int) {
-		if now := time.Now(); now.Sub(last) >= time.Second {
-			last = now
-			fmt.Fprintf(progress, "idle: %d of %d conversations open\n", n, o.Conversations)
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("idle: %w", err)
+	if err := openIdle(ctx, cl, o, res, progress); err != nil {
+		return nil, err
 	}
-	if err := cl.hello(ctx); err != nil {
-		return nil, fmt.Errorf("idle: %w", err)
+	h := holding{br: br, rss0: rss0, conversations: o.Conversations}
+	if err := h.hold(ctx, o.Hold, progress); err != nil {
+		return nil, err
 	}
-	res.OpenSeconds = time.Since(began).Seconds()
-	cl.http.CloseIdleConnections() // only the streams stay open
-	fmt.Fprintf(progress, "idle: %d conversations open and answered in %.1fs; holding them for %s\n", o.Conversations, res.OpenSeconds, o.Hold)
-
-	var peak int64
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	holdEnd := time.NewTimer(o.Hold)
-	defer holdEnd.Stop()
-	start := time.Now()
-	cpu0, err := procCPU(br.pid())
-	if err != nil {
-		return nil, fmt.Errorf("idle: %w", err)
+	if err := h.measure(ctx, res, ep.base, baseGC); err != nil {
+		return nil, err
 	}
-hold:
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("idle: %w", ctx.Err())
-		case <-holdEnd.C:
-			break hold
-		case <-br.done:
-			return nil, fmt.Errorf("idle: the bridge exited; its output:\n%s", br.output())
-		case <-tick.C:
-			rss, threads, err := procStatus(br.pid())
-			if err != nil {
-				return nil, fmt.Errorf("idle: %w", err)
-			}
-			peak = max(peak, rss)
-			fmt.Fprintf(progress, "idle: %3.0fs  RSS %6.1f MiB (%5.1f KiB per conversation over the base)  threads %d\n",
-				time.Since(start).Seconds(), mib(rss), float64(rss-rss0)/1024/float64(o.Conversations), threads)
-		}
-	}
-	rss, threads, err := procStatus(br.pid())
-	if err != nil {
-		return nil, fmt.Errorf("idle: %w", err)
-	}
-	if cpu, err := procCPU(br.pid()); err == nil {
-		res.IdleCores = (cpu - cpu0).Seconds() / time.Since(start).Seconds()
-	}
-	res.RSSMiB, res.RSSPeakMiB, res.Threads = mib(rss), mib(max(peak, rss)), threads
-	res.PerConversationKiB = float64(rss-rss0) / 1024 / float64(o.Conversations)
-	res.Streams = healthStreams(ctx, ep.base)
-	if gc := br.lastGC.Load(); gc != nil {
-		res.GCTraceSeen = true
-		var heap0, stacks0 int64
-		if baseGC != nil {
-			heap0, stacks0 = baseGC.HeapLive, baseGC.Stacks
-		}
-		res.HeapPerConversationKiB = float64(gc.HeapLive-heap0) * 1024 / float64(o.Conversations)
-		res.StackPerConversationKiB = float64(gc.Stacks-stacks0) * 1024 / float64(o.Conversations)
-	}
-
 	cl.closing.Store(true) // the dump ends the bridge: its streams breaking is expected
 	_ = br.signal(syscall.SIGQUIT, 30*time.Second)
 	res.Goroutines = br.goroutines.Load()
@@ -257,6 +149,174 @@ hold:
 	res.Machine.LoadAfter = loadAverage()
 	res.Goals = idleGoals(res)
 	return res, nil
+}
+
+// normalize fills in o's defaults and checks it; it returns the sockets a conversation holds
+// on the measured bridge.
+func (o *IdleOptions) normalize() (sockets int, err error) {
+	if o.Conversations == 0 {
+		o.Conversations = DefaultIdleConversations
+	}
+	if o.Hold == 0 {
+		o.Hold = 130 * time.Second
+	}
+	if o.Store == "" {
+		o.Store = "sqlite"
+	}
+	if o.Sources <= 0 {
+		o.Sources = 16
+	}
+	switch {
+	case o.Conversations < 1 || o.Conversations > MaxConversations:
+		return 0, fmt.Errorf("idle: conversations %d must be within 1..%d", o.Conversations, MaxConversations)
+	case o.Hold < 0 || o.Hold > MaxDuration:
+		return 0, fmt.Errorf("idle: hold %s must be within 0..%s", o.Hold, MaxDuration)
+	case o.Store != "sqlite" && o.Store != "memory":
+		return 0, fmt.Errorf("idle: store %q must be sqlite or memory", o.Store)
+	}
+	switch o.Bot {
+	case "", BotInProcess:
+		o.Bot = BotInProcess
+		return 1, nil
+	case "directline":
+		return 2, nil
+	}
+	return 0, fmt.Errorf("idle: bot %q must be inproc or directline", o.Bot)
+}
+
+// idleSetup returns how the measured bridges are started and, with Bot "directline", starts
+// the hosted bot's Direct Line service; stop stops it.
+func idleSetup(ctx context.Context, exe, dir string, o IdleOptions) (setup bridgeSetup, stop func(), err error) {
+	// The stack dump counts goroutines; the GC trace tells the live heap and the stacks apart.
+	setup = bridgeSetup{store: o.Store, env: []string{"GOTRACEBACK=all", "GODEBUG=gctrace=1"}}
+	if o.Bot != "directline" {
+		return setup, func() {}, nil
+	}
+	// The hosted bot: a bridge of its own with the sandbox echo bot, in memory.
+	up, upEp, err := startIn(ctx, exe, filepath.Join(dir, "upstream"), bridgeSetup{store: "memory"})
+	if err != nil {
+		return setup, nil, fmt.Errorf("idle: the hosted bot's Direct Line: %w", err)
+	}
+	setup.hostedBot = &upEp
+	return setup, func() { _ = up.stop(5 * time.Second) }, nil
+}
+
+// startIn starts a bridge process in a new directory dir.
+func startIn(ctx context.Context, exe, dir string, setup bridgeSetup) (*child, endpoint, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, endpoint{}, fmt.Errorf("idle: %w", err)
+	}
+	c, ep, err := startBridge(ctx, exe, dir, setup)
+	if err != nil {
+		return nil, endpoint{}, fmt.Errorf("idle: %w", err)
+	}
+	return c, ep, nil
+}
+
+// measureBase counts the goroutines of a bridge with no conversation, from its stack dump,
+// and returns its last GC trace.
+func measureBase(ctx context.Context, exe, dir string, setup bridgeSetup, res *IdleResult, progress io.Writer) (*gcTrace, error) {
+	fmt.Fprintln(progress, "idle: measuring a bridge with no conversations")
+	base, _, err := startIn(ctx, exe, filepath.Join(dir, "base"), setup)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctxutil.Sleep(ctx, time.Second); err != nil {
+		_ = base.stop(5 * time.Second)
+		return nil, err
+	}
+	_ = base.signal(syscall.SIGQUIT, 10*time.Second)
+	res.GoroutinesBase = base.goroutines.Load()
+	return base.lastGC.Load(), nil
+}
+
+// openIdle opens the conversations with their streams and has each exchange one message.
+func openIdle(ctx context.Context, cl *client, o IdleOptions, res *IdleResult, progress io.Writer) error {
+	began := time.Now()
+	last := began
+	err := cl.open(ctx, o.Conversations, func(n int) {
+		if now := time.Now(); now.Sub(last) >= time.Second {
+			last = now
+			fmt.Fprintf(progress, "idle: %d of %d conversations open\n", n, o.Conversations)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
+	if err := cl.hello(ctx); err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
+	res.OpenSeconds = time.Since(began).Seconds()
+	cl.http.CloseIdleConnections() // only the streams stay open
+	fmt.Fprintf(progress, "idle: %d conversations open and answered in %.1fs; holding them for %s\n", o.Conversations, res.OpenSeconds, o.Hold)
+	return nil
+}
+
+// holding is the measured bridge while it holds the idle conversations.
+type holding struct {
+	br            *child
+	rss0          int64 // RSS before any conversation
+	conversations int
+
+	peak  int64
+	start time.Time
+	cpu0  time.Duration
+}
+
+// hold waits for d, printing the bridge's RSS every second and keeping its peak.
+func (h *holding) hold(ctx context.Context, d time.Duration, progress io.Writer) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	end := time.NewTimer(d)
+	defer end.Stop()
+	h.start = time.Now()
+	var err error
+	if h.cpu0, err = procCPU(h.br.pid()); err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("idle: %w", ctx.Err())
+		case <-end.C:
+			return nil
+		case <-h.br.done:
+			return fmt.Errorf("idle: the bridge exited; its output:\n%s", h.br.output())
+		case <-tick.C:
+			rss, threads, err := procStatus(h.br.pid())
+			if err != nil {
+				return fmt.Errorf("idle: %w", err)
+			}
+			h.peak = max(h.peak, rss)
+			fmt.Fprintf(progress, "idle: %3.0fs  RSS %6.1f MiB (%5.1f KiB per conversation over the base)  threads %d\n",
+				time.Since(h.start).Seconds(), mib(rss), float64(rss-h.rss0)/1024/float64(h.conversations), threads)
+		}
+	}
+}
+
+// measure fills res with the memory, CPU and streams of the bridge at the end of the hold.
+func (h *holding) measure(ctx context.Context, res *IdleResult, base string, baseGC *gcTrace) error {
+	n := float64(h.conversations)
+	rss, threads, err := procStatus(h.br.pid())
+	if err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
+	if cpu, err := procCPU(h.br.pid()); err == nil {
+		res.IdleCores = (cpu - h.cpu0).Seconds() / time.Since(h.start).Seconds()
+	}
+	res.RSSMiB, res.RSSPeakMiB, res.Threads = mib(rss), mib(max(h.peak, rss)), threads
+	res.PerConversationKiB = float64(rss-h.rss0) / 1024 / n
+	res.Streams = healthStreams(ctx, base)
+	if gc := h.br.lastGC.Load(); gc != nil {
+		res.GCTraceSeen = true
+		var heap0, stacks0 int64
+		if baseGC != nil {
+			heap0, stacks0 = baseGC.HeapLive, baseGC.Stacks
+		}
+		res.HeapPerConversationKiB = float64(gc.HeapLive-heap0) * 1024 / n
+		res.StackPerConversationKiB = float64(gc.Stacks-stacks0) * 1024 / n
+	}
+	return nil
 }
 
 // hello has every conversation send one message and wait for the bot's answer, 64 at a time.

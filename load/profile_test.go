@@ -16,7 +16,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bfbridge/bfbridge/internal/app"
+	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/channels/desk"
+	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
@@ -26,7 +28,7 @@ import (
 // few seconds under a CPU profile. It is skipped unless BFBRIDGE_LOAD_PROFILE names the
 // directory for the profiles:
 //
-//	BFBRIDGE_LOAD_PROFILE=/tmp/prof BFBRIDGE_LOAD_CONVERSATIONS=2000 go test -run ProfileInProcess ./internal/load
+//	BFBRIDGE_LOAD_PROFILE=/tmp/prof BFBRIDGE_LOAD_CONVERSATIONS=2000 go test -run ProfileInProcess ./load
 //	go tool pprof -top -inuse_space -focus 'net/http.\(\*conn\).serve' /tmp/prof/heap-memory.pprof
 //
 // The generator's own allocations are in the profile too, under this package's frames.
@@ -83,14 +85,16 @@ func serveInProcess(t *testing.T, store string) (endpoint, func()) {
 	require.NoError(t, err)
 	cfg := app.Defaults()
 	cfg.Listen, cfg.Store, cfg.DataDir, cfg.LogLevel = ln.Addr().String(), store, filepath.Join(dir, "data"), "warn"
-	cfg.DirectLine.Secret, cfg.DirectLine.RatePerConversation = randomHex(24), -1
-	cfg.Sandbox.Disabled, cfg.Sandbox.BotScript = true, script
+	dl := app.SectionOf[directline.Section](&cfg, "directline")
+	dl.Secret, dl.RatePerConversation = randomHex(24), -1
+	sandbox := app.SectionOf[desk.Section](&cfg, "sandbox")
+	sandbox.Disabled, sandbox.BotScript = true, script
 	a, err := app.New(cfg, zerolog.Nop())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
-	return endpoint{kind: KindDirectLine, base: a.Config().PublicURL, secret: cfg.DirectLine.Secret}, func() {
+	return endpoint{kind: KindDirectLine, base: a.Config().PublicURL, secret: dl.Secret}, func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			t.Logf("serve: %v", err)

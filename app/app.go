@@ -1,0 +1,173 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/channels/module"
+)
+
+// App is a wired bridge, ready to serve.
+type App struct {
+	cfg  Config
+	plan plan
+	log  zerolog.Logger
+
+	Store bridge.Store
+	Hub   *bridge.Hub
+	mux   *http.ServeMux
+
+	channels []running // in registry order
+}
+
+// running is a built channel.
+type running struct {
+	name string
+	ch   bridge.Channel
+}
+
+// New validates cfg and wires the bridge: the store, the Hub and the configured channels of
+// cfg's registry, their routes and /healthz. It does not listen yet.
+func New(cfg Config, log zerolog.Logger) (*App, error) {
+	cfg.Finish()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p, err := cfg.plan()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Escalation.Target = p.target
+	if cfg.Bot.Name == "" {
+		if cfg.Bot.Name, err = p.bot.BotName(cfg.sections[p.bot.Section]); err != nil {
+			return nil, err
+		}
+	}
+	a := &App{cfg: cfg, plan: p, log: log, mux: http.NewServeMux()}
+	if a.Store, err = cfg.openStore(context.Background(), log.With().Str("component", "store").Logger()); err != nil {
+		return nil, err
+	}
+	a.Hub = bridge.NewHub(a.Store, a.hubConfig(), log.With().Str("component", "hub").Logger())
+	if err := a.build(); err != nil {
+		return nil, errors.Join(err, a.close(context.Background()))
+	}
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	return a, nil
+}
+
+// hubConfig is the Hub's configuration: the bot channel and account, the escalation channel,
+// the inactivity rule.
+func (a *App) hubConfig() bridge.HubConfig {
+	c := a.cfg
+	escalation := c.Escalation.Target
+	if escalation == module.NoEscalation {
+		escalation = ""
+	}
+	return bridge.HubConfig{
+		BotChannel:        a.plan.bot.Name,
+		Bot:               activity.ChannelAccount{ID: c.Bot.ID, Name: c.Bot.Name},
+		DeliveryTimeout:   c.Bot.Timeout,
+		EscalationChannel: escalation,
+		Inactivity: bridge.Inactivity{
+			RemindAfter: c.Inactivity.RemindAfter, Reminder: c.Inactivity.Reminder,
+			CloseAfter: c.Inactivity.CloseAfter, CloseText: c.Inactivity.CloseText,
+		},
+	}
+}
+
+// build builds the planned channels in registry order, registers each with the Hub and mounts
+// its routes.
+func (a *App) build() error {
+	dataDir := ""
+	if a.cfg.Durable() {
+		dataDir = a.cfg.DataDir
+	}
+	for _, r := range a.plan.channels {
+		env := module.Env{
+			Hub: a.Hub, Log: a.log.With().Str("component", r.Name).Logger(),
+			PublicURL: a.cfg.PublicURL, DataDir: dataDir,
+			EscalationTarget: a.cfg.Escalation.Target, BotTimeout: a.cfg.Bot.Timeout,
+			Channels: a.Channel,
+		}
+		ch, err := r.Build(a.cfg.sections[r.Section], env)
+		if err != nil {
+			return err
+		}
+		a.channels = append(a.channels, running{name: r.Name, ch: ch})
+		if _, ok := ch.(bridge.Escalator); r.Name == a.cfg.Escalation.Target && !ok {
+			return fmt.Errorf("%s: escalation.target names it, but it cannot take escalations", r.Name)
+		}
+		a.Hub.Register(ch)
+		if rt, ok := ch.(module.Router); ok {
+			rt.Routes(a.mux)
+		}
+	}
+	return nil
+}
+
+// Channel returns the running channel of that name, or nil.
+func (a *App) Channel(name string) bridge.Channel {
+	for _, r := range a.channels {
+		if r.name == name {
+			return r.ch
+		}
+	}
+	return nil
+}
+
+// Config returns the effective configuration (the public URL and the escalation target filled in).
+func (a *App) Config() Config { return a.cfg }
+
+// Handler returns the bridge's HTTP handler.
+func (a *App) Handler() http.Handler { return a.mux }
+
+// healthz answers GET /healthz: {"status":"ok","streams":N} (N: the open websocket streams)
+// when every channel that can tell is ready, else 503 naming the first that is not.
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	body := map[string]any{"status": "ok"}
+	streams := 0
+	for _, c := range a.channels {
+		if s, ok := c.ch.(interface{ Streams() int }); ok {
+			streams += s.Streams()
+		}
+		rd, ok := c.ch.(module.Readier)
+		if !ok || body["status"] != "ok" {
+			continue
+		}
+		if err := rd.Ready(ctx); err != nil {
+			a.log.Warn().Err(err).Str("channel", c.name).Msg("not ready")
+			body["status"], body["channel"] = "unavailable", c.name
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}
+	body["streams"] = streams
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// close closes the channels in the reverse of the registry's order, then the store.
+func (a *App) close(ctx context.Context) error {
+	var errs []error
+	for _, c := range slices.Backward(a.channels) {
+		if cl, ok := c.ch.(module.Closer); ok {
+			if err := cl.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("close %s: %w", c.name, err))
+			}
+		}
+	}
+	if a.Store != nil {
+		errs = append(errs, a.Store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,278 @@
+// Package app wires the bridge together: the configuration (core settings and each registered
+// channel's own section), the store, the Hub, the channels of the registry (Channels) and the
+// HTTP server, with a uniform lifecycle and graceful shutdown. cmd/bridge and the end-to-end
+// tests use it.
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/envtag"
+)
+
+// Config is the bridge's configuration: the core settings below and one section per
+// registered channel (Section). Each source wins over the one before: defaults, the YAML file
+// (LoadFile), the environment (ApplyEnv: the variables named by the fields' env tags), flags
+// (Set). Copies of a Config share its sections.
+type Config struct {
+	// Listen is the address the HTTP server binds. Default: 127.0.0.1:8080.
+	Listen string `yaml:"listen" env:"BRIDGE_LISTEN"`
+	// PublicURL is the base URL clients and bots reach the bridge at (streamUrl, serviceUrl).
+	// Default: http://<listen>.
+	PublicURL string `yaml:"public_url" env:"BRIDGE_PUBLIC_URL"`
+	// LogLevel is debug, info, warn or error. Default: info.
+	LogLevel string `yaml:"log_level" env:"BRIDGE_LOG_LEVEL"`
+	// ShutdownTimeout bounds a graceful shutdown. Default: 20s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir) or
+	// "memory" (lost on restart); see StoreNames. Default: sqlite.
+	Store string `yaml:"store"`
+	// DataDir holds the durable store, the generated Direct Line secret and the bot-signing
+	// key. Default: ./bridge-data.
+	DataDir string `yaml:"data_dir" env:"BRIDGE_DATA_DIR"`
+	// Retention is how long a conversation is kept after its last activity. Default: 24h.
+	Retention time.Duration `yaml:"retention"`
+
+	// Escalation says where conversations go when the bot asks for a human.
+	Escalation Escalation `yaml:"escalation"`
+	// Inactivity is what the bridge does when a customer goes quiet.
+	Inactivity Inactivity `yaml:"inactivity"`
+	// Bot is the bot as the Hub sees it, whichever channel reaches it. Its keys are in the
+	// bot: section, beside the bot channels' own.
+	Bot BotAccount `yaml:"-"`
+
+	regs     []module.Registration
+	sections map[string]any // by section path
+}
+
+// BotAccount is the bot as customers see it and the Hub delivers to it.
+type BotAccount struct {
+	// ID is the bot's account id. Default: "bot".
+	ID string `yaml:"id"`
+	// Name is the bot's display name. Default: what the bot channel calls it (the sandbox
+	// bot's script), else "Bot".
+	Name string `yaml:"name"`
+	// Timeout bounds one delivery to the bot. Default: 15s (Azure Bot Service's).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Escalation says where conversations go when the bot asks for a human.
+type Escalation struct {
+	// Target is the contact center that takes them: the name of an enabled contact-center
+	// channel ("desk", the sandbox; later "dynamics", "salesforce"), or "none": the bridge is
+	// then a plain Direct Line service and passes handoff signals through to the customer's
+	// client. A handoff command is never shown to the customer while a contact center is
+	// configured. Default: desk while the sandbox is on, else none.
+	Target string `yaml:"target" env:"BRIDGE_ESCALATION_TARGET"`
+}
+
+// Inactivity is what the bridge does when a customer goes quiet while the bot or the sandbox
+// contact center has the conversation (a contact center that owns routing, such as
+// Omnichannel, runs its own timeout rules). Both are off by default; the sandbox bot has
+// inactivity rules of its own in its script. It is the Hub's bridge.Inactivity, in the file.
+type Inactivity struct {
+	// RemindAfter sends Reminder after this much silence. 0: no reminder.
+	RemindAfter time.Duration `yaml:"remind_after"`
+	// Reminder is the reminder's text. Default: "Are you still there?".
+	Reminder string `yaml:"reminder"`
+	// CloseAfter ends the conversation after this much silence (endOfConversation botTimedOut;
+	// EndConversation toward Omnichannel). 0: never.
+	CloseAfter time.Duration `yaml:"close_after"`
+	// CloseText is said when it closes. Default: "This conversation was closed after a period of inactivity."
+	CloseText string `yaml:"close_text"`
+}
+
+// Defaults returns the configuration of the registry's channels (Channels) with every default
+// filled in (but no secret yet).
+func Defaults() Config { return DefaultsOf(Channels) }
+
+// DefaultsOf returns the defaults of a bridge running the channels of regs (a registry of a
+// test's own, say).
+func DefaultsOf(regs []module.Registration) Config {
+	c := Config{
+		Listen: "127.0.0.1:8080", LogLevel: "info", ShutdownTimeout: 20 * time.Second,
+		Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
+		Bot:  BotAccount{ID: "bot", Timeout: 15 * time.Second},
+		regs: regs, sections: map[string]any{},
+	}
+	for _, r := range regs {
+		if _, ok := c.sections[r.Section]; !ok {
+			c.sections[r.Section] = r.NewSection()
+		}
+	}
+	return c
+}
+
+// Section returns the section at path (a pointer to the registered channel's section type),
+// or nil.
+func (c *Config) Section(path string) any { return c.sections[path] }
+
+// SectionOf returns the section at path as a *T. It panics when there is no such section of
+// type T: a programming error.
+func SectionOf[T any](c *Config, path string) *T {
+	s, ok := c.sections[path].(*T)
+	if !ok {
+		panic(fmt.Sprintf("app: no %T section at %q", (*T)(nil), path))
+	}
+	return s
+}
+
+// paths returns the section paths in registry order.
+func (c *Config) paths() []string {
+	var paths []string
+	seen := map[string]bool{}
+	for _, r := range c.regs {
+		if !seen[r.Section] {
+			seen[r.Section] = true
+			paths = append(paths, r.Section)
+		}
+	}
+	return paths
+}
+
+// document returns the file's shape: the core settings at the top, Bot at bot:, and every
+// section at its path.
+func (c *Config) document() *document {
+	root := &document{inline: []any{c}}
+	bot := root.at("bot")
+	bot.inline = append(bot.inline, &c.Bot)
+	for _, p := range c.paths() {
+		d := root.at(p)
+		d.inline = append(d.inline, c.sections[p])
+	}
+	return root
+}
+
+// LoadFile reads a YAML file over c. Unknown keys are errors; every error names the file and line.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c.document().value()); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
+}
+
+// targets returns the core settings and every section: what env tags are looked up in.
+func (c *Config) targets() []any {
+	t := []any{c}
+	for _, p := range c.paths() {
+		t = append(t, c.sections[p])
+	}
+	return t
+}
+
+// ApplyEnv overrides c with the variables named in its fields' env tags that getenv returns
+// non-empty.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	for _, t := range c.targets() {
+		if err := envtag.Apply(t, getenv); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	return nil
+}
+
+// Set sets the setting that the environment variable name overrides: how flags set what they
+// stand for.
+func (c *Config) Set(name, value string) error {
+	for _, t := range c.targets() {
+		if ok, err := envtag.Set(t, name, value); ok {
+			return err
+		}
+	}
+	return fmt.Errorf("config: no setting is named by %s", name)
+}
+
+// EnvNames returns the environment variables the configuration reads.
+func (c *Config) EnvNames() []string {
+	var names []string
+	for _, t := range c.targets() {
+		names = append(names, envtag.Names(t)...)
+	}
+	return names
+}
+
+// Finish fills what is derived from other settings: the public URL from the listen address.
+func (c *Config) Finish() {
+	if c.PublicURL == "" {
+		host, port, err := net.SplitHostPort(c.Listen)
+		if err == nil {
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "127.0.0.1"
+			}
+			c.PublicURL = "http://" + net.JoinHostPort(host, port)
+		}
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+}
+
+// Validate checks the configuration at start-up: the core settings, every section (each
+// section's Validate), the bot channel and the escalation target.
+func (c *Config) Validate() error {
+	errs := c.validateCore()
+	for _, p := range c.paths() {
+		if v, ok := c.sections[p].(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, r := range c.regs {
+		if reflect.TypeOf(r.NewSection()) != reflect.TypeOf(c.sections[r.Section]) {
+			errs = append(errs, fmt.Errorf("channel %s: section %s is a %T, not its %T", r.Name, r.Section, c.sections[r.Section], r.NewSection()))
+		}
+	}
+	if _, err := c.plan(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// validateCore checks the settings that are not a channel's.
+func (c *Config) validateCore() []error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		errs = append(errs, fmt.Errorf("public_url %q must be an absolute http(s) URL", c.PublicURL))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q must be debug, info, warn or error", c.LogLevel))
+	}
+	if k, ok := stores[c.Store]; !ok {
+		errs = append(errs, fmt.Errorf("store %q must be %s", c.Store, storeList()))
+	} else if k.durable && c.DataDir == "" {
+		errs = append(errs, fmt.Errorf("data_dir is required with the %s store", c.Store))
+	}
+	if in := c.Inactivity; in.RemindAfter < 0 || in.CloseAfter < 0 || (in.CloseAfter > 0 && in.RemindAfter >= in.CloseAfter) {
+		errs = append(errs, errors.New("inactivity: durations must be positive and remind_after must come before close_after"))
+	}
+	if c.Bot.Timeout <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("bot.timeout, retention and shutdown_timeout must be positive"))
+	}
+	return errs
+}

@@ -1,0 +1,85 @@
+package botframework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+
+	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/channels/module"
+)
+
+// Section is the part of the bot: section of the bridge's configuration that reaches a
+// self-hosted bot: Config as the file and the environment set it (endpoint, app_id,
+// app_password, issuer, openid_metadata_url, oauth_scope, token_issuers, signing_key_file,
+// channel_id, endorsements; defaults on each field). The channel runs when endpoint is set. The
+// delivery timeout is bot.timeout; the public URL is the bridge's; the signing key is kept in
+// the data directory when the store is durable and signing_key_file is not set.
+type Section struct {
+	Config `yaml:",inline"`
+}
+
+// Validate checks what the file and the environment set; Config.Validate checks the rest when
+// the channel is built.
+func (s *Section) Validate() error {
+	var errs []error
+	if e := s.BotEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			errs = append(errs, fmt.Errorf("bot.endpoint %q must be an absolute http(s) URL", e))
+		}
+	}
+	if s.BotAppID != "" && s.BotAppPassword == "" {
+		errs = append(errs, errors.New("bot.app_password (BRIDGE_BOT_APP_PASSWORD) is required with bot.app_id"))
+	}
+	return errors.Join(errs...)
+}
+
+// Module registers the Bot Framework channel with the bridge (app.Channels).
+var Module = module.Register(module.Spec[Section]{
+	Name: Name, Section: "bot", Role: module.Bot,
+	Enabled: func(s *Section) bool { return s.BotEndpoint != "" },
+	New:     newModule,
+})
+
+// running is the channel as the bridge runs it.
+type running struct {
+	*Channel
+	publicURL string
+}
+
+var (
+	_ module.Router    = running{}
+	_ module.Closer    = running{}
+	_ module.Describer = running{}
+)
+
+func newModule(s *Section, env module.Env) (bridge.Channel, error) {
+	cfg := s.Config
+	cfg.PublicURL = env.PublicURL
+	cfg.DeliveryTimeout = env.BotTimeout
+	if cfg.SigningKeyFile == "" && env.DataDir != "" {
+		// A key kept across restarts: bots cache the bridge's keys for up to a day.
+		cfg.SigningKeyFile = filepath.Join(env.DataDir, "botframework-signing-key.pem")
+	}
+	ch, err := New(cfg, env.Hub, env.Log)
+	if err != nil {
+		return nil, err
+	}
+	return running{Channel: ch, publicURL: env.PublicURL}, nil
+}
+
+// Routes implements module.Router.
+func (r running) Routes(mux *http.ServeMux) { r.Register(mux) }
+
+// Close implements module.Closer.
+func (r running) Close(context.Context) error { return r.Channel.Close() }
+
+// Describe implements module.Describer.
+func (r running) Describe() module.Banner {
+	return module.Banner{Endpoints: []module.Line{{
+		Label: "Bot", Value: fmt.Sprintf("%s  (its replies come to %s/v3/conversations)", r.cfg.BotEndpoint, r.publicURL),
+	}}}
+}

@@ -1,0 +1,65 @@
+package dlclient
+
+import (
+	"context"
+
+	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/channels/module"
+)
+
+// HostedBotName is the Hub's name for the client when it reaches the bridge's bot.
+const HostedBotName = "hostedbot"
+
+// Section is the bot.directline: section of the bridge's configuration, which reaches a bot
+// hosted behind Direct Line (Azure AI Health Bot, Copilot Studio, any bot on Azure Bot
+// Service): Config as the file and the environment set it (domain, secret, token_endpoint,
+// regional_settings_url, mode, greeting, locale, timezone, poll_interval, keep_alive,
+// max_retries, user_id_prefix; defaults on each field). It runs when secret or token_endpoint
+// is set.
+type Section struct {
+	Config `yaml:",inline"`
+}
+
+// configured reports whether the section turns the client on.
+func (s *Section) configured() bool { return s.Secret != "" || s.TokenEndpoint != "" }
+
+// Validate checks the section when it is configured.
+func (s *Section) Validate() error {
+	if !s.configured() {
+		return nil
+	}
+	return s.Config.Validate()
+}
+
+// Module registers the hosted bot's client with the bridge (app.Channels).
+var Module = module.Register(module.Spec[Section]{
+	Name: HostedBotName, Section: "bot.directline", Role: module.Bot,
+	Enabled: (*Section).configured,
+	New:     newModule,
+})
+
+// running is the client as the bridge runs it.
+type running struct{ *Client }
+
+var (
+	_ module.Closer    = running{}
+	_ module.Describer = running{}
+)
+
+func newModule(s *Section, env module.Env) (bridge.Channel, error) {
+	cfg := s.Config
+	cfg.Name = HostedBotName
+	c, err := New(cfg, env.Hub, env.Log)
+	if err != nil {
+		return nil, err
+	}
+	return running{c}, nil
+}
+
+// Close implements module.Closer.
+func (r running) Close(context.Context) error { return r.Client.Close() }
+
+// Describe implements module.Describer.
+func (r running) Describe() module.Banner {
+	return module.Banner{Endpoints: []module.Line{{Label: "Bot", Value: "a hosted bot through Direct Line (bot.directline)"}}}
+}

@@ -1,0 +1,85 @@
+package omnichannel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/channels/module"
+)
+
+// Section is the omnichannel: section of the bridge's configuration, which makes the bridge a
+// Dynamics 365 Omnichannel bot application user (topology T1): Omnichannel calls POST
+// /api/messages, the bridge relays to the bot and turns its escalations into Omnichannel
+// Escalate commands. Config as the file and the environment set it (app_id, app_password,
+// certificate_thumbprint, tenant_id, token_url, scope, openid_metadata_url, issuer,
+// escalation_notice, …; defaults on each field), plus what only the file says.
+type Section struct {
+	// Enabled mounts /api/messages. Default: false.
+	Enabled bool `yaml:"enabled"`
+	Config  `yaml:",inline"`
+	// CertificateKeyFile is the PEM private key of the app's certificate credential, read at
+	// start-up into Config.CertificateKeyPEM (with certificate_thumbprint). Prefer
+	// BRIDGE_OMNICHANNEL_APP_PASSWORD, or this file, to a password in the YAML file.
+	CertificateKeyFile string `yaml:"certificate_key_file"`
+}
+
+// Validate checks the section when it is enabled; Config.Validate checks the credentials when
+// the channel is built.
+func (s *Section) Validate() error {
+	if s.Enabled && s.AppID == "" {
+		return errors.New("omnichannel.app_id (BRIDGE_OMNICHANNEL_APP_ID) is required when omnichannel is enabled")
+	}
+	return nil
+}
+
+// Module registers the Omnichannel channel with the bridge (app.Channels).
+var Module = module.Register(module.Spec[Section]{
+	Name: Name, Section: "omnichannel", Role: module.Customer,
+	Enabled: func(s *Section) bool { return s.Enabled },
+	New:     newModule,
+})
+
+// running is the channel as the bridge runs it.
+type running struct {
+	*Channel
+	publicURL string
+}
+
+var (
+	_ module.Router    = running{}
+	_ module.Closer    = running{}
+	_ module.Describer = running{}
+)
+
+func newModule(s *Section, env module.Env) (bridge.Channel, error) {
+	cfg := s.Config
+	if s.CertificateKeyFile != "" {
+		pem, err := os.ReadFile(s.CertificateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("certificate: %w", err)
+		}
+		cfg.CertificateKeyPEM = string(pem)
+	}
+	ch, err := New(cfg, env.Hub, env.Log)
+	if err != nil {
+		return nil, err
+	}
+	return running{Channel: ch, publicURL: env.PublicURL}, nil
+}
+
+// Routes implements module.Router.
+func (r running) Routes(mux *http.ServeMux) { r.Register(mux) }
+
+// Close implements module.Closer.
+func (r running) Close(context.Context) error { return r.Channel.Close() }
+
+// Describe implements module.Describer.
+func (r running) Describe() module.Banner {
+	return module.Banner{Endpoints: []module.Line{{
+		Label: "Omnichannel", Value: fmt.Sprintf("messaging endpoint %s%s (the bot application user's Azure Bot)", r.publicURL, MessagesPath),
+	}}}
+}
