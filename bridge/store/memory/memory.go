@@ -164,11 +164,11 @@ func (s *Store) Append(_ context.Context, convID string, e bridge.Entry) (int64,
 func (s *Store) Since(_ context.Context, convID string, after int64, limit int) ([]bridge.Record, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if _, ok := s.convs[convID]; !ok { // a watch makes a log of its own
+		return nil, fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+	}
 	l := s.logs[convID]
 	if l == nil {
-		if _, ok := s.convs[convID]; !ok {
-			return nil, fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
-		}
 		return nil, nil
 	}
 	start := max(after+1, 0)
@@ -206,10 +206,14 @@ func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) 
 	return l.waiters.Add(fn)
 }
 
-// Ack implements bridge.Store.
+// Ack implements bridge.Store. It returns ErrUnknownConversation for a conversation that does
+// not exist, so that no cursor predates its conversation.
 func (s *Store) Ack(_ context.Context, convID, leg string, seq int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.convs[convID]; !ok {
+		return fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+	}
 	l := s.logOf(convID)
 	if cur, ok := l.cursors[leg]; !ok || seq > cur {
 		l.cursors[leg] = seq
