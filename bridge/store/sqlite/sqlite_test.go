@@ -306,23 +306,37 @@ func TestAckUnknownConversation(t *testing.T) {
 	require.ErrorIs(t, s.Ack(context.Background(), "ghost", "bot", 1), bridge.ErrUnknownConversation)
 }
 
+// own gives the conversation one of every kind of row a conversation owns: a record with an
+// idempotency key addressed to its bot (acknowledged), one addressed to an agent (pending), a
+// timer, a value and a file.
+func own(t *testing.T, s *Store, id string, due time.Time) {
+	ctx := context.Background()
+	create(t, s, conv(id))
+	_, _, err := add(s, id, bridge.RoleCustomer, msg("x"), "k", "bot")
+	require.NoError(t, err)
+	require.NoError(t, s.Ack(ctx, id, "bot", 0))
+	_, _, err = add(s, id, bridge.RoleBot, msg("y"), "", "agent")
+	require.NoError(t, err)
+	require.NoError(t, s.SetTimer(ctx, id, "inactivity", due))
+	require.NoError(t, s.PutValue(ctx, id, "session", []byte(id)))
+	require.NoError(t, s.PutBlob(ctx, id, "f", bridge.Blob{ContentType: "text/plain", Data: []byte(id)}))
+}
+
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	s := open(t, Options{TTL: time.Hour, SweepEvery: time.Hour, Clock: clk.Now})
 	for _, id := range []string{"old", "live", "big"} {
-		create(t, s, conv(id))
-		_, _, err := add(s, id, bridge.RoleCustomer, msg("x"), "k")
-		require.NoError(t, err)
-		require.NoError(t, s.Ack(ctx, id, "bot", 0))
+		own(t, s, id, clk.Now())
 	}
+	require.NoError(t, s.PutValue(ctx, "", "routing", []byte("global")))
 	concurrently(50, func(int) { // more log than one sweep step deletes
 		for range 50 {
 			_, _, err := add(s, "big", bridge.RoleBot, msg("y"), "")
 			require.NoError(t, err)
 		}
 	})
-	wake := bridge.Notify(s, "old", 0)
+	wake := bridge.Notify(s, "old", 1)
 	clk.Advance(59 * time.Minute)
 	_, _, err := add(s, "live", bridge.RoleBot, msg("z"), "") // restarts live's TTL
 	require.NoError(t, err)
@@ -339,26 +353,33 @@ func TestSweep(t *testing.T) {
 		t.Fatal("a waiter on a swept conversation is woken")
 	}
 	for _, id := range []string{"old", "big"} {
-		_, err = s.Conversation(ctx, id)
-		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
-		_, err = s.ConversationByLeg(ctx, "botframework", id+"-bot")
-		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
-		_, err = s.Since(ctx, id, -1, 0)
-		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
-		_, err = s.Last(ctx, id)
-		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
-		cur, err := s.Cursor(ctx, id, "bot")
-		require.NoError(t, err)
-		require.Equal(t, int64(-1), cur)
+		requireGone(t, s, id)
 	}
 	var rows int
 	require.NoError(t, s.rdb.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM log WHERE conv_id != 'live') + (SELECT COUNT(*) FROM purge) +
-		(SELECT COUNT(*) FROM legs WHERE conv_id != 'live') + (SELECT COUNT(*) FROM cursors WHERE conv_id != 'live')`).Scan(&rows))
+		(SELECT COUNT(*) FROM legs WHERE conv_id != 'live') + (SELECT COUNT(*) FROM cursors WHERE conv_id != 'live') +
+		(SELECT COUNT(*) FROM addressed WHERE conv_id != 'live') + (SELECT COUNT(*) FROM timers WHERE conv_id != 'live') +
+		(SELECT COUNT(*) FROM vals WHERE conv_id NOT IN ('live', '')) + (SELECT COUNT(*) FROM blobs WHERE conv_id != 'live')`).Scan(&rows))
 	require.Zero(t, rows, "nothing of the swept conversations is left")
+
+	// What the live conversation owns, and the bridge's own values, are kept.
 	recs, err := s.Since(ctx, "live", -1, 0)
 	require.NoError(t, err)
-	require.Len(t, recs, 2)
+	require.Len(t, recs, 3)
+	require.Equal(t, []bridge.PendingLeg{{ConversationID: "live", Leg: "agent", Cursor: -1, Last: 1}}, mustPending(t, s))
+	timers, err := s.DueTimers(ctx, clk.Now(), 0)
+	require.NoError(t, err)
+	require.Len(t, timers, 1)
+	require.Equal(t, "live", timers[0].ConversationID)
+	sessions, err := s.Values(ctx, "session")
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"live": []byte("live")}, sessions)
+	v, err := s.Value(ctx, "", "routing")
+	require.NoError(t, err)
+	require.Equal(t, "global", string(v), "the bridge's own values are never swept")
+	_, err = s.Blob(ctx, "live", "f")
+	require.NoError(t, err)
 
 	// An id used again starts afresh, idempotency keys included.
 	create(t, s, conv("old"))
@@ -367,6 +388,34 @@ func TestSweep(t *testing.T) {
 	require.False(t, dup)
 	require.Equal(t, int64(0), seq)
 	require.Equal(t, uint64(2), s.Stats().Swept)
+}
+
+// requireGone checks that nothing of a swept conversation can be read.
+func requireGone(t *testing.T, s *Store, id string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := s.Conversation(ctx, id)
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	_, err = s.ConversationByLeg(ctx, "botframework", id+"-bot")
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	_, err = s.Since(ctx, id, -1, 0)
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	_, err = s.Last(ctx, id)
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	cur, err := s.Cursor(ctx, id, "bot")
+	require.NoError(t, err)
+	require.Equal(t, int64(-1), cur)
+	_, err = s.Value(ctx, id, "session")
+	require.ErrorIs(t, err, bridge.ErrNotFound)
+	_, err = s.Blob(ctx, id, "f")
+	require.ErrorIs(t, err, bridge.ErrNotFound)
+}
+
+func mustPending(t *testing.T, s *Store) []bridge.PendingLeg {
+	t.Helper()
+	p, err := s.Pending(context.Background())
+	require.NoError(t, err)
+	return p
 }
 
 func TestSweepInBackground(t *testing.T) {

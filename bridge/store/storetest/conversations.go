@@ -123,6 +123,27 @@ func runConversations(t *testing.T, h *harness) {
 		create(t, s, conv("second")) // with legs of its own
 	})
 
+	t.Run("a put indexes new legs and keeps the index of old ones", func(t *testing.T) {
+		s := h.newStore(t)
+		create(t, s, conv("holder"))
+		c := create(t, s, conv("mover"))
+		c.Agent = &bridge.Leg{Channel: "desk", ConversationID: "a1"}
+		require.NoError(t, s.PutConversation(ctx, c))
+		c.Agent = &bridge.Leg{Channel: "desk", ConversationID: "a2"}              // a1 dropped
+		c.Bot = bridge.Leg{Channel: "botframework", ConversationID: "holder-bot"} // another's
+		require.NoError(t, s.PutConversation(ctx, c))
+		for _, tc := range []struct{ channel, id, want string }{
+			{"desk", "a1", "mover"}, // kept
+			{"desk", "a2", "mover"}, // new
+			{"botframework", "holder-bot", "holder"},
+			{"botframework", "mover-bot", "mover"},
+		} {
+			got, err := s.ConversationByLeg(ctx, tc.channel, tc.id)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got.ID, "%s/%s", tc.channel, tc.id)
+		}
+	})
+
 	t.Run("put is compare-and-swap on the version", func(t *testing.T) {
 		s := h.newStore(t)
 		create(t, s, conv("cas"))
