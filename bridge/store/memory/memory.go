@@ -123,6 +123,9 @@ func (s *Store) logOf(convID string) *convLog {
 // Append implements bridge.Store.
 func (s *Store) Append(_ context.Context, convID string, e bridge.Entry) (int64, bool, error) {
 	a, idemKey := e.Activity, e.Key
+	if a == nil {
+		return 0, false, errors.New("memory store: append: nil activity")
+	}
 	body, err := enc.WithoutID(a) // outside the lock; the id is added once the seq is known
 	if err != nil {
 		return 0, false, fmt.Errorf("memory store: encode activity: %w", err)

@@ -130,10 +130,9 @@ func (s *Store) PutConversation(ctx context.Context, c *bridge.Conversation) err
 	return nil
 }
 
-// Append implements bridge.Store. It returns once the record is committed and fsynced, and
-// e.Activity is not retained afterwards (e.To is, by the cache). If ctx ends while the write is
-// still queued, nothing is appended and the context's error is returned; once the writer holds
-// the write, Append waits for its commit.
+// Append implements bridge.Store. It returns once the record is committed and fsynced. If ctx
+// ends while the write is still queued, nothing is appended and the context's error is returned;
+// once the writer holds the write, Append waits for its commit.
 func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int64, bool, error) {
 	if e.Activity == nil {
 		return 0, false, errors.New("sqlite store: append: nil activity")
@@ -154,8 +153,8 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 	return r.seq, r.dup, nil
 }
 
-// Ack implements bridge.Store. Unlike the memory store, it returns ErrUnknownConversation for a
-// conversation that does not exist, so that no cursor outlives its conversation. For a
+// Ack implements bridge.Store. It returns ErrUnknownConversation for a conversation that does
+// not exist, so that no cursor outlives or predates its conversation. For a
 // conversation known to exist it returns once the cursor is in memory and the write queued: the
 // writer commits it with the next batch, or within Options.AckWait when no other write comes
 // (see the package doc). A cursor lost in a crash only makes a leg be delivered again what it

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/bfbridge/bfbridge/bridge"
@@ -19,9 +20,26 @@ import (
 func (s *Store) SetTimer(ctx context.Context, convID, name string, due time.Time) error {
 	r := &request{kind: kindTimer, conv: convID, leg: name, drop: due.IsZero()}
 	if !r.drop {
-		r.seq = due.UnixNano()
+		r.seq = unixNano(due)
 	}
 	return s.submit(ctx, r)
+}
+
+// Bounds of the times that Unix nanoseconds hold.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// unixNano is t.UnixNano, clamped for times out of its range (a far-off "never" stays far off).
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // DueTimers implements bridge.Store. It reads the timers' index on due times, not every timer.
@@ -30,7 +48,7 @@ func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]brid
 	if limit <= 0 {
 		lim = -1 // SQLite: no limit
 	}
-	rows, err := s.r[rdDue].QueryContext(ctx, now.UnixNano(), lim)
+	rows, err := s.r[rdDue].QueryContext(ctx, unixNano(now), lim)
 	if err != nil {
 		return nil, s.readErr("read timers", err)
 	}

@@ -129,8 +129,9 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-// Store is the SQLite bridge.Store. It is safe for concurrent use. Activities handed to Append
-// are not retained: the store keeps their JSON and readers get fresh copies.
+// Store is the SQLite bridge.Store. It is safe for concurrent use. The activity and addressees
+// handed to Append are kept in memory while the record is among its conversation's last few
+// (see cache), and handed to live readers: as the contract says, the caller must not change them.
 //
 // Besides SQLite's page cache, a Store keeps in memory, per conversation read or written since Open
 // and not yet swept, its last sequence number, the conversation, its cursors and, while it is
@@ -138,9 +139,10 @@ func (o *Options) defaults() error {
 // readers' Since do not read the disk (see cache).
 //
 // Ack, SetTimer, PutValue (but for the bridge's own values) and PutBlob return
-// ErrUnknownConversation for a conversation that does not exist (the memory store accepts
-// Ack). As in the memory store, a leg stays indexed to its conversation until that is swept,
-// even when a later PutConversation no longer lists it.
+// ErrUnknownConversation for a conversation that does not exist. As in the memory store, a leg
+// stays indexed to the first conversation that had it until that one is swept: a later
+// PutConversation that no longer lists it, or lists a leg another conversation holds, does not
+// move it.
 type Store struct {
 	opts       Options
 	touchEvery time.Duration // how stale a conversation's stored write time may get (see Options.TTL)

@@ -39,6 +39,7 @@ func runTimers(t *testing.T, h *harness) {
 			tm("t1", "refresh", time.Hour), // not yet due
 			tm("t2", "inactivity", -2*time.Minute),
 			tm("t2", "offer", 0), // due now: due at or before now
+			{ConversationID: "t2", Name: "far", Due: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)},
 		} {
 			require.NoError(t, s.SetTimer(ctx, x.ConversationID, x.Name, x.Due))
 		}

@@ -47,6 +47,8 @@ func runLog(t *testing.T, h *harness) {
 		require.Equal(t, int64(2), last)
 		_, _, err = s.Append(ctx, "missing", entry("x", ""))
 		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+		_, _, err = s.Append(ctx, "c2", bridge.Entry{From: bridge.RoleBot})
+		require.Error(t, err, "no activity")
 	})
 
 	t.Run("every read of a long log gives the same records, with their JSON and addressees", func(t *testing.T) {
