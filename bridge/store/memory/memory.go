@@ -123,6 +123,9 @@ func (s *Store) logOf(convID string) *convLog {
 // Append implements bridge.Store.
 func (s *Store) Append(_ context.Context, convID string, e bridge.Entry) (int64, bool, error) {
 	a, idemKey := e.Activity, e.Key
+	if a == nil {
+		return 0, false, errors.New("memory store: append: nil activity")
+	}
 	body, err := enc.WithoutID(a) // outside the lock; the id is added once the seq is known
 	if err != nil {
 		return 0, false, fmt.Errorf("memory store: encode activity: %w", err)
@@ -164,11 +167,11 @@ func (s *Store) Append(_ context.Context, convID string, e bridge.Entry) (int64,
 func (s *Store) Since(_ context.Context, convID string, after int64, limit int) ([]bridge.Record, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if _, ok := s.convs[convID]; !ok { // a watch makes a log of its own
+		return nil, fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+	}
 	l := s.logs[convID]
 	if l == nil {
-		if _, ok := s.convs[convID]; !ok {
-			return nil, fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
-		}
 		return nil, nil
 	}
 	start := max(after+1, 0)
@@ -206,10 +209,14 @@ func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) 
 	return l.waiters.Add(fn)
 }
 
-// Ack implements bridge.Store.
+// Ack implements bridge.Store. It returns ErrUnknownConversation for a conversation that does
+// not exist, so that no cursor predates its conversation.
 func (s *Store) Ack(_ context.Context, convID, leg string, seq int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.convs[convID]; !ok {
+		return fmt.Errorf("conversation %q: %w", convID, bridge.ErrUnknownConversation)
+	}
 	l := s.logOf(convID)
 	if cur, ok := l.cursors[leg]; !ok || seq > cur {
 		l.cursors[leg] = seq

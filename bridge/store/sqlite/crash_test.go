@@ -3,7 +3,6 @@ package sqlite
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,10 +35,7 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
 	}
-	if _, err := s.Conversation(ctx, "crash"); errors.Is(err, bridge.ErrUnknownConversation) {
-		err = s.PutConversation(ctx, conv("crash"))
-	}
-	if err != nil {
+	if _, _, err = s.CreateConversation(ctx, conv("crash")); err != nil {
 		fmt.Fprintln(os.Stderr, "put:", err)
 		os.Exit(2)
 	}
@@ -52,7 +48,7 @@ func TestHelperProcess(t *testing.T) {
 			defer wg.Done()
 			for i := 0; ; i++ {
 				text := fmt.Sprintf("r%s-g%d-%d", round, g, i)
-				seq, _, err := s.Append(ctx, "crash", bridge.RoleCustomer, msg(text), "")
+				seq, _, err := add(s, "crash", bridge.RoleCustomer, msg(text), "")
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "append:", err)
 					os.Exit(2)

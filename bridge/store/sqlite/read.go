@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity"
@@ -21,22 +20,34 @@ const (
 	rdExists
 	rdLast
 	rdCursor
+	rdPending
+	rdDue
 	rdValue
+	rdValues
+	rdBlob
 	nReadStmts
 )
 
 var readSQL = [nReadStmts]string{
-	rdConv:  `SELECT body FROM conversations WHERE id = ?`,
-	rdByLeg: `SELECT c.body FROM legs l JOIN conversations c ON c.id = l.conv_id WHERE l.channel = ? AND l.channel_conv_id = ?`,
+	rdConv:  `SELECT body, version FROM conversations WHERE id = ?`,
+	rdByLeg: `SELECT c.body, c.version FROM legs l JOIN conversations c ON c.id = l.conv_id WHERE l.channel = ? AND l.channel_conv_id = ?`,
 	// The log of a conversation that no longer exists is being purged: it reads as empty.
-	rdSince: `SELECT seq, from_role, activity, at FROM log
+	rdSince: `SELECT seq, from_role, activity, at, to_legs FROM log
 		WHERE conv_id = ?1 AND seq > ?2 AND EXISTS (SELECT 1 FROM conversations WHERE id = ?1)
 		ORDER BY seq LIMIT ?3`,
 	rdExists: `SELECT 1 FROM conversations WHERE id = ?`,
 	rdLast: `SELECT EXISTS (SELECT 1 FROM conversations WHERE id = ?1),
 		(SELECT COALESCE(MAX(seq), -1) FROM log WHERE conv_id = ?1)`,
 	rdCursor: `SELECT seq FROM cursors WHERE conv_id = ? AND leg = ?`,
-	rdValue:  `SELECT value FROM kv WHERE key = ?`,
+	rdPending: `SELECT a.conv_id, a.leg, a.seq, COALESCE(c.seq, -1) FROM addressed a
+		LEFT JOIN cursors c ON c.conv_id = a.conv_id AND c.leg = a.leg
+		WHERE a.seq > COALESCE(c.seq, -1)`,
+	rdDue:    `SELECT conv_id, name, due FROM timers WHERE due <= ? ORDER BY due, conv_id, name LIMIT ?`,
+	rdValue:  `SELECT value FROM vals WHERE conv_id = ? AND key = ?`,
+	rdValues: `SELECT conv_id, value FROM vals WHERE key = ?`,
+	// The files of a conversation that no longer exists are being removed: they read as absent.
+	rdBlob: `SELECT content_type, data FROM blobs
+		WHERE conv_id = ?1 AND id = ?2 AND EXISTS (SELECT 1 FROM conversations WHERE id = ?1)`,
 }
 
 type readStmts [nReadStmts]*sql.Stmt
@@ -104,17 +115,26 @@ func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID st
 }
 
 func (s *Store) decodeConv(row *sql.Row, missing func() error) (*bridge.Conversation, error) {
-	var body []byte
-	switch err := row.Scan(&body); {
+	var (
+		body    []byte
+		version int64
+	)
+	switch err := row.Scan(&body, &version); {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, missing()
 	case err != nil:
 		return nil, s.readErr("read conversation", err)
 	}
+	return decodeConv(body, version)
+}
+
+// decodeConv decodes a stored conversation; version, from its own column, is authoritative.
+func decodeConv(body []byte, version int64) (*bridge.Conversation, error) {
 	var c bridge.Conversation
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, fmt.Errorf("sqlite store: corrupt conversation: %w", err)
 	}
+	c.Version = version
 	return &c, nil
 }
 
@@ -135,20 +155,10 @@ func (s *Store) Since(ctx context.Context, convID string, after int64, limit int
 	defer rows.Close()
 	var recs []bridge.Record
 	for rows.Next() {
-		var (
-			rec  bridge.Record
-			from string
-			body []byte
-			at   int64
-		)
-		if err := rows.Scan(&rec.Seq, &from, &body, &at); err != nil {
-			return nil, s.readErr("read log", err)
-		}
-		a, err := activity.Decode(body)
+		rec, err := s.scanRecord(convID, rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite store: corrupt record %s: %w", bridge.FormatActivityID(convID, rec.Seq), err)
+			return nil, err
 		}
-		rec.From, rec.Activity, rec.At, rec.Raw = bridge.Role(from), a, time.Unix(0, at).UTC(), body
 		recs = append(recs, rec)
 	}
 	if err := rows.Err(); err != nil {
@@ -165,6 +175,30 @@ func (s *Store) Since(ctx context.Context, convID string, after int64, limit int
 		return nil, s.readErr("read conversation", err)
 	}
 	return nil, nil
+}
+
+// scanRecord reads a record of convID's log from rows.
+func (s *Store) scanRecord(convID string, rows *sql.Rows) (bridge.Record, error) {
+	var (
+		rec      bridge.Record
+		from     string
+		body, to []byte
+		at       int64
+	)
+	if err := rows.Scan(&rec.Seq, &from, &body, &at, &to); err != nil {
+		return rec, s.readErr("read log", err)
+	}
+	a, err := activity.Decode(body)
+	if err != nil {
+		return rec, fmt.Errorf("sqlite store: corrupt record %s: %w", bridge.FormatActivityID(convID, rec.Seq), err)
+	}
+	if len(to) > 0 {
+		if err := json.Unmarshal(to, &rec.To); err != nil {
+			return rec, fmt.Errorf("sqlite store: corrupt record %s: addressees: %w", bridge.FormatActivityID(convID, rec.Seq), err)
+		}
+	}
+	rec.From, rec.Activity, rec.At, rec.Raw = bridge.Role(from), a, time.Unix(0, at).UTC(), body
+	return rec, nil
 }
 
 // Last implements bridge.Store. It is answered from memory once the conversation has been seen.
@@ -255,256 +289,27 @@ func (s *Store) Cursor(ctx context.Context, convID, leg string) (int64, error) {
 	return seq, nil
 }
 
-// cache holds, per conversation, what readers would otherwise ask the database for: the last
-// committed sequence number and the Watch callbacks waiting for it to pass theirs, the conversation itself, the
-// cursors acknowledged since Open, and the last few records appended (tailMax at most, dropped
-// once idle for tailIdle). The writer creates and advances entries after each commit, so it holds
-// one entry per conversation read or written within the TTL; the sweep forgets the ones it
-// removes. Readers fill in missing parts from the database; gen, bumped whenever entries are
-// forgotten, stops a reader from installing what it read before a sweep.
-type cache struct {
-	mu     sync.Mutex
-	gen    uint64
-	closed bool
-	m      map[string]*entry
-	byLeg  map[string]string // leg key -> conversation id, for the conversations in m
-}
-
-type entry struct {
-	last    int64
-	hasLast bool // last is known
-	exists  bool
-	waiters bridge.Waiters // called when last advances
-
-	conv    *bridge.Conversation // nil until read or written; replaced, never changed
-	legs    []string             // the leg keys byLeg maps to this conversation
-	cursors []cursor
-	tail    []bridge.Record // the records up to last, consecutive; empty when unknown
-	tailAt  time.Time       // when the tail last grew
-}
-
-type cursor struct {
-	leg string
-	seq int64
-}
-
-// Bounds of the records kept per conversation for live readers.
-const (
-	tailMax  = 16
-	tailIdle = 30 * time.Second
-)
-
-// watch calls fn once the log passes after. The caller holds the cache's lock.
-func (e *entry) watch(after int64, fn func()) (stop func() bool) {
-	if e.last > after {
-		return bridge.FireNow(fn)
+// Pending implements bridge.Store. It reads every leg's addressed mark against its cursor,
+// committed or only acknowledged: it is meant for the start.
+func (s *Store) Pending(ctx context.Context) ([]bridge.PendingLeg, error) {
+	rows, err := s.r[rdPending].QueryContext(ctx)
+	if err != nil {
+		return nil, s.readErr("read pending deliveries", err)
 	}
-	return e.waiters.Add(fn)
-}
-
-// advance records a committed append. The caller holds the lock.
-func (c *cache) advance(convID string, rec bridge.Record, now time.Time) {
-	e := c.m[convID]
-	if e == nil {
-		e = &entry{last: rec.Seq - 1}
-		c.m[convID] = e
-	}
-	e.exists = true
-	switch {
-	case !e.hasLast || rec.Seq == e.last+1:
-		if !e.hasLast || (len(e.tail) > 0 && e.tail[len(e.tail)-1].Seq != e.last) {
-			e.tail = e.tail[:0]
+	defer rows.Close()
+	var out []bridge.PendingLeg
+	for rows.Next() {
+		var p bridge.PendingLeg
+		if err := rows.Scan(&p.ConversationID, &p.Leg, &p.Last, &p.Cursor); err != nil {
+			return nil, s.readErr("read pending deliveries", err)
 		}
-		if len(e.tail) == tailMax {
-			copy(e.tail, e.tail[1:])
-			e.tail = e.tail[:tailMax-1]
-		}
-		e.tail = append(e.tail, rec)
-		e.tailAt = now
-	case rec.Seq > e.last:
-		e.tail = nil // a gap: the writer knew better than this entry
-	default:
-		return
-	}
-	e.last, e.hasLast = rec.Seq, true
-	e.waiters.Fire()
-}
-
-// since answers Since from the tail when it holds everything after after; ok is false when the
-// database must be read.
-func (c *cache) since(convID string, after int64, limit int) (recs []bridge.Record, ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := c.m[convID]
-	if e == nil || !e.exists || !e.hasLast {
-		return nil, false
-	}
-	if after >= e.last {
-		return nil, true
-	}
-	if len(e.tail) == 0 || after+1 < e.tail[0].Seq {
-		return nil, false
-	}
-	recs = e.tail[after+1-e.tail[0].Seq:]
-	if limit > 0 && len(recs) > limit {
-		recs = recs[:limit]
-	}
-	return append([]bridge.Record(nil), recs...), true
-}
-
-// trimTails drops the tails of conversations that have been quiet for tailIdle, so that idle
-// conversations keep no records in memory.
-func (c *cache) trimTails(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range c.m {
-		if e.tail != nil && now.Sub(e.tailAt) >= tailIdle {
-			e.tail = nil
+		p.Cursor = max(p.Cursor, s.cache.cursor(p.ConversationID, p.Leg))
+		if p.Last > p.Cursor {
+			out = append(out, p)
 		}
 	}
-}
-
-// conversation returns a copy of the cached conversation, or the generation to learn it under.
-func (c *cache) conversation(id string) (*bridge.Conversation, uint64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := c.m[id]; e != nil && e.conv != nil {
-		return e.conv.Clone(), 0, true
+	if err := rows.Err(); err != nil {
+		return nil, s.readErr("read pending deliveries", err)
 	}
-	return nil, c.gen, false
-}
-
-// conversationByLeg is conversation for a leg key.
-func (c *cache) conversationByLeg(key string) (*bridge.Conversation, uint64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := c.m[c.byLeg[key]]; e != nil && e.conv != nil {
-		return e.conv.Clone(), 0, true
-	}
-	return nil, c.gen, false
-}
-
-// learnConv keeps a conversation a reader loaded under generation gen (found by leg key, when
-// not ""), unless entries were forgotten since or a newer one is cached.
-func (c *cache) learnConv(conv *bridge.Conversation, gen uint64, key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen != c.gen || c.closed {
-		return
-	}
-	e := c.m[conv.ID]
-	if e == nil {
-		e = &entry{}
-		c.m[conv.ID] = e
-	}
-	e.exists = true
-	if e.conv == nil {
-		c.setConv(e, conv.Clone())
-	}
-	if key != "" && c.byLeg[key] == "" {
-		c.byLeg[key] = conv.ID
-		e.legs = append(e.legs, key)
-	}
-}
-
-// setConv caches conv (a copy no one else holds) and indexes its legs. The caller holds the lock.
-func (c *cache) setConv(e *entry, conv *bridge.Conversation) {
-	e.conv = conv
-	for _, l := range conv.Legs() {
-		k := l.Key()
-		if c.byLeg[k] != conv.ID {
-			c.byLeg[k] = conv.ID
-			e.legs = append(e.legs, k)
-		}
-	}
-}
-
-// ack records an acknowledged cursor, and reports whether the conversation is known to exist.
-func (c *cache) ack(convID, leg string, seq int64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := c.m[convID]
-	if e == nil || !e.exists {
-		return false
-	}
-	for i := range e.cursors {
-		if e.cursors[i].leg == leg {
-			e.cursors[i].seq = max(e.cursors[i].seq, seq)
-			return true
-		}
-	}
-	e.cursors = append(e.cursors, cursor{leg, seq})
-	return true
-}
-
-// cursor returns the cursor acknowledged since Open, or -1.
-func (c *cache) cursor(convID, leg string) int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := c.m[convID]; e != nil {
-		for _, cu := range e.cursors {
-			if cu.leg == leg {
-				return cu.seq
-			}
-		}
-	}
-	return -1
-}
-
-// learn merges what a reader loaded under generation gen, unless entries were forgotten since,
-// and returns the entry (nil when it could not be trusted). The caller holds the lock.
-func (c *cache) learn(convID string, gen uint64, exists bool, last int64) *entry {
-	if gen != c.gen || c.closed {
-		return nil
-	}
-	e := c.m[convID]
-	if e == nil {
-		e = &entry{last: last, hasLast: true, exists: exists}
-		c.m[convID] = e
-		return e
-	}
-	e.exists = e.exists || exists
-	if !e.hasLast || last > e.last {
-		e.last, e.hasLast, e.tail = last, true, nil
-	}
-	return e
-}
-
-// forget drops a removed conversation, waking its waiters so that they find it gone. The caller
-// holds the lock.
-func (c *cache) forget(convID string) {
-	if e := c.m[convID]; e != nil {
-		e.waiters.Fire()
-		for _, k := range e.legs {
-			if c.byLeg[k] == convID {
-				delete(c.byLeg, k)
-			}
-		}
-		delete(c.m, convID)
-	}
-	c.gen++
-}
-
-// closeAll wakes every waiter; later Watch calls are called back at once.
-func (c *cache) closeAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	for id, e := range c.m {
-		e.waiters.Fire()
-		delete(c.m, id)
-	}
-	clear(c.byLeg)
-}
-
-// Value implements bridge.Store.
-func (s *Store) Value(ctx context.Context, key string) ([]byte, error) {
-	var v []byte
-	switch err := s.r[rdValue].QueryRowContext(ctx, key).Scan(&v); {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, fmt.Errorf("value %q: %w", key, bridge.ErrNotFound)
-	case err != nil:
-		return nil, s.readErr("read value", err)
-	}
-	return v, nil
+	return out, nil
 }

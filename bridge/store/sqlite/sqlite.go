@@ -2,10 +2,20 @@
 // single goroutine that commits in groups with synchronous=FULL, read through a separate pool of
 // read-only connections, and swept of expired conversations in the background.
 //
-// The durability point is the fsync of the write-ahead log: Append, PutConversation and Ack return
-// only after the transaction holding their write has committed, so an acknowledged write survives a
-// process crash and a power loss. Many concurrent writers share one commit (group commit), which
-// is what makes that affordable.
+// The durability point is the fsync of the write-ahead log: CreateConversation, PutConversation,
+// Append, SetTimer, PutValue and PutBlob return only after the transaction holding their write
+// has committed, so an acknowledged write survives a process crash and a power loss. Many
+// concurrent writers share one commit (group commit), which is what makes that affordable.
+// Because one goroutine applies every write, the checks that make CreateConversation
+// (create-if-absent) and PutConversation (compare-and-swap on Version) atomic are done there.
+//
+// Ack is the exception: it returns once the cursor is in memory (Cursor and Pending read it at
+// once) and the write is queued. A queue holding only acks does not start a transaction at
+// once: the acks ride the next commit of any other write, or are committed on their own once
+// Options.AckWait (5ms by default) has passed without one. An acknowledged cursor is thus on
+// disk at most AckWait plus the commit in progress and its own after Ack returns (a few
+// milliseconds more on a local disk); a crash within that window makes a leg be delivered again,
+// under the same ids, what it had been delivered in it, and never less.
 package sqlite
 
 import (
@@ -33,9 +43,6 @@ const FileName = "bridge.db"
 // lockName is the file whose lock keeps a second store out of the directory.
 const lockName = "bridge.lock"
 
-// schemaVersion is stored in PRAGMA user_version; Open refuses a file written by a newer schema.
-const schemaVersion = 1
-
 // Defaults of Options.
 const (
 	DefaultTTL        = 24 * time.Hour
@@ -43,6 +50,7 @@ const (
 	DefaultBatchWait  = 0
 	DefaultSweepEvery = time.Minute
 	DefaultBusyWait   = 5 * time.Second
+	DefaultAckWait    = 5 * time.Millisecond
 )
 
 // Errors of the store, matched with errors.Is.
@@ -60,8 +68,9 @@ type Options struct {
 	// with mode 0700 when it does not exist. One store at a time may have it open (Open takes
 	// an advisory lock on "bridge.lock" in it). Required.
 	Dir string
-	// TTL is how long a conversation may go without being written (PutConversation or Append)
-	// before the sweep removes it with its legs, log and cursors. 0 means DefaultTTL (24h, the
+	// TTL is how long a conversation may go without being written (CreateConversation,
+	// PutConversation or Append) before the sweep removes it with everything it owns: its legs,
+	// log, idempotency keys, cursors, addressed marks, timers, values and files. 0 means DefaultTTL (24h, the
 	// Direct Line replay and dedupe window); a negative TTL keeps everything forever. A
 	// conversation is kept at least TTL after its last write and removed at most
 	// TTL + min(TTL/100, 1 minute) + SweepEvery after it, because appends refresh the stored
@@ -76,6 +85,10 @@ type Options struct {
 	// arrive during a commit are batched into the next one anyway; a small wait (say 200µs)
 	// trades latency at low load for fewer fsyncs at medium load.
 	BatchWait time.Duration
+	// AckWait bounds how long acknowledged cursors wait for another write to share its commit
+	// before the writer commits them alone (see the package doc). 0 means DefaultAckWait (5ms);
+	// a negative AckWait commits them at once.
+	AckWait time.Duration
 	// BusyWait is SQLite's busy_timeout, for when another process holds the file. 0 means
 	// DefaultBusyWait (5s).
 	BusyWait time.Duration
@@ -101,6 +114,12 @@ func (o *Options) defaults() error {
 	if o.BatchWait < 0 {
 		o.BatchWait = 0
 	}
+	switch {
+	case o.AckWait == 0:
+		o.AckWait = DefaultAckWait
+	case o.AckWait < 0:
+		o.AckWait = 0
+	}
 	if o.BusyWait <= 0 {
 		o.BusyWait = DefaultBusyWait
 	}
@@ -110,17 +129,20 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-// Store is the SQLite bridge.Store. It is safe for concurrent use. Activities handed to Append
-// are not retained: the store keeps their JSON and readers get fresh copies.
+// Store is the SQLite bridge.Store. It is safe for concurrent use. The activity and addressees
+// handed to Append are kept in memory while the record is among its conversation's last few
+// (see cache), and handed to live readers: as the contract says, the caller must not change them.
 //
 // Besides SQLite's page cache, a Store keeps in memory, per conversation read or written since Open
 // and not yet swept, its last sequence number, the conversation, its cursors and, while it is
 // active, its last few records, so that appends, conversation lookups, Last, Watch and live
 // readers' Since do not read the disk (see cache).
 //
-// Ack returns ErrUnknownConversation for a conversation that does not exist (the memory store
-// accepts it). As in the memory store, a leg stays indexed to its conversation until that is
-// swept, even when a later PutConversation no longer lists it.
+// Ack, SetTimer, PutValue (but for the bridge's own values) and PutBlob return
+// ErrUnknownConversation for a conversation that does not exist. As in the memory store, a leg
+// stays indexed to the first conversation that had it until that one is swept: a later
+// PutConversation that no longer lists it, or lists a leg another conversation holds, does not
+// move it.
 type Store struct {
 	opts       Options
 	touchEvery time.Duration // how stale a conversation's stored write time may get (see Options.TTL)
@@ -147,7 +169,7 @@ var _ bridge.Store = (*Store)(nil)
 
 // Stats counts what the writer has done since Open.
 type Stats struct {
-	Writes       uint64 // requests applied: appends, conversation puts, acks, sweep steps
+	Writes       uint64 // requests applied: appends, conversation writes, acks, timers, values, files, sweep steps
 	Transactions uint64 // transactions committed; Writes/Transactions is the mean group size
 	Failed       uint64 // transactions that failed to commit
 	Swept        uint64 // conversations removed by the TTL sweep
@@ -244,89 +266,6 @@ func openLocked(ctx context.Context, opts Options, path string) (*Store, error) 
 func dsn(path string, q url.Values) string {
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
 	return u.String()
-}
-
-// schema creates the tables. Times are Unix nanoseconds from Options.Clock. There are no foreign
-// keys: the sweep deletes a conversation's rows itself, in bounded steps, and a conversation's
-// log outlives its row only in purge, until the sweep has removed it.
-var schema = []string{
-	// conversations: the JSON of bridge.Conversation; updated is the store's time of the last
-	// PutConversation or Append, which the TTL is measured from.
-	`CREATE TABLE IF NOT EXISTS conversations (
-		id      TEXT PRIMARY KEY,
-		body    BLOB NOT NULL,
-		updated INTEGER NOT NULL
-	)`,
-	`CREATE INDEX IF NOT EXISTS conversations_updated ON conversations (updated)`,
-	// legs: every leg a conversation has had, by channel and the channel's conversation id.
-	`CREATE TABLE IF NOT EXISTS legs (
-		channel         TEXT NOT NULL,
-		channel_conv_id TEXT NOT NULL,
-		conv_id         TEXT NOT NULL,
-		PRIMARY KEY (channel, channel_conv_id)
-	) WITHOUT ROWID`,
-	`CREATE INDEX IF NOT EXISTS legs_conv ON legs (conv_id)`,
-	// log: seq is gapless from 0 per conversation; activity is its JSON with the id set. Rows
-	// are in append order (rowid), so a transaction of appends to many conversations writes few
-	// data pages; the (conv_id, seq) index serves reads. (Clustering rows by conversation, WITHOUT
-	// ROWID, made BenchmarkAppend a third slower for 1,000 conversations.)
-	`CREATE TABLE IF NOT EXISTS log (
-		rowid     INTEGER PRIMARY KEY,
-		conv_id   TEXT NOT NULL,
-		seq       INTEGER NOT NULL,
-		from_role TEXT NOT NULL,
-		activity  BLOB NOT NULL,
-		at        INTEGER NOT NULL,
-		idem_key  TEXT
-	)`,
-	`CREATE UNIQUE INDEX IF NOT EXISTS log_seq ON log (conv_id, seq)`,
-	`CREATE UNIQUE INDEX IF NOT EXISTS log_idem ON log (conv_id, idem_key) WHERE idem_key IS NOT NULL`,
-	// cursors: per leg, the highest acknowledged seq; it never moves back.
-	`CREATE TABLE IF NOT EXISTS cursors (
-		conv_id TEXT NOT NULL,
-		leg     TEXT NOT NULL,
-		seq     INTEGER NOT NULL,
-		PRIMARY KEY (conv_id, leg)
-	) WITHOUT ROWID`,
-	// purge: conversations already removed whose log rows the sweep is still deleting.
-	`CREATE TABLE IF NOT EXISTS purge (conv_id TEXT PRIMARY KEY) WITHOUT ROWID`,
-	// kv: small named values that channels keep across restarts (PutValue).
-	`CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID`,
-}
-
-// setUp checks the journal mode, creates or checks the schema and prepares the writer's statements.
-func (s *Store) setUp(ctx context.Context, path string) error {
-	var mode string
-	if err := s.wdb.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return fmt.Errorf("sqlite store: open %s: %w", path, err)
-	}
-	if mode != "wal" {
-		return fmt.Errorf("sqlite store: open %s: journal mode is %q, not wal", path, mode)
-	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite store: schema: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	var version int
-	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return fmt.Errorf("sqlite store: schema: %w", err)
-	}
-	if version > schemaVersion {
-		return fmt.Errorf("sqlite store: %s has schema version %d, newer than this program's %d", path, version, schemaVersion)
-	}
-	for _, q := range schema {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("sqlite store: schema: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
-		return fmt.Errorf("sqlite store: schema: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite store: schema: %w", err)
-	}
-	return s.w.prepare(ctx, s.wdb)
 }
 
 // Close stops the TTL sweep, lets the writer commit every write already queued, checkpoints the

@@ -54,7 +54,25 @@ func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) bridge.Store { return open(t, Options{}) })
+	storetest.Run(t, func(t *testing.T) bridge.Store { return open(t, Options{}) },
+		storetest.WithReopen(func(t *testing.T, s bridge.Store) bridge.Store {
+			dir := s.(*Store).opts.Dir
+			require.NoError(t, s.Close())
+			return open(t, Options{Dir: dir})
+		}))
+}
+
+// create stores a new conversation.
+func create(t testing.TB, s *Store, c *bridge.Conversation) {
+	t.Helper()
+	_, created, err := s.CreateConversation(context.Background(), c)
+	require.NoError(t, err)
+	require.True(t, created)
+}
+
+// add appends a message from role to the log, addressed to the legs in to.
+func add(s *Store, convID string, role bridge.Role, a *activity.Activity, key string, to ...string) (int64, bool, error) {
+	return s.Append(context.Background(), convID, bridge.Entry{From: role, Activity: a, Key: key, To: to})
 }
 
 func TestOpen(t *testing.T) {
@@ -106,12 +124,12 @@ func TestOpen(t *testing.T) {
 	t.Run("calls after close", func(t *testing.T) {
 		s, err := Open(ctx, Options{Dir: t.TempDir()})
 		require.NoError(t, err)
-		require.NoError(t, s.PutConversation(ctx, conv("c")))
+		create(t, s, conv("c"))
 		ch := bridge.Notify(s, "c", 5)
 		require.NoError(t, s.Close())
 		require.NoError(t, s.Close(), "close twice")
 		<-ch // waiters are woken
-		_, _, err = s.Append(ctx, "c", bridge.RoleBot, msg("x"), "")
+		_, _, err = add(s, "c", bridge.RoleBot, msg("x"), "")
 		require.ErrorIs(t, err, ErrClosed)
 		_, err = s.Since(ctx, "c", -1, 0)
 		require.ErrorIs(t, err, ErrClosed)
@@ -127,17 +145,17 @@ func TestSurvivesRestart(t *testing.T) {
 	c := conv("r1")
 	c.Agent = &bridge.Leg{Channel: "desk", ConversationID: "agent-7"}
 	c.State = bridge.StateAgent
-	require.NoError(t, s.PutConversation(ctx, c))
+	create(t, s, c)
 	for i := range 5 {
-		_, _, err := s.Append(ctx, "r1", bridge.RoleCustomer, msg(fmt.Sprint("m", i)), fmt.Sprint("k", i))
+		_, _, err := add(s, "r1", bridge.RoleCustomer, msg(fmt.Sprint("m", i)), fmt.Sprint("k", i))
 		require.NoError(t, err)
 	}
 	require.NoError(t, s.Ack(ctx, "r1", "desk/agent-7", 3))
-	require.NoError(t, s.PutValue(ctx, "desk/routing", []byte(`{"agents":["nina"]}`)))
+	require.NoError(t, s.PutValue(ctx, "", "desk/routing", []byte(`{"agents":["nina"]}`)))
 	require.NoError(t, s.Close())
 
 	s = open(t, Options{Dir: dir})
-	v, err := s.Value(ctx, "desk/routing")
+	v, err := s.Value(ctx, "", "desk/routing")
 	require.NoError(t, err)
 	require.JSONEq(t, `{"agents":["nina"]}`, string(v), "named values survive a restart")
 	got, err := s.ConversationByLeg(ctx, "desk", "agent-7")
@@ -158,11 +176,11 @@ func TestSurvivesRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(3), cur)
 	// idempotency keys and numbering continue
-	seq, dup, err := s.Append(ctx, "r1", bridge.RoleBot, msg("again"), "k2")
+	seq, dup, err := add(s, "r1", bridge.RoleBot, msg("again"), "k2")
 	require.NoError(t, err)
 	require.True(t, dup)
 	require.Equal(t, int64(2), seq)
-	seq, dup, err = s.Append(ctx, "r1", bridge.RoleBot, msg("next"), "")
+	seq, dup, err = add(s, "r1", bridge.RoleBot, msg("next"), "")
 	require.NoError(t, err)
 	require.False(t, dup)
 	require.Equal(t, int64(5), seq)
@@ -175,11 +193,11 @@ func TestGroupCommit(t *testing.T) {
 		const n = 16
 		s := open(t, Options{BatchMax: n, BatchWait: time.Hour})
 		concurrently(n, func(i int) {
-			require.NoError(t, s.PutConversation(ctx, conv(fmt.Sprint("g", i))))
+			create(t, s, conv(fmt.Sprint("g", i)))
 		})
 		require.Equal(t, Stats{Writes: n, Transactions: 1}, s.Stats())
 		concurrently(n, func(i int) {
-			_, _, err := s.Append(ctx, fmt.Sprint("g", i), bridge.RoleBot, msg("x"), "")
+			_, _, err := add(s, fmt.Sprint("g", i), bridge.RoleBot, msg("x"), "")
 			require.NoError(t, err)
 		})
 		require.Equal(t, Stats{Writes: 2 * n, Transactions: 2}, s.Stats())
@@ -188,7 +206,7 @@ func TestGroupCommit(t *testing.T) {
 		s := open(t, Options{})
 		const writers, each = 32, 20
 		for i := range 4 {
-			require.NoError(t, s.PutConversation(ctx, conv(fmt.Sprint("c", i))))
+			create(t, s, conv(fmt.Sprint("c", i)))
 		}
 		before := s.Stats()
 		var wg sync.WaitGroup
@@ -197,7 +215,7 @@ func TestGroupCommit(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range each {
-					_, _, err := s.Append(ctx, fmt.Sprint("c", w%4), bridge.RoleCustomer, msg("x"), "")
+					_, _, err := add(s, fmt.Sprint("c", w%4), bridge.RoleCustomer, msg("x"), "")
 					require.NoError(t, err)
 				}
 			}()
@@ -221,7 +239,7 @@ func TestGroupCommit(t *testing.T) {
 		dir := t.TempDir()
 		s, err := Open(ctx, Options{Dir: dir})
 		require.NoError(t, err)
-		require.NoError(t, s.PutConversation(ctx, conv("ok")))
+		create(t, s, conv("ok"))
 		require.NoError(t, s.Close())
 		// A trigger makes the insert of one append fail, as a full disk or a broken row would.
 		db, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), nil))
@@ -237,9 +255,9 @@ func TestGroupCommit(t *testing.T) {
 		poisoned := msg("p")
 		errs := make([]error, 3)
 		calls := []func() error{
-			func() error { _, _, err := s.Append(ctx, "ok", bridge.RoleBot, msg("good"), ""); return err },
-			func() error { _, _, err := s.Append(ctx, "missing", bridge.RoleBot, msg("x"), ""); return err },
-			func() error { _, _, err := s.Append(ctx, "ok", "poison", poisoned, ""); return err },
+			func() error { _, _, err := add(s, "ok", bridge.RoleBot, msg("good"), ""); return err },
+			func() error { _, _, err := add(s, "missing", bridge.RoleBot, msg("x"), ""); return err },
+			func() error { _, _, err := add(s, "ok", "poison", poisoned, ""); return err },
 		}
 		concurrently(3, func(i int) { errs[i] = calls[i]() })
 		require.NoError(t, errs[0])
@@ -256,16 +274,16 @@ func TestGroupCommit(t *testing.T) {
 		// An activity that does not encode never reaches the writer.
 		unencodable := msg("x")
 		unencodable.ChannelData = []byte(`{not json`)
-		_, _, err = s.Append(ctx, "ok", bridge.RoleBot, unencodable, "")
+		_, _, err = add(s, "ok", bridge.RoleBot, unencodable, "")
 		require.ErrorContains(t, err, "encode activity")
 		require.Empty(t, unencodable.ID)
 	})
 	t.Run("a cancelled append writes nothing", func(t *testing.T) {
 		s := open(t, Options{})
-		require.NoError(t, s.PutConversation(ctx, conv("x")))
+		create(t, s, conv("x"))
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		_, _, err := s.Append(cctx, "x", bridge.RoleBot, msg("x"), "")
+		_, _, err := s.Append(cctx, "x", bridge.Entry{From: bridge.RoleBot, Activity: msg("x")})
 		require.ErrorIs(t, err, context.Canceled)
 		last, err := s.Last(ctx, "x")
 		require.NoError(t, err)
@@ -288,25 +306,39 @@ func TestAckUnknownConversation(t *testing.T) {
 	require.ErrorIs(t, s.Ack(context.Background(), "ghost", "bot", 1), bridge.ErrUnknownConversation)
 }
 
+// own gives the conversation one of every kind of row a conversation owns: a record with an
+// idempotency key addressed to its bot (acknowledged), one addressed to an agent (pending), a
+// timer, a value and a file.
+func own(t *testing.T, s *Store, id string, due time.Time) {
+	ctx := context.Background()
+	create(t, s, conv(id))
+	_, _, err := add(s, id, bridge.RoleCustomer, msg("x"), "k", "bot")
+	require.NoError(t, err)
+	require.NoError(t, s.Ack(ctx, id, "bot", 0))
+	_, _, err = add(s, id, bridge.RoleBot, msg("y"), "", "agent")
+	require.NoError(t, err)
+	require.NoError(t, s.SetTimer(ctx, id, "inactivity", due))
+	require.NoError(t, s.PutValue(ctx, id, "session", []byte(id)))
+	require.NoError(t, s.PutBlob(ctx, id, "f", bridge.Blob{ContentType: "text/plain", Data: []byte(id)}))
+}
+
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	s := open(t, Options{TTL: time.Hour, SweepEvery: time.Hour, Clock: clk.Now})
 	for _, id := range []string{"old", "live", "big"} {
-		require.NoError(t, s.PutConversation(ctx, conv(id)))
-		_, _, err := s.Append(ctx, id, bridge.RoleCustomer, msg("x"), "k")
-		require.NoError(t, err)
-		require.NoError(t, s.Ack(ctx, id, "bot", 0))
+		own(t, s, id, clk.Now())
 	}
+	require.NoError(t, s.PutValue(ctx, "", "routing", []byte("global")))
 	concurrently(50, func(int) { // more log than one sweep step deletes
 		for range 50 {
-			_, _, err := s.Append(ctx, "big", bridge.RoleBot, msg("y"), "")
+			_, _, err := add(s, "big", bridge.RoleBot, msg("y"), "")
 			require.NoError(t, err)
 		}
 	})
-	wake := bridge.Notify(s, "old", 0)
+	wake := bridge.Notify(s, "old", 1)
 	clk.Advance(59 * time.Minute)
-	_, _, err := s.Append(ctx, "live", bridge.RoleBot, msg("z"), "") // restarts live's TTL
+	_, _, err := add(s, "live", bridge.RoleBot, msg("z"), "") // restarts live's TTL
 	require.NoError(t, err)
 	clk.Advance(2 * time.Minute)
 
@@ -321,42 +353,77 @@ func TestSweep(t *testing.T) {
 		t.Fatal("a waiter on a swept conversation is woken")
 	}
 	for _, id := range []string{"old", "big"} {
-		_, err = s.Conversation(ctx, id)
-		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
-		_, err = s.ConversationByLeg(ctx, "botframework", id+"-bot")
-		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
-		_, err = s.Since(ctx, id, -1, 0)
-		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
-		_, err = s.Last(ctx, id)
-		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
-		cur, err := s.Cursor(ctx, id, "bot")
-		require.NoError(t, err)
-		require.Equal(t, int64(-1), cur)
+		requireGone(t, s, id)
 	}
 	var rows int
 	require.NoError(t, s.rdb.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM log WHERE conv_id != 'live') + (SELECT COUNT(*) FROM purge) +
-		(SELECT COUNT(*) FROM legs WHERE conv_id != 'live') + (SELECT COUNT(*) FROM cursors WHERE conv_id != 'live')`).Scan(&rows))
+		(SELECT COUNT(*) FROM legs WHERE conv_id != 'live') + (SELECT COUNT(*) FROM cursors WHERE conv_id != 'live') +
+		(SELECT COUNT(*) FROM addressed WHERE conv_id != 'live') + (SELECT COUNT(*) FROM timers WHERE conv_id != 'live') +
+		(SELECT COUNT(*) FROM vals WHERE conv_id NOT IN ('live', '')) + (SELECT COUNT(*) FROM blobs WHERE conv_id != 'live')`).Scan(&rows))
 	require.Zero(t, rows, "nothing of the swept conversations is left")
+
+	// What the live conversation owns, and the bridge's own values, are kept.
 	recs, err := s.Since(ctx, "live", -1, 0)
 	require.NoError(t, err)
-	require.Len(t, recs, 2)
+	require.Len(t, recs, 3)
+	require.Equal(t, []bridge.PendingLeg{{ConversationID: "live", Leg: "agent", Cursor: -1, Last: 1}}, mustPending(t, s))
+	timers, err := s.DueTimers(ctx, clk.Now(), 0)
+	require.NoError(t, err)
+	require.Len(t, timers, 1)
+	require.Equal(t, "live", timers[0].ConversationID)
+	sessions, err := s.Values(ctx, "session")
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"live": []byte("live")}, sessions)
+	v, err := s.Value(ctx, "", "routing")
+	require.NoError(t, err)
+	require.Equal(t, "global", string(v), "the bridge's own values are never swept")
+	_, err = s.Blob(ctx, "live", "f")
+	require.NoError(t, err)
 
 	// An id used again starts afresh, idempotency keys included.
-	require.NoError(t, s.PutConversation(ctx, conv("old")))
-	seq, dup, err := s.Append(ctx, "old", bridge.RoleCustomer, msg("x"), "k")
+	create(t, s, conv("old"))
+	seq, dup, err := add(s, "old", bridge.RoleCustomer, msg("x"), "k")
 	require.NoError(t, err)
 	require.False(t, dup)
 	require.Equal(t, int64(0), seq)
 	require.Equal(t, uint64(2), s.Stats().Swept)
 }
 
+// requireGone checks that nothing of a swept conversation can be read.
+func requireGone(t *testing.T, s *Store, id string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := s.Conversation(ctx, id)
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	_, err = s.ConversationByLeg(ctx, "botframework", id+"-bot")
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	_, err = s.Since(ctx, id, -1, 0)
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	_, err = s.Last(ctx, id)
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	cur, err := s.Cursor(ctx, id, "bot")
+	require.NoError(t, err)
+	require.Equal(t, int64(-1), cur)
+	_, err = s.Value(ctx, id, "session")
+	require.ErrorIs(t, err, bridge.ErrNotFound)
+	_, err = s.Blob(ctx, id, "f")
+	require.ErrorIs(t, err, bridge.ErrNotFound)
+}
+
+func mustPending(t *testing.T, s *Store) []bridge.PendingLeg {
+	t.Helper()
+	p, err := s.Pending(context.Background())
+	require.NoError(t, err)
+	return p
+}
+
 func TestSweepInBackground(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	s := open(t, Options{TTL: time.Minute, SweepEvery: 10 * time.Millisecond, Clock: clk.Now})
-	require.NoError(t, s.PutConversation(ctx, conv("a")))
-	_, _, err := s.Append(ctx, "a", bridge.RoleCustomer, msg("x"), "")
+	create(t, s, conv("a"))
+	_, _, err := add(s, "a", bridge.RoleCustomer, msg("x"), "")
 	require.NoError(t, err)
 	time.Sleep(50 * time.Millisecond) // a few sweeps that must keep it
 	_, err = s.Conversation(ctx, "a")
@@ -372,7 +439,7 @@ func TestNeverSweep(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	s := open(t, Options{TTL: -1, Clock: clk.Now})
-	require.NoError(t, s.PutConversation(ctx, conv("a")))
+	create(t, s, conv("a"))
 	clk.Advance(1000 * time.Hour)
 	select {
 	case <-s.sweeperDone:
@@ -388,8 +455,8 @@ func TestCorruptRows(t *testing.T) {
 	dir := t.TempDir()
 	first, err := Open(ctx, Options{Dir: dir})
 	require.NoError(t, err)
-	require.NoError(t, first.PutConversation(ctx, conv("c")))
-	_, _, err = first.Append(ctx, "c", bridge.RoleBot, msg("x"), "")
+	create(t, first, conv("c"))
+	_, _, err = add(first, "c", bridge.RoleBot, msg("x"), "")
 	require.NoError(t, err)
 	require.NoError(t, first.Close())
 	// Damage the rows while no store has them in memory, as a bad disk or a careless hand would.
@@ -408,7 +475,7 @@ func TestCorruptRows(t *testing.T) {
 	_, err = s.ConversationByLeg(ctx, "directline", "c")
 	require.ErrorContains(t, err, "corrupt conversation")
 	// writes still work
-	seq, _, err := s.Append(ctx, "c", bridge.RoleBot, msg("y"), "")
+	seq, _, err := add(s, "c", bridge.RoleBot, msg("y"), "")
 	require.NoError(t, err)
 	require.Equal(t, int64(1), seq)
 }

@@ -13,6 +13,20 @@ const (
 	sweepConvs = 100
 )
 
+// removeConv removes an expired conversation and everything it owns but its log, which joins
+// purge. A conversation has few cursors, addressed marks, timers, values and files: they go at
+// once (deleting a file frees its pages, it does not write them).
+var removeConv = []string{
+	`DELETE FROM cursors WHERE conv_id = ?`,
+	`DELETE FROM addressed WHERE conv_id = ?`,
+	`DELETE FROM timers WHERE conv_id = ?`,
+	`DELETE FROM vals WHERE conv_id = ?`,
+	`DELETE FROM blobs WHERE conv_id = ?`,
+	`DELETE FROM legs WHERE conv_id = ?`,
+	`DELETE FROM conversations WHERE id = ?`,
+	`INSERT INTO purge (conv_id) VALUES (?) ON CONFLICT DO NOTHING`,
+}
+
 // sweeper runs the TTL sweep every SweepEvery until Close.
 func (s *Store) sweeper() {
 	defer close(s.sweeperDone)
@@ -37,8 +51,8 @@ func (s *Store) sweeper() {
 	}
 }
 
-// sweep removes every conversation not written for longer than the TTL, with its legs, cursors
-// and log, in bounded steps that go through the writer like any other write. It returns how many
+// sweep removes every conversation not written for longer than the TTL, with everything it owns
+// (removeConv, and its log), in bounded steps that go through the writer like any other write. It returns how many
 // conversations it removed and stops early when the store closes.
 func (s *Store) sweep(ctx context.Context) (int, error) {
 	cutoff := s.opts.Clock().Add(-s.opts.TTL - s.touchEvery).UnixNano()
@@ -66,7 +80,7 @@ func (s *Store) sweep(ctx context.Context) (int, error) {
 
 // applySweep is one sweep step inside a writer transaction. It first deletes log rows of
 // conversations already removed (listed in purge), then removes expired conversations: their
-// rows, legs and cursors go at once, their log joins purge for later steps. The expiry is checked
+// rows go at once (removeConv), their log joins purge for later steps. The expiry is checked
 // inside the transaction, so a conversation written meanwhile is kept.
 func (s *Store) applySweep(b *batchState, r *request) error {
 	r.removed, r.more = r.removed[:0], false
@@ -134,12 +148,7 @@ func (s *Store) applySweep(b *batchState, r *request) error {
 		return err
 	}
 	for _, id := range expired {
-		for _, q := range []string{
-			`DELETE FROM cursors WHERE conv_id = ?`,
-			`DELETE FROM legs WHERE conv_id = ?`,
-			`DELETE FROM conversations WHERE id = ?`,
-			`INSERT INTO purge (conv_id) VALUES (?) ON CONFLICT DO NOTHING`,
-		} {
+		for _, q := range removeConv {
 			if _, err := b.tx.ExecContext(b.ctx, q, id); err != nil {
 				return err
 			}
