@@ -159,6 +159,9 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 // close closes the channels in the reverse of the registry's order, then the store.
 func (a *App) close(ctx context.Context) error {
 	var errs []error
+	if a.Hub != nil {
+		a.Hub.Close() // the outbox stops first: what it had not delivered stays pending in the store
+	}
 	for _, c := range slices.Backward(a.channels) {
 		if cl, ok := c.ch.(module.Closer); ok {
 			if err := cl.Close(ctx); err != nil {

@@ -18,8 +18,8 @@ import (
 // stops accepting, lets the channels that hold connections end them (Direct Line closes its
 // websocket streams with 1012 so clients reconnect elsewhere from their watermark) while
 // in-flight requests (and so in-flight deliveries to the bot) finish, within ShutdownTimeout;
-// then it stops the runners (the Hub's inactivity timers and every channel's Run), and closes
-// the channels and the store.
+// then it lets the outbox deliver what it can in the time left, stops the runners (the Hub's
+// timers and every channel's Run), and closes the Hub, the channels and the store.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.mux,
@@ -48,7 +48,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
 		httpErr = errors.Join(httpErr, err)
 	}
-	stopRunners() // before the store closes: the Hub saves its inactivity watch on the way out
+	if err := a.Hub.Wait(sctx); err != nil { // the outbox delivers what it can, within the timeout
+		a.log.Warn().Msg("shutting down with deliveries pending: they resume at the next start")
+	}
+	stopRunners()
 	runErr := runners.wait()
 	return errors.Join(serveErr, httpErr, runErr, a.close(sctx))
 }
