@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // recordingBot is a self-hosted bot's messaging endpoint (botframework.md §1: POST
@@ -141,17 +142,17 @@ func TestCrashWithDeliveriesToTheBotPending(t *testing.T) {
 		t.Skip("builds and runs the real binary")
 	}
 	const secret = "crash-test-secret-0123456789abcdef"
-	bot := &recordingBot{addr: freeAddr(t)}
+	bot := &recordingBot{addr: testutil.FreeAddr(t)}
 	bot.up(t)
-	p := &bridgeProcess{bin: buildBridge(t), addr: freeAddr(t), dataDir: t.TempDir(),
-		args: []string{"--bot-endpoint", "http://" + bot.addr + "/api/messages"},
-		env:  []string{"BRIDGE_DIRECTLINE_SECRET=" + secret}}
-	p.start(t)
-	conv := dlStart(t, p.addr, secret)
+	p := &testutil.Bridge{Bin: testutil.BuildBridge(t), Addr: testutil.FreeAddr(t), DataDir: t.TempDir(),
+		Args: []string{"--bot-endpoint", "http://" + bot.addr + "/api/messages"},
+		Env:  []string{"BRIDGE_DIRECTLINE_SECRET=" + secret}}
+	p.Start(t)
+	conv := dlStart(t, p.Addr, secret)
 	var want []string
 	for i := range 3 {
 		text := fmt.Sprint("before ", i)
-		require.Equal(t, http.StatusOK, dlPost(t, p.addr, conv, secret, text))
+		require.Equal(t, http.StatusOK, dlPost(t, p.Addr, conv, secret, text))
 		want = append(want, text)
 	}
 	texts, _ := bot.messages()
@@ -160,15 +161,15 @@ func TestCrashWithDeliveriesToTheBotPending(t *testing.T) {
 	bot.down()
 	for i := range 5 {
 		text := fmt.Sprint("while the bot is down ", i)
-		status := dlPost(t, p.addr, conv, secret, text)
+		status := dlPost(t, p.Addr, conv, secret, text)
 		require.Equal(t, http.StatusBadGateway, status, "the POST says the bot failed")
 		want = append(want, text)
 	}
-	require.Equal(t, want, dlHistory(t, p.addr, conv, secret), "and the activities are in the log")
-	p.kill(t)
+	require.Equal(t, want, dlHistory(t, p.Addr, conv, secret), "and the activities are in the log")
+	p.Kill(t)
 
 	bot.up(t)
-	p.start(t)
+	p.Start(t)
 	require.Eventually(t, func() bool { texts, _ := bot.messages(); return len(texts) >= len(want) }, 30*time.Second, 20*time.Millisecond,
 		"the restarted bridge delivers what was pending")
 	require.NoError(t, settle(context.Background(), func() bool { texts, _ := bot.messages(); return len(texts) > len(want) }))

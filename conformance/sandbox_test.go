@@ -4,13 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,67 +13,6 @@ import (
 
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
-
-// bridgeProcess is the real bridge binary, run with no configuration but its address and data
-// directory: the embedded default a newcomer gets from `go run ./cmd/bridge`.
-type bridgeProcess struct {
-	bin, addr, dataDir string
-	args, env          []string // more flags, and environment variables (NAME=value)
-	cmd                *exec.Cmd
-	mu                 sync.Mutex
-	output             strings.Builder
-}
-
-func buildBridge(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "bridge")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/bridge")
-	cmd.Dir = testutil.RepoRoot(t)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-func (p *bridgeProcess) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.output.Write(b)
-}
-
-// start runs the binary and waits until it answers on /healthz.
-func (p *bridgeProcess) start(t *testing.T) {
-	t.Helper()
-	p.cmd = exec.Command(p.bin, append([]string{"--listen", p.addr, "--data-dir", p.dataDir, "--log-level", "info"}, p.args...)...)
-	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	require.NoError(t, p.cmd.Start())
-	cmd := p.cmd
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + p.addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 20*time.Second, 10*time.Millisecond, "the bridge answers on /healthz")
-}
-
-// kill ends the process at once (SIGKILL): no graceful shutdown, nothing flushed on the way out.
-func (p *bridgeProcess) kill(t *testing.T) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Kill())
-	_ = p.cmd.Wait()
-}
 
 // setPresence sets an agent's presence through the desk's websocket, as the desk page does.
 func setPresence(t *testing.T, addr, agent, presence string) {
@@ -118,27 +51,25 @@ func TestSandboxHandoffInHeadlessChromium(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		testutil.Require(t, "chromium ("+chromium+")")
 	}
-	p := &bridgeProcess{bin: buildBridge(t), addr: freeAddr(t), dataDir: t.TempDir()}
-	p.start(t)
+	p := &testutil.Bridge{Bin: testutil.BuildBridge(t), Addr: testutil.FreeAddr(t), DataDir: t.TempDir()}
+	p.Start(t)
 	t.Cleanup(func() {
 		if t.Failed() {
-			p.mu.Lock()
-			t.Logf("bridge output:\n%s", p.output.String())
-			p.mu.Unlock()
+			t.Logf("bridge output:\n%s", p.Output())
 		}
 	})
 	// Alex is the only Available agent of the General queue, so the offer goes to Alex.
-	setPresence(t, p.addr, "sam", "Offline")
-	setPresence(t, p.addr, "nina", "Offline")
+	setPresence(t, p.Addr, "sam", "Offline")
+	setPresence(t, p.Addr, "nina", "Offline")
 
 	shots := os.Getenv("BFBRIDGE_SCREENSHOTS")
-	raw, _ := json.Marshal(map[string]any{"base": "http://" + p.addr, "agent": "alex", "screenshots": shots})
+	raw, _ := json.Marshal(map[string]any{"base": "http://" + p.Addr, "agent": "alex", "screenshots": shots})
 	node := testutil.StartNode(t, dir, "clients/sandbox.js", []string{"CHROMIUM=" + chromium}, string(raw))
 	first := node.Next(t, 150*time.Second, func(m map[string]any) bool { _, done := m["result"]; return done || m["event"] == "ready-for-restart" })
 	require.Equal(t, "ready-for-restart", first["event"], "the driver stopped before the restart: %v\n%s", first["result"], node.Output())
 
-	p.kill(t)
-	p.start(t)
+	p.Kill(t)
+	p.Start(t)
 	node.Send(t, "continue")
 
 	r := node.Result(t, 170*time.Second) // longer than the driver's own deadline, so that it reports its step
