@@ -13,7 +13,6 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // recorder is a Channel that records what it is sent and can be told to fail.
@@ -112,7 +111,7 @@ func TestHubGreetsAtStartWhenTheUserIsKnown(t *testing.T) {
 	leg.User = activity.ChannelAccount{ID: "dl_u"}
 	_, _, err := hub.Start(ctx, "conv2", leg)
 	require.NoError(t, err)
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(bot.sent()) == 2 }, "greeting")
+	require.Eventually(t, func() bool { return len(bot.sent()) == 2 }, 5*time.Second, 10*time.Millisecond, "greeting")
 	_, err = hub.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "x", From: &activity.ChannelAccount{ID: "dl_u"}}, "")
 	require.NoError(t, err)
 	require.Len(t, bot.sent(), 3, "no second greeting")

@@ -12,7 +12,6 @@ import (
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
 	"github.com/bfbridge/bfbridge/bridge/store/sqlite"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 var quick = bridge.Inactivity{RemindAfter: 150 * time.Millisecond, Reminder: "Still there?", CloseAfter: 500 * time.Millisecond, CloseText: "Closing now."}
@@ -47,8 +46,8 @@ func TestInactivityRemindsThenCloses(t *testing.T) {
 	_, err = hub.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "hi", From: &activity.ChannelAccount{ID: "u"}}, "")
 	require.NoError(t, err)
 
-	testutil.Eventually(t, 5*time.Second, ended(t, hub, "c1"), "the silent conversation is closed")
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(customer.sent()) == 3 }, "the end reaches the customer")
+	require.Eventually(t, ended(t, hub, "c1"), 5*time.Second, 10*time.Millisecond, "the silent conversation is closed")
+	require.Eventually(t, func() bool { return len(customer.sent()) == 3 }, 5*time.Second, 10*time.Millisecond, "the end reaches the customer")
 	require.Equal(t, []string{"Still there?", "Closing now.", "endOfConversation"}, texts(customer.sent()))
 	require.NoError(t, hub.Wait(ctx))
 	last := bot.sent()[len(bot.sent())-1]
@@ -68,7 +67,7 @@ func TestInactivityResetsWhenTheCustomerSpeaks(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // the customer's pace, not a wait for the code under test
 	}
 	require.Empty(t, customer.sent())
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(customer.sent()) == 1 }, "one reminder once quiet")
+	require.Eventually(t, func() bool { return len(customer.sent()) == 1 }, 5*time.Second, 10*time.Millisecond, "one reminder once quiet")
 	require.Equal(t, bridge.DefaultReminder, customer.sent()[0].Text)
 }
 
@@ -86,8 +85,8 @@ func TestInactivityPerConversationAndNotAfterHandoff(t *testing.T) {
 	c.State = bridge.StateHandedOff // Omnichannel owns it: its own timeout rules apply
 	require.NoError(t, hub.Store().PutConversation(ctx, c))
 
-	testutil.Eventually(t, 5*time.Second, ended(t, hub, "a"), "a is closed by its own rule")
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(customer.sent()) == 2 }, "the end reaches the customer")
+	require.Eventually(t, ended(t, hub, "a"), 5*time.Second, 10*time.Millisecond, "a is closed by its own rule")
+	require.Eventually(t, func() bool { return len(customer.sent()) == 2 }, 5*time.Second, 10*time.Millisecond, "the end reaches the customer")
 	time.Sleep(300 * time.Millisecond) // well past b's deadline
 	require.False(t, ended(t, hub, "b")(), "a handed-off conversation is left to the contact center")
 	require.Equal(t, []string{bridge.DefaultCloseText, "endOfConversation"}, texts(customer.sent()))
@@ -120,8 +119,8 @@ func TestInactivitySurvivesARestart(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	second, customer, _ := idleHub(t, store, rules)
-	testutil.Eventually(t, 10*time.Second, ended(t, second, "r1"), "the restarted bridge closes the conversation")
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(customer.sent()) == 2 }, "the end reaches the customer")
+	require.Eventually(t, ended(t, second, "r1"), 10*time.Second, 10*time.Millisecond, "the restarted bridge closes the conversation")
+	require.Eventually(t, func() bool { return len(customer.sent()) == 2 }, 5*time.Second, 10*time.Millisecond, "the end reaches the customer")
 	require.GreaterOrEqual(t, time.Since(spoke), rules.CloseAfter, "not before its deadline")
 	require.Equal(t, []string{bridge.DefaultCloseText, "endOfConversation"}, texts(customer.sent()))
 }

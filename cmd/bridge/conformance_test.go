@@ -42,7 +42,7 @@ func serveBridge(t *testing.T, botEndpoint string) string {
 		}
 	})
 	re := regexp.MustCompile(`Direct Line 3\.0:\s+(http://\S+/v3/directline)`)
-	testutil.Eventually(t, 10*time.Second, func() bool { return re.MatchString(out.String()) }, "the banner")
+	require.Eventually(t, func() bool { return re.MatchString(out.String()) }, 10*time.Second, 10*time.Millisecond, "the banner")
 	return re.FindStringSubmatch(out.String())[1]
 }
 

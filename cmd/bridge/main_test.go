@@ -65,7 +65,7 @@ sandbox:
 	go func() {
 		done <- run(ctx, []string{"--config", file, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, env, out, logs)
 	}()
-	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "Health:") }, "the banner")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Health:") }, 10*time.Second, 10*time.Millisecond, "the banner")
 	require.Contains(t, out.String(), "a hosted bot through Direct Line")
 	require.Contains(t, out.String(), "/api/messages")
 	require.NotContains(t, out.String(), "Agent desk", "the sandbox desk is off")
@@ -130,7 +130,7 @@ func TestRunWithNoConfiguration(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir}, envOf(nil), out, logs)
 	}()
-	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "Health:") }, "the banner")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Health:") }, 10*time.Second, 10*time.Millisecond, "the banner")
 	banner := out.String()
 	require.Contains(t, banner, "the sandbox bot")
 	for _, page := range []string{"Customer chat:", "Agent desk:", "Supervisor:"} {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
-	"time"
 )
 
 // RepoRoot returns the repository's root directory.
@@ -42,23 +41,4 @@ func Require(t testing.TB, what string) {
 		t.Fatalf("CI is set and %s is missing", what)
 	}
 	t.Skipf("%s is missing", what)
-}
-
-// Eventually polls cond every 10 ms until it returns true or the timeout passes.
-//
-// Deprecated: use require.Eventually, or require.EventuallyWithT when the condition asserts.
-// It stays only for the tests of bridge/ and cmd/bridge/, whose owners are changing those
-// packages now; delete it once they have moved.
-func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s: %s", timeout, msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
