@@ -24,9 +24,6 @@ import (
 // ChannelName is the name the desk registers with the Hub.
 const ChannelName = "desk"
 
-// stateKey is where the desk keeps its state in the bridge's store.
-const stateKey = "desk/state"
-
 // TokenIssuer issues Direct Line tokens for the customer page (channels/directline.Server).
 type TokenIssuer interface {
 	IssueToken(user string) (conversationID, token string, expiresIn int, err error)
@@ -58,6 +55,11 @@ type Desk struct {
 	tasks  chan task
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// What persist last wrote (see persist.go), the worker's only: each task's JSON by
+	// conversation id, and the shared routing state's.
+	written       map[string]string
+	writtenShared string
 }
 
 // convInfo is what the desk keeps per conversation besides its routing state.
@@ -65,12 +67,6 @@ type convInfo struct {
 	Customer string `json:"customer"`
 	Note     string `json:"note,omitempty"`
 	Dialect  string `json:"dialect,omitempty"`
-}
-
-// persisted is the desk's state in the store.
-type persisted struct {
-	Routing routing.State        `json:"routing"`
-	Convs   map[string]*convInfo `json:"convs"`
 }
 
 // task is work for the desk's worker: routing events to act on, then an optional step.
@@ -103,24 +99,11 @@ func New(hub *bridge.Hub, tokens TokenIssuer, cfg Config, log zerolog.Logger) (*
 	d := &Desk{
 		hub: hub, store: hub.Store(), engine: engine, tokens: tokens, log: log.With().Str("channel", ChannelName).Logger(),
 		convs: map[string]*convInfo{}, socks: map[string]map[*agentSocket]struct{}{}, tasks: make(chan task, 1024), done: make(chan struct{}),
+		written: map[string]string{},
 	}
 	ctx := context.Background()
-	switch raw, err := d.store.Value(ctx, "", stateKey); {
-	case errors.Is(err, bridge.ErrNotFound):
-	case err != nil:
-		return nil, fmt.Errorf("desk: read state: %w", err)
-	default:
-		var p persisted
-		if err := json.Unmarshal(raw, &p); err != nil {
-			return nil, fmt.Errorf("desk: decode state: %w", err)
-		}
-		if err := engine.Restore(p.Routing); err != nil {
-			return nil, fmt.Errorf("desk: restore routing state: %w", err)
-		}
-		if p.Convs != nil {
-			d.convs = p.Convs
-		}
-		d.log.Info().Int("conversations", len(p.Routing.Conversations)).Msg("routing state restored")
+	if err := d.restore(ctx); err != nil {
+		return nil, err
 	}
 	ctx, d.cancel = context.WithCancel(ctx)
 	go d.work(ctx, cfg.TickInterval)
@@ -298,27 +281,6 @@ func (d *Desk) act(ctx context.Context, ev routing.Event) error {
 		d.refreshAgent(ev.Agent)
 	}
 	return nil
-}
-
-// persist stores the routing state and the desk's conversations.
-func (d *Desk) persist(ctx context.Context) {
-	d.mu.Lock()
-	p := persisted{Routing: d.engine.Export(), Convs: make(map[string]*convInfo, len(d.convs))}
-	for id, c := range d.convs {
-		if _, ok := d.engine.Conversation(id); ok {
-			p.Convs[id] = c
-		} else {
-			delete(d.convs, id) // out of routing: forget it
-		}
-	}
-	d.mu.Unlock()
-	raw, err := json.Marshal(p)
-	if err == nil {
-		err = d.store.PutValue(ctx, "", stateKey, raw)
-	}
-	if err != nil {
-		d.log.Warn().Err(err).Msg("desk state not stored")
-	}
 }
 
 // toRouting converts context variables to the routing engine's values. An array of plain

@@ -96,7 +96,6 @@ type Server struct {
 	log     zerolog.Logger
 	tokens  *tokens
 	grammar string
-	files   *fileStore
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -116,7 +115,7 @@ func New(cfg Config, hub *bridge.Hub, log zerolog.Logger) (*Server, error) {
 	cfg.defaults()
 	s := &Server{
 		cfg: cfg, hub: hub, store: hub.Store(), log: log.With().Str("channel", ChannelName).Logger(),
-		grammar: randomString(12), files: newFileStore(cfg.AttachmentTTL), limiters: map[string]*rate.Limiter{},
+		grammar: randomString(12), limiters: map[string]*rate.Limiter{},
 		now: time.Now,
 	}
 	s.tokens = newTokens(cfg.Secret, cfg.PublicURL+"/v3/directline", cfg.TokenTTL, func() time.Time { return s.now() })

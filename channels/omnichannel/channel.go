@@ -31,8 +31,8 @@ const MessagesPath = "/api/messages"
 // maxInboundBytes bounds an inbound body: 256K characters are at most 1 MiB of UTF-8.
 const maxInboundBytes = 4 * activity.MaxActivityChars
 
-// recentIDs is how many activity ids the channel remembers, to answer a repeated POST once
-// and to reply to Omnichannel's own activity ids.
+// recentIDs bounds the channel's caches: the conversations whose details and reply links it
+// keeps in memory, and the reply targets it has resolved. The store has them all.
 const recentIDs = 16384
 
 // Channel is the bridge as a Dynamics 365 Omnichannel bot application user (topology T1). It
@@ -54,9 +54,9 @@ type Channel struct {
 	inbound  keylock.Map // by Omnichannel conversation id: one inbound activity at a time, in order
 	outbound keylock.Map // by Omnichannel conversation id: one outbound activity at a time, in order
 
-	ids      *idMap   // recent Omnichannel activity ids ↔ bridge activity ids
-	inflight sync.Map // bridge conversation id -> inflight: the inbound activity the Hub is handling
-	meta     *idMap   // bridge conversation id -> convMeta JSON, recent conversations (the store has all)
+	// Caches of what the store holds (see replies.go): recent conversations' convMeta JSON and
+	// reply links JSON by bridge conversation id, and resolved reply targets by bridge activity id.
+	meta, replies, resolved *idMap
 }
 
 var (
@@ -88,7 +88,7 @@ func New(cfg Config, hub *bridge.Hub, log zerolog.Logger) (*Channel, error) {
 		verify: newVerifier(ctx, cfg, client, log),
 		tokens: newTokenSource(cfg, client, log),
 		ctx:    ctx, cancel: cancel,
-		ids: newIDMap(recentIDs), meta: newIDMap(recentIDs),
+		meta: newIDMap(recentIDs), replies: newIDMap(recentIDs), resolved: newIDMap(recentIDs),
 	}
 	return c, nil
 }
@@ -200,26 +200,15 @@ func decodeInbound(body []byte) (*activity.Activity, error) {
 	return a, nil
 }
 
-// inflight is the inbound activity the Hub is handling for a conversation: the bot's replies
-// to it may come back before Hub.Receive returns its bridge id.
-type inflight struct {
-	ocID  string // Omnichannel's id of the activity
-	after int64  // the log's last sequence number before it was appended
-}
-
 // receive hands an authenticated inbound activity to the Hub: the conversation is found, or
-// started, its context stored, and the activity recorded and relayed by the Hub.
+// started, its context stored, its reply link stored (replies.go), and the activity recorded
+// and relayed by the Hub — once: Omnichannel's id is the Hub's idempotency key, so an activity
+// posted again is answered as the first one was and not relayed again.
 func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog.Logger) error {
 	ocConv := a.Conversation.ID
 	unlock := c.inbound.Lock(ocConv)
 	defer unlock()
 	ocID := a.ID
-	if ocID != "" {
-		if _, dup := c.ids.get(inKey(ocConv, ocID)); dup {
-			log.Debug().Str("conv_id", ConversationID(ocConv)).Msg("repeated inbound activity ignored")
-			return nil
-		}
-	}
 	sig, _ := handoff.Detect(a) // a tags text that cannot be read is no context event
 	conv, err := c.open(ctx, a, sig)
 	if err != nil {
@@ -233,14 +222,11 @@ func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog
 	if err != nil {
 		return fmt.Errorf("omnichannel: %w", err)
 	}
-	c.inflight.Store(conv.ID, inflight{ocID: ocID, after: before})
+	if err := c.noteInbound(ctx, conv.ID, ocID, before); err != nil {
+		log.Warn().Err(err).Msg("reply link not stored; replies to this activity go to the conversation")
+	}
 	typ := a.Type
 	id, err := c.hub.Receive(ctx, conv.Customer, a, ocKey(ocID)) // the Hub owns a from here
-	c.inflight.Delete(conv.ID)
-	if id != "" && ocID != "" {
-		c.ids.put(inKey(ocConv, ocID), id)
-		c.ids.put(outKey(id), ocID)
-	}
 	var de *bridge.DeliveryError
 	switch {
 	case err == nil:
@@ -382,8 +368,6 @@ func ocKey(ocID string) string {
 	return "omnichannel:" + ocID
 }
 
-func inKey(ocConv, ocID string) string { return "in\x00" + ocConv + "\x00" + ocID }
-func outKey(bridgeID string) string    { return "out\x00" + bridgeID }
 
 // idMap is a bounded map of recent ids: the oldest entry goes when a new one comes.
 type idMap struct {

@@ -18,8 +18,21 @@
 // leg is {omnichannel, conversation.id, serviceUrl, from, recipient}; it starts on first sight.
 // Omnichannel's context event (startConversation, omnichannelSetContext, or voice's
 // conversationUpdate: handoff.Detect's SignalContext) has its variables stored on the
-// Conversation's Context, and is relayed to the bot like any activity. A repeated POST of an
-// activity id seen recently is answered 200 and not relayed again (in memory only).
+// Conversation's Context, and is relayed to the bot like any activity. Omnichannel's activity
+// id is the Hub's idempotency key ("omnichannel:<id>"): a repeated POST is answered 200 and not
+// relayed again, across restarts.
+//
+// # Reply ids
+//
+// A bot's reply names the customer's activity by its bridge id; Omnichannel wants its own
+// (ReplyToActivity). Before an inbound activity is handed to the Hub — the bot may answer
+// before Hub.Receive returns — the channel stores a reply link {the log's last sequence
+// number, Omnichannel's id} in the conversation's value "omnichannel/replies", the last 32
+// links as one small JSON list: one store write per inbound activity (none for a repeated
+// one). Inbound activities of a conversation are handed over one at a time, so the first
+// customer record after that sequence number is the activity; a reply resolves its replyToId
+// by checking exactly that in the log (one bounded read, then cached). Memory holds only
+// caches of the store.
 //
 // # Outbound
 //
@@ -33,10 +46,12 @@
 //
 // # Known limits
 //
-// The channel stores context variables with a read-check-write on the Conversation (the Hub
-// has no call to update context under its state lock); a context event arriving in the
-// instant the bot escalates could race with the Hub's state change. Omnichannel sends its
-// context event first, before the bot can escalate, which keeps this theoretical in practice.
-// The ids used for repeated POSTs and for ReplyToActivity are remembered in memory: after a
-// restart a reply goes to the conversation (SendToConversation) instead.
+// Context variables are stored with Hub.Update (a compare-and-swap on the conversation), so
+// they cannot undo the Hub's own changes. A reply to an activity older than the conversation's last 32 inbound ones, or whose link
+// could not be stored, goes to the conversation (SendToConversation) instead. The links are
+// read, changed and written by the instance that takes the conversation's inbound activities,
+// one at a time; two instances taking the same conversation's activities at once (a shared
+// store, Omnichannel retrying on another instance) could each drop the other's newest link,
+// or resolve a reply to the other's activity, which again only changes which message the
+// reply is threaded under.
 package omnichannel

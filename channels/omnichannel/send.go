@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -216,35 +215,6 @@ func (c *Channel) address(ctx context.Context, out *activity.Activity, convID st
 	out.Timestamp = activity.Time{}
 	out.CallerID = ""
 	delete(out.Extra, "callerId")
-}
-
-// replyTarget returns Omnichannel's id of the activity a bridge activity id names, when it is
-// one of Omnichannel's that the channel still knows; "" otherwise (the reply is then sent to
-// the conversation).
-func (c *Channel) replyTarget(ctx context.Context, convID, bridgeID string) string {
-	if bridgeID == "" {
-		return ""
-	}
-	if id, ok := c.ids.get(outKey(bridgeID)); ok {
-		return id
-	}
-	// The bot may answer before Hub.Receive returned the id: while one inbound activity is in
-	// flight, the customer's record appended after the log's previous end is that activity.
-	v, ok := c.inflight.Load(convID)
-	if !ok {
-		return ""
-	}
-	in := v.(inflight)
-	seqText, found := strings.CutPrefix(bridgeID, convID+"|")
-	seq, err := strconv.ParseInt(seqText, 10, 64)
-	if !found || err != nil || seq <= in.after || in.ocID == "" {
-		return ""
-	}
-	recs, err := c.store.Since(ctx, convID, seq-1, 1)
-	if err != nil || len(recs) != 1 || recs[0].Seq != seq || recs[0].From != bridge.RoleCustomer {
-		return ""
-	}
-	return in.ocID
 }
 
 // logNotes logs what an emitter changed, by path and code: never the values.

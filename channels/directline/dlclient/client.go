@@ -3,6 +3,7 @@ package dlclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -46,6 +47,11 @@ var _ bridge.Channel = (*Client)(nil)
 func New(cfg Config, hub Receiver, log zerolog.Logger) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Store == nil {
+		if h, ok := hub.(interface{ Store() bridge.Store }); ok {
+			cfg.Store = NewBridgeStore(h.Store())
+		}
 	}
 	owned := cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -119,6 +125,82 @@ func (c *Client) Resume(ctx context.Context, leg bridge.Leg) error {
 		return nil
 	}
 	return err
+}
+
+// resumeParallel bounds the upstream conversations ResumeAll reopens at once.
+const resumeParallel = 8
+
+// conversations is what ResumeAll asks the Receiver (the Hub), when it can.
+type conversations interface {
+	Conversation(ctx context.Context, id string) (*bridge.Conversation, error)
+}
+
+// ResumeAll reopens every upstream conversation in the store (Resume), so that what the
+// bots send while no customer speaks flows again after a restart; it returns how many it
+// reopened. States of conversations the Hub no longer has, or that have ended, are deleted;
+// those of another client's bot leg are left alone. Failures are logged and returned joined;
+// a conversation that could not be resumed is tried again (or started anew) on its next Send.
+// Call it once at start-up, after every channel is registered with the Hub.
+func (c *Client) ResumeAll(ctx context.Context) (int, error) {
+	ids, err := c.cfg.Store.List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list stored upstream conversations: %w", err)
+	}
+	var (
+		mu      sync.Mutex
+		errs    []error
+		resumed int
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, resumeParallel)
+	)
+	for _, id := range ids {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return resumed, ctx.Err()
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ok, err := c.resumeOne(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				resumed++
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("resume %s: %w", id, err))
+			}
+		})
+	}
+	wg.Wait()
+	return resumed, errors.Join(errs...)
+}
+
+// resumeOne resumes one stored conversation, unless the Hub has ended or forgotten it.
+func (c *Client) resumeOne(ctx context.Context, id string) (bool, error) {
+	leg := bridge.Leg{Channel: c.cfg.Name, ConversationID: id}
+	if cs, ok := c.hub.(conversations); ok {
+		conv, err := cs.Conversation(ctx, id)
+		switch {
+		case errors.Is(err, bridge.ErrUnknownConversation) || (err == nil && conv.State == bridge.StateEnded):
+			return false, c.cfg.Store.Delete(ctx, id)
+		case err != nil:
+			return false, err
+		case conv.Bot.Channel != c.cfg.Name:
+			return false, nil
+		}
+		leg = conv.Bot
+	}
+	if err := c.Resume(ctx, leg); errors.Is(err, ErrConversationGone) {
+		c.log.Info().Str("conv_id", id).Msg("the upstream conversation is gone; the next activity starts a new one")
+		return false, c.cfg.Store.Delete(ctx, id)
+	} else if err != nil {
+		c.log.Warn().Err(err).Str("conv_id", id).Msg("upstream conversation not resumed")
+		return false, err
+	}
+	_, ok := c.Info(id)
+	return ok, nil
 }
 
 // Info is what the client knows about one bridge conversation's upstream conversation.

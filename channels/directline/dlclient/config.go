@@ -13,8 +13,16 @@
 // the customer's upstream user id, the last watermark, the ids already handed to the Hub past
 // that watermark, and the current token with its expiry. Send starts the upstream conversation
 // on first use, or resumes the stored one (GET /conversations/{id}?watermark=); Resume does the
-// same at start-up for conversations that should listen before the customer speaks again.
-// With the default in-memory store a restart starts new upstream conversations.
+// same for one conversation, and ResumeAll at start-up for every stored one, so that what a
+// bot sends while the customer is silent flows again after a restart. The default store is the
+// Hub's (a BridgeStore: the State is the conversation's value "dlclient/session", JSON, swept
+// with the conversation), so a restarted bridge keeps its upstream conversations: no second
+// conversation, no second welcome. The stored token is used to reconnect while it lives, then
+// the secret; a client with only a token endpoint (Copilot Studio) cannot renew an expired
+// token for an existing conversation, so a conversation resumed after its token expired starts
+// anew. The stored State also keeps the last few upstream ↔ bridge id links, for replyToId;
+// links are saved with the next watermark, not on each post. With an in-memory store (a
+// Receiver without a Store) a restart starts new upstream conversations.
 //
 // # What goes up
 //
@@ -125,7 +133,9 @@ type Config struct {
 	// HTTPClient makes the REST calls; its transport's TLS and proxy settings also serve the
 	// websocket. Default: a client of its own, closed with the Client.
 	HTTPClient *http.Client `yaml:"-"`
-	// Store keeps each conversation's State. Default: an in-memory store.
+	// Store keeps each conversation's State. Default: the Hub's store (a BridgeStore over
+	// Hub.Store, when the Receiver has one), so that conversations resume across restarts;
+	// otherwise an in-memory store.
 	Store WatermarkStore `yaml:"-"`
 }
 

@@ -44,7 +44,23 @@ type running struct{ *Client }
 var (
 	_ module.Closer    = running{}
 	_ module.Describer = running{}
+	_ module.Runner    = running{}
 )
+
+// Run implements module.Runner: at start, the upstream conversations of a previous run are
+// reconnected from their stored watermarks (ResumeAll), so that what the bot said while the
+// bridge was down reaches the customer without waiting for the customer to speak. A session
+// that cannot be resumed is logged and left for its next Send; it does not stop the bridge.
+func (r running) Run(ctx context.Context) error {
+	n, err := r.Client.ResumeAll(ctx)
+	if err != nil {
+		r.Client.log.Warn().Err(err).Int("resumed", n).Msg("some upstream conversations were not resumed")
+	} else if n > 0 {
+		r.Client.log.Info().Int("resumed", n).Msg("upstream conversations resumed")
+	}
+	<-ctx.Done()
+	return nil
+}
 
 func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 	cfg := s.Config

@@ -245,6 +245,22 @@ func (m *linkMap) add(up, br string) {
 	m.toUp[br] = up
 }
 
+// recent returns the last n links, oldest first.
+func (m *linkMap) recent(n int) []Link {
+	order := m.ring.order
+	if len(order) == m.ring.n { // full: the oldest is at next
+		order = append(order[m.ring.next:len(order):len(order)], order[:m.ring.next]...)
+	}
+	if len(order) > n {
+		order = order[len(order)-n:]
+	}
+	out := make([]Link, 0, len(order))
+	for _, up := range order {
+		out = append(out, Link{Upstream: up, Bridge: m.toBr[up]})
+	}
+	return out
+}
+
 // bridgeOf returns the bridge id of an upstream id, or "".
 func (m *linkMap) bridgeOf(up string) string { return m.toBr[up] }
 

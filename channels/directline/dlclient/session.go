@@ -242,6 +242,9 @@ func (s *session) resume(ctx context.Context, st State) error {
 	for _, id := range st.Delivered {
 		s.seen.add(id)
 	}
+	for _, l := range st.Links {
+		s.links.add(l.Upstream, l.Bridge)
+	}
 	s.mu.Unlock()
 	s.setToken(conv.Token, conv.ExpiresIn, false)
 	return nil
@@ -401,8 +404,8 @@ func (s *session) persist(ctx context.Context) {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
-	st := s.st
-	st.Delivered = append([]string(nil), st.Delivered...)
+	st := s.st.clone()
+	st.Links = s.links.recent(maxStoredLinks)
 	s.mu.Unlock()
 	if st.ConversationID == "" || s.forgotten {
 		return
