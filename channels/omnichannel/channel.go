@@ -368,7 +368,6 @@ func ocKey(ocID string) string {
 	return "omnichannel:" + ocID
 }
 
-
 // idMap is a bounded map of recent ids: the oldest entry goes when a new one comes.
 type idMap struct {
 	mu   sync.Mutex
