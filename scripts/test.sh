@@ -38,10 +38,17 @@ else
   echo "up to date"
 fi
 
-step "gofmt and go vet"
+step "gofmt, go vet, staticcheck, go mod tidy"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './conformance/interop/node_modules/*'))
 if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
 go vet ./...
+STATICCHECK_VERSION=v0.8.2 # pinned; bump on purpose
+staticcheck="$(go env GOPATH)/bin/staticcheck"
+if ! "$staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+  go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
+"$staticcheck" ./...
+go mod tidy -diff || { echo "go mod tidy would change go.mod/go.sum (shown above)"; exit 1; }
 
 step "go test -race ./..."
 go test -race -count=1 -timeout 20m ./...

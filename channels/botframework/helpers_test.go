@@ -199,12 +199,5 @@ func botClaims() jwt.MapClaims {
 	}
 }
 
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	require.NoError(t, err)
-	return b
-}
-
 // errorBody is the Connector ErrorResponse.
 type errorBody = connector.ErrorBody

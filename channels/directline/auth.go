@@ -78,8 +78,6 @@ func (t *tokens) issue(conv, user string, stream bool) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.key)
 }
 
-var errNoCredentials = errors.New("missing token or secret")
-
 // authenticate checks a bearer credential: the secret, or a token of ours. An expired token
 // gives a 403 TokenExpired error; anything else that is not ours gives 401.
 func (t *tokens) authenticate(cred string) (principal, *apiError) {

@@ -369,11 +369,23 @@ func (s *stream) notifyLocked() {
 	s.changed = make(chan struct{})
 }
 
+// streamState is what a stream has delivered so far: its activities, the last watermark, the
+// keep-alives, the protocol problems seen, why it closed (nil while open), and a channel closed
+// at the next change.
+type streamState struct {
+	acts       []any
+	watermark  string
+	keepAlives int
+	problems   []string
+	closed     error
+	changed    <-chan struct{}
+}
+
 // snapshot returns what the stream has delivered so far.
-func (s *stream) snapshot() (acts []any, watermark string, keepAlives int, problems []string, closed error, changed <-chan struct{}) {
+func (s *stream) snapshot() streamState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]any(nil), s.activities...), s.watermark, s.keepAlives, append([]string(nil), s.problems...), s.closed, s.changed
+	return streamState{append([]any(nil), s.activities...), s.watermark, s.keepAlives, append([]string(nil), s.problems...), s.closed, s.changed}
 }
 
 // drop closes the socket without a closing handshake, as a network failure would.

@@ -30,10 +30,10 @@ func (x *execution) poll(ctx context.Context, streamLabel string, cond func(acts
 			if !ok {
 				return fmt.Errorf("no stream labelled %q", streamLabel)
 			}
-			var closed error
-			acts, _, _, _, closed, changed = s.snapshot()
-			if closed != nil && !isNormalClose(closed) {
-				problem = "the stream closed: " + closed.Error()
+			st := s.snapshot()
+			acts, changed = st.acts, st.changed
+			if st.closed != nil && !isNormalClose(st.closed) {
+				problem = "the stream closed: " + st.closed.Error()
 			}
 		} else {
 			var err error
@@ -142,7 +142,8 @@ func (x *execution) check(ctx context.Context, e Expect) {
 			return
 		}
 		x.checkList(ctx, e, func() ([]any, []mismatch, <-chan struct{}, string) {
-			acts, _, _, problems, _, changed := s.snapshot()
+			st := s.snapshot()
+			acts, problems, changed := st.acts, st.problems, st.changed
 			var anomalies []mismatch
 			for _, p := range problems {
 				anomalies = append(anomalies, mismatch{Req: "DL6", Msg: p})

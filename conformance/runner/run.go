@@ -331,8 +331,8 @@ func (x *execution) ref(s string) (any, bool) {
 		return pointer(r.Body, ptr)
 	}
 	if st, ok := x.streams[label]; ok {
-		acts, wm, _, _, _, _ := st.snapshot()
-		return pointer(map[string]any{"activities": acts, "watermark": wm}, ptr)
+		snap := st.snapshot()
+		return pointer(map[string]any{"activities": snap.acts, "watermark": snap.watermark}, ptr)
 	}
 	return nil, false
 }

@@ -381,7 +381,8 @@ func (x *execution) awaitKeepAlive(ctx context.Context, st Step) *stepError {
 	timer := time.NewTimer(within)
 	defer timer.Stop()
 	for {
-		_, _, n, _, closed, changed := s.snapshot()
+		st := s.snapshot()
+		n, closed, changed := st.keepAlives, st.closed, st.changed
 		switch {
 		case n > 0:
 			return nil

@@ -83,9 +83,7 @@ func StartNode(t testing.TB, dir, script string, env []string, args ...string) *
 func (p *NodeProc) note(s string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-		p.tail = append(p.tail, l)
-	}
+	p.tail = append(p.tail, strings.Split(strings.TrimRight(s, "\n"), "\n")...)
 	if len(p.tail) > 40 {
 		p.tail = p.tail[len(p.tail)-40:]
 	}
