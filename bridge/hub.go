@@ -153,7 +153,7 @@ func (h *Hub) Start(ctx context.Context, id string, customer Leg) (*Conversation
 		h.log.Warn().Err(err).Str("conv_id", id).Msg("inactivity timer not set")
 	}
 	if customer.User.ID != "" {
-		h.out.kick(c.ID, c.Bot.Key()) // the bot's outbox greets it (see outbox.greet)
+		h.out.greetAtStart(c.ID, c.Bot.Key()) // the bot's outbox greets it (see outbox.greet)
 	}
 	return c, true, nil
 }
@@ -196,7 +196,7 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity, key s
 		e.Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Str("from", string(role)).
 			Str("type", a.Type).Bool("dup", dup).Msg("received")
 	}
-	waits := h.out.deliver(c.ID, seq, to)
+	waits, inline := h.out.deliver(c.ID, seq, to, true)
 	var errs []error
 	switch {
 	case dup:
@@ -210,6 +210,9 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity, key s
 		if err := h.end(ctx, c.ID, role, h.endOf(sig, role), a); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if inline != nil {
+		h.out.runInline(*inline, seq)
 	}
 	errs = append(errs, h.out.await(ctx, waits)...)
 	return a.ID, errors.Join(errs...)
@@ -296,7 +299,8 @@ func (h *Hub) appendFor(ctx context.Context, c *Conversation, from Role, a *acti
 	if err != nil {
 		return 0, nil, fmt.Errorf("append to %s: %w", c.ID, err)
 	}
-	return seq, h.out.deliver(c.ID, seq, to), nil
+	waits, _ = h.out.deliver(c.ID, seq, to, false)
+	return seq, waits, nil
 }
 
 // inLog reports whether id names an activity already in the conversation's log.

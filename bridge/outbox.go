@@ -54,6 +54,7 @@ type lineKey struct{ conv, leg string }
 
 type line struct {
 	running, kicked bool
+	greet           bool                 // greet the bot before anything else (greetAtStart)
 	handled         int64                // the highest seq whose first attempt is reported
 	failing         error                // while an earlier record is being retried: its failure
 	recent          [outcomeRing]outcome // first-attempt outcomes reported in this run, for late waiters
@@ -68,7 +69,7 @@ type outcome struct {
 
 // outcomeRing is how many first-attempt outcomes a line remembers for waiters that register
 // after the pump reported (a waiter registers right after its append, so a few suffice).
-const outcomeRing = 64
+const outcomeRing = 8
 
 // wait is one caller's wait for the first delivery attempt of a record to a leg.
 type wait struct {
@@ -82,28 +83,41 @@ func newOutbox(h *Hub) *outbox {
 }
 
 // deliver starts (or wakes) the lines of the legs a new record at seq is addressed to, and
-// returns the waits for its first attempts.
-func (o *outbox) deliver(convID string, seq int64, to []string) []wait {
+// returns the waits for its first attempts. With inline set, one line that was idle is not
+// started but returned, marked running, for the caller to run (runInline): the caller is about
+// to wait for the first attempt anyway, and making it in the caller's goroutine saves a
+// goroutine and two hand-overs per activity.
+func (o *outbox) deliver(convID string, seq int64, to []string, inline bool) (waits []wait, run *lineKey) {
 	if len(to) == 0 {
-		return nil
+		return nil, nil
 	}
-	waits := make([]wait, 0, len(to))
+	waits = make([]wait, 0, len(to))
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, leg := range to {
-		l := o.lineLocked(lineKey{convID, leg})
+		k := lineKey{convID, leg}
+		l := o.lineLocked(k)
 		ch := make(chan error, 1)
 		if err, ok := l.reported(seq); ok {
 			ch <- err
 		} else if l.failing != nil {
 			ch <- l.failing // queued behind a record the leg keeps failing: say so now
 		} else {
+			if l.waiters == nil {
+				l.waiters = map[int64][]chan error{}
+			}
 			l.waiters[seq] = append(l.waiters[seq], ch)
 		}
 		waits = append(waits, wait{leg: leg, ch: ch})
-		o.wakeLocked(lineKey{convID, leg}, l)
+		if inline && run == nil && !l.running {
+			l.running = true
+			o.pumps.Add(1)
+			run = &k
+			continue
+		}
+		o.wakeLocked(k, l)
 	}
-	return waits
+	return waits, run
 }
 
 // kick wakes a leg's line with nothing to wait for (a greeting, a resumed delivery).
@@ -117,7 +131,7 @@ func (o *outbox) kick(convID, leg string) {
 func (o *outbox) lineLocked(k lineKey) *line {
 	l := o.lines[k]
 	if l == nil {
-		l = &line{handled: -1, waiters: map[int64][]chan error{}}
+		l = &line{handled: -1}
 		o.lines[k] = l
 	}
 	return l
@@ -208,12 +222,42 @@ func (o *outbox) await(ctx context.Context, waits []wait) []error {
 }
 
 // pump runs a line until it has nothing left to do.
-func (o *outbox) pump(k lineKey) {
-	defer o.pumps.Done()
-	cursor := int64(-2) // not read yet
+func (o *outbox) pump(k lineKey) { o.loop(k, -2, resumeAt{seq: -1}, false) }
+
+// runInline runs a line that deliver returned in the caller's goroutine, up to the first
+// attempt of the caller's record at seq; what is left (a retry, later records) goes on in a
+// goroutine.
+func (o *outbox) runInline(k lineKey, seq int64) {
+	o.loop(k, -2, resumeAt{seq: -1, until: seq}, true)
+}
+
+// resumeAt is where a run that handed over goes on: the record at seq is retried from attempt
+// after wait (seq -1: nothing to retry); an inline run stops after the record at until.
+type resumeAt struct {
+	seq     int64
+	attempt int
+	wait    time.Duration
+	started time.Time
+	until   int64
+}
+
+// loop runs a line from cursor until it has nothing left to do, or, inline, until it must
+// hand over to a goroutine.
+func (o *outbox) loop(k lineKey, cursor int64, at resumeAt, inline bool) {
 	for {
-		cursor = o.drain(k, cursor)
+		var handover *resumeAt
+		cursor, handover = o.drain(k, cursor, at, inline)
+		if handover != nil {
+			go o.loop(k, cursor, *handover, false)
+			return
+		}
+		at = resumeAt{seq: -1}
 		if o.finish(k, cursor) {
+			o.pumps.Done()
+			return
+		}
+		if inline { // woken meanwhile: that work is not the caller's
+			go o.loop(k, cursor, at, false)
 			return
 		}
 	}
@@ -231,7 +275,7 @@ func (o *outbox) finish(k lineKey, cursor int64) (done bool) {
 	}
 	l.running = false
 	left := l.waiters
-	l.waiters = map[int64][]chan error{}
+	l.waiters = nil
 	delete(o.lines, k)
 	o.mu.Unlock()
 	if len(left) > 0 {
@@ -268,49 +312,110 @@ func (c *Conversation) deadError(leg string, seq int64) error {
 	return nil
 }
 
-// drain delivers what the log holds for the line past cursor (-2: read it from the store) and
-// returns the new cursor.
-func (o *outbox) drain(k lineKey, cursor int64) int64 {
+// drain delivers what the log holds for the line past cursor (-2: read it from the store),
+// starting with the retry at says, and returns the new cursor; and, for an inline run that must
+// stop, where a goroutine goes on.
+func (o *outbox) drain(k lineKey, cursor int64, at resumeAt, inline bool) (int64, *resumeAt) {
 	ctx := o.ctx
 	if cursor == -2 {
 		cur, err := o.h.store.Cursor(ctx, k.conv, k.leg)
 		if err != nil {
 			o.h.log.Warn().Err(err).Str("conv_id", k.conv).Str("leg", k.leg).Msg("outbox: cursor not read")
-			return -2
+			return -2, nil
 		}
 		cursor = cur
 	}
+	var c *Conversation // read once a record needs it
+	if o.takeGreet(k) {
+		if c = o.conversation(ctx, k); c != nil && !c.BotGreeted && c.Customer.User.ID != "" {
+			_ = o.greet(ctx, c, c.Customer.User) // a failure is retried before the first record
+		}
+	}
 	for ctx.Err() == nil {
-		c, err := o.h.store.Conversation(ctx, k.conv)
+		recs, err := o.h.store.Since(ctx, k.conv, cursor, drainBatch)
 		if err != nil {
-			o.h.log.Warn().Err(err).Str("conv_id", k.conv).Msg("outbox: conversation not read")
-			return cursor
-		}
-		if k.leg == c.Bot.Key() && !c.BotGreeted && c.Customer.User.ID != "" {
-			o.greet(ctx, c, c.Customer.User) // at start, when the user is known (directline.md §… [AUTH])
-		}
-		recs, err := o.h.store.Since(ctx, k.conv, cursor, 64)
-		if err != nil || len(recs) == 0 {
-			return cursor
+			o.h.log.Warn().Err(err).Str("conv_id", k.conv).Msg("outbox: log not read")
+			return cursor, nil
 		}
 		for _, r := range recs {
-			if r.Addressed(k.leg) {
-				if !o.send(ctx, k, c, r) {
-					return cursor // shutting down: the record stays pending
+			if !r.Addressed(k.leg) {
+				cursor = r.Seq
+				continue
+			}
+			if inline && r.Seq > at.until {
+				return cursor, &resumeAt{seq: -1} // not the caller's: a goroutine goes on
+			}
+			if c == nil {
+				if c = o.conversation(ctx, k); c == nil {
+					return cursor, nil
 				}
+			}
+			next, ok := o.send(ctx, k, c, r, at, inline)
+			if next != nil {
+				return cursor, next
+			}
+			if !ok {
+				return cursor, nil // shutting down: the record stays pending
 			}
 			cursor = r.Seq
 		}
+		if len(recs) < drainBatch {
+			// Caught up: a record addressed to the leg from now on wakes the line again
+			// (deliver), which finish sees.
+			return cursor, nil
+		}
 	}
-	return cursor
+	return cursor, nil
+}
+
+// drainBatch is how many records a pump reads from the log at a time.
+const drainBatch = 64
+
+func (o *outbox) conversation(ctx context.Context, k lineKey) *Conversation {
+	c, err := o.h.store.Conversation(ctx, k.conv)
+	if err != nil {
+		o.h.log.Warn().Err(err).Str("conv_id", k.conv).Msg("outbox: conversation not read")
+		return nil
+	}
+	return c
+}
+
+// greetAtStart wakes the bot leg's line of a new conversation whose user is known, to greet
+// the bot before any activity (directline.md: conversationUpdate at start when the user id is
+// known [AUTH]).
+func (o *outbox) greetAtStart(convID, botLeg string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k := lineKey{convID, botLeg}
+	l := o.lineLocked(k)
+	l.greet = true
+	o.wakeLocked(k, l)
+}
+
+// takeGreet reports, once, whether the line was woken to greet the bot.
+func (o *outbox) takeGreet(k lineKey) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l := o.lines[k]
+	g := l.greet
+	l.greet = false
+	return g
 }
 
 // send delivers one record to the line's leg, retrying as the package doc says, and
-// acknowledges it once delivered or dead. It returns false when the outbox is shutting down.
-func (o *outbox) send(ctx context.Context, k lineKey, c *Conversation, r Record) bool {
+// acknowledges it once delivered or dead. It returns false when the outbox is shutting down;
+// inline, it makes no retry but returns where a goroutine goes on. at says where a retry
+// handed over resumes.
+func (o *outbox) send(ctx context.Context, k lineKey, c *Conversation, r Record, at resumeAt, inline bool) (*resumeAt, bool) {
 	leg := legByKey(c, k.leg)
-	started := time.Now()
-	for attempt := 1; ; attempt++ {
+	attempt, started := 1, time.Now()
+	if at.seq == r.Seq {
+		attempt, started = at.attempt, at.started
+		if ctxutil.Sleep(ctx, at.wait) != nil {
+			return nil, false
+		}
+	}
+	for ; ; attempt++ {
 		err := o.attempt(ctx, c, leg, r.Activity)
 		if attempt == 1 {
 			o.report(k, r.Seq, err)
@@ -322,7 +427,7 @@ func (o *outbox) send(ctx context.Context, k lineKey, c *Conversation, r Record)
 			break
 		}
 		if ctx.Err() != nil {
-			return false
+			return nil, false
 		}
 		de := err.(*DeliveryError)
 		if !de.Retryable || de.Timeout || time.Since(started) >= o.h.cfg.RetryFor {
@@ -334,14 +439,17 @@ func (o *outbox) send(ctx context.Context, k lineKey, c *Conversation, r Record)
 		wait := backoff(attempt, de.RetryAfter)
 		o.h.log.Info().Err(err).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("channel", leg.Channel).
 			Int("attempt", attempt).Dur("retry_in", wait).Msg("delivery failed; retrying")
+		if inline {
+			return &resumeAt{seq: r.Seq, attempt: attempt + 1, wait: wait, started: started}, true
+		}
 		if ctxutil.Sleep(ctx, wait) != nil {
-			return false
+			return nil, false
 		}
 	}
 	if err := o.h.store.Ack(ctx, k.conv, k.leg, r.Seq); err != nil {
 		o.h.log.Warn().Err(err).Str("conv_id", k.conv).Str("leg", k.leg).Msg("outbox: cursor not stored")
 	}
-	return true
+	return nil, true
 }
 
 // attempt makes one delivery: the bot is greeted first when it has not been.

@@ -236,69 +236,12 @@ func (m *matcher) placeholder(path string, p placeholder, got any, present bool,
 		fail("", "expected %s, got nothing", "{{"+p.kind+"}}")
 		return
 	}
-	s, isString := got.(string)
-	switch p.kind {
-	case "any", "more":
-	case "string", "id":
-		if !isString || s == "" {
-			fail("", "expected a non-empty string, got %s", show(got))
-			return
-		}
-	case "number":
-		if _, ok := got.(json.Number); !ok {
-			fail("", "expected a number, got %s", show(got))
-			return
-		}
-	case "bool":
-		if _, ok := got.(bool); !ok {
-			fail("", "expected true or false, got %s", show(got))
-			return
-		}
-	case "object":
-		if _, ok := got.(map[string]any); !ok {
-			fail("", "expected an object, got %s", show(got))
-			return
-		}
-	case "array":
-		if _, ok := got.([]any); !ok {
-			fail("", "expected an array, got %s", show(got))
-			return
-		}
-	case "seqid":
-		conv := m.vars["conv"]
-		if !isString || !strings.HasPrefix(s, conv) || !seqIDTail.MatchString(s[len(conv):]) {
-			fail("DL7", "expected an id of the form {conversationId}|0000000, got %s", show(got))
-			return
-		}
-	case "timestamp":
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if !isString || err != nil || !strings.HasSuffix(s, "Z") || t.Location() != time.UTC {
-			fail("A2043", "expected an RFC 3339 UTC time ending in Z, got %s", show(got))
-			return
-		}
-	case "url", "wsurl":
-		u, err := url.Parse(s)
-		schemes := map[string]bool{"http": true, "https": true}
-		if p.kind == "wsurl" {
-			schemes = map[string]bool{"ws": true, "wss": true}
-		}
-		if !isString || err != nil || !schemes[u.Scheme] || u.Host == "" {
-			fail("", "expected an absolute %s URL, got %s", strings.TrimSuffix(p.kind, "url")+"http(s)", show(got))
-			return
-		}
-	case "jwt":
-		if _, err := jwtClaims(s); !isString || err != nil {
-			fail("DL3", "expected a JWT, got %s", show(got))
-			return
-		}
-	case "conv", "user":
-		if !isString || s != m.vars[p.kind] {
-			fail("", "expected the %s id %s, got %s", map[string]string{"conv": "conversation", "user": "user"}[p.kind], show(m.vars[p.kind]), show(got))
-		}
+	if req, msg := m.kindMismatch(p, got); msg != "" {
+		fail(req, "%s", msg)
 		return
-	case "includes":
-		fail("", "{{includes …}} is for headers only")
-		return
+	}
+	if p.kind == "conv" || p.kind == "user" {
+		return // a reference to a known id, not a binding
 	}
 	if p.name == "" {
 		return
@@ -310,6 +253,70 @@ func (m *matcher) placeholder(path string, p placeholder, got any, present bool,
 		return
 	}
 	m.bound[p.name] = got
+}
+
+// kindMismatch checks a present value against a placeholder's kind, and returns the requirement
+// and the message of a mismatch ("" when it matches).
+func (m *matcher) kindMismatch(p placeholder, got any) (req, msg string) {
+	s, isString := got.(string)
+	switch p.kind {
+	case "string", "id":
+		if !isString || s == "" {
+			return "", fmt.Sprintf("expected a non-empty string, got %s", show(got))
+		}
+	case "number":
+		if _, ok := got.(json.Number); !ok {
+			return "", fmt.Sprintf("expected a number, got %s", show(got))
+		}
+	case "bool":
+		if _, ok := got.(bool); !ok {
+			return "", fmt.Sprintf("expected true or false, got %s", show(got))
+		}
+	case "object":
+		if _, ok := got.(map[string]any); !ok {
+			return "", fmt.Sprintf("expected an object, got %s", show(got))
+		}
+	case "array":
+		if _, ok := got.([]any); !ok {
+			return "", fmt.Sprintf("expected an array, got %s", show(got))
+		}
+	case "seqid":
+		conv := m.vars["conv"]
+		if !isString || !strings.HasPrefix(s, conv) || !seqIDTail.MatchString(s[len(conv):]) {
+			return "DL7", fmt.Sprintf("expected an id of the form {conversationId}|0000000, got %s", show(got))
+		}
+	case "timestamp":
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if !isString || err != nil || !strings.HasSuffix(s, "Z") || t.Location() != time.UTC {
+			return "A2043", fmt.Sprintf("expected an RFC 3339 UTC time ending in Z, got %s", show(got))
+		}
+	case "url", "wsurl":
+		return "", urlMismatch(p.kind, s, isString, got)
+	case "jwt":
+		if _, err := jwtClaims(s); !isString || err != nil {
+			return "DL3", fmt.Sprintf("expected a JWT, got %s", show(got))
+		}
+	case "conv", "user":
+		if !isString || s != m.vars[p.kind] {
+			return "", fmt.Sprintf("expected the %s id %s, got %s", map[string]string{"conv": "conversation", "user": "user"}[p.kind], show(m.vars[p.kind]), show(got))
+		}
+	case "includes":
+		return "", "{{includes …}} is for headers only"
+	}
+	return "", ""
+}
+
+// urlMismatch checks a value against {{url}} (absolute http(s)) or {{wsurl}} (ws(s)).
+func urlMismatch(kind, s string, isString bool, got any) string {
+	u, err := url.Parse(s)
+	schemes := map[string]bool{"http": true, "https": true}
+	if kind == "wsurl" {
+		schemes = map[string]bool{"ws": true, "wss": true}
+	}
+	if !isString || err != nil || !schemes[u.Scheme] || u.Host == "" {
+		return fmt.Sprintf("expected an absolute %s URL, got %s", strings.TrimSuffix(kind, "url")+"http(s)", show(got))
+	}
+	return ""
 }
 
 // headerMatches compares a header value with an expected one: equal ignoring case, any value
