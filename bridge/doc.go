@@ -2,6 +2,9 @@
 // activities between legs by role, the outbox that delivers them, and the Store contract that
 // holds all of it. It knows no wire protocol.
 //
+// Channels see the Hub through small interfaces (Receiver, Conversations, ContactCenter, Logs,
+// ChannelState), each constructor taking the ones it needs; none of them reaches the Store.
+//
 // # The flow
 //
 // A channel hands the Hub what arrives on one of its legs (Hub.Receive, through the Receiver

@@ -93,9 +93,6 @@ func (h *Hub) Register(ch Channel) {
 	h.channels[name] = ch
 }
 
-// Store returns the Hub's store, for channels that read conversation logs (Direct Line streams).
-func (h *Hub) Store() Store { return h.store }
-
 // Bot returns the bot's account as the customer sees it.
 func (h *Hub) Bot() activity.ChannelAccount { return h.cfg.Bot }
 

@@ -50,7 +50,12 @@ func (r *recorder) sent() []*activity.Activity {
 }
 
 func newHub(t *testing.T, timeout time.Duration) (*bridge.Hub, *recorder, *recorder) {
-	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: timeout}, zerolog.Nop())
+	return newHubOn(t, memory.New(), timeout)
+}
+
+// newHubOn is newHub over store, for tests that read what the Hub stored.
+func newHubOn(t *testing.T, store bridge.Store, timeout time.Duration) (*bridge.Hub, *recorder, *recorder) {
+	hub := bridge.NewHub(store, bridge.HubConfig{DeliveryTimeout: timeout}, zerolog.Nop())
 	t.Cleanup(hub.Close)
 	customer, bot := &recorder{name: "directline"}, &recorder{name: "botframework"}
 	hub.Register(customer)
@@ -64,7 +69,8 @@ func customerLeg(id string) bridge.Leg {
 
 func TestHubRelaysCustomerAndBot(t *testing.T) {
 	ctx := context.Background()
-	hub, customer, bot := newHub(t, time.Second)
+	store := memory.New()
+	hub, customer, bot := newHubOn(t, store, time.Second)
 	c, created, err := hub.Start(ctx, "conv1", customerLeg("conv1"))
 	require.NoError(t, err)
 	require.True(t, created)
@@ -94,12 +100,12 @@ func TestHubRelaysCustomerAndBot(t *testing.T) {
 	require.Empty(t, sent[1].ReplyToID, "a replyToId that is not in the log is dropped")
 
 	// the log holds everything in order
-	recs, err := hub.Store().Since(ctx, "conv1", -1, 0)
+	recs, err := hub.Since(ctx, "conv1", -1, 0)
 	require.NoError(t, err)
 	require.Len(t, recs, 3)
 	require.Equal(t, bridge.RoleCustomer, recs[0].From)
 	require.Equal(t, bridge.RoleBot, recs[1].From)
-	cur, err := hub.Store().Cursor(ctx, "conv1", c.Bot.Key())
+	cur, err := store.Cursor(ctx, "conv1", c.Bot.Key())
 	require.NoError(t, err)
 	require.Equal(t, int64(0), cur)
 }
@@ -129,7 +135,7 @@ func TestHubDeliveryErrors(t *testing.T) {
 		require.ErrorAs(t, err, &de)
 		require.Equal(t, 500, de.Status)
 		require.Equal(t, "c|0000000", id)
-		last, err := hub.Store().Last(ctx, "c")
+		last, err := hub.Last(ctx, "c")
 		require.NoError(t, err)
 		require.Equal(t, int64(0), last)
 	})
@@ -147,10 +153,10 @@ func TestHubDeliveryErrors(t *testing.T) {
 		hub, _, _ := newHub(t, time.Second)
 		_, err := hub.Receive(ctx, customerLeg("nope"), &activity.Activity{Type: "message"}, "")
 		require.ErrorIs(t, err, bridge.ErrUnknownConversation)
-		c, _, err := hub.Start(ctx, "e", customerLeg("e"))
+		_, _, err = hub.Start(ctx, "e", customerLeg("e"))
 		require.NoError(t, err)
-		c.State = bridge.StateEnded
-		require.NoError(t, hub.Store().PutConversation(ctx, c))
+		_, err = hub.Update(ctx, "e", func(c *bridge.Conversation) error { c.State = bridge.StateEnded; return nil })
+		require.NoError(t, err)
 		_, err = hub.Receive(ctx, customerLeg("e"), &activity.Activity{Type: "message"}, "")
 		require.ErrorIs(t, err, bridge.ErrConversationEnded)
 	})

@@ -80,10 +80,11 @@ func TestInactivityPerConversationAndNotAfterHandoff(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, hub.SetInactivity(ctx, "a", bridge.Inactivity{CloseAfter: 100 * time.Millisecond}))
 	require.NoError(t, hub.SetInactivity(ctx, "b", bridge.Inactivity{CloseAfter: 100 * time.Millisecond}))
-	c, err := hub.Conversation(ctx, "b")
+	_, err = hub.Update(ctx, "b", func(c *bridge.Conversation) error {
+		c.State = bridge.StateHandedOff // Omnichannel owns it: its own timeout rules apply
+		return nil
+	})
 	require.NoError(t, err)
-	c.State = bridge.StateHandedOff // Omnichannel owns it: its own timeout rules apply
-	require.NoError(t, hub.Store().PutConversation(ctx, c))
 
 	require.Eventually(t, ended(t, hub, "a"), 5*time.Second, 10*time.Millisecond, "a is closed by its own rule")
 	require.Eventually(t, func() bool { return len(customer.sent()) == 2 }, 5*time.Second, 10*time.Millisecond, "the end reaches the customer")

@@ -13,14 +13,6 @@ import (
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
 )
 
-// Receiver takes what arrives on a channel's legs: the Hub, as the channels see it (see
-// Hub.Receive).
-type Receiver interface {
-	Receive(ctx context.Context, from Leg, a *activity.Activity, key string) (id string, err error)
-}
-
-var _ Receiver = (*Hub)(nil)
-
 // LogReader is implemented by channels whose legs read the conversation log themselves (Direct
 // Line streams and GET /activities): the outbox delivers nothing to them, and records are not
 // addressed to them.

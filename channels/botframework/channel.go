@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 )
 
@@ -27,7 +28,7 @@ const Name = "botframework"
 // Channel is the Bot Framework channel. It is safe for concurrent use.
 type Channel struct {
 	cfg Config
-	hub *bridge.Hub
+	hub Hub
 	log zerolog.Logger
 	key *signingKey
 
@@ -52,10 +53,23 @@ type Channel struct {
 
 var _ bridge.Channel = (*Channel)(nil)
 
+// Hub is what the channel needs of the bridge's Hub: it takes what the bot sends (Receiver),
+// finds the conversation of the bot's calls (Conversations), reads logs for the members and for
+// replyToId (Logs), and knows the bot's account (Bot). *bridge.Hub implements it.
+type Hub interface {
+	bridge.Receiver
+	bridge.Conversations
+	bridge.Logs
+	// Bot returns the bot's account as the customer sees it.
+	Bot() activity.ChannelAccount
+}
+
+var _ Hub = (*bridge.Hub)(nil)
+
 // New returns the channel, loading or generating its signing key. hub receives what the bot
 // sends; the caller registers the channel with the hub (hub.Register) and its routes with a mux
 // (Register), and calls Close at shutdown.
-func New(cfg Config, hub *bridge.Hub, log zerolog.Logger) (*Channel, error) {
+func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 	if hub == nil {
 		return nil, errors.New("botframework: a hub is required")
 	}

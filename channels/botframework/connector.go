@@ -98,7 +98,7 @@ func botLeg(convID string) bridge.Leg { return bridge.Leg{Channel: Name, Convers
 
 // conversation returns the conversation whose bot leg is convID, or a 404 *apiError.
 func (c *Channel) conversation(ctx context.Context, convID string) (*bridge.Conversation, error) {
-	conv, err := c.hub.Store().ConversationByLeg(ctx, Name, convID)
+	conv, err := c.hub.ConversationByLeg(ctx, Name, convID)
 	if errors.Is(err, bridge.ErrUnknownConversation) {
 		return nil, newAPIError(http.StatusNotFound, CodeConversationNotFound, "unknown conversation")
 	}
@@ -322,6 +322,6 @@ func (c *Channel) inLog(ctx context.Context, convID, id string) bool {
 	if err != nil || seq < 0 {
 		return false
 	}
-	last, err := c.hub.Store().Last(ctx, convID)
+	last, err := c.hub.Last(ctx, convID)
 	return err == nil && seq <= last
 }

@@ -161,8 +161,11 @@ func TestConnectorErrors(t *testing.T) {
 	r := newRig(t, nil)
 	r.start("c")
 	ended := r.start("ended")
-	ended.State = bridge.StateEnded
-	require.NoError(t, r.hub.Store().PutConversation(context.Background(), ended))
+	_, err := r.hub.Update(context.Background(), ended.ID, func(c *bridge.Conversation) error {
+		c.State = bridge.StateEnded
+		return nil
+	})
+	require.NoError(t, err)
 	tok := r.devToken()
 	big := `{"type":"message","text":"` + strings.Repeat("é", activity.MaxActivityChars) + `"}`
 

@@ -124,7 +124,7 @@ func (r *rig) say(convID, text string) (string, error) {
 // log returns the conversation's log.
 func (r *rig) log(convID string) []bridge.Record {
 	r.t.Helper()
-	recs, err := r.hub.Store().Since(context.Background(), convID, -1, 0)
+	recs, err := r.hub.Since(context.Background(), convID, -1, 0)
 	require.NoError(r.t, err)
 	return recs
 }

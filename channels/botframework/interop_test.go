@@ -117,7 +117,7 @@ func TestInteropBotbuilderAuthenticated(t *testing.T) {
 	require.NoError(t, err)
 	var ho *activity.Activity
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		recs, err := r.hub.Store().Since(ctx, hardConvID, -1, 0)
+		recs, err := r.hub.Since(ctx, hardConvID, -1, 0)
 		if !assert.NoError(c, err) {
 			return
 		}

@@ -25,7 +25,7 @@ func (c *Channel) members(ctx context.Context, conv *bridge.Conversation) []acti
 	}
 	if user.ID == "" {
 		// The customer's channel did not know the user at start: the first activity tells.
-		if recs, err := c.hub.Store().Since(ctx, conv.ID, -1, userScan); err == nil {
+		if recs, err := c.hub.Since(ctx, conv.ID, -1, userScan); err == nil {
 			for _, rec := range recs {
 				if rec.From == bridge.RoleCustomer && rec.Activity.From != nil && rec.Activity.From.ID != "" {
 					user = *rec.Activity.From

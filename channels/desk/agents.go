@@ -318,7 +318,7 @@ func (d *Desk) view(ctx context.Context, convID string) *convView {
 	d.mu.Unlock()
 	after := int64(-1)
 	for {
-		recs, err := d.store.Since(ctx, convID, after, 500)
+		recs, err := d.hub.Since(ctx, convID, after, 500)
 		if err != nil || len(recs) == 0 {
 			break
 		}

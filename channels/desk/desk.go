@@ -42,8 +42,7 @@ type Config struct {
 // Desk is the sandbox contact center as a bridge channel: an Escalator that routes escalated
 // conversations to agents, who chat with customers from the desk page.
 type Desk struct {
-	hub    *bridge.Hub
-	store  bridge.Store
+	hub    Hub
 	engine *routing.Engine
 	tokens TokenIssuer
 	log    zerolog.Logger
@@ -80,9 +79,22 @@ var (
 	_ bridge.Escalator = (*Desk)(nil)
 )
 
-// New returns the desk, with the routing state it had before a restart when store has it. The
-// caller registers it with hub and its routes with a mux, and calls Close at shutdown.
-func New(hub *bridge.Hub, tokens TokenIssuer, cfg Config, log zerolog.Logger) (*Desk, error) {
+// Hub is what the desk needs of the bridge's Hub: it hands the agents' activities over
+// (Receiver), makes the handoff transitions (ContactCenter), reads transcripts (Logs), and keeps
+// its routing state (ChannelState). *bridge.Hub implements it.
+type Hub interface {
+	bridge.Receiver
+	bridge.ContactCenter
+	bridge.Logs
+	bridge.ChannelState
+}
+
+var _ Hub = (*bridge.Hub)(nil)
+
+// New returns the desk, with the routing state it had before a restart when hub's values have
+// it. The caller registers it with the Hub and its routes with a mux, and calls Close at
+// shutdown.
+func New(hub Hub, tokens TokenIssuer, cfg Config, log zerolog.Logger) (*Desk, error) {
 	if cfg.Routing == nil {
 		cfg.Routing = routing.DefaultConfig()
 	}
@@ -97,7 +109,7 @@ func New(hub *bridge.Hub, tokens TokenIssuer, cfg Config, log zerolog.Logger) (*
 		return nil, err
 	}
 	d := &Desk{
-		hub: hub, store: hub.Store(), engine: engine, tokens: tokens, log: log.With().Str("channel", ChannelName).Logger(),
+		hub: hub, engine: engine, tokens: tokens, log: log.With().Str("channel", ChannelName).Logger(),
 		convs: map[string]*convInfo{}, socks: map[string]map[*agentSocket]struct{}{}, tasks: make(chan task, 1024), done: make(chan struct{}),
 		written: map[string]string{},
 	}

@@ -38,7 +38,7 @@ type storedTask struct {
 func (d *Desk) restore(ctx context.Context) error {
 	st := routing.State{Version: routing.StateVersion}
 	found := false
-	switch raw, err := d.store.Value(ctx, "", routingKey); {
+	switch raw, err := d.hub.Value(ctx, "", routingKey); {
 	case errors.Is(err, bridge.ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("desk: read routing state: %w", err)
@@ -48,7 +48,7 @@ func (d *Desk) restore(ctx context.Context) error {
 		}
 		d.writtenShared, found = string(raw), true
 	}
-	tasks, err := d.store.Values(ctx, taskKey)
+	tasks, err := d.hub.Values(ctx, taskKey)
 	if err != nil {
 		return fmt.Errorf("desk: read tasks: %w", err)
 	}
@@ -133,7 +133,7 @@ func (d *Desk) write(ctx context.Context, convID, key string, v any) {
 			return
 		}
 	}
-	err := d.store.PutValue(ctx, convID, key, raw)
+	err := d.hub.PutValue(ctx, convID, key, raw)
 	switch {
 	case err != nil && !errors.Is(err, bridge.ErrUnknownConversation):
 		d.log.Warn().Err(err).Str("conv_id", convID).Msg("desk state not stored")

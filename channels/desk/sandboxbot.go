@@ -21,7 +21,7 @@ const BotChannelName = "sandboxbot"
 // through Hub.Receive, and asks for humans the way real bots do (Health Bot tags, Bot Framework
 // or Copilot handoff.initiate).
 type Bot struct {
-	hub    *bridge.Hub
+	hub    BotHub
 	script *Script
 	log    zerolog.Logger
 
@@ -37,8 +37,18 @@ type silence struct {
 
 var _ bridge.Channel = (*Bot)(nil)
 
-// NewBot returns the sandbox bot running script; the caller registers it with hub.
-func NewBot(hub *bridge.Hub, script *Script, log zerolog.Logger) *Bot {
+// BotHub is what the sandbox bot needs of the bridge's Hub: it hands the bot's activities over
+// (Receiver) and reads the conversation it answers (Conversations). *bridge.Hub implements it.
+type BotHub interface {
+	bridge.Receiver
+	bridge.Conversations
+}
+
+var _ BotHub = (*bridge.Hub)(nil)
+
+// NewBot returns the sandbox bot running script, which answers through hub; the caller
+// registers it with the Hub.
+func NewBot(hub BotHub, script *Script, log zerolog.Logger) *Bot {
 	return &Bot{hub: hub, script: script, log: log.With().Str("channel", BotChannelName).Logger(), timers: map[string]*silence{}}
 }
 

@@ -66,7 +66,7 @@ const noLive = int64(-1 << 62)
 // whose watermark is the last sequence number read (or the one asked for, when none is new).
 // live is as for visible. more reports a full page: the log may hold more after it.
 func (s *Server) page(ctx context.Context, id string, after, live int64) (set activitySet, more bool, err error) {
-	recs, err := s.store.Since(ctx, id, after, s.cfg.PageSize)
+	recs, err := s.hub.Since(ctx, id, after, s.cfg.PageSize)
 	if err != nil {
 		return activitySet{}, false, err
 	}

@@ -91,8 +91,7 @@ func (c *Config) defaults() {
 // its clients read, so Send has nothing to do beyond confirming the id.
 type Server struct {
 	cfg     Config
-	hub     *bridge.Hub
-	store   bridge.Store
+	hub     Hub
 	log     zerolog.Logger
 	tokens  *tokens
 	grammar string
@@ -106,15 +105,27 @@ type Server struct {
 
 var _ bridge.Channel = (*Server)(nil)
 
-// New returns a server relaying through hub. The caller registers it with the hub (hub.Register)
+// Hub is what the server needs of the bridge's Hub: it starts conversations and hands the
+// client's activities over (Receiver, Conversations), reads the logs its clients stream and poll
+// (Logs), and keeps the uploads' files and their quota (ChannelState). *bridge.Hub implements it.
+type Hub interface {
+	bridge.Receiver
+	bridge.Conversations
+	bridge.Logs
+	bridge.ChannelState
+}
+
+var _ Hub = (*bridge.Hub)(nil)
+
+// New returns a server relaying through hub. The caller registers it with the Hub (Hub.Register)
 // and its routes with a mux (Register).
-func New(cfg Config, hub *bridge.Hub, log zerolog.Logger) (*Server, error) {
+func New(cfg Config, hub Hub, log zerolog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.defaults()
 	s := &Server{
-		cfg: cfg, hub: hub, store: hub.Store(), log: log.With().Str("channel", ChannelName).Logger(),
+		cfg: cfg, hub: hub, log: log.With().Str("channel", ChannelName).Logger(),
 		grammar: randomString(12), limiters: map[string]*rate.Limiter{},
 		now: time.Now,
 	}

@@ -508,7 +508,7 @@ func TestUpload(t *testing.T) {
 		return resp, raw
 	}
 	lastActivity := func(t *testing.T, id string) *activity.Activity {
-		recs, err := f.srv.store.Since(context.Background(), c.ConversationID, -1, 0)
+		recs, err := f.srv.hub.Since(context.Background(), c.ConversationID, -1, 0)
 		require.NoError(t, err)
 		for _, r := range recs {
 			if r.Activity.ID == id {

@@ -151,7 +151,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Typing before the stream opens is history, which does not keep typing.
-	live, err := s.store.Last(r.Context(), id)
+	live, err := s.hub.Last(r.Context(), id)
 	if err != nil {
 		writeError(w, errFromBridge(err))
 		return
@@ -275,7 +275,7 @@ func (st *stream) flushLocked() {
 			break
 		}
 	}
-	st.stop = st.s.store.Watch(st.id, st.after, st.wake) // called at once if more came meanwhile
+	st.stop = st.s.hub.Watch(st.id, st.after, st.wake) // called at once if more came meanwhile
 }
 
 // keepAlive sends an empty text frame, as the service does, and a ping to detect dead peers.

@@ -193,7 +193,7 @@ func (s *Server) host(ctx context.Context, convID string, files []hostedFile) ([
 	atts := make([]activity.Attachment, 0, len(files))
 	for _, f := range files {
 		blobID := randomString(18) + "." + strconv.FormatInt(now.Unix(), 10)
-		if err := s.store.PutBlob(ctx, convID, blobID, bridge.Blob{ContentType: f.contentType, Data: f.data}); err != nil {
+		if err := s.hub.PutBlob(ctx, convID, blobID, bridge.Blob{ContentType: f.contentType, Data: f.data}); err != nil {
 			s.log.Warn().Err(err).Str("conv_id", convID).Msg("upload not stored")
 			return nil, errFromBridge(err)
 		}
@@ -210,7 +210,7 @@ func (s *Server) host(ctx context.Context, convID string, files []hostedFile) ([
 // one upload.
 func (s *Server) reserveUpload(ctx context.Context, convID string, files []hostedFile) *apiError {
 	var used, size int64
-	if raw, err := s.store.Value(ctx, convID, uploadsKey); err == nil {
+	if raw, err := s.hub.Value(ctx, convID, uploadsKey); err == nil {
 		_ = json.Unmarshal(raw, &used)
 	} else if !errors.Is(err, bridge.ErrNotFound) {
 		return errFromBridge(err)
@@ -221,7 +221,7 @@ func (s *Server) reserveUpload(ctx context.Context, convID string, files []hoste
 	if used+size > conversationUploadFactor*s.cfg.MaxUploadBytes {
 		return errTooLarge("the conversation's uploads are over their limit")
 	}
-	if err := s.store.PutValue(ctx, convID, uploadsKey, []byte(strconv.FormatInt(used+size, 10))); err != nil {
+	if err := s.hub.PutValue(ctx, convID, uploadsKey, []byte(strconv.FormatInt(used+size, 10))); err != nil {
 		return errFromBridge(err)
 	}
 	return nil
@@ -270,7 +270,7 @@ func (s *Server) attachment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound)
 		return
 	}
-	b, err := s.store.Blob(r.Context(), convID, blobID)
+	b, err := s.hub.Blob(r.Context(), convID, blobID)
 	if errors.Is(err, bridge.ErrNotFound) || errors.Is(err, bridge.ErrUnknownConversation) {
 		writeError(w, notFound)
 		return

@@ -31,7 +31,7 @@ func uploadOne(t *testing.T, f *fixture, c conversationResponse, ctype, name, da
 	}
 	var res map[string]string
 	require.NoError(t, json.Unmarshal(raw, &res))
-	recs, err := f.srv.store.Since(context.Background(), c.ConversationID, -1, 0)
+	recs, err := f.srv.hub.Since(context.Background(), c.ConversationID, -1, 0)
 	require.NoError(t, err)
 	for _, r := range recs {
 		if r.Activity.ID == res["id"] {

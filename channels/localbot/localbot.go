@@ -17,15 +17,16 @@ const ChannelName = "localbot"
 
 // Bot is the in-process echo bot.
 type Bot struct {
-	hub *bridge.Hub
+	hub bridge.Receiver
 	// Greeting is sent when the user joins; empty sends nothing.
 	Greeting string
 }
 
 var _ bridge.Channel = (*Bot)(nil)
 
-// New returns the bot; the caller registers it with hub.
-func New(hub *bridge.Hub, greeting string) *Bot {
+// New returns the bot, which hands its replies to hub (the Hub); the caller registers it with
+// the Hub.
+func New(hub bridge.Receiver, greeting string) *Bot {
 	return &Bot{hub: hub, Greeting: greeting}
 }
 

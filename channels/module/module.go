@@ -24,6 +24,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 )
 
@@ -84,10 +85,25 @@ type Spec[C any] struct {
 	New func(*C, Env) (bridge.Channel, error)
 }
 
+// Hub is the bridge's Hub as the channels' constructors see it: every interface a channel may
+// need of it (each constructor takes the few it uses), never its Store. *bridge.Hub implements
+// it.
+type Hub interface {
+	bridge.Receiver
+	bridge.Conversations
+	bridge.ContactCenter
+	bridge.Logs
+	bridge.ChannelState
+	// Bot returns the bot's account as the customer sees it.
+	Bot() activity.ChannelAccount
+}
+
+var _ Hub = (*bridge.Hub)(nil)
+
 // Env is what the wiring gives a channel's constructor.
 type Env struct {
-	// Hub relays the channel's activities.
-	Hub *bridge.Hub
+	// Hub relays the channel's activities (the bridge's *bridge.Hub).
+	Hub Hub
 	// Log is the channel's logger (component=<name>).
 	Log zerolog.Logger
 	// PublicURL is the bridge's public base URL, without a trailing slash.

@@ -60,7 +60,7 @@ func TestBadTokensAreRefused(t *testing.T) {
 			require.NoError(t, json.Unmarshal([]byte(body), &e), body)
 			require.Equal(t, CodeUnauthorized, e.Error.Code)
 			require.Contains(t, e.Error.Message, tc.message)
-			_, err := r.hub.Store().ConversationByLeg(context.Background(), Name, conv)
+			_, err := r.hub.ConversationByLeg(context.Background(), Name, conv)
 			require.ErrorIs(t, err, bridge.ErrUnknownConversation, "nothing reached the Hub")
 		})
 	}

@@ -39,8 +39,7 @@ const recentIDs = 16384
 // is safe for concurrent use.
 type Channel struct {
 	cfg    Config
-	hub    *bridge.Hub
-	store  bridge.Store
+	hub    Hub
 	log    zerolog.Logger
 	client *http.Client
 	owned  bool // the HTTP client is the channel's to close
@@ -64,11 +63,24 @@ var (
 	_ bridge.Escalator = (*Channel)(nil)
 )
 
+// Hub is what the channel needs of the bridge's Hub: it starts, finds and changes the
+// conversations Omnichannel opens and hands their activities over (Receiver, Conversations),
+// reads their logs for reply targets and transcripts (Logs), and keeps their details and reply
+// links (ChannelState). *bridge.Hub implements it.
+type Hub interface {
+	bridge.Receiver
+	bridge.Conversations
+	bridge.Logs
+	bridge.ChannelState
+}
+
+var _ Hub = (*bridge.Hub)(nil)
+
 // New returns the channel. hub takes what Omnichannel sends; the caller registers the channel
 // with the hub (hub.Register), mounts its route on a mux (Register), and calls Close at
 // shutdown. The hub's bot channel (its BotChannel) reaches the bot: dlclient for a hosted bot,
 // botframework for a self-hosted one.
-func New(cfg Config, hub *bridge.Hub, log zerolog.Logger) (*Channel, error) {
+func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 	if hub == nil {
 		return nil, errors.New("omnichannel: a hub is required")
 	}
@@ -84,7 +96,7 @@ func New(cfg Config, hub *bridge.Hub, log zerolog.Logger) (*Channel, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	log = log.With().Str("channel", Name).Logger()
 	c := &Channel{
-		cfg: cfg, hub: hub, store: hub.Store(), log: log, client: client, owned: owned,
+		cfg: cfg, hub: hub, log: log, client: client, owned: owned,
 		verify: newVerifier(ctx, cfg, client, log),
 		tokens: newTokenSource(cfg, client, log),
 		ctx:    ctx, cancel: cancel,
@@ -218,7 +230,7 @@ func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog
 	if sig.Kind == handoff.SignalContext {
 		log.Info().Str("event", sig.Context.Event).Int("variables", len(sig.Context.Variables)).Msg("omnichannel context received")
 	}
-	before, err := c.store.Last(ctx, conv.ID)
+	before, err := c.hub.Last(ctx, conv.ID)
 	if err != nil {
 		return fmt.Errorf("omnichannel: %w", err)
 	}
@@ -246,7 +258,7 @@ func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog
 // accounts, a changed serviceUrl, and the context variables of a context event.
 func (c *Channel) open(ctx context.Context, a *activity.Activity, sig handoff.Signal) (*bridge.Conversation, error) {
 	ocConv := a.Conversation.ID
-	conv, err := c.store.ConversationByLeg(ctx, Name, ocConv)
+	conv, err := c.hub.ConversationByLeg(ctx, Name, ocConv)
 	if errors.Is(err, bridge.ErrUnknownConversation) {
 		// The customer's account is stored after Start, with the context: the Hub then greets
 		// the bot with the first activity, after the context is in place.
@@ -334,7 +346,7 @@ func (c *Channel) remember(ctx context.Context, convID string, a *activity.Activ
 	if old, ok := c.meta.get(convID); ok && old == string(b) {
 		return nil
 	}
-	if err := c.store.PutValue(ctx, convID, metaKey, b); err != nil {
+	if err := c.hub.PutValue(ctx, convID, metaKey, b); err != nil {
 		return fmt.Errorf("omnichannel: store conversation details: %w", err)
 	}
 	c.meta.put(convID, string(b))
@@ -347,7 +359,7 @@ func (c *Channel) metaOf(ctx context.Context, convID string) convMeta {
 	var b []byte
 	if v, ok := c.meta.get(convID); ok {
 		b = []byte(v)
-	} else if v, err := c.store.Value(ctx, convID, metaKey); err == nil {
+	} else if v, err := c.hub.Value(ctx, convID, metaKey); err == nil {
 		b = v
 		c.meta.put(convID, string(v))
 	}

@@ -55,7 +55,7 @@ func (c *Channel) noteInbound(ctx context.Context, convID, ocID string, before i
 	if err != nil {
 		return err
 	}
-	if err := c.store.PutValue(ctx, convID, repliesKey, b); err != nil {
+	if err := c.hub.PutValue(ctx, convID, repliesKey, b); err != nil {
 		return fmt.Errorf("store reply link: %w", err)
 	}
 	c.replies.put(convID, string(b))
@@ -66,7 +66,7 @@ func (c *Channel) noteInbound(ctx context.Context, convID, ocID string, before i
 func (c *Channel) replyLinks(ctx context.Context, convID string) ([]replyLink, error) {
 	v, ok := c.replies.get(convID)
 	if !ok {
-		b, err := c.store.Value(ctx, convID, repliesKey)
+		b, err := c.hub.Value(ctx, convID, repliesKey)
 		switch {
 		case errors.Is(err, bridge.ErrNotFound):
 			return nil, nil
@@ -111,7 +111,7 @@ func (c *Channel) replyTarget(ctx context.Context, convID, bridgeID string) stri
 	if i < 0 || seq-links[i].After > replyLinksWindow {
 		return ""
 	}
-	recs, err := c.store.Since(ctx, convID, links[i].After, int(seq-links[i].After))
+	recs, err := c.hub.Since(ctx, convID, links[i].After, int(seq-links[i].After))
 	if err != nil {
 		return ""
 	}

@@ -69,7 +69,7 @@ func TestReplyLinksSurviveRestart(t *testing.T) {
 // storedLinks reads a conversation's reply links from the store.
 func storedLinks(t *testing.T, r *rig, convID string) []replyLink {
 	t.Helper()
-	b, err := r.hub.Store().Value(context.Background(), convID, repliesKey)
+	b, err := r.hub.Value(context.Background(), convID, repliesKey)
 	require.NoError(t, err)
 	var links []replyLink
 	require.NoError(t, json.Unmarshal(b, &links))
@@ -79,7 +79,7 @@ func storedLinks(t *testing.T, r *rig, convID string) []replyLink {
 // customerRecord returns the bridge id of the customer's message with that text.
 func customerRecord(t *testing.T, r *rig, convID, text string) string {
 	t.Helper()
-	recs, err := r.hub.Store().Since(context.Background(), convID, -1, 1000)
+	recs, err := r.hub.Since(context.Background(), convID, -1, 1000)
 	require.NoError(t, err)
 	for _, rec := range recs {
 		if rec.From == bridge.RoleCustomer && rec.Activity.Text == text {

@@ -147,7 +147,7 @@ func (c *Channel) Escalate(ctx context.Context, conv *bridge.Conversation, e *ha
 	// carried the bot's request (a bot's Connector call may be cancelled): bounded, not cancelled.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.SendTimeout)
 	defer cancel()
-	last, err := c.store.Last(ctx, conv.ID)
+	last, err := c.hub.Last(ctx, conv.ID)
 	if err != nil {
 		return bridge.Leg{}, "", fmt.Errorf("omnichannel: escalate %s: %w", conv.ID, err)
 	}

@@ -125,12 +125,12 @@ func (x *t1) escalationCrossesDirectLine(t *testing.T, ocConv string) {
 	info, ok := x.dl.Info(convID)
 	require.True(t, ok)
 	inB := func() bool {
-		recs, _ := x.hubB.Store().Since(ctx, info.ConversationID, -1, 0)
+		recs, _ := x.hubB.Since(ctx, info.ConversationID, -1, 0)
 		return slices.ContainsFunc(recs, func(r bridge.Record) bool { return r.From == bridge.RoleBot && !bridge.CustomerVisible(r.Activity) })
 	}
 	require.Eventually(t, inB, nodeWait, 10*time.Millisecond, "the bot's escalation in the upstream bridge's log")
 	reached := func() bool {
-		recs, _ := x.hub.Store().Since(ctx, convID, -1, 0)
+		recs, _ := x.hub.Since(ctx, convID, -1, 0)
 		return slices.ContainsFunc(recs, func(r bridge.Record) bool { return r.From == bridge.RoleBot && !bridge.CustomerVisible(r.Activity) })
 	}
 	require.Eventually(t, reached, 10*time.Second, 10*time.Millisecond, "the escalation crossing the upstream Direct Line")

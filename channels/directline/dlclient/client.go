@@ -19,6 +19,16 @@ import (
 // Receiver takes the activities the bot sends: the bridge's *bridge.Hub.
 type Receiver = bridge.Receiver
 
+// Hub is what the client needs of the bridge's Hub: it takes the activities the bot sends
+// (Receiver), and keeps each conversation's State as a value of the conversation
+// (ChannelState: the default Config.Store, a BridgeStore). *bridge.Hub implements it.
+type Hub interface {
+	Receiver
+	bridge.ChannelState
+}
+
+var _ Hub = (*bridge.Hub)(nil)
+
 // Client is the Direct Line client channel. It is safe for concurrent use.
 type Client struct {
 	cfg    Config
@@ -42,16 +52,15 @@ type Client struct {
 
 var _ bridge.Channel = (*Client)(nil)
 
-// New returns a client that hands the bot's activities to hub. The caller registers it with
-// the hub (hub.Register) under Config.Name, which must be the hub's BotChannel.
-func New(cfg Config, hub Receiver, log zerolog.Logger) (*Client, error) {
+// New returns a client that hands the bot's activities to hub, and keeps each conversation's
+// State in hub's values unless Config.Store says otherwise. The caller registers it with the
+// Hub (Hub.Register) under Config.Name, which must be the Hub's BotChannel.
+func New(cfg Config, hub Hub, log zerolog.Logger) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Store == nil {
-		if h, ok := hub.(interface{ Store() bridge.Store }); ok {
-			cfg.Store = NewBridgeStore(h.Store())
-		}
+	if cfg.Store == nil && hub != nil {
+		cfg.Store = NewBridgeStore(hub)
 	}
 	owned := cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -143,7 +143,7 @@ func TestReconnectFromWatermark(t *testing.T) {
 	for round := 1; round <= 2; round++ {
 		info, _ := a.client.Info("conv-r")
 		require.True(t, info.Connected)
-		last, err := b.hub.Store().Last(context.Background(), up)
+		last, err := b.hub.Last(context.Background(), up)
 		require.NoError(t, err)
 		lastWM := strconv.FormatInt(last, 10) // the client has had everything up to here
 		waiting, asked := g.waiting.Load(), len(g.watermarks())

@@ -21,8 +21,8 @@
 // the secret; a client with only a token endpoint (Copilot Studio) cannot renew an expired
 // token for an existing conversation, so a conversation resumed after its token expired starts
 // anew. The stored State also keeps the last few upstream ↔ bridge id links, for replyToId;
-// links are saved with the next watermark, not on each post. With an in-memory store (a
-// Receiver without a Store) a restart starts new upstream conversations.
+// links are saved with the next watermark, not on each post. With an in-memory store
+// (Config.Store a MemoryStore) a restart starts new upstream conversations.
 //
 // # What goes up
 //
@@ -133,9 +133,8 @@ type Config struct {
 	// HTTPClient makes the REST calls; its transport's TLS and proxy settings also serve the
 	// websocket. Default: a client of its own, closed with the Client.
 	HTTPClient *http.Client `yaml:"-"`
-	// Store keeps each conversation's State. Default: the Hub's store (a BridgeStore over
-	// Hub.Store, when the Receiver has one), so that conversations resume across restarts;
-	// otherwise an in-memory store.
+	// Store keeps each conversation's State. Default: the Hub's values (a BridgeStore over the
+	// Hub New is given), so that conversations resume across restarts.
 	Store WatermarkStore `yaml:"-"`
 }
 

@@ -177,7 +177,7 @@ func (b *bridgeB) generate(t testing.TB) conversation {
 // log returns bridge B's log of an upstream conversation.
 func (b *bridgeB) log(t testing.TB, upID string) []bridge.Record {
 	t.Helper()
-	recs, err := b.hub.Store().Since(context.Background(), upID, -1, 10000)
+	recs, err := b.hub.Since(context.Background(), upID, -1, 10000)
 	require.NoError(t, err)
 	return recs
 }

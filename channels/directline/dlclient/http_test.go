@@ -47,7 +47,7 @@ func (s *scripted) calls() int {
 
 func TestDoRetries(t *testing.T) {
 	cfg := testConfig()
-	cfg.Secret, cfg.MaxRetries = "s", 3
+	cfg.Secret, cfg.MaxRetries, cfg.Store = "s", 3, NewMemoryStore()
 	c, err := New(cfg, &fakeHub{}, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })

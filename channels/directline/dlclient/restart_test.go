@@ -123,7 +123,7 @@ func (b *bridgeB) botReplies(t testing.TB, upID, text, replyTo string) {
 // customerID returns bridge A's id of the customer's message with that text.
 func (a *bridgeA) customerID(t testing.TB, convID, text string) string {
 	t.Helper()
-	recs, err := a.hub.Store().Since(context.Background(), convID, -1, 1000)
+	recs, err := a.hub.Since(context.Background(), convID, -1, 1000)
 	require.NoError(t, err)
 	for _, r := range recs {
 		if r.From == bridge.RoleCustomer && r.Activity.Text == text {
@@ -138,7 +138,7 @@ func (a *bridgeA) customerID(t testing.TB, convID, text string) string {
 // botTexts returns the texts of the bot's messages in bridge A's log.
 func (a *bridgeA) botTexts(t testing.TB, convID string) []string {
 	t.Helper()
-	recs, err := a.hub.Store().Since(context.Background(), convID, -1, 1000)
+	recs, err := a.hub.Since(context.Background(), convID, -1, 1000)
 	require.NoError(t, err)
 	var out []string
 	for _, r := range recs {

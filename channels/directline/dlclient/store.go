@@ -66,8 +66,8 @@ func (st State) clone() State {
 	return st
 }
 
-// MemoryStore is a WatermarkStore in a map, lost on restart: the default of a client whose
-// Receiver has no bridge.Store (see Config.Store).
+// MemoryStore is a WatermarkStore in a map, lost on restart (Config.Store: tests, a client
+// whose upstream conversations need not survive one).
 type MemoryStore struct {
 	mu sync.Mutex
 	m  map[string]State
@@ -113,21 +113,23 @@ func (s *MemoryStore) List(context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// SessionKey is the bridge.Store value key under which BridgeStore keeps each conversation's
+// SessionKey is the conversation value key under which BridgeStore keeps each conversation's
 // State (as JSON).
 const SessionKey = "dlclient/session"
 
-// BridgeStore is the WatermarkStore over the bridge's Store: each conversation's State is a
-// value of that conversation (SessionKey), swept with it, so that a restarted bridge — or
-// another instance on a shared store — resumes the upstream conversations. It is the default
-// of a client whose Receiver is a Hub (see Config.Store). The State holds the conversation's
-// Direct Line token: the store must be protected as a credential store is.
-type BridgeStore struct{ s bridge.Store }
+// BridgeStore is the WatermarkStore over the bridge's conversation values (the Hub's
+// ChannelState, kept in its Store): each conversation's State is a value of that conversation
+// (SessionKey), swept with it, so that a restarted bridge — or another instance on a shared
+// store — resumes the upstream conversations. It is the client's default (see Config.Store).
+// The State holds the conversation's Direct Line token: the store must be protected as a
+// credential store is.
+type BridgeStore struct{ s bridge.ChannelState }
 
 var _ WatermarkStore = (*BridgeStore)(nil)
 
-// NewBridgeStore returns a WatermarkStore that keeps the states in s.
-func NewBridgeStore(s bridge.Store) *BridgeStore { return &BridgeStore{s: s} }
+// NewBridgeStore returns a WatermarkStore that keeps the states in s (the Hub, or a
+// bridge.Store).
+func NewBridgeStore(s bridge.ChannelState) *BridgeStore { return &BridgeStore{s: s} }
 
 // Load implements WatermarkStore.
 func (b *BridgeStore) Load(ctx context.Context, convID string) (State, bool, error) {

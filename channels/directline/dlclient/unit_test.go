@@ -50,8 +50,11 @@ func TestParseActivitySet(t *testing.T) {
 	}
 }
 
-// fakeHub is a Receiver that records what it takes, and can refuse.
+// fakeHub is a Hub that records what it takes, and can refuse. It keeps no values: the clients
+// of these tests keep their States in a MemoryStore (Config.Store).
 type fakeHub struct {
+	bridge.ChannelState // nil: not called
+
 	mu   sync.Mutex
 	got  []*activity.Activity
 	errs []error // returned, one per call, before accepting
@@ -80,10 +83,10 @@ func (h *fakeHub) texts() []string {
 	return out
 }
 
-func testSession(t *testing.T, hub Receiver) *session {
+func testSession(t *testing.T, hub Hub) *session {
 	t.Helper()
 	cfg := testConfig()
-	cfg.Secret = "s"
+	cfg.Secret, cfg.Store = "s", NewMemoryStore()
 	c, err := New(cfg, hub, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
