@@ -1,0 +1,820 @@
+// Package redis is a bridge.Store on Redis (7.x, or Valkey), the groundwork of the bridge's
+// scale-out (issue 12): several bridge instances share one Redis, single node, Sentinel or
+// Cluster alike, through a redis.UniversalClient.
+//
+// # Keys
+//
+// Every key starts with Options.Prefix (default "bfbridge:"). A conversation's keys share the
+// hash tag {id} (an empty id, one holding a brace, or one starting with "~" is tagged "~" and its hex
+// instead), so that in a Cluster they live in one slot and each change of a conversation is
+// one Lua script (EVALSHA, falling back to EVAL):
+//
+//	{id}:conv    hash: v (the version), j (the conversation's JSON)
+//	{id}:log     stream: the log; seq n has the explicit id 0-(n+1), so that seq and stream id
+//	             map onto each other and Since is one XRANGE; fields f (role), a (the activity's
+//	             JSON, id set), t (addressed legs, JSON) and at (unix ns)
+//	{id}:idem    hash: idempotency key -> seq
+//	{id}:addr    hash: leg -> the highest seq addressed to it
+//	{id}:cur     hash: leg -> cursor (the ack script only moves it forward)
+//	{id}:timers  hash: timer name -> due (unix ms), the truth of the timers index
+//	{id}:vals    hash: value key -> value
+//	{id}:files   hash: d:<file id> -> data, t:<file id> -> content type (one key rather than
+//	             one per file, so that the scripts can refresh its TTL with the others)
+//
+// Append is one script: it checks that the conversation exists and the idempotency key, takes
+// XLEN as the next seq (the stream is never trimmed: it expires whole), XADDs with the
+// explicit id, records the key and the addressed legs, and refreshes the TTL.
+//
+// Keys of no one conversation live in other slots, and are written in separate steps:
+//
+//	leg:<channel>/<id>  the conversation id holding that leg (TTL refreshed by puts and lookups)
+//	timers              sorted set of "conv\x00name" scored by due unix ms
+//	pending             set of conversations that ever addressed a leg (a superset of Pending)
+//	values              hash of the bridge's own values (conversation ""), never expired
+//	vidx:<key>          set of the conversations that have a value under key
+//
+// The global indexes are written before (pending, vidx) or after (timers, the index of the
+// conversation's own hash) the conversation's script, and readers check every entry against the
+// conversation's keys, which are the truth: an entry of a conversation that is gone, or that no
+// longer says the same, is skipped and removed. Entries are removed only when their
+// conversation is gone (pending, vidx) or with a compare-and-delete (timers), never on a read
+// that could race with a write.
+//
+// CreateConversation claims the legs first (a create-if-absent script per leg key, in its own
+// slot), then creates the conversation (create-if-absent on its hash), then claims the legs
+// again. A leg held by another conversation that exists is ErrLegTaken (the legs this call
+// claimed are released). A leg held by a conversation that does not exist is a creation under
+// way or one that crashed: Create waits up to a second for that conversation to appear
+// (ErrLegTaken when it does), then takes the leg over with a compare-and-set. The second claim
+// after the creation catches a creation that lost its leg to such a take-over meanwhile: it
+// deletes its conversation, still at version 1 with an empty log, and reports ErrLegTaken. So
+// of two creations sharing a leg at most one is created; both may fail only when one stalls for
+// more than a second between its steps. ConversationByLeg treats a leg whose conversation is
+// gone as unknown. PutConversation indexes new legs after the compare-and-swap, where free.
+//
+// # Wake-ups
+//
+// Watch is served within the process: this Store's own appends fire its waiters
+// (bridge.Waiters). Since and Last read Redis, so another instance's appends are visible to
+// every read, but another instance's append does not yet wake this one's watchers: that
+// cross-instance wake-up (a pub/sub hint or XREAD BLOCK on the stream) is the next step of issue 12.
+//
+// # Retention
+//
+// Every key of a conversation expires Options.TTL (default 24h; negative: never) after the
+// conversation's last write: each script refreshes all of them. Global entries of a conversation
+// that expired are removed by the readers that meet them.
+package redis
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/bridge/store/internal/enc"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Client is the Redis connection (a *redis.Client, *redis.ClusterClient or a failover
+	// client). Required. The Store does not close it.
+	Client goredis.UniversalClient
+	// Prefix starts every key. Default: "bfbridge:". It may not hold braces.
+	Prefix string
+	// TTL is how long a conversation's keys are kept after its last write. Default: 24h;
+	// negative keeps them forever.
+	TTL time.Duration
+	// Log receives what the store notices. Default: discarded.
+	Log zerolog.Logger
+}
+
+// DefaultPrefix is the key prefix when Options.Prefix is empty.
+const DefaultPrefix = "bfbridge:"
+
+// Store is a bridge.Store on Redis.
+type Store struct {
+	rdb    goredis.UniversalClient
+	prefix string
+	ttl    int64 // milliseconds; 0: keep forever
+	log    zerolog.Logger
+
+	mu      sync.Mutex
+	waiters map[string]*bridge.Waiters
+	closed  bool
+}
+
+var _ bridge.Store = (*Store)(nil)
+
+// Open returns a Store on opts.Client once Redis answers a PING.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Client == nil {
+		return nil, errors.New("redis store: no client")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, fmt.Errorf("redis store: prefix %q holds a brace", opts.Prefix)
+	}
+	switch {
+	case opts.TTL == 0:
+		opts.TTL = 24 * time.Hour
+	case opts.TTL < 0:
+		opts.TTL = 0
+	case opts.TTL < time.Millisecond:
+		opts.TTL = time.Millisecond
+	}
+	if err := opts.Client.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis store: ping: %w", err)
+	}
+	return &Store{rdb: opts.Client, prefix: opts.Prefix, ttl: opts.TTL.Milliseconds(), log: opts.Log,
+		waiters: map[string]*bridge.Waiters{}}, nil
+}
+
+// Key indexes in convKeys.
+const (
+	kConv = iota
+	kLog
+	kIdem
+	kAddr
+	kCur
+	kTimers
+	kVals
+	kFiles
+	nKeys
+)
+
+var keyNames = [nKeys]string{"conv", "log", "idem", "addr", "cur", "timers", "vals", "files"}
+
+// tag is the hash tag of a conversation's keys.
+func tag(id string) string {
+	if id == "" || strings.ContainsAny(id, "{}") || strings.HasPrefix(id, "~") {
+		return "{~" + hex.EncodeToString([]byte(id)) + "}"
+	}
+	return "{" + id + "}"
+}
+
+// convKeys returns the conversation's keys, in the order the scripts take them.
+func (s *Store) convKeys(id string) []string {
+	base := s.prefix + tag(id) + ":"
+	keys := make([]string, nKeys)
+	for i, n := range keyNames {
+		keys[i] = base + n
+	}
+	return keys
+}
+
+func (s *Store) key(i int, id string) string { return s.prefix + tag(id) + ":" + keyNames[i] }
+func (s *Store) legKey(leg string) string    { return s.prefix + "leg:" + leg }
+func (s *Store) timersKey() string           { return s.prefix + "timers" }
+func (s *Store) pendingKey() string          { return s.prefix + "pending" }
+func (s *Store) valuesKey() string           { return s.prefix + "values" }
+func (s *Store) vidxKey(key string) string   { return s.prefix + "vidx:" + key }
+
+func unknown(id string) error {
+	return fmt.Errorf("conversation %q: %w", id, bridge.ErrUnknownConversation)
+}
+
+// exists reports whether the conversation id exists.
+func (s *Store) exists(ctx context.Context, id string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.key(kConv, id)).Result()
+	return n == 1, err
+}
+
+// CreateConversation implements bridge.Store.
+func (s *Store) CreateConversation(ctx context.Context, c *bridge.Conversation) (*bridge.Conversation, bool, error) {
+	if c == nil || c.ID == "" {
+		return nil, false, errors.New("redis store: create conversation: no conversation id")
+	}
+	if old, err := s.Conversation(ctx, c.ID); err == nil {
+		return old, false, nil
+	} else if !errors.Is(err, bridge.ErrUnknownConversation) {
+		return nil, false, err
+	}
+	legs := c.Legs()
+	var claimed []string // legs this call indexed, released if it fails
+	release := func() {
+		for _, l := range claimed {
+			if err := releaseScript.Run(context.WithoutCancel(ctx), s.rdb, []string{s.legKey(l)}, c.ID).Err(); err != nil {
+				s.log.Warn().Err(err).Str("leg", l).Msg("redis store: release a leg")
+			}
+		}
+	}
+	for _, l := range legs {
+		fresh, err := s.claimLeg(ctx, c.ID, l.Key(), true)
+		if err != nil {
+			release()
+			return nil, false, err
+		}
+		if fresh {
+			claimed = append(claimed, l.Key())
+		}
+	}
+	d := c.Clone()
+	d.Version = 1
+	j, err := json.Marshal(d)
+	if err != nil {
+		release()
+		return nil, false, fmt.Errorf("redis store: encode conversation %q: %w", c.ID, err)
+	}
+	res, err := createScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.ttl, j).Slice()
+	if err != nil {
+		release()
+		return nil, false, fmt.Errorf("redis store: create conversation %q: %w", c.ID, err)
+	}
+	if len(res) == 2 { // created meanwhile by another call with this id: its legs are its own
+		old, err := decodeConv(res[1])
+		return old, false, err
+	}
+	// the legs again: one may have been taken over since, or released by a failed creation of the same id
+	for _, l := range legs {
+		if _, err := s.claimLeg(ctx, c.ID, l.Key(), false); err != nil {
+			if errors.Is(err, bridge.ErrLegTaken) {
+				if derr := deleteIfScript.Run(context.WithoutCancel(ctx), s.rdb, s.convKeys(c.ID)).Err(); derr != nil {
+					s.log.Warn().Err(derr).Str("conversation", c.ID).Msg("redis store: undo a creation")
+				}
+				release()
+			}
+			return nil, false, err
+		}
+	}
+	c.Version = 1
+	return d, true, nil
+}
+
+// claimLeg indexes leg under id, and reports whether this call set it. A leg of another
+// conversation is ErrLegTaken; one of a conversation that does not exist is taken over after
+// waiting for it to appear, when wait is set, or at once.
+func (s *Store) claimLeg(ctx context.Context, id, leg string, wait bool) (fresh bool, err error) {
+	k := s.legKey(leg)
+	existed, err := s.rdb.Exists(ctx, k).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis store: leg %s: %w", leg, err)
+	}
+	holder, err := claimScript.Run(ctx, s.rdb, []string{k}, id, s.ttl, "").Text()
+	if err != nil {
+		return false, fmt.Errorf("redis store: leg %s: %w", leg, err)
+	}
+	if holder == id {
+		return existed == 0, nil
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		ok, err := s.exists(ctx, holder)
+		if err != nil {
+			return false, fmt.Errorf("redis store: leg %s: %w", leg, err)
+		}
+		if ok {
+			return false, fmt.Errorf("redis store: leg %s of %q: %w", leg, holder, bridge.ErrLegTaken)
+		}
+		if !wait || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	got, err := claimScript.Run(ctx, s.rdb, []string{k}, id, s.ttl, holder).Text()
+	if err != nil {
+		return false, fmt.Errorf("redis store: leg %s: %w", leg, err)
+	}
+	if got != id {
+		return false, fmt.Errorf("redis store: leg %s of %q: %w", leg, got, bridge.ErrLegTaken)
+	}
+	s.log.Info().Str("leg", leg).Str("from", holder).Str("to", id).Msg("redis store: took over the leg of a conversation that does not exist")
+	return true, nil
+}
+
+// PutConversation implements bridge.Store.
+func (s *Store) PutConversation(ctx context.Context, c *bridge.Conversation) error {
+	if c == nil || c.ID == "" {
+		return errors.New("redis store: put conversation: no conversation id")
+	}
+	d := c.Clone()
+	d.Version = c.Version + 1
+	j, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("redis store: encode conversation %q: %w", c.ID, err)
+	}
+	r, err := putScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.ttl, c.Version, j).Int()
+	switch {
+	case err != nil:
+		return fmt.Errorf("redis store: put conversation %q: %w", c.ID, err)
+	case r < 0:
+		return unknown(c.ID)
+	case r == 0:
+		return fmt.Errorf("conversation %q not at version %d: %w", c.ID, c.Version, bridge.ErrVersionConflict)
+	}
+	c.Version = d.Version
+	for _, l := range c.Legs() { // new legs, where free; refreshes the TTL of the others
+		h, err := claimScript.Run(ctx, s.rdb, []string{s.legKey(l.Key())}, c.ID, s.ttl, "").Text()
+		if err != nil {
+			return fmt.Errorf("redis store: index leg %s: %w", l.Key(), err)
+		}
+		if h != c.ID {
+			s.log.Debug().Str("leg", l.Key()).Str("holder", h).Str("conversation", c.ID).Msg("redis store: leg of another conversation")
+		}
+	}
+	return nil
+}
+
+func decodeConv(v any) (*bridge.Conversation, error) {
+	str, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("redis store: conversation stored as %T", v)
+	}
+	var c bridge.Conversation
+	if err := json.Unmarshal([]byte(str), &c); err != nil {
+		return nil, fmt.Errorf("redis store: decode conversation: %w", err)
+	}
+	return &c, nil
+}
+
+// Conversation implements bridge.Store.
+func (s *Store) Conversation(ctx context.Context, id string) (*bridge.Conversation, error) {
+	j, err := s.rdb.HGet(ctx, s.key(kConv, id), "j").Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, unknown(id)
+	} else if err != nil {
+		return nil, fmt.Errorf("redis store: conversation %q: %w", id, err)
+	}
+	return decodeConv(j)
+}
+
+// ConversationByLeg implements bridge.Store. The lookup refreshes the leg's TTL.
+func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID string) (*bridge.Conversation, error) {
+	leg := bridge.Leg{Channel: channel, ConversationID: channelConvID}.Key()
+	var cmd *goredis.StringCmd
+	if s.ttl > 0 {
+		cmd = s.rdb.GetEx(ctx, s.legKey(leg), time.Duration(s.ttl)*time.Millisecond)
+	} else {
+		cmd = s.rdb.Get(ctx, s.legKey(leg))
+	}
+	id, err := cmd.Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("leg %s: %w", leg, bridge.ErrUnknownConversation)
+	} else if err != nil {
+		return nil, fmt.Errorf("redis store: leg %s: %w", leg, err)
+	}
+	return s.Conversation(ctx, id)
+}
+
+// Append implements bridge.Store.
+func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int64, bool, error) {
+	a := e.Activity
+	if a == nil {
+		return 0, false, errors.New("redis store: append: nil activity")
+	}
+	body, err := enc.WithoutID(a)
+	if err != nil {
+		return 0, false, fmt.Errorf("redis store: encode activity: %w", err)
+	}
+	if len(body) < 2 || body[0] != '{' {
+		return 0, false, fmt.Errorf("redis store: encode activity: not a JSON object: %.20q", body)
+	}
+	// the id is convID|%07d: its JSON string, cut before the digits
+	idJSON, err := json.Marshal(convID + "|")
+	if err != nil {
+		return 0, false, fmt.Errorf("redis store: encode activity id: %w", err)
+	}
+	head := `{"id":` + string(idJSON[:len(idJSON)-1])
+	tail := `"`
+	if rest := strings.TrimSpace(string(body[1:])); rest != "" && rest[0] != '}' {
+		tail += ","
+	}
+	tail += string(body[1:])
+	to := ""
+	if len(e.To) > 0 {
+		b, err := json.Marshal(e.To)
+		if err != nil {
+			return 0, false, fmt.Errorf("redis store: encode addressees: %w", err)
+		}
+		to = string(b)
+		// the pending index first, so that it is a superset of what Pending reports
+		if err := s.rdb.SAdd(ctx, s.pendingKey(), convID).Err(); err != nil {
+			return 0, false, fmt.Errorf("redis store: index pending conversation %q: %w", convID, err)
+		}
+	}
+	args := make([]any, 0, 7+len(e.To))
+	args = append(args, s.ttl, e.Key, string(e.From), head, tail, to, time.Now().UnixNano())
+	for _, l := range e.To {
+		args = append(args, l)
+	}
+	res, err := appendScript.Run(ctx, s.rdb, s.convKeys(convID), args...).Int64Slice()
+	if err != nil {
+		return 0, false, fmt.Errorf("redis store: append to %q: %w", convID, err)
+	}
+	if res[0] < 0 {
+		return 0, false, unknown(convID)
+	}
+	seq := res[1]
+	a.ID = bridge.FormatActivityID(convID, seq)
+	if res[0] == 0 {
+		return seq, true, nil
+	}
+	s.mu.Lock()
+	if w := s.waiters[convID]; w != nil {
+		w.Fire()
+		delete(s.waiters, convID)
+	}
+	s.mu.Unlock()
+	return seq, false, nil
+}
+
+// streamID is the stream id of seq.
+func streamID(seq int64) string { return "0-" + strconv.FormatInt(seq+1, 10) }
+
+// Since implements bridge.Store.
+func (s *Store) Since(ctx context.Context, convID string, after int64, limit int) ([]bridge.Record, error) {
+	pipe := s.rdb.Pipeline()
+	ex := pipe.Exists(ctx, s.key(kConv, convID))
+	var xr *goredis.XMessageSliceCmd
+	start := streamID(max(after+1, 0))
+	if limit > 0 {
+		xr = pipe.XRangeN(ctx, s.key(kLog, convID), start, "+", int64(limit))
+	} else {
+		xr = pipe.XRange(ctx, s.key(kLog, convID), start, "+")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis store: read log of %q: %w", convID, err)
+	}
+	if ex.Val() == 0 {
+		return nil, unknown(convID)
+	}
+	msgs := xr.Val()
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	out := make([]bridge.Record, 0, len(msgs))
+	for _, m := range msgs {
+		r, err := decodeRecord(m)
+		if err != nil {
+			return nil, fmt.Errorf("redis store: log of %q: %w", convID, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func decodeRecord(m goredis.XMessage) (bridge.Record, error) {
+	ms, n, ok := strings.Cut(m.ID, "-")
+	n1, err := strconv.ParseInt(n, 10, 64)
+	if !ok || ms != "0" || err != nil || n1 < 1 {
+		return bridge.Record{}, fmt.Errorf("stream id %q", m.ID)
+	}
+	str := func(k string) string { v, _ := m.Values[k].(string); return v }
+	raw := []byte(str("a"))
+	a, err := activity.Decode(raw)
+	if err != nil {
+		return bridge.Record{}, fmt.Errorf("record %d: %w", n1-1, err)
+	}
+	r := bridge.Record{Seq: n1 - 1, From: bridge.Role(str("f")), Activity: a, Raw: raw}
+	if t := str("t"); t != "" {
+		if err := json.Unmarshal([]byte(t), &r.To); err != nil {
+			return bridge.Record{}, fmt.Errorf("record %d: addressees: %w", r.Seq, err)
+		}
+	}
+	if at, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
+		r.At = time.Unix(0, at)
+	}
+	return r, nil
+}
+
+// lastSeq returns whether the conversation exists and its log's highest seq.
+func (s *Store) lastSeq(ctx context.Context, convID string) (bool, int64, error) {
+	pipe := s.rdb.Pipeline()
+	ex := pipe.Exists(ctx, s.key(kConv, convID))
+	n := pipe.XLen(ctx, s.key(kLog, convID))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, 0, fmt.Errorf("redis store: last of %q: %w", convID, err)
+	}
+	return ex.Val() == 1, n.Val() - 1, nil
+}
+
+// Last implements bridge.Store.
+func (s *Store) Last(ctx context.Context, convID string) (int64, error) {
+	ok, last, err := s.lastSeq(ctx, convID)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, unknown(convID)
+	}
+	return last, nil
+}
+
+// watchCheck bounds the read with which Watch learns whether the log is already past after.
+const watchCheck = 5 * time.Second
+
+// Watch implements bridge.Store, within this process (see the package documentation). It
+// registers fn, then reads the log's length: when the log is already past after, when the
+// conversation does not exist, or when the read fails, fn is called at once.
+func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) {
+	var once sync.Once
+	call := func() { once.Do(fn) }
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return bridge.FireNow(fn)
+	}
+	w := s.waiters[convID]
+	if w == nil {
+		w = &bridge.Waiters{}
+		s.waiters[convID] = w
+	}
+	stop = w.Add(call)
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), watchCheck)
+	defer cancel()
+	ok, last, err := s.lastSeq(ctx, convID)
+	if err != nil || !ok || last > after {
+		if stop() { // not fired by an append meanwhile: fire it here
+			go call()
+		}
+		return func() bool { return false }
+	}
+	return stop
+}
+
+// Ack implements bridge.Store.
+func (s *Store) Ack(ctx context.Context, convID, leg string, seq int64) error {
+	r, err := ackScript.Run(ctx, s.rdb, s.convKeys(convID), s.ttl, leg, seq).Int()
+	if err != nil {
+		return fmt.Errorf("redis store: ack %s of %q: %w", leg, convID, err)
+	}
+	if r < 0 {
+		return unknown(convID)
+	}
+	return nil
+}
+
+// Cursor implements bridge.Store.
+func (s *Store) Cursor(ctx context.Context, convID, leg string) (int64, error) {
+	cur, err := s.rdb.HGet(ctx, s.key(kCur, convID), leg).Int64()
+	if errors.Is(err, goredis.Nil) {
+		return -1, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("redis store: cursor %s of %q: %w", leg, convID, err)
+	}
+	return cur, nil
+}
+
+// Pending implements bridge.Store. It reads the addressed and cursor hashes of every
+// conversation in the pending index, and drops from the index the conversations that are gone.
+func (s *Store) Pending(ctx context.Context) ([]bridge.PendingLeg, error) {
+	ids, err := s.rdb.SMembers(ctx, s.pendingKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: pending: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	exs := make([]*goredis.IntCmd, len(ids))
+	addrs := make([]*goredis.MapStringStringCmd, len(ids))
+	curs := make([]*goredis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		exs[i] = pipe.Exists(ctx, s.key(kConv, id))
+		addrs[i] = pipe.HGetAll(ctx, s.key(kAddr, id))
+		curs[i] = pipe.HGetAll(ctx, s.key(kCur, id))
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("redis store: pending: %w", err)
+		}
+	}
+	var out []bridge.PendingLeg
+	var gone []any
+	for i, id := range ids {
+		if exs[i].Val() == 0 {
+			gone = append(gone, id)
+			continue
+		}
+		cur := curs[i].Val()
+		for leg, l := range addrs[i].Val() {
+			last, err := strconv.ParseInt(l, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("redis store: pending: %s of %q: %w", leg, id, err)
+			}
+			c := int64(-1)
+			if v, ok := cur[leg]; ok {
+				if c, err = strconv.ParseInt(v, 10, 64); err != nil {
+					return nil, fmt.Errorf("redis store: pending: cursor %s of %q: %w", leg, id, err)
+				}
+			}
+			if last > c {
+				out = append(out, bridge.PendingLeg{ConversationID: id, Leg: leg, Cursor: c, Last: last})
+			}
+		}
+	}
+	if len(gone) > 0 {
+		if err := s.rdb.SRem(ctx, s.pendingKey(), gone...).Err(); err != nil {
+			s.log.Warn().Err(err).Msg("redis store: drop gone conversations from the pending index")
+		}
+	}
+	return out, nil
+}
+
+func timerMember(convID, name string) string { return convID + "\x00" + name }
+
+// SetTimer implements bridge.Store. Due times are kept to the millisecond.
+func (s *Store) SetTimer(ctx context.Context, convID, name string, due time.Time) error {
+	set, ms := "0", int64(0)
+	if !due.IsZero() {
+		set, ms = "1", due.UnixMilli()
+	}
+	r, err := hashScript.Run(ctx, s.rdb, s.convKeys(convID), s.ttl, kTimers+1, name, set, ms).Int()
+	if err != nil {
+		return fmt.Errorf("redis store: set timer %s of %q: %w", name, convID, err)
+	}
+	if r < 0 {
+		return unknown(convID)
+	}
+	if due.IsZero() {
+		err = s.rdb.ZRem(ctx, s.timersKey(), timerMember(convID, name)).Err()
+	} else {
+		err = s.rdb.ZAdd(ctx, s.timersKey(), goredis.Z{Score: float64(ms), Member: timerMember(convID, name)}).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redis store: index timer %s of %q: %w", name, convID, err)
+	}
+	return nil
+}
+
+// DueTimers implements bridge.Store: a range of the timers index, each checked against its
+// conversation's hash. Index entries that no longer match are dropped (compare-and-delete).
+func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]bridge.Timer, error) {
+	rng := &goredis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10)}
+	if limit > 0 {
+		rng.Count = int64(limit)
+	}
+	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.timersKey(), rng).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: due timers: %w", err)
+	}
+	if len(zs) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	dues := make([]*goredis.StringCmd, len(zs))
+	for i, z := range zs {
+		conv, name, _ := strings.Cut(z.Member.(string), "\x00")
+		dues[i] = pipe.HGet(ctx, s.key(kTimers, conv), name)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis store: due timers: %w", err)
+	}
+	out := make([]bridge.Timer, 0, len(zs))
+	for i, z := range zs {
+		member := z.Member.(string)
+		conv, name, _ := strings.Cut(member, "\x00")
+		ms := int64(z.Score)
+		if v, err := dues[i].Int64(); err == nil && v == ms {
+			out = append(out, bridge.Timer{ConversationID: conv, Name: name, Due: time.UnixMilli(ms)})
+			continue
+		}
+		// stale: the conversation is gone, or the timer was removed or moved meanwhile
+		if err := zremIfScript.Run(ctx, s.rdb, []string{s.timersKey()}, member, ms).Err(); err != nil {
+			s.log.Warn().Err(err).Str("conversation", conv).Str("timer", name).Msg("redis store: drop a stale timer")
+		}
+	}
+	return out, nil
+}
+
+// PutValue implements bridge.Store.
+func (s *Store) PutValue(ctx context.Context, convID, key string, value []byte) error {
+	if convID == "" {
+		var err error
+		if value == nil {
+			err = s.rdb.HDel(ctx, s.valuesKey(), key).Err()
+		} else {
+			err = s.rdb.HSet(ctx, s.valuesKey(), key, value).Err()
+		}
+		if err != nil {
+			return fmt.Errorf("redis store: put value %q: %w", key, err)
+		}
+		return nil
+	}
+	set := "0"
+	if value != nil {
+		set = "1"
+		// the index first, so that it is a superset of the conversations holding a value
+		if err := s.rdb.SAdd(ctx, s.vidxKey(key), convID).Err(); err != nil {
+			return fmt.Errorf("redis store: index value %q of %q: %w", key, convID, err)
+		}
+	}
+	r, err := hashScript.Run(ctx, s.rdb, s.convKeys(convID), s.ttl, kVals+1, key, set, value).Int()
+	if err != nil {
+		return fmt.Errorf("redis store: put value %q of %q: %w", key, convID, err)
+	}
+	if r < 0 {
+		return unknown(convID)
+	}
+	return nil
+}
+
+// Value implements bridge.Store.
+func (s *Store) Value(ctx context.Context, convID, key string) ([]byte, error) {
+	k := s.valuesKey()
+	if convID != "" {
+		k = s.key(kVals, convID)
+	}
+	v, err := s.rdb.HGet(ctx, k, key).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("value %q of %q: %w", key, convID, bridge.ErrNotFound)
+	} else if err != nil {
+		return nil, fmt.Errorf("redis store: value %q of %q: %w", key, convID, err)
+	}
+	return v, nil
+}
+
+// Values implements bridge.Store: the conversations of the value index, each read from its
+// hash; the index drops the conversations that are gone.
+func (s *Store) Values(ctx context.Context, key string) (map[string][]byte, error) {
+	ids, err := s.rdb.SMembers(ctx, s.vidxKey(key)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: values %q: %w", key, err)
+	}
+	pipe := s.rdb.Pipeline()
+	own := pipe.HGet(ctx, s.valuesKey(), key)
+	vals := make([]*goredis.StringCmd, len(ids))
+	exs := make([]*goredis.IntCmd, len(ids))
+	for i, id := range ids {
+		vals[i] = pipe.HGet(ctx, s.key(kVals, id), key)
+		exs[i] = pipe.Exists(ctx, s.key(kConv, id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis store: values %q: %w", key, err)
+	}
+	out := map[string][]byte{}
+	if v, err := own.Bytes(); err == nil {
+		out[""] = v
+	}
+	var gone []any
+	for i, id := range ids {
+		if v, err := vals[i].Bytes(); err == nil {
+			out[id] = v
+		} else if exs[i].Val() == 0 {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		if err := s.rdb.SRem(ctx, s.vidxKey(key), gone...).Err(); err != nil {
+			s.log.Warn().Err(err).Str("key", key).Msg("redis store: drop gone conversations from a value index")
+		}
+	}
+	return out, nil
+}
+
+// PutBlob implements bridge.Store.
+func (s *Store) PutBlob(ctx context.Context, convID, id string, b bridge.Blob) error {
+	data := b.Data
+	if data == nil {
+		data = []byte{}
+	}
+	r, err := hashScript.Run(ctx, s.rdb, s.convKeys(convID), s.ttl, kFiles+1, "d:"+id, "1", data, "t:"+id, b.ContentType).Int()
+	if err != nil {
+		return fmt.Errorf("redis store: put file %q of %q: %w", id, convID, err)
+	}
+	if r < 0 {
+		return unknown(convID)
+	}
+	return nil
+}
+
+// Blob implements bridge.Store.
+func (s *Store) Blob(ctx context.Context, convID, id string) (bridge.Blob, error) {
+	vs, err := s.rdb.HMGet(ctx, s.key(kFiles, convID), "d:"+id, "t:"+id).Result()
+	if err != nil {
+		return bridge.Blob{}, fmt.Errorf("redis store: file %q of %q: %w", id, convID, err)
+	}
+	data, ok := vs[0].(string)
+	if !ok {
+		return bridge.Blob{}, fmt.Errorf("file %q of %q: %w", id, convID, bridge.ErrNotFound)
+	}
+	ct, _ := vs[1].(string)
+	return bridge.Blob{ContentType: ct, Data: []byte(data)}, nil
+}
+
+// Close implements bridge.Store: it wakes every watcher. The client stays open (it is the
+// caller's). Close may be called more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for id, w := range s.waiters {
+		w.Fire()
+		delete(s.waiters, id)
+	}
+	return nil
+}
