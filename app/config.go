@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
 	"github.com/bfbridge/bfbridge/channels/module"
@@ -37,14 +38,17 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown. Default: 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
-	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir) or
-	// "memory" (lost on restart); see StoreNames. Default: sqlite.
+	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir),
+	// "redis" (durable, on the server of Redis.URL; DataDir still keeps the generated secret and
+	// signing key) or "memory" (lost on restart); see StoreNames. Default: sqlite.
 	Store string `yaml:"store"`
 	// DataDir holds the durable store, the generated Direct Line secret and the bot-signing
 	// key. Default: ./bridge-data.
 	DataDir string `yaml:"data_dir" env:"BRIDGE_DATA_DIR"`
 	// Retention is how long a conversation is kept after its last activity. Default: 24h.
 	Retention time.Duration `yaml:"retention"`
+	// Redis is the server of the redis store.
+	Redis Redis `yaml:"redis"`
 
 	// Escalation says where conversations go when the bot asks for a human.
 	Escalation Escalation `yaml:"escalation"`
@@ -67,6 +71,13 @@ type BotAccount struct {
 	Name string `yaml:"name"`
 	// Timeout bounds one delivery to the bot. Default: 15s (Azure Bot Service's).
 	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Redis is the Redis server of the redis store.
+type Redis struct {
+	// URL is the server's address, as redis.ParseURL reads it:
+	// redis://[user:password@]host:port[/db] (rediss:// for TLS). Required with store: redis.
+	URL string `yaml:"url" env:"BRIDGE_REDIS_URL"`
 }
 
 // Escalation says where conversations go when the bot asks for a human.
@@ -267,6 +278,11 @@ func (c *Config) validateCore() []error {
 		errs = append(errs, fmt.Errorf("store %q must be %s", c.Store, storeList()))
 	} else if k.durable && c.DataDir == "" {
 		errs = append(errs, fmt.Errorf("data_dir is required with the %s store", c.Store))
+	}
+	if c.Store == "redis" {
+		if _, err := goredis.ParseURL(c.Redis.URL); err != nil {
+			errs = append(errs, fmt.Errorf("redis.url is required with the redis store, as redis://host:port[/db]: %w", err))
+		}
 	}
 	if in := c.Inactivity; in.RemindAfter < 0 || in.CloseAfter < 0 || (in.CloseAfter > 0 && in.RemindAfter >= in.CloseAfter) {
 		errs = append(errs, errors.New("inactivity: durations must be positive and remind_after must come before close_after"))

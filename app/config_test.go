@@ -54,7 +54,9 @@ func TestEscalationTarget(t *testing.T) {
 
 func TestConfigErrorsNameTheSetting(t *testing.T) {
 	tests := []struct{ name, body, want string }{
-		{"store", "store: redis\n", `store "redis" must be memory or sqlite`},
+		{"store", "store: postgres\n", `store "postgres" must be memory, redis or sqlite`},
+		{"redis store", "store: redis\n", "redis.url is required with the redis store"},
+		{"redis url", "store: redis\nredis: {url: 'http://x'}\n", "redis.url is required with the redis store"},
 		{"two bots", "bot:\n  endpoint: http://127.0.0.1:1/api/messages\n  directline: {secret: s}\n", "bot: set bot (botframework) or bot.directline (hostedbot), not both"},
 		{"secret", "directline: {secret: short}\n", "directline.secret must have at least 16 characters"},
 		{"omnichannel", "omnichannel: {enabled: true}\n", "omnichannel.app_id (BRIDGE_OMNICHANNEL_APP_ID) is required"},
@@ -75,7 +77,7 @@ func TestEnvNames(t *testing.T) {
 		"BRIDGE_LISTEN", "BRIDGE_PUBLIC_URL", "BRIDGE_LOG_LEVEL", "BRIDGE_DATA_DIR", "BRIDGE_ESCALATION_TARGET",
 		"BRIDGE_DIRECTLINE_SECRET", "BRIDGE_BOT_ENDPOINT", "BRIDGE_BOT_APP_ID", "BRIDGE_BOT_APP_PASSWORD",
 		"BRIDGE_BOT_DIRECTLINE_SECRET", "BRIDGE_OMNICHANNEL_APP_ID", "BRIDGE_OMNICHANNEL_APP_PASSWORD",
-		"BRIDGE_SANDBOX_ROUTING", "BRIDGE_SANDBOX_BOT_SCRIPT",
+		"BRIDGE_SANDBOX_ROUTING", "BRIDGE_SANDBOX_BOT_SCRIPT", "BRIDGE_REDIS_URL",
 	} {
 		require.Contains(t, names, want)
 	}

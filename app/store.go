@@ -2,31 +2,61 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	redisstore "github.com/bfbridge/bfbridge/bridge/store/redis"
 	"github.com/bfbridge/bfbridge/bridge/store/sqlite"
 )
 
 // storeKind is a store the configuration can name.
 type storeKind struct {
-	// durable stores keep conversations across restarts, in data_dir.
+	// durable stores keep conversations across restarts: sqlite in data_dir, redis on its
+	// server (data_dir then still keeps the generated secret and signing key, which must
+	// outlive a restart as the conversations do).
 	durable bool
 	open    func(ctx context.Context, c *Config, log zerolog.Logger) (bridge.Store, error)
 }
 
 // stores are the stores by the name the store: setting gives them: the one place a store
-// name is resolved. A new store (redis) is a line here.
+// name is resolved. A new store is a line here.
 var stores = map[string]storeKind{
 	"memory": {open: func(context.Context, *Config, zerolog.Logger) (bridge.Store, error) { return memory.New(), nil }},
 	"sqlite": {durable: true, open: func(ctx context.Context, c *Config, log zerolog.Logger) (bridge.Store, error) {
 		return sqlite.Open(ctx, sqlite.Options{Dir: c.DataDir, TTL: c.Retention, Log: log})
 	}},
+	"redis": {durable: true, open: openRedis},
 }
+
+// openRedis opens the redis store on a client of its own, which the store's Close closes.
+func openRedis(ctx context.Context, c *Config, log zerolog.Logger) (bridge.Store, error) {
+	o, err := goredis.ParseURL(c.Redis.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	rdb := goredis.NewClient(o)
+	s, err := redisstore.Open(ctx, redisstore.Options{Client: rdb, TTL: c.Retention, Log: log})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return ownedRedis{s, rdb}, nil
+}
+
+// ownedRedis is a redis store that closes its client with it.
+type ownedRedis struct {
+	*redisstore.Store
+	rdb *goredis.Client
+}
+
+func (s ownedRedis) Close() error { return errors.Join(s.Store.Close(), s.rdb.Close()) }
 
 // StoreNames returns the names store: accepts, sorted.
 func StoreNames() []string {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need, then runs everything — formatting and vet
 # checks, every Go test with the race detector (including the interop tests with real
-# botframework-directlinejs, Web Chat in headless Chromium and botbuilder bots), short fuzz runs,
+# botframework-directlinejs, Web Chat in headless Chromium and botbuilder bots, and the redis store
+# against a real redis-server), short fuzz runs,
 # and the 1,000-conversation websocket benchmark.
 #
 #   ./scripts/test.sh            # everything
@@ -26,6 +27,11 @@ if ! command -v chromium >/dev/null; then
   step "installing chromium (Debian package) for the Web Chat test"
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
     || { echo "could not install chromium"; [ -n "${CI:-}" ] && exit 1; }
+fi
+if ! command -v redis-server >/dev/null; then
+  step "installing redis-server (Debian package) for the redis store's tests (each starts its own)"
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null \
+    || { echo "could not install redis-server"; [ -n "${CI:-}" ] && exit 1; }
 fi
 
 step "npm packages of the interop harness (from the committed lockfile)"

@@ -72,6 +72,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -233,9 +234,21 @@ func (s *Store) CreateConversation(ctx context.Context, c *bridge.Conversation) 
 		release()
 		return nil, false, fmt.Errorf("redis store: create conversation %q: %w", c.ID, err)
 	}
-	if len(res) == 2 { // created meanwhile by another call with this id: its legs are its own
+	if len(res) == 2 { // created meanwhile by another call with this id
 		old, err := decodeConv(res[1])
-		return old, false, err
+		if err != nil {
+			return nil, false, err
+		}
+		// release what this call indexed that is not one of the stored conversation's legs
+		keep := claimed[:0]
+		for _, l := range claimed {
+			if !slices.ContainsFunc(old.Legs(), func(o bridge.Leg) bool { return o.Key() == l }) {
+				keep = append(keep, l)
+			}
+		}
+		claimed = keep
+		release()
+		return old, false, nil
 	}
 	// the legs again: one may have been taken over since, or released by a failed creation of the same id
 	for _, l := range legs {

@@ -3,8 +3,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"net"
-	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -19,28 +17,13 @@ import (
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
-// server starts a redis-server of the test's own on a free loopback port, with nothing saved
-// to disk, and returns a client of it. Both stop when the test ends.
+// server starts a redis-server of the test's own and returns a client of it, closed when the
+// test ends.
 func server(t *testing.T) goredis.UniversalClient {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		testutil.Require(t, "redis-server")
-	}
-	addr := testutil.FreeAddr(t)
-	_, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	cmd := exec.Command(bin, "--port", port, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1",
-		"--dir", t.TempDir())
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
+	rdb := goredis.NewClient(&goredis.Options{Addr: testutil.RedisServer(t)})
 	t.Cleanup(func() { _ = rdb.Close() })
-	require.Eventually(t, func() bool { return rdb.Ping(context.Background()).Err() == nil },
-		10*time.Second, 20*time.Millisecond, "redis-server on %s", addr)
+	require.NoError(t, rdb.Ping(context.Background()).Err())
 	return rdb
 }
 
