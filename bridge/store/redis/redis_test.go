@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,3 +129,105 @@ func TestTwoInstances(t *testing.T) {
 }
 
 func msg(text string) *activity.Activity { return &activity.Activity{Type: "message", Text: text} }
+
+func legConv(id string, legs ...string) *bridge.Conversation {
+	c := &bridge.Conversation{ID: id, Customer: bridge.Leg{Channel: "directline", ConversationID: id}}
+	if len(legs) > 0 {
+		c.Bot = bridge.Leg{Channel: "botframework", ConversationID: legs[0]}
+	}
+	return c
+}
+
+// TestLegRace checks that of concurrent creations of different conversations sharing a leg
+// (two instances seeing a new customer at once) exactly one is created.
+func TestLegRace(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, server(t), "race:")
+	const n = 8
+	created := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, created[i], errs[i] = s.CreateConversation(ctx, legConv(fmt.Sprint("c", i), "shared"))
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i := range n {
+		if created[i] {
+			require.Equal(t, -1, winner, "two created")
+			require.NoError(t, errs[i])
+			winner = i
+			continue
+		}
+		require.ErrorIs(t, errs[i], bridge.ErrLegTaken)
+		_, err := s.ConversationByLeg(ctx, "directline", fmt.Sprint("c", i))
+		require.ErrorIs(t, err, bridge.ErrUnknownConversation, "the loser's own leg is released")
+	}
+	require.NotEqual(t, -1, winner)
+	got, err := s.ConversationByLeg(ctx, "botframework", "shared")
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprint("c", winner), got.ID)
+}
+
+// TestAbandonedLeg checks that a leg left indexed by a creation that crashed before storing
+// its conversation is taken over.
+func TestAbandonedLeg(t *testing.T) {
+	ctx := context.Background()
+	rdb := server(t)
+	s := open(t, rdb, "abandoned:")
+	require.NoError(t, rdb.Set(ctx, s.legKey("botframework/b"), "crashed", 0).Err())
+	_, err := s.ConversationByLeg(ctx, "botframework", "b")
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	_, created, err := s.CreateConversation(ctx, legConv("c", "b"))
+	require.NoError(t, err)
+	require.True(t, created)
+	got, err := s.ConversationByLeg(ctx, "botframework", "b")
+	require.NoError(t, err)
+	require.Equal(t, "c", got.ID)
+}
+
+// TestExpiry checks that a conversation's keys expire together, and that the global indexes
+// drop what they held of it.
+func TestExpiry(t *testing.T) {
+	ctx := context.Background()
+	rdb := server(t)
+	s, err := Open(ctx, Options{Client: rdb, Prefix: "ttl:", TTL: 300 * time.Millisecond})
+	require.NoError(t, err)
+	_, _, err = s.CreateConversation(ctx, legConv("c", "b"))
+	require.NoError(t, err)
+	_, _, err = s.Append(ctx, "c", bridge.Entry{From: bridge.RoleCustomer, Activity: msg("x"), To: []string{"botframework/b"}})
+	require.NoError(t, err)
+	past := time.Now().Add(-time.Minute)
+	require.NoError(t, s.SetTimer(ctx, "c", "inactivity", past))
+	require.NoError(t, s.PutValue(ctx, "c", "k", []byte("v")))
+	require.NoError(t, s.PutValue(ctx, "", "k", []byte("own")))
+	p, err := s.Pending(ctx)
+	require.NoError(t, err)
+	require.Len(t, p, 1)
+	due, err := s.DueTimers(ctx, time.Now(), 0)
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+
+	require.Eventually(t, func() bool {
+		n, err := rdb.Exists(ctx, s.convKeys("c")...).Result()
+		return err == nil && n == 0
+	}, 5*time.Second, 50*time.Millisecond, "every key of the conversation expires")
+	_, err = s.Conversation(ctx, "c")
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
+	p, err = s.Pending(ctx)
+	require.NoError(t, err)
+	require.Empty(t, p)
+	due, err = s.DueTimers(ctx, time.Now(), 0)
+	require.NoError(t, err)
+	require.Empty(t, due)
+	vals, err := s.Values(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"": []byte("own")}, vals, "the bridge's own values never expire")
+	for _, k := range []string{s.pendingKey(), s.timersKey(), s.vidxKey("k")} {
+		n, err := rdb.Exists(ctx, k).Result()
+		require.NoError(t, err)
+		require.Zero(t, n, "%s emptied", k)
+	}
+}
