@@ -33,12 +33,15 @@
 //	values              hash of the bridge's own values (conversation ""), never expired
 //	vidx:<key>          set of the conversations that have a value under key
 //
-// The global indexes are written before (pending, vidx) or after (timers, the index of the
-// conversation's own hash) the conversation's script, and readers check every entry against the
-// conversation's keys, which are the truth: an entry of a conversation that is gone, or that no
-// longer says the same, is skipped and removed. Entries are removed only when their
-// conversation is gone (pending, vidx) or with a compare-and-delete (timers), never on a read
-// that could race with a write.
+// In a Cluster these cannot share a script with the conversation's keys, which are the truth:
+// the indexes are written in a step of their own, pending and vidx before the conversation's
+// script (so that they hold a superset), timers after it. Readers check every entry against the
+// conversation's keys and skip what is gone or no longer says the same. They remove an entry
+// only when its conversation is gone (pending, vidx) or with a compare-and-delete on its score
+// (timers), never on a read that could race with a write. Two SetTimer calls on one timer racing
+// from two instances may leave the index at the earlier call's due time (the hash, which readers
+// trust, has the later one): the conversation's owner, with the leases of issue 12, is its only
+// writer.
 //
 // CreateConversation claims the legs first (a create-if-absent script per leg key, in its own
 // slot), then creates the conversation (create-if-absent on its hash), then claims the legs
