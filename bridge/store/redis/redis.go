@@ -47,7 +47,7 @@
 // slot), then creates the conversation (create-if-absent on its hash), then claims the legs
 // again. A leg held by another conversation that exists is ErrLegTaken (the legs this call
 // claimed are released). A leg held by a conversation that does not exist is a creation under
-// way or one that crashed: Create waits up to a second for that conversation to appear
+// way or one that crashed: CreateConversation waits up to a second for that conversation to appear
 // (ErrLegTaken when it does), then takes the leg over with a compare-and-set. The second claim
 // after the creation catches a creation that lost its leg to such a take-over meanwhile: it
 // deletes its conversation, still at version 1 with an empty log, and reports ErrLegTaken. So
