@@ -269,6 +269,21 @@ func TestTurnsAndEndsNeverDeadlock(t *testing.T) {
 	}
 	ctx := context.Background()
 
+	// turnThenEnd runs the customer's "go" turn, which must finish within the delivery
+	// timeout, then waits up to wait for the end made from elsewhere to return.
+	turnThenEnd := func(t *testing.T, f *fixture, wait time.Duration) {
+		t.Helper()
+		finishes(t, "the customer's turn", func() error {
+			_, err := f.hub.Receive(ctx, customerLeg("c"), say("go"), "")
+			return err
+		})
+		select {
+		case err := <-f.endedFrom:
+			require.NoError(t, err)
+		case <-time.After(wait):
+			t.Fatal("the end made from elsewhere did not finish")
+		}
+	}
 	stateIs := func(f *fixture, want bridge.State) func() bool {
 		return func() bool {
 			c, err := f.hub.Conversation(ctx, "c")
@@ -293,16 +308,7 @@ func TestTurnsAndEndsNeverDeadlock(t *testing.T) {
 					go endBySystem()
 				}
 			}
-			finishes(t, "the customer's turn", func() error {
-				_, err := f.hub.Receive(ctx, customerLeg("c"), say("go"), "")
-				return err
-			})
-			select {
-			case err := <-f.endedFrom:
-				require.NoError(t, err)
-			case <-time.After(timeout):
-				t.Fatal("the system's end did not finish")
-			}
+			turnThenEnd(t, f, timeout)
 			ended(t, f)
 		})
 	}
@@ -335,16 +341,7 @@ func TestTurnsAndEndsNeverDeadlock(t *testing.T) {
 					go customerEnds()
 				}
 			}
-			finishes(t, "the customer's turn", func() error {
-				_, err := f.hub.Receive(ctx, customerLeg("c"), say("go"), "")
-				return err
-			})
-			select {
-			case err := <-f.endedFrom:
-				require.NoError(t, err)
-			case <-time.After(2 * timeout):
-				t.Fatal("the customer's end did not finish")
-			}
+			turnThenEnd(t, f, 2*timeout)
 			require.True(t, stateIs(f, bridge.StateEnded)())
 			require.NoError(t, f.hub.Wait(ctx))
 			if order != "before the escalation" {
