@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -222,4 +223,22 @@ func TestBlankMembersInAnotherCase(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "c|0000001", again.ID)
 	}
+}
+
+func TestCheckUTF8(t *testing.T) {
+	require.NoError(t, CheckUTF8([]byte(`{"type":"message","text":"héllo","channelData":{"x":"\ud800"}}`)),
+		"an escaped lone surrogate is ASCII on the wire")
+	err := CheckUTF8([]byte("{\"type\":\"message\",\"channelData\":{\"x\":\"\xff\"}}"))
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, CodeBadArgument, ve.Code)
+	require.Contains(t, ve.Message, "offset 38")
+	// encoding/json turns an escaped lone surrogate in a modelled string into U+FFFD, and keeps
+	// it escaped in a raw member: either way the re-encoded activity is valid UTF-8
+	a, err := Decode([]byte(`{"type":"message","text":"a\ud800b","channelData":{"x":"\udc00"}}`))
+	require.NoError(t, err)
+	require.Equal(t, "a\uFFFDb", a.Text)
+	out, err := a.MarshalJSON()
+	require.NoError(t, err)
+	require.True(t, utf8.Valid(out))
 }

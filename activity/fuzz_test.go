@@ -14,6 +14,10 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"message","localTimestamp":"2019-08-20T13:37:05-07:00","attachments":[{"content":{}}],"zz":[]}`,
 		`{"type":"conversationUpdate","membersAdded":[{"id":"b","x":1}],"membersRemoved":[]}`,
 		`{}`, `[]`, `null`, `{"type":"message","entities":[null]}`,
+		// invalid UTF-8 in members kept raw, and escaped lone surrogates
+		"{\"type\":\"message\",\"channelData\":{\"x\":\"\xff\xfe\"}}",
+		"{\"type\":\"message\",\"value\":\"\xc3\x28\",\"entities\":[{\"k\":\"\xed\xa0\x80\"}],\"zz\":\"\x80\"}",
+		`{"type":"message","text":"\ud800","channelData":{"x":"\udc00"}}`,
 	} {
 		f.Add([]byte(s))
 	}

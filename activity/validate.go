@@ -86,3 +86,27 @@ func (a *Activity) Validate() error {
 	}
 	return nil
 }
+
+// CheckUTF8 reports a *ValidationError (CodeBadArgument) when b, a serialized activity from
+// outside, is not valid UTF-8 anywhere — in a modelled string or inside a member kept raw
+// (channelData, value, entities, unknown members). encoding/json replaces invalid bytes in the
+// strings it decodes but keeps raw members byte for byte, and an activity holding invalid bytes
+// cannot be sent in a websocket text frame: browsers and ws close the stream (1006) and never
+// get that frame's activities. Every door that decodes an activity from outside calls
+// CheckUTF8 before Decode. Escaped lone surrogates ("\ud800") are not refused: they are ASCII
+// on the wire, encoding/json decodes them to U+FFFD in modelled strings, and a raw member keeps
+// the escape, which JSON.parse accepts.
+func CheckUTF8(b []byte) error {
+	if utf8.Valid(b) {
+		return nil
+	}
+	at := 0
+	for at < len(b) {
+		r, n := utf8.DecodeRune(b[at:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		at += n
+	}
+	return &ValidationError{Code: CodeBadArgument, Message: fmt.Sprintf("the body is not valid UTF-8 (an invalid byte at offset %d)", at)}
+}

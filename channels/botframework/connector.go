@@ -66,6 +66,9 @@ func decodeBotActivity(raw []byte, keepTimestamp bool) (*activity.Activity, erro
 	if err := activity.CheckSize(raw); err != nil {
 		return nil, validationError(err)
 	}
+	if err := activity.CheckUTF8(raw); err != nil {
+		return nil, validationError(err)
+	}
 	a, err := activity.Decode(raw)
 	if err != nil {
 		return nil, validationError(err)

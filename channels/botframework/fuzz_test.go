@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/bfbridge/bfbridge/activity"
 )
@@ -43,6 +44,9 @@ func FuzzConnectorActivity(f *testing.F) {
 		`{"type":"event","name":"handoff.initiate","value":{"skill":"x"},"attachments":[{"contentType":"application/json","content":{"activities":[]},"name":"Transcript"}]}`,
 		`{"type":"invoke"}`, `{"type":"handoff"}`, `{"type":"message","timestamp":"nope"}`, `[]`, `null`, `{"type":1}`,
 		`{"type":"message","id":"x","callerId":"urn:botframework:azure","serviceUrl":"http://evil/","timestamp":"2020-01-01T00:00:00Z","unknown":{"a":[1]}}`,
+		"{\"type\":\"message\",\"channelData\":{\"x\":\"\xff\xfe\"}}",
+		"{\"type\":\"message\",\"value\":\"\xc3\x28\",\"entities\":[{\"k\":\"\xed\xa0\x80\"}],\"zz\":\"\x80\"}",
+		`{"type":"message","text":"\ud800","channelData":{"x":"\udc00"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -54,6 +58,9 @@ func FuzzConnectorActivity(f *testing.F) {
 				t.Fatalf("error is not a 4xx apiError: %v", err)
 			}
 			return
+		}
+		if !utf8.Valid(b) {
+			t.Fatalf("a body that is not UTF-8 was accepted: %q", b)
 		}
 		if a.ID != "" || a.ServiceURL != "" || a.CallerID != "" || !a.Timestamp.IsZero() {
 			t.Fatalf("channel-assigned fields kept: %+v", a)
@@ -102,6 +109,7 @@ func FuzzUpload(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"image/png","name":"a.png","originalBase64":"iVBORw0KGgo=","thumbnailBase64":"iVBORw0KGgo"}`,
 		`{"originalBase64":"***"}`, `{"type":"bad type;;","originalBase64":"eA"}`, `{}`, `[]`, `{"originalBase64":1}`,
+		"{\"type\":\"text/plain\",\"name\":\"a\xff.txt\",\"originalBase64\":\"eA==\"}",
 	} {
 		f.Add([]byte(s))
 	}

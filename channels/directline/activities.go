@@ -136,6 +136,9 @@ func decodeActivity(body []byte) (*activity.Activity, *apiError) {
 	if err := activity.CheckSize(body); err != nil {
 		return nil, errTooLarge(err.Error())
 	}
+	if err := activity.CheckUTF8(body); err != nil {
+		return nil, errBadArgument(err.Error())
+	}
 	a, err := activity.Decode(body)
 	if err != nil {
 		return nil, errBadArgument(err.Error())

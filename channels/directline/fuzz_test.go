@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // FuzzClientInput feeds arbitrary bytes to the parsers of what clients send: an activity body,
@@ -16,10 +17,15 @@ func FuzzClientInput(f *testing.F) {
 	f.Add([]byte(`{"type":"message","from":{"id":"u"},"text":"hi"}`), "12", "Bearer abc")
 	f.Add([]byte(`{"type":"event"}`), "-", "bearer eyJhbGciOiJIUzI1NiJ9.e30.x")
 	f.Add([]byte(`[`), "", "")
+	f.Add([]byte("{\"type\":\"message\",\"from\":{\"id\":\"u\"},\"channelData\":{\"x\":\"\xff\xfe\"}}"), "1", "")
+	f.Add([]byte("{\"type\":\"message\",\"from\":{\"id\":\"u\"},\"value\":\"\xc3\x28\",\"zz\":[\"\x80\"]}"), "", "")
+	f.Add([]byte(`{"type":"message","from":{"id":"u"},"text":"\ud800","channelData":{"x":"\udc00"}}`), "", "")
 	tok := newTokens(testSecret, "http://x/v3/directline", time.Minute, time.Now)
 	f.Fuzz(func(t *testing.T, body []byte, watermark, auth string) {
 		if a, e := decodeActivity(body); e == nil && a.Type == "" {
 			t.Fatal("an activity without a type was accepted")
+		} else if e == nil && !utf8.Valid(body) {
+			t.Fatalf("a body that is not UTF-8 was accepted: %q", body)
 		}
 		if n, ok := parseWatermark(watermark); ok && n < -1 {
 			t.Fatalf("watermark %q parsed to %d", watermark, n)
@@ -42,6 +48,7 @@ func FuzzUpload(f *testing.F) {
 	_ = mw.Close()
 	f.Add(buf.Bytes(), mw.Boundary())
 	f.Add([]byte("--b\r\nContent-Type: application/vnd.microsoft.activity\r\n\r\n{\"type\":\"message\"}\r\n--b--\r\n"), "b")
+	f.Add([]byte("--b\r\nContent-Type: application/vnd.microsoft.activity\r\n\r\n{\"type\":\"message\",\"channelData\":{\"x\":\"\xff\"}}\r\n--b--\r\n"), "b")
 	fx := newFixture(f, func(c *Config) { c.MaxUploadBytes = 1 << 10; c.RatePerConversation = -1 })
 	c := fx.start(f)
 	f.Fuzz(func(t *testing.T, body []byte, boundary string) {

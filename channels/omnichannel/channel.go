@@ -193,6 +193,9 @@ func decodeInbound(body []byte) (*activity.Activity, error) {
 	if err := activity.CheckSize(body); err != nil {
 		return nil, validationError(err)
 	}
+	if err := activity.CheckUTF8(body); err != nil {
+		return nil, validationError(err)
+	}
 	a, err := activity.Decode(body)
 	if err != nil {
 		return nil, validationError(err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/internal/testutil"
@@ -29,6 +30,8 @@ func FuzzInbound(f *testing.F) {
 	f.Add([]byte(`{"type":"event","serviceUrl":"http://evil/","conversation":{"id":"x"}}`), goodAuth)
 	f.Add([]byte(`[]`), "Bearer a.b.c")
 	f.Add([]byte(`{"type":`), "")
+	f.Add([]byte("{\"type\":\"message\",\"conversation\":{\"id\":\"x\"},\"channelData\":{\"x\":\"\xff\xfe\"},\"serviceUrl\":\""+r.oc.serviceURL()+"\"}"), goodAuth)
+	f.Add([]byte("{\"type\":\"message\",\"conversation\":{\"id\":\"x\"},\"value\":\"\xc3\x28\",\"zz\":[\"\x80\"],\"serviceUrl\":\""+r.oc.serviceURL()+"\"}"), goodAuth)
 	for _, name := range []string{"livechat-context-event.json", "voice-context-event.json", "applemessagesforbusiness-context-event.json"} {
 		b, err := os.ReadFile(filepath.Join(testutil.SharedDir(f), "recordings", "omnichannel", name))
 		if err == nil {
@@ -59,10 +62,15 @@ func FuzzDecodeInbound(f *testing.F) {
 	f.Add([]byte(`{"type":"message","conversation":{"id":"c"},"serviceUrl":"https://oc.example/"}`))
 	f.Add([]byte(`{"type":"event","name":"startConversation","timestamp":1654211880,"from":{"id":"u","role":1},"conversation":{"id":"c"},"serviceUrl":"http://x/"}`))
 	f.Add([]byte(`{"type":"message","conversation":{"id":" "},"serviceUrl":"x"}`))
+	f.Add([]byte("{\"type\":\"message\",\"conversation\":{\"id\":\"c\"},\"channelData\":{\"x\":\"\xff\xfe\"},\"serviceUrl\":\"https://oc.example/\"}"))
+	f.Add([]byte(`{"type":"message","conversation":{"id":"c"},"text":"\ud800","entities":[{"x":"\udc00"}],"serviceUrl":"https://oc.example/"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		a, err := decodeInbound(body)
 		if err != nil {
 			return
+		}
+		if !utf8.Valid(body) {
+			t.Fatalf("a body that is not UTF-8 was accepted: %q", body)
 		}
 		if a.Type == "" || a.Conversation == nil || strings.TrimSpace(a.Conversation.ID) == "" || checkURL("s", a.ServiceURL) != nil {
 			t.Fatalf("accepted an activity the channel cannot use: %q", body)
