@@ -2,9 +2,11 @@ package desk
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -90,7 +92,7 @@ func (b *Bot) answer(ctx context.Context, to bridge.Leg, a *activity.Activity) e
 		return nil
 	}
 	if r.Reply != "" {
-		if err := b.say(ctx, to, a, strings.ReplaceAll(r.Reply, "{{text}}", a.Text)); err != nil {
+		if err := b.echo(ctx, to, a, r.Reply); err != nil {
 			return err
 		}
 	}
@@ -112,12 +114,64 @@ func (b *Bot) answer(ctx context.Context, to bridge.Leg, a *activity.Activity) e
 	return nil
 }
 
+// stampMargin is room, in characters, for what the Hub and the customer's channel add to a
+// reply of the bot (id, conversation, channelId, serviceUrl).
+const stampMargin = 2048
+
+// echo sends reply with {{text}} replaced by the customer's words, cut short (ending in "…")
+// when the reply would otherwise go over the bridge's own limit of activity.MaxActivityChars
+// serialized characters: a customer's message near the limit, echoed with a prefix, would.
+func (b *Bot) echo(ctx context.Context, to bridge.Leg, a *activity.Activity, reply string) error {
+	probe := &activity.Activity{Type: activity.TypeMessage, InputHint: activity.InputHintAccepting}
+	b.address(to, a, probe)
+	envelope, err := json.Marshal(probe)
+	if err != nil {
+		return err
+	}
+	budget := activity.MaxActivityChars - utf8.RuneCount(envelope) - stampMargin
+	return b.say(ctx, to, a, fitReply(reply, a.Text, budget))
+}
+
+// fitReply returns reply with {{text}} replaced by text, or by the longest beginning of text
+// followed by "…" whose result, as a JSON string, has at most budget characters.
+func fitReply(reply, text string, budget int) string {
+	fill := func(t string) string { return strings.ReplaceAll(reply, "{{text}}", t) }
+	if full := fill(text); jsonChars(full) <= budget {
+		return full
+	}
+	runes := []rune(text)
+	lo, hi := 0, len(runes)
+	for lo < hi { // the longest prefix that fits
+		mid := (lo + hi + 1) / 2
+		if jsonChars(fill(string(runes[:mid])+"…")) <= budget {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return fill(string(runes[:lo]) + "…")
+}
+
+// jsonChars is how many characters s takes as a JSON string (escapes included, HTML escaping
+// too: an upper bound for activity.Marshal, which does not escape HTML).
+func jsonChars(s string) int {
+	b, _ := json.Marshal(s)
+	return utf8.RuneCount(b)
+}
+
 func (b *Bot) say(ctx context.Context, to bridge.Leg, replyTo *activity.Activity, text string) error {
 	return b.send(ctx, to, replyTo, &activity.Activity{Type: activity.TypeMessage, Text: text, InputHint: activity.InputHintAccepting})
 }
 
 // send addresses out as the bot's reply on leg to and hands it to the Hub.
 func (b *Bot) send(ctx context.Context, to bridge.Leg, replyTo *activity.Activity, out *activity.Activity) error {
+	b.address(to, replyTo, out)
+	_, err := b.hub.Receive(ctx, to, out, "")
+	return err
+}
+
+// address sets what makes out the bot's reply on leg to: from, timestamp, recipient and replyToId.
+func (b *Bot) address(to bridge.Leg, replyTo *activity.Activity, out *activity.Activity) {
 	bot := to.Bot
 	if bot.Name == "" {
 		bot.Name = b.script.Name
@@ -133,8 +187,6 @@ func (b *Bot) send(ctx context.Context, to bridge.Leg, replyTo *activity.Activit
 			out.ReplyToID = replyTo.ID
 		}
 	}
-	_, err := b.hub.Receive(ctx, to, out, "")
-	return err
 }
 
 // watch (re)starts the inactivity timers of a conversation after the customer spoke.

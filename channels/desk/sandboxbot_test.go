@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,4 +175,32 @@ func TestScriptErrors(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// The echo of a message near the 256K-character limit, with the script's prefix, stays within
+// the limit: the customer's words are cut short, ending in "…".
+func TestBotEchoStaysWithinTheActivityLimit(t *testing.T) {
+	for name, unit := range map[string]string{"plain": "x", "escaped": `"<`, "wide": "é"} {
+		t.Run(name, func(t *testing.T) {
+			hub, cust, _, leg := botFixture(t, DefaultScript())
+			text := strings.Repeat(unit, (activity.MaxActivityChars-200)/len([]rune(unit)))
+			say(t, hub, leg, text)
+			cust.mu.Lock()
+			var echo *activity.Activity
+			for _, a := range cust.got {
+				if a.Type == activity.TypeMessage && strings.HasPrefix(a.Text, "You said") {
+					echo = a
+				}
+			}
+			cust.mu.Unlock()
+			require.NotNil(t, echo)
+			raw, err := activity.Marshal(echo)
+			require.NoError(t, err)
+			require.True(t, activity.CheckSize(raw) == nil, "the echo is within the limit: %d characters", len([]rune(string(raw))))
+			require.True(t, strings.HasPrefix(echo.Text, `You said: "`+unit), "the echo starts with the customer's words")
+			require.True(t, strings.Contains(echo.Text, "…\". I'm a simple sandbox bot"), "the customer's words are cut short")
+		})
+	}
+	require.Equal(t, `You said: "hi".`, fitReply(`You said: "{{text}}".`, "hi", 100), "short messages are echoed whole")
+	require.Equal(t, `abcd…`, fitReply(`{{text}}`, "abcdef", 7), "7 characters as JSON: the quotes and abcd…")
 }
