@@ -38,6 +38,11 @@ type Config struct {
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	// PageSize is the most activities one GET or stream frame carries. Default: 500.
 	PageSize int `yaml:"page_size"`
+	// MaxPageBytes is the byte budget of one GET page or stream frame: activities are added while
+	// the ActivitySet stays within it, but a page always carries at least one (a single activity
+	// is at most 256K characters), and its watermark is the last activity it carries, so that a
+	// client asking again from it gets the rest. Default: 1 MiB.
+	MaxPageBytes int `yaml:"max_page_bytes"`
 	// RatePerConversation limits activities posted per second in one conversation; over it the
 	// client gets 429 with Retry-After. Default: 20/s with a burst of 50. Negative: no limit.
 	RatePerConversation float64 `yaml:"rate_per_conversation"`
@@ -75,6 +80,9 @@ func (c *Config) defaults() {
 	}
 	if c.PageSize <= 0 {
 		c.PageSize = 500
+	}
+	if c.MaxPageBytes <= 0 {
+		c.MaxPageBytes = 1 << 20
 	}
 	if c.RatePerConversation == 0 {
 		c.RatePerConversation = 20
