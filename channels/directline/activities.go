@@ -181,8 +181,16 @@ func decodeActivity(body []byte) (*activity.Activity, *apiError) {
 // once the bot has (directline.md §1: the status reflects the bot's).
 func (s *Server) ingest(r *http.Request, id string, p principal, a *activity.Activity) (int, any, *apiError) {
 	if !s.allow(id) {
-		return 0, nil, &apiError{Status: http.StatusTooManyRequests, Code: CodeThrottled, Message: "too many activities; retry later", RetryAfter: 1}
+		return 0, nil, errThrottled()
 	}
+	if e := s.stamp(id, p, a); e != nil {
+		return 0, nil, e
+	}
+	return s.handOver(r, id, a)
+}
+
+// stamp sets on a client activity what the channel owns.
+func (s *Server) stamp(id string, p principal, a *activity.Activity) *apiError {
 	if p.user != "" { // a user bound into the token overrides from.id [AUTH]
 		if a.From == nil {
 			a.From = &activity.ChannelAccount{}
@@ -190,7 +198,7 @@ func (s *Server) ingest(r *http.Request, id string, p principal, a *activity.Act
 		a.From.ID = p.user
 	}
 	if a.From == nil || a.From.ID == "" {
-		return 0, nil, &apiError{Status: http.StatusBadRequest, Code: CodeMissingProperty, Message: "Missing from.id"}
+		return &apiError{Status: http.StatusBadRequest, Code: CodeMissingProperty, Message: "Missing from.id"}
 	}
 	a.ID = ""                               // the channel assigns ids (A2030)
 	a.Timestamp = activity.NewTime(s.now()) // and timestamps, in UTC (A2040, A2043)
@@ -198,6 +206,11 @@ func (s *Server) ingest(r *http.Request, id string, p principal, a *activity.Act
 	a.ServiceURL = s.cfg.PublicURL + "/"
 	a.Conversation = &activity.ConversationAccount{ID: id}
 	a.CallerID = "" // not a wire field (A2250)
+	return nil
+}
+
+// handOver hands a stamped activity to the Hub and answers with its id.
+func (s *Server) handOver(r *http.Request, id string, a *activity.Activity) (int, any, *apiError) {
 	leg := bridge.Leg{Channel: ChannelName, ConversationID: id}
 	start := time.Now()
 	aid, err := s.hub.Receive(r.Context(), leg, a, clientKey(a))

@@ -48,6 +48,10 @@ type Config struct {
 	RatePerConversation float64 `yaml:"rate_per_conversation"`
 	// MaxUploadBytes caps an upload. Default: 4 MB (Direct Line's limit).
 	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
+	// MaxUploadParts caps the files of one upload (the activity part is not counted): more is
+	// refused with 413 MessageSizeTooBig before anything is stored. Direct Line documents no
+	// limit; Web Chat sends one file part per attachment. Default: 10.
+	MaxUploadParts int `yaml:"max_upload_parts"`
 	// AttachmentTTL is how long uploaded files are served. Default: 24h.
 	AttachmentTTL time.Duration `yaml:"attachment_ttl"`
 	// PassHandoffSignals shows clients the bots' handoff commands (handoff.initiate events,
@@ -89,6 +93,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxUploadBytes <= 0 {
 		c.MaxUploadBytes = 4 << 20
+	}
+	if c.MaxUploadParts <= 0 {
+		c.MaxUploadParts = 10
 	}
 	if c.AttachmentTTL <= 0 {
 		c.AttachmentTTL = 24 * time.Hour
