@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/activity"
@@ -125,4 +126,49 @@ func TestStreamFramesHaveAByteBudget(t *testing.T) {
 
 func pad7(i int) string {
 	return fmt.Sprintf("%07d", i)
+}
+
+// A conversation has at most MaxStreamsPerConversation open streams: one more is refused with
+// 429 Throttled in the Direct Line error shape, before the upgrade; closing one makes room.
+func TestStreamsPerConversationBounded(t *testing.T) {
+	f := newFixture(t, nil)
+	require.Equal(t, 8, f.srv.cfg.MaxStreamsPerConversation, "the default")
+	c := f.start(t)
+	conns := make([]*websocket.Conn, 0, 8)
+	for range 8 {
+		conns = append(conns, dial(t, c.StreamURL)) // a stream token is reusable for its 60 s
+	}
+	_, resp, err := websocket.DefaultDialer.Dial(c.StreamURL, nil)
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	var body apiErrorBody
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	require.Equal(t, CodeThrottled, body.Error.Code)
+	require.Contains(t, body.Error.Message, "8 open streams")
+	require.Equal(t, 8, f.srv.Streams())
+
+	other := f.start(t)
+	dial(t, other.StreamURL) // another conversation has its own allowance
+
+	require.NoError(t, conns[0].WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second)))
+	require.Eventually(t, func() bool { return f.srv.Streams() == 8 }, 5*time.Second, 10*time.Millisecond)
+	dial(t, c.StreamURL)
+}
+
+// A file named ".." gets a link that leads to it.
+func TestUploadNamedDotDot(t *testing.T) {
+	f := newFixture(t, nil)
+	c := f.start(t)
+	for _, name := range []string{"..", ".", "a/..", `..\..`} {
+		status, link := uploadOne(t, f, c, "text/plain", name, "dots")
+		require.Equal(t, http.StatusOK, status, name)
+		require.False(t, strings.HasSuffix(link, "/..") || strings.HasSuffix(link, "/."), "%q: %s", name, link)
+		resp, err := http.Get(link)
+		require.NoError(t, err)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%q: %s", name, link)
+		require.Equal(t, "dots", string(raw))
+	}
 }

@@ -43,6 +43,11 @@ type Config struct {
 	// is at most 256K characters), and its watermark is the last activity it carries, so that a
 	// client asking again from it gets the rest. Default: 1 MiB.
 	MaxPageBytes int `yaml:"max_page_bytes"`
+	// MaxStreamsPerConversation caps the open websocket streams of one conversation (a stream
+	// URL's token opens any number for its 60 s): one more is refused with 429 Throttled before
+	// the upgrade, and the client retries, as it does after any failed connect. Direct Line
+	// documents no limit. Default: 8.
+	MaxStreamsPerConversation int `yaml:"max_streams_per_conversation"`
 	// RatePerConversation limits activities posted per second in one conversation; over it the
 	// client gets 429 with Retry-After. Default: 20/s with a burst of 50. Negative: no limit.
 	RatePerConversation float64 `yaml:"rate_per_conversation"`
@@ -87,6 +92,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxPageBytes <= 0 {
 		c.MaxPageBytes = 1 << 20
+	}
+	if c.MaxStreamsPerConversation <= 0 {
+		c.MaxStreamsPerConversation = 8
 	}
 	if c.RatePerConversation == 0 {
 		c.RatePerConversation = 20

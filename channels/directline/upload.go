@@ -285,9 +285,11 @@ func parseFileKey(key string) (convID, blobID string, at time.Time, err error) {
 	return string(conv), parts[0] + "." + parts[1], time.Unix(sec, 0), nil
 }
 
+// cleanName is the last element of a file name, or "file" when it has none that can be a
+// link's last segment ("", "/", "." and "..", which a URL resolves away).
 func cleanName(name string) string {
 	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
-	if name == "." || name == "/" || name == "" {
+	if name == "." || name == ".." || name == "/" || name == "" {
 		return "file"
 	}
 	return name
