@@ -62,32 +62,59 @@ func (s *Server) visible(r bridge.Record, live int64) bool {
 // noLive marks a reader with no live part (GET /activities): it never sees typing.
 const noLive = int64(-1 << 62)
 
-// page reads the activities after watermark after, up to the page size, as an ActivitySet
-// whose watermark is the last sequence number read (or the one asked for, when none is new).
-// live is as for visible. more reports a full page: the log may hold more after it.
+// pageChunk is how many records page reads from the store at first: it reads a few at a time,
+// so that a page of large activities never holds more than its budget and one chunk.
+const pageChunk = 16
+
+// setOverhead bounds the bytes of an ActivitySet beyond its activities and their commas.
+const setOverhead = len(`{"activities":[],"watermark":""}`) + 24
+
+// page reads the activities after watermark after, up to the page size and within the byte
+// budget (Config.MaxPageBytes; one activity at least), as an ActivitySet whose watermark is the
+// last sequence number read (or the one asked for, when none is new): a client asking again from
+// it gets what did not fit. live is as for visible. more reports a full page: the log may hold
+// more after it.
 func (s *Server) page(ctx context.Context, id string, after, live int64) (set activitySet, more bool, err error) {
-	recs, err := s.hub.Since(ctx, id, after, s.cfg.PageSize)
-	if err != nil {
-		return activitySet{}, false, err
-	}
-	set = activitySet{Activities: make([]json.RawMessage, 0, len(recs))}
+	set = activitySet{Activities: []json.RawMessage{}}
 	if after >= 0 {
 		set.Watermark = strconv.FormatInt(after, 10)
 	}
-	for _, rec := range recs {
-		set.Watermark = strconv.FormatInt(rec.Seq, 10)
-		if !s.visible(rec, live) {
-			continue
+	size, read, readBytes := setOverhead, 0, 0
+	chunk := min(s.cfg.PageSize, pageChunk)
+	for read < s.cfg.PageSize {
+		recs, err := s.hub.Since(ctx, id, after, chunk)
+		if err != nil {
+			return activitySet{}, false, err
 		}
-		b := json.RawMessage(rec.Raw) // encoded once, when it was stored
-		if b == nil {
-			if b, err = activity.Marshal(rec.Activity); err != nil {
-				return activitySet{}, false, err
+		for _, rec := range recs {
+			if s.visible(rec, live) {
+				b := json.RawMessage(rec.Raw) // encoded once, when it was stored
+				if b == nil {
+					if b, err = activity.Marshal(rec.Activity); err != nil {
+						return activitySet{}, false, err
+					}
+				}
+				if len(set.Activities) > 0 && size+len(b)+1 > s.cfg.MaxPageBytes {
+					return set, true, nil // the rest comes from this page's watermark
+				}
+				set.Activities = append(set.Activities, b)
+				size += len(b) + 1
+				readBytes += len(b)
 			}
+			after = rec.Seq
+			set.Watermark = strconv.FormatInt(rec.Seq, 10)
+			read++
 		}
-		set.Activities = append(set.Activities, b)
+		if len(recs) < chunk {
+			return set, false, nil
+		}
+		// the next chunk: as many as the budget left seems to hold, judging by those read
+		chunk = s.cfg.PageSize - read
+		if readBytes > 0 {
+			chunk = min(chunk, max((s.cfg.MaxPageBytes-size)/(readBytes/len(set.Activities)+1)+1, 1))
+		}
 	}
-	return set, len(recs) == s.cfg.PageSize, nil
+	return set, true, nil
 }
 
 // getActivities: GET /conversations/{id}/activities?watermark= — polling.
@@ -157,8 +184,16 @@ func decodeActivity(body []byte) (*activity.Activity, *apiError) {
 // once the bot has (directline.md §1: the status reflects the bot's).
 func (s *Server) ingest(r *http.Request, id string, p principal, a *activity.Activity) (int, any, *apiError) {
 	if !s.allow(id) {
-		return 0, nil, &apiError{Status: http.StatusTooManyRequests, Code: CodeThrottled, Message: "too many activities; retry later", RetryAfter: 1}
+		return 0, nil, errThrottled()
 	}
+	if e := s.stamp(id, p, a); e != nil {
+		return 0, nil, e
+	}
+	return s.handOver(r, id, a)
+}
+
+// stamp sets on a client activity what the channel owns.
+func (s *Server) stamp(id string, p principal, a *activity.Activity) *apiError {
 	if p.user != "" { // a user bound into the token overrides from.id [AUTH]
 		if a.From == nil {
 			a.From = &activity.ChannelAccount{}
@@ -166,7 +201,7 @@ func (s *Server) ingest(r *http.Request, id string, p principal, a *activity.Act
 		a.From.ID = p.user
 	}
 	if a.From == nil || a.From.ID == "" {
-		return 0, nil, &apiError{Status: http.StatusBadRequest, Code: CodeMissingProperty, Message: "Missing from.id"}
+		return &apiError{Status: http.StatusBadRequest, Code: CodeMissingProperty, Message: "Missing from.id"}
 	}
 	a.ID = ""                               // the channel assigns ids (A2030)
 	a.Timestamp = activity.NewTime(s.now()) // and timestamps, in UTC (A2040, A2043)
@@ -174,6 +209,11 @@ func (s *Server) ingest(r *http.Request, id string, p principal, a *activity.Act
 	a.ServiceURL = s.cfg.PublicURL + "/"
 	a.Conversation = &activity.ConversationAccount{ID: id}
 	a.CallerID = "" // not a wire field (A2250)
+	return nil
+}
+
+// handOver hands a stamped activity to the Hub and answers with its id.
+func (s *Server) handOver(r *http.Request, id string, a *activity.Activity) (int, any, *apiError) {
 	leg := bridge.Leg{Channel: ChannelName, ConversationID: id}
 	start := time.Now()
 	aid, err := s.hub.Receive(r.Context(), leg, a, clientKey(a))

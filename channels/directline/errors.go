@@ -49,6 +49,10 @@ func errUnknownConversation() *apiError {
 	return &apiError{Status: http.StatusNotFound, Code: CodeBadArgument, Message: "Unknown conversation"}
 }
 
+func errThrottled() *apiError {
+	return &apiError{Status: http.StatusTooManyRequests, Code: CodeThrottled, Message: "too many activities; retry later", RetryAfter: 1}
+}
+
 func errTooLarge(msg string) *apiError {
 	return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: msg}
 }

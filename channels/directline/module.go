@@ -14,9 +14,9 @@ import (
 )
 
 // Section is the directline: section of the bridge's configuration: Config as the file and the
-// environment set it (secret, token_ttl, keep_alive, page_size, rate_per_conversation,
-// max_upload_bytes, attachment_ttl; defaults on each field). The public URL is the bridge's
-// public_url; handoff signals pass through to clients when escalation.target is none; a
+// environment set it (secret, token_ttl, keep_alive, page_size, max_page_bytes,
+// max_streams_per_conversation, rate_per_conversation, max_upload_bytes, max_upload_parts,
+// attachment_ttl; defaults on each field). The public URL is the bridge's public_url; handoff signals pass through to clients when escalation.target is none; a
 // missing secret is generated, and kept in the data directory when the store is durable.
 type Section struct {
 	Config `yaml:",inline"`
@@ -29,7 +29,7 @@ func (s *Section) Validate() error {
 	if n := len(s.Secret); n > 0 && n < 16 {
 		errs = append(errs, errors.New("directline.secret must have at least 16 characters"))
 	}
-	if s.TokenTTL < 0 || s.KeepAlive < 0 || s.AttachmentTTL < 0 || s.PageSize < 0 || s.MaxUploadBytes < 0 {
+	if s.TokenTTL < 0 || s.KeepAlive < 0 || s.AttachmentTTL < 0 || s.PageSize < 0 || s.MaxPageBytes < 0 || s.MaxUploadBytes < 0 || s.MaxUploadParts < 0 || s.MaxStreamsPerConversation < 0 {
 		errs = append(errs, errors.New("directline: durations and sizes must not be negative"))
 	}
 	return errors.Join(errs...)

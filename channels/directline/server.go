@@ -38,11 +38,25 @@ type Config struct {
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	// PageSize is the most activities one GET or stream frame carries. Default: 500.
 	PageSize int `yaml:"page_size"`
+	// MaxPageBytes is the byte budget of one GET page or stream frame: activities are added while
+	// the ActivitySet stays within it, but a page always carries at least one (a single activity
+	// is at most 256K characters), and its watermark is the last activity it carries, so that a
+	// client asking again from it gets the rest. Default: 1 MiB.
+	MaxPageBytes int `yaml:"max_page_bytes"`
+	// MaxStreamsPerConversation caps the open websocket streams of one conversation (a stream
+	// URL's token opens any number for its 60 s): one more is refused with 429 Throttled before
+	// the upgrade, and the client retries, as it does after any failed connect. Direct Line
+	// documents no limit. Default: 8.
+	MaxStreamsPerConversation int `yaml:"max_streams_per_conversation"`
 	// RatePerConversation limits activities posted per second in one conversation; over it the
 	// client gets 429 with Retry-After. Default: 20/s with a burst of 50. Negative: no limit.
 	RatePerConversation float64 `yaml:"rate_per_conversation"`
 	// MaxUploadBytes caps an upload. Default: 4 MB (Direct Line's limit).
 	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
+	// MaxUploadParts caps the files of one upload (the activity part is not counted): more is
+	// refused with 413 MessageSizeTooBig before anything is stored. Direct Line documents no
+	// limit; Web Chat sends one file part per attachment. Default: 10.
+	MaxUploadParts int `yaml:"max_upload_parts"`
 	// AttachmentTTL is how long uploaded files are served. Default: 24h.
 	AttachmentTTL time.Duration `yaml:"attachment_ttl"`
 	// PassHandoffSignals shows clients the bots' handoff commands (handoff.initiate events,
@@ -76,11 +90,20 @@ func (c *Config) defaults() {
 	if c.PageSize <= 0 {
 		c.PageSize = 500
 	}
+	if c.MaxPageBytes <= 0 {
+		c.MaxPageBytes = 1 << 20
+	}
+	if c.MaxStreamsPerConversation <= 0 {
+		c.MaxStreamsPerConversation = 8
+	}
 	if c.RatePerConversation == 0 {
 		c.RatePerConversation = 20
 	}
 	if c.MaxUploadBytes <= 0 {
 		c.MaxUploadBytes = 4 << 20
+	}
+	if c.MaxUploadParts <= 0 {
+		c.MaxUploadParts = 10
 	}
 	if c.AttachmentTTL <= 0 {
 		c.AttachmentTTL = 24 * time.Hour

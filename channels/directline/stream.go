@@ -2,6 +2,7 @@ package directline
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -50,20 +51,47 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin: func(*http.Request) bool { return true },
 }
 
-// streamSet tracks the open streams so that shutdown can close them.
+// streamSet tracks the open streams so that shutdown can close them, and counts them per
+// conversation (Config.MaxStreamsPerConversation).
 type streamSet struct {
 	mu      sync.Mutex
 	open    map[*stream]struct{}
+	perConv map[string]int // open or about to be: reserved before the upgrade
 	closing bool
 	wg      sync.WaitGroup
 }
 
-func (ss *streamSet) init() { ss.open = map[*stream]struct{}{} }
+func (ss *streamSet) init() { ss.open, ss.perConv = map[*stream]struct{}{}, map[string]int{} }
+
+// reserve counts one more stream of conversation id, or reports that it has limit already.
+func (ss *streamSet) reserve(id string, limit int) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.perConv[id] >= limit {
+		return false
+	}
+	ss.perConv[id]++
+	return true
+}
+
+// release gives back a reservation of conversation id. The caller holds mu.
+func (ss *streamSet) releaseLocked(id string) {
+	if ss.perConv[id]--; ss.perConv[id] <= 0 {
+		delete(ss.perConv, id)
+	}
+}
+
+func (ss *streamSet) release(id string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.releaseLocked(id)
+}
 
 func (ss *streamSet) add(st *stream) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.closing {
+		ss.releaseLocked(st.id)
 		return false
 	}
 	ss.open[st] = struct{}{}
@@ -76,6 +104,7 @@ func (ss *streamSet) remove(st *stream) {
 	defer ss.mu.Unlock()
 	if _, ok := ss.open[st]; ok {
 		delete(ss.open, st)
+		ss.releaseLocked(st.id)
 		ss.wg.Done()
 	}
 }
@@ -168,8 +197,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadArgument("the stream needs a websocket upgrade"))
 		return
 	}
+	if limit := s.cfg.MaxStreamsPerConversation; !s.streams.reserve(id, limit) {
+		writeError(w, &apiError{Status: http.StatusTooManyRequests, Code: CodeThrottled, RetryAfter: 5,
+			Message: fmt.Sprintf("the conversation has %d open streams, the most allowed: close one, or retry later", limit)})
+		return
+	}
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.streams.release(id)
 		return // the upgrader has answered
 	}
 	st := &stream{s: s, conn: conn, id: id, peer: r.RemoteAddr, after: after, live: live}

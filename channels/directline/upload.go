@@ -38,6 +38,10 @@ const multipartOverhead = 64 << 10
 // uploadsKey is the name, among a conversation's stored values, of the total size of its uploads.
 const uploadsKey = "directline/uploads"
 
+// fileOverhead is what a file counts in its conversation's allowance beyond its bytes: its
+// blob's record, key and metadata, and its attachment in the activity.
+const fileOverhead = 1 << 10
+
 // conversationUploadFactor bounds a conversation's uploads: this many full-size uploads.
 const conversationUploadFactor = 16
 
@@ -67,11 +71,27 @@ func (s *Server) upload(r *http.Request) (int, any, *apiError) {
 	if e != nil {
 		return 0, nil, e
 	}
-	atts, e := s.host(r.Context(), id, files)
-	if e != nil {
+	// Every check comes before anything is stored: the links are made first, then the
+	// activity they go in, which must be within the activity limit, and the rate.
+	ids, atts := s.links(id, files)
+	a := uploadActivity(tmpl, userID, atts)
+	if e := s.stamp(id, p, a); e != nil {
 		return 0, nil, e
 	}
-	return s.ingest(r, id, p, uploadActivity(tmpl, userID, atts))
+	raw, err := activity.Marshal(a)
+	if err != nil {
+		return 0, nil, errBadArgument("the upload does not make an activity")
+	}
+	if err := activity.CheckSize(raw); err != nil {
+		return 0, nil, errTooLarge("the upload's activity is over the limit of 256K characters: " + err.Error())
+	}
+	if !s.allow(id) {
+		return 0, nil, errThrottled()
+	}
+	if e := s.host(r.Context(), id, files, ids); e != nil {
+		return 0, nil, e
+	}
+	return s.handOver(r, id, a)
 }
 
 // readUpload reads an upload's body: its template activity (nil when there is none) and files.
@@ -80,7 +100,7 @@ func (s *Server) readUpload(r *http.Request) (*activity.Activity, []hostedFile, 
 	if r.ContentLength > limit+multipartOverhead {
 		return nil, nil, errTooLarge("the upload is over the limit of 4 MB")
 	}
-	fc := &fileCollector{limit: limit}
+	fc := &fileCollector{limit: limit, maxFiles: s.cfg.MaxUploadParts}
 	body := io.LimitReader(r.Body, limit+multipartOverhead+1)
 	var tmpl *activity.Activity
 	var e *apiError
@@ -111,11 +131,15 @@ func singleFileName(cd string) string {
 // fileCollector gathers an upload's files within its limit.
 type fileCollector struct {
 	limit, total int64
+	maxFiles     int
 	files        []hostedFile
 }
 
 // add reads one file; a file without a content type gets the one its bytes suggest.
 func (fc *fileCollector) add(name, ctype string, rd io.Reader) *apiError {
+	if len(fc.files) >= fc.maxFiles {
+		return errTooLarge(fmt.Sprintf("an upload carries at most %d files", fc.maxFiles))
+	}
 	data, err := io.ReadAll(io.LimitReader(rd, fc.limit-fc.total+1))
 	if err != nil {
 		return errBadArgument("cannot read the upload")
@@ -153,6 +177,9 @@ func (fc *fileCollector) readMultipart(mr *multipart.Reader) (*activity.Activity
 		if err != nil || len(raw) > maxActivityBytes {
 			return nil, errTooLarge("the activity is over the limit of 256K characters")
 		}
+		if tmpl != nil {
+			return nil, errBadArgument("the upload has more than one activity part")
+		}
 		var e *apiError
 		if tmpl, e = decodeActivity(raw); e != nil {
 			return nil, e
@@ -184,25 +211,34 @@ func uploadActivity(tmpl *activity.Activity, userID string, hosted []activity.At
 	return a
 }
 
-// host stores the files as the conversation's blobs and returns their attachments.
-func (s *Server) host(ctx context.Context, convID string, files []hostedFile) ([]activity.Attachment, *apiError) {
-	if e := s.reserveUpload(ctx, convID, files); e != nil {
-		return nil, e
-	}
+// links names the files' blobs and returns their attachments; nothing is stored yet (see host).
+func (s *Server) links(convID string, files []hostedFile) (ids []string, atts []activity.Attachment) {
 	now := s.now()
-	atts := make([]activity.Attachment, 0, len(files))
+	ids = make([]string, 0, len(files))
+	atts = make([]activity.Attachment, 0, len(files))
 	for _, f := range files {
 		blobID := randomString(18) + "." + strconv.FormatInt(now.Unix(), 10)
-		if err := s.hub.PutBlob(ctx, convID, blobID, bridge.Blob{ContentType: f.contentType, Data: f.data}); err != nil {
-			s.log.Warn().Err(err).Str("conv_id", convID).Msg("upload not stored")
-			return nil, errFromBridge(err)
-		}
+		ids = append(ids, blobID)
 		atts = append(atts, activity.Attachment{
 			ContentType: f.contentType, Name: f.name,
 			ContentURL: s.cfg.PublicURL + "/v3/directline/attachments/" + fileKey(convID, blobID) + "/" + url.PathEscape(f.name),
 		})
 	}
-	return atts, nil
+	return ids, atts
+}
+
+// host counts the files against the conversation's allowance and stores them as its blobs ids.
+func (s *Server) host(ctx context.Context, convID string, files []hostedFile, ids []string) *apiError {
+	if e := s.reserveUpload(ctx, convID, files); e != nil {
+		return e
+	}
+	for i, f := range files {
+		if err := s.hub.PutBlob(ctx, convID, ids[i], bridge.Blob{ContentType: f.contentType, Data: f.data}); err != nil {
+			s.log.Warn().Err(err).Str("conv_id", convID).Msg("upload not stored")
+			return errFromBridge(err)
+		}
+	}
+	return nil
 }
 
 // reserveUpload counts the files against the conversation's upload allowance, or refuses them
@@ -216,7 +252,7 @@ func (s *Server) reserveUpload(ctx context.Context, convID string, files []hoste
 		return errFromBridge(err)
 	}
 	for _, f := range files {
-		size += int64(len(f.data))
+		size += int64(len(f.data)) + fileOverhead
 	}
 	if used+size > conversationUploadFactor*s.cfg.MaxUploadBytes {
 		return errTooLarge("the conversation's uploads are over their limit")
@@ -249,9 +285,11 @@ func parseFileKey(key string) (convID, blobID string, at time.Time, err error) {
 	return string(conv), parts[0] + "." + parts[1], time.Unix(sec, 0), nil
 }
 
+// cleanName is the last element of a file name, or "file" when it has none that can be a
+// link's last segment ("", "/", "." and "..", which a URL resolves away).
 func cleanName(name string) string {
 	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
-	if name == "." || name == "/" || name == "" {
+	if name == "." || name == ".." || name == "/" || name == "" {
 		return "file"
 	}
 	return name

@@ -1,17 +1,24 @@
 package directline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/bridge"
 )
 
 // uploadOne posts a single-body upload to conversation c and returns the status and the
@@ -96,11 +103,12 @@ func TestUploadsAreStoredAndServedSafely(t *testing.T) {
 	}
 }
 
-// A conversation's uploads are bounded: conversationUploadFactor full uploads, then 413.
+// A conversation's uploads are bounded: conversationUploadFactor full uploads (each file
+// counting fileOverhead beyond its bytes), then 413.
 func TestUploadsPerConversationBounded(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.MaxUploadBytes = 100 })
+	f := newFixture(t, func(c *Config) { c.MaxUploadBytes = 4 * fileOverhead; c.RatePerConversation = -1 })
 	c := f.start(t)
-	data := strings.Repeat("x", 100)
+	data := strings.Repeat("x", 3*fileOverhead)
 	for range conversationUploadFactor {
 		status, _ := uploadOne(t, f, c, "text/plain", "a.txt", data)
 		require.Equal(t, http.StatusOK, status)
@@ -110,4 +118,111 @@ func TestUploadsPerConversationBounded(t *testing.T) {
 	other := f.start(t)
 	status, _ = uploadOne(t, f, other, "text/plain", "a.txt", data)
 	require.Equal(t, http.StatusOK, status, "another conversation has its own allowance")
+}
+
+// blobCounter counts the blobs the server stores.
+type blobCounter struct {
+	Hub
+	mu  sync.Mutex
+	put int
+}
+
+func (b *blobCounter) PutBlob(ctx context.Context, convID, id string, blob bridge.Blob) error {
+	b.mu.Lock()
+	b.put++
+	b.mu.Unlock()
+	return b.Hub.PutBlob(ctx, convID, id, blob)
+}
+
+func (b *blobCounter) stored() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.put
+}
+
+// multipartUpload posts a multipart upload of files (name → content) and returns the answer.
+func multipartUpload(t *testing.T, f *fixture, c conversationResponse, names []string, content string) (int, apiErrorBody) {
+	t.Helper()
+	var buf bytes.Buffer // compact framing, as an attacker writes it: 30,000 parts fit in 4 MB
+	for _, n := range names {
+		fmt.Fprintf(&buf, "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=%q\r\n\r\n%s\r\n", n, content)
+	}
+	buf.WriteString("--b--\r\n")
+	req, _ := http.NewRequest("POST", f.url+"/conversations/"+c.ConversationID+"/upload?userId=u1", &buf)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body apiErrorBody
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &body)
+	return resp.StatusCode, body
+}
+
+type apiErrorBody struct {
+	Error struct{ Code, Message string } `json:"error"`
+}
+
+// uploadsUsed is the conversation's upload counter (0 when none was counted).
+func uploadsUsed(t *testing.T, f *fixture, conv string) string {
+	raw, err := f.srv.hub.Value(context.Background(), conv, uploadsKey)
+	if errors.Is(err, bridge.ErrNotFound) {
+		return ""
+	}
+	require.NoError(t, err)
+	return string(raw)
+}
+
+// An upload over a limit is refused before any of its files is stored: too many parts (413
+// MessageSizeTooBig, as the other upload limits), an activity over 256K characters once the
+// files are attached, a post over the rate (429).
+func TestUploadLimitsBeforeStoring(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.RatePerConversation = -1 })
+	counter := &blobCounter{Hub: f.srv.hub}
+	f.srv.hub = counter
+	c := f.start(t)
+	require.Equal(t, 10, f.srv.cfg.MaxUploadParts, "the default")
+
+	names := make([]string, 30000)
+	for i := range names {
+		names[i] = "f" + strconv.Itoa(i)
+	}
+	status, body := multipartUpload(t, f, c, names, "x")
+	require.Equal(t, http.StatusRequestEntityTooLarge, status)
+	require.Equal(t, CodeTooLarge, body.Error.Code)
+	require.Contains(t, body.Error.Message, "10 files")
+	require.Zero(t, counter.stored(), "nothing stored")
+	require.Empty(t, uploadsUsed(t, f, c.ConversationID))
+
+	status, _ = multipartUpload(t, f, c, names[:10], "x")
+	require.Equal(t, http.StatusOK, status, "the limit itself is allowed")
+	require.Equal(t, 10, counter.stored())
+	used := uploadsUsed(t, f, c.ConversationID)
+	require.NotEqual(t, "10", used, "each file counts its overhead, not only its bytes")
+
+	long := make([]string, 5)
+	for i := range long {
+		long[i] = strings.Repeat("n", 30000) + strconv.Itoa(i)
+	}
+	status, body = multipartUpload(t, f, c, long, "x")
+	require.Equal(t, http.StatusRequestEntityTooLarge, status, "the activity the upload makes is over 256K characters")
+	require.Equal(t, CodeTooLarge, body.Error.Code)
+	require.Equal(t, 10, counter.stored(), "nothing more stored")
+	require.Equal(t, used, uploadsUsed(t, f, c.ConversationID))
+
+	t.Run("a throttled upload stores nothing", func(t *testing.T) {
+		f := newFixture(t, func(c *Config) { c.RatePerConversation = 0.001 })
+		counter := &blobCounter{Hub: f.srv.hub}
+		f.srv.hub = counter
+		c := f.start(t)
+		for range 5 {
+			f.call(t, "POST", "/conversations/"+c.ConversationID+"/activities", c.Token, message("hi", ""), nil)
+		}
+		status, body := multipartUpload(t, f, c, []string{"a.txt"}, "x")
+		require.Equal(t, http.StatusTooManyRequests, status)
+		require.Equal(t, CodeThrottled, body.Error.Code)
+		require.Zero(t, counter.stored())
+		require.Empty(t, uploadsUsed(t, f, c.ConversationID))
+	})
 }
