@@ -37,6 +37,11 @@ type Config struct {
 	LogLevel string `yaml:"log_level" env:"BRIDGE_LOG_LEVEL"`
 	// ShutdownTimeout bounds a graceful shutdown. Default: 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ReadTimeout bounds reading one whole request, headers and body: a client that sends its
+	// headers and then holds the body back is cut off when it runs out, whatever the path, so
+	// that idle sockets cannot pile up. It also bounds an upload's transfer. Websocket streams
+	// are not affected once upgraded. Default: 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 
 	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir),
 	// "redis" (durable, on the server of Redis.URL; DataDir still keeps the generated secret and
@@ -115,7 +120,7 @@ func Defaults() Config { return DefaultsOf(Channels) }
 func DefaultsOf(regs []module.Registration) Config {
 	c := Config{
 		Listen: "127.0.0.1:8080", LogLevel: "info", ShutdownTimeout: 20 * time.Second,
-		Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
+		ReadTimeout: 30 * time.Second, Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
 		Bot:  BotAccount{ID: "bot", Timeout: 15 * time.Second},
 		regs: regs, sections: map[string]any{},
 	}
@@ -287,8 +292,8 @@ func (c *Config) validateCore() []error {
 	if in := c.Inactivity; in.RemindAfter < 0 || in.CloseAfter < 0 || (in.CloseAfter > 0 && in.RemindAfter >= in.CloseAfter) {
 		errs = append(errs, errors.New("inactivity: durations must be positive and remind_after must come before close_after"))
 	}
-	if c.Bot.Timeout <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("bot.timeout, retention and shutdown_timeout must be positive"))
+	if c.Bot.Timeout <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 || c.ReadTimeout <= 0 {
+		errs = append(errs, errors.New("bot.timeout, retention, shutdown_timeout and read_timeout must be positive"))
 	}
 	return errs
 }
