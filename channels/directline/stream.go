@@ -135,10 +135,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	cors(w)
 	id := r.PathValue("id")
 	cred := r.URL.Query().Get("t")
-	if cred == "" {
+	inURL := cred != ""
+	if !inURL {
 		cred = bearer(r)
 	}
 	p, e := s.tokens.authenticate(cred)
+	if e == nil && p.secret && inURL { // URLs get logged: tokens only there
+		e = &apiError{Status: http.StatusUnauthorized, Code: CodeBadArgument, Message: "the stream URL takes a token, not the secret"}
+	}
 	if e == nil && !p.may(id) {
 		e = &apiError{Status: http.StatusForbidden, Code: CodeForbidden, Message: "the token is not for this conversation"}
 	}
