@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/app"
 	"github.com/bfbridge/bfbridge/channels/directline"
+	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // serveProduction serves the production registry (memory store) on a loopback port with
@@ -102,4 +104,28 @@ func TestReadTimeoutSparesStreams(t *testing.T) {
 	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, _, err = ws.ReadMessage() // a keep-alive, after the read timeouts
 	require.NoError(t, err, "the stream outlives read_timeout")
+}
+
+// Every log line names its component once: the wiring names it, the component does not again.
+func TestLogLinesCarryOneComponent(t *testing.T) {
+	var logs testutil.Buffer
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg := app.Defaults()
+	cfg.Listen, cfg.DataDir, cfg.ShutdownTimeout = ln.Addr().String(), t.TempDir(), 5*time.Second // the sqlite store
+	a, err := app.New(cfg, zerolog.New(&logs).Level(zerolog.DebugLevel))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, a.Serve(ctx, ln))
+
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	stores := 0
+	for _, line := range lines {
+		require.LessOrEqual(t, strings.Count(line, `"component":`), 1, "%s", line)
+		if strings.Contains(line, `"component":"store"`) {
+			stores++
+		}
+	}
+	require.NotZero(t, stores, "the store logged as component store:\n%s", logs.String())
 }
