@@ -53,7 +53,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		}
 	}
 	a := &App{cfg: cfg, plan: p, log: log, mux: http.NewServeMux()}
-	if a.Store, err = cfg.openStore(context.Background(), log.With().Str("component", "store").Logger()); err != nil {
+	if a.Store, err = cfg.openStore(context.Background(), log.With().Str("component", "store").Str("store", cfg.Store).Logger()); err != nil {
 		return nil, err
 	}
 	a.Hub = bridge.NewHub(a.Store, a.hubConfig(), log.With().Str("component", "hub").Logger())

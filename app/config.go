@@ -37,6 +37,17 @@ type Config struct {
 	LogLevel string `yaml:"log_level" env:"BRIDGE_LOG_LEVEL"`
 	// ShutdownTimeout bounds a graceful shutdown. Default: 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ReadTimeout bounds reading one whole request, headers and body: a client that sends its
+	// headers and then holds the body back is cut off when it runs out, whatever the path, so
+	// that idle sockets cannot pile up. It also bounds an upload's transfer. Websocket streams
+	// are not affected once upgraded. Default: 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+
+	// AllowUnauthenticatedPublic lets the bridge listen on an address other than loopback while
+	// a channel leaves routes open without credentials (anonymous bot mode: bot.endpoint without
+	// bot.app_id; the sandbox contact center). Without it, start-up fails naming the risk.
+	// Default: false.
+	AllowUnauthenticatedPublic bool `yaml:"allow_unauthenticated_public" env:"BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC"`
 
 	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir),
 	// "redis" (durable, on the server of Redis.URL; DataDir still keeps the generated secret and
@@ -115,7 +126,7 @@ func Defaults() Config { return DefaultsOf(Channels) }
 func DefaultsOf(regs []module.Registration) Config {
 	c := Config{
 		Listen: "127.0.0.1:8080", LogLevel: "info", ShutdownTimeout: 20 * time.Second,
-		Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
+		ReadTimeout: 30 * time.Second, Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
 		Bot:  BotAccount{ID: "bot", Timeout: 15 * time.Second},
 		regs: regs, sections: map[string]any{},
 	}
@@ -251,8 +262,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("channel %s: section %s is a %T, not its %T", r.Name, r.Section, c.sections[r.Section], r.NewSection()))
 		}
 	}
-	if _, err := c.plan(); err != nil {
+	if p, err := c.plan(); err != nil {
 		errs = append(errs, err)
+	} else {
+		errs = append(errs, c.validateExposure(p)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -287,8 +300,37 @@ func (c *Config) validateCore() []error {
 	if in := c.Inactivity; in.RemindAfter < 0 || in.CloseAfter < 0 || (in.CloseAfter > 0 && in.RemindAfter >= in.CloseAfter) {
 		errs = append(errs, errors.New("inactivity: durations must be positive and remind_after must come before close_after"))
 	}
-	if c.Bot.Timeout <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("bot.timeout, retention and shutdown_timeout must be positive"))
+	if c.Bot.Timeout <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 || c.ReadTimeout <= 0 {
+		errs = append(errs, errors.New("bot.timeout, retention, shutdown_timeout and read_timeout must be positive"))
 	}
 	return errs
+}
+
+// validateExposure refuses a listen address other than loopback while an enabled channel
+// leaves routes open without credentials, unless allow_unauthenticated_public says so.
+func (c *Config) validateExposure(p plan) []error {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil || c.AllowUnauthenticatedPublic || isLoopback(host) {
+		return nil
+	}
+	var errs []error
+	for _, r := range p.channels {
+		if risk := r.Unauthenticated(c.sections[r.Section]); risk != "" {
+			errs = append(errs, fmt.Errorf("listen %q is not a loopback address, and %s; "+
+				"listen on 127.0.0.1 behind a proxy, configure credentials, or accept the risk with "+
+				"--allow-unauthenticated-public (allow_unauthenticated_public: true, BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC=true)",
+				c.Listen, risk))
+		}
+	}
+	return errs
+}
+
+// isLoopback reports whether host (of a listen address) is a loopback address or localhost.
+// An empty host and the unspecified addresses listen on every interface.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -84,3 +84,41 @@ func TestEnvNames(t *testing.T) {
 	sorted := slices.Sorted(slices.Values(names))
 	require.Equal(t, len(sorted), len(slices.Compact(sorted)), "each variable overrides one setting")
 }
+
+// Anonymous bot mode and the sandbox contact center leave routes open without credentials:
+// the bridge refuses to listen beyond loopback with them unless told to accept the risk.
+func TestUnauthenticatedChannelsStayOnLoopback(t *testing.T) {
+	const anonymous = "bot:\n  endpoint: http://127.0.0.1:3978/api/messages\nsandbox:\n  disabled: true\n"
+	const authenticated = "bot:\n  endpoint: http://127.0.0.1:3978/api/messages\n  app_id: an-app\n  app_password: a-password\nsandbox:\n  disabled: true\n"
+	allow := map[string]string{"BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC": "true"}
+	tests := []struct {
+		name, listen, body string
+		env                map[string]string
+		want               string // "" for no error
+	}{
+		{"anonymous bot on every interface", "0.0.0.0:8080", anonymous, nil, "anonymous bot mode"},
+		{"anonymous bot on an empty host", ":8080", anonymous, nil, "anonymous bot mode"},
+		{"anonymous bot on a public address", "192.0.2.1:8080", anonymous, nil, "anonymous bot mode"},
+		{"anonymous bot, allowed", "0.0.0.0:8080", anonymous, allow, ""},
+		{"anonymous bot on loopback", "127.0.0.1:8080", anonymous, nil, ""},
+		{"anonymous bot on localhost", "localhost:8080", anonymous, nil, ""},
+		{"anonymous bot on IPv6 loopback", "[::1]:8080", anonymous, nil, ""},
+		{"authenticated bot on every interface", "0.0.0.0:8080", authenticated, nil, ""},
+		{"sandbox on every interface", "0.0.0.0:8080", "", nil, "sandbox contact center"},
+		{"sandbox, allowed in the file", "0.0.0.0:8080", "allow_unauthenticated_public: true\n", nil, ""},
+		{"sandbox on loopback", "127.0.0.1:8080", "", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := production(t, "listen: \""+tt.listen+"\"\n"+tt.body, tt.env)
+			err := cfg.Validate()
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+			require.ErrorContains(t, err, "is not a loopback address")
+			require.ErrorContains(t, err, "--allow-unauthenticated-public")
+		})
+	}
+}

@@ -23,8 +23,11 @@ import (
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(10*time.Second, a.cfg.ReadTimeout),
+		// The whole request, body included: a client holding its body back is cut off. A
+		// websocket stream is not: the upgrade clears the connection's deadlines.
+		ReadTimeout: a.cfg.ReadTimeout,
+		IdleTimeout: 2 * time.Minute,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -42,6 +42,12 @@ var Module = module.Register(module.Spec[Section]{
 	Name: Name, Section: "bot", Role: module.Bot,
 	Enabled: func(s *Section) bool { return s.BotEndpoint != "" },
 	New:     newModule,
+	Unauthenticated: func(s *Section) string {
+		if s.BotAppID != "" {
+			return ""
+		}
+		return "anonymous bot mode (bot.endpoint without bot.app_id): anyone may post into any conversation they can name through the Connector API (/v3/conversations) as the bot"
+	},
 })
 
 // running is the channel as the bridge runs it.

@@ -52,6 +52,9 @@ var Module = module.Register(module.Spec[Section]{
 	Name: ChannelName, Section: "sandbox", Role: module.ContactCenter,
 	Enabled: func(s *Section) bool { return !s.Disabled },
 	New:     newDesk,
+	Unauthenticated: func(*Section) string {
+		return "the sandbox contact center (sandbox.disabled: false): its desk and supervisor API (/sandbox/...) have no real sign-in, list every conversation and let anyone answer customers as an agent"
+	},
 })
 
 // BotModule registers the sandbox bot with the bridge (app.Channels): the bot when no other

@@ -119,8 +119,9 @@ type Server struct {
 	tokens  *tokens
 	grammar string
 
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter
+	limMu     sync.Mutex
+	limiters  map[string]*rate.Limiter
+	nextSweep time.Time // when allow next drops the limiters of quiet conversations
 
 	streams streamSet
 	now     func() time.Time
@@ -426,17 +427,31 @@ func (s *Server) sessionID(r *http.Request) (int, any, *apiError) {
 	return http.StatusOK, map[string]string{"sessionId": randomString(12)}, nil
 }
 
-// limiter returns the rate limiter of a conversation.
+// limiterSweep is how often allow drops the limiters of quiet conversations.
+const limiterSweep = time.Minute
+
+// allow reports whether the conversation may post one more activity now, by its rate limiter.
+// Now and then it drops the limiters whose bucket is full again: a new one would be the same,
+// so the map holds only the conversations that posted lately.
 func (s *Server) allow(conv string) bool {
 	if s.cfg.RatePerConversation < 0 {
 		return true
 	}
+	now := s.now()
 	s.limMu.Lock()
 	defer s.limMu.Unlock()
+	if !now.Before(s.nextSweep) {
+		for c, l := range s.limiters {
+			if l.TokensAt(now) >= float64(l.Burst()) {
+				delete(s.limiters, c)
+			}
+		}
+		s.nextSweep = now.Add(limiterSweep)
+	}
 	l := s.limiters[conv]
 	if l == nil {
 		l = rate.NewLimiter(rate.Limit(s.cfg.RatePerConversation), int(max(s.cfg.RatePerConversation*2.5, 1)))
 		s.limiters[conv] = l
 	}
-	return l.Allow()
+	return l.AllowN(now, 1)
 }

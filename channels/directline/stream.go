@@ -133,7 +133,7 @@ func (s *Server) Streams() int {
 
 // Shutdown refuses new streams and closes the open ones with close code 1012 (service restart),
 // so that clients reconnect to the next instance from their watermark. It returns when they have
-// closed or ctx is done.
+// closed, or when ctx is done, cutting off the connections of those that have not.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.streams.mu.Lock()
 	s.streams.closing = true
@@ -142,10 +142,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		open = append(open, st)
 	}
 	s.streams.mu.Unlock()
-	for _, st := range open {
-		st.mu.Lock()
-		st.endLocked(websocket.CloseServiceRestart, CloseServerShutdown)
-		st.mu.Unlock()
+	for _, st := range open { // all at once: a client that does not read holds up only its own
+		go func() {
+			st.mu.Lock()
+			st.endLocked(websocket.CloseServiceRestart, CloseServerShutdown)
+			st.mu.Unlock()
+		}()
 	}
 	done := make(chan struct{})
 	go func() { s.streams.wg.Wait(); close(done) }()
@@ -153,6 +155,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		for _, st := range open { // out of time: cut off those still writing or closing
+			_ = st.conn.Close()
+		}
 		return ctx.Err()
 	}
 }
@@ -164,10 +169,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	cors(w)
 	id := r.PathValue("id")
 	cred := r.URL.Query().Get("t")
-	if cred == "" {
+	inURL := cred != ""
+	if !inURL {
 		cred = bearer(r)
 	}
 	p, e := s.tokens.authenticate(cred)
+	if e == nil && p.secret && inURL { // URLs get logged: tokens only there
+		e = &apiError{Status: http.StatusUnauthorized, Code: CodeBadArgument, Message: "the stream URL takes a token, not the secret"}
+	}
 	if e == nil && !p.may(id) {
 		e = &apiError{Status: http.StatusForbidden, Code: CodeForbidden, Message: "the token is not for this conversation"}
 	}

@@ -83,6 +83,10 @@ type Spec[C any] struct {
 	// New builds the channel. The wiring registers it with env.Hub, mounts its routes, starts and
 	// stops it. Required.
 	New func(*C, Env) (bridge.Channel, error)
+	// Unauthenticated says, when the section leaves routes open to anyone without credentials,
+	// what such a caller may do ("" when nothing is open). The wiring then refuses to listen on
+	// an address other than loopback unless allow_unauthenticated_public is set. Nil: nothing.
+	Unauthenticated func(*C) string
 }
 
 // Hub is the bridge's Hub as the channels' constructors see it: every interface a channel may
@@ -142,6 +146,7 @@ type Registration struct {
 	newSection func() any
 	enabled    func(any) bool
 	botName    func(any) (string, error)
+	unauth     func(any) string
 	build      func(any, Env) (bridge.Channel, error)
 }
 
@@ -163,6 +168,9 @@ func Register[C any](s Spec[C]) Registration {
 	if s.BotName != nil {
 		r.botName = func(sec any) (string, error) { return s.BotName(sec.(*C)) }
 	}
+	if s.Unauthenticated != nil {
+		r.unauth = func(sec any) string { return s.Unauthenticated(sec.(*C)) }
+	}
 	r.build = func(sec any, env Env) (bridge.Channel, error) { return s.New(sec.(*C), env) }
 	return r
 }
@@ -179,6 +187,15 @@ func (r Registration) BotName(section any) (string, error) {
 		return "", nil
 	}
 	return r.botName(section)
+}
+
+// Unauthenticated says what anyone may do without credentials when section runs the channel,
+// or "" when it leaves nothing open (Spec.Unauthenticated).
+func (r Registration) Unauthenticated(section any) string {
+	if r.unauth == nil {
+		return ""
+	}
+	return r.unauth(section)
 }
 
 // Build builds the channel from its section.

@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -93,6 +94,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", getenv("BRIDGE_CONFIG"), "YAML configuration file (env BRIDGE_CONFIG)")
+	allowPublic := fs.Bool("allow-unauthenticated-public", false, "listen beyond loopback although anonymous bot mode or the sandbox contact center leaves routes open to anyone (env BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC)")
 	values := make([]*string, len(flags))
 	for i, f := range flags {
 		values[i] = fs.String(f.name, "", f.usage)
@@ -122,6 +124,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 			if err := cfg.Set(f.env, *values[i]); err != nil {
 				return app.Config{}, fmt.Errorf("--%s: %w", f.name, err)
 			}
+		}
+	}
+	if set["allow-unauthenticated-public"] {
+		if err := cfg.Set("BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC", strconv.FormatBool(*allowPublic)); err != nil {
+			return app.Config{}, err
 		}
 	}
 	return cfg, nil

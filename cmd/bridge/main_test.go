@@ -168,3 +168,17 @@ func TestRunWithNoConfiguration(t *testing.T) {
 	}
 	require.Contains(t, logs.String(), "shutting down")
 }
+
+func TestUnauthenticatedOnAPublicAddress(t *testing.T) {
+	args := []string{"--listen", "0.0.0.0:0", "--bot-endpoint", "http://127.0.0.1:1/api/messages", "--data-dir", t.TempDir()}
+	err := run(context.Background(), args, envOf(nil), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "anonymous bot mode")
+	require.ErrorContains(t, err, "--allow-unauthenticated-public")
+
+	cfg, err := parseConfig(append(args, "--allow-unauthenticated-public"), envOf(nil), io.Discard)
+	require.NoError(t, err)
+	require.True(t, cfg.AllowUnauthenticatedPublic)
+	cfg, err = parseConfig(args, envOf(map[string]string{"BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC": "true"}), io.Discard)
+	require.NoError(t, err)
+	require.True(t, cfg.AllowUnauthenticatedPublic)
+}

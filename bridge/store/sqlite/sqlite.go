@@ -94,7 +94,8 @@ type Options struct {
 	BusyWait time.Duration
 	// Clock returns the current time; nil means time.Now. It stamps records and drives the TTL.
 	Clock func() time.Time
-	// Log receives the store's own events (sweeps, failed commits). The zero value logs nothing.
+	// Log receives the store's own events (sweeps, failed commits), as the caller names them
+	// (the bridge: component=store, store=sqlite). The zero value logs nothing.
 	Log zerolog.Logger
 }
 
@@ -216,7 +217,7 @@ func openLocked(ctx context.Context, opts Options, path string) (*Store, error) 
 	var err error
 	s := &Store{
 		opts:        opts,
-		log:         opts.Log.With().Str("component", "sqlite_store").Logger(),
+		log:         opts.Log, // its caller names the component
 		queue:       make(chan *request, opts.BatchMax),
 		quit:        make(chan struct{}),
 		writerDone:  make(chan struct{}),
