@@ -55,15 +55,23 @@ func say(text string) *activity.Activity {
 	return &activity.Activity{Type: "message", Text: text, From: &activity.ChannelAccount{ID: "u"}}
 }
 
-func TestOutboxRetriesUntilTheLegComesBack(t *testing.T) {
-	ctx := context.Background()
+// flakyHub is a Hub on the memory store with a recording customer channel, a flaky bot and
+// the conversation "c" started.
+func flakyHub(t *testing.T) (*bridge.Hub, *flaky) {
+	t.Helper()
 	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: time.Second}, zerolog.Nop())
 	t.Cleanup(hub.Close)
 	bot := &flaky{recorder: recorder{name: "botframework"}}
 	hub.Register(&recorder{name: "directline"})
 	hub.Register(bot)
-	_, _, err := hub.Start(ctx, "c", customerLeg("c"))
+	_, _, err := hub.Start(context.Background(), "c", customerLeg("c"))
 	require.NoError(t, err)
+	return hub, bot
+}
+
+func TestOutboxRetriesUntilTheLegComesBack(t *testing.T) {
+	ctx := context.Background()
+	hub, bot := flakyHub(t)
 	bot.setDown(&bridge.DeliveryError{Leg: "bot", Retryable: true, Err: errors.New("connection refused")})
 	for i := range 3 {
 		id, err := hub.Receive(ctx, customerLeg("c"), say(fmt.Sprint("m", i)), "")
@@ -82,15 +90,9 @@ func TestOutboxRetriesUntilTheLegComesBack(t *testing.T) {
 
 func TestOutboxRecordsDeadLettersAndMovesOn(t *testing.T) {
 	ctx := context.Background()
-	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: time.Second}, zerolog.Nop())
-	t.Cleanup(hub.Close)
-	bot := &flaky{recorder: recorder{name: "botframework"}}
-	hub.Register(&recorder{name: "directline"})
-	hub.Register(bot)
-	_, _, err := hub.Start(ctx, "c", customerLeg("c"))
-	require.NoError(t, err)
+	hub, bot := flakyHub(t)
 	bot.setDown(&bridge.DeliveryError{Leg: "bot", Status: 400, Err: errors.New("bad activity")})
-	_, err = hub.Receive(ctx, customerLeg("c"), say("refused"), "")
+	_, err := hub.Receive(ctx, customerLeg("c"), say("refused"), "")
 	var de *bridge.DeliveryError
 	require.ErrorAs(t, err, &de)
 	require.Equal(t, 400, de.Status)

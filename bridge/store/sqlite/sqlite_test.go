@@ -137,55 +137,6 @@ func TestOpen(t *testing.T) {
 	})
 }
 
-func TestSurvivesRestart(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
-	require.NoError(t, err)
-	c := conv("r1")
-	c.Agent = &bridge.Leg{Channel: "desk", ConversationID: "agent-7"}
-	c.State = bridge.StateAgent
-	create(t, s, c)
-	for i := range 5 {
-		_, _, err := add(s, "r1", bridge.RoleCustomer, msg(fmt.Sprint("m", i)), fmt.Sprint("k", i))
-		require.NoError(t, err)
-	}
-	require.NoError(t, s.Ack(ctx, "r1", "desk/agent-7", 3))
-	require.NoError(t, s.PutValue(ctx, "", "desk/routing", []byte(`{"agents":["nina"]}`)))
-	require.NoError(t, s.Close())
-
-	s = open(t, Options{Dir: dir})
-	v, err := s.Value(ctx, "", "desk/routing")
-	require.NoError(t, err)
-	require.JSONEq(t, `{"agents":["nina"]}`, string(v), "named values survive a restart")
-	got, err := s.ConversationByLeg(ctx, "desk", "agent-7")
-	require.NoError(t, err)
-	require.Equal(t, bridge.StateAgent, got.State)
-	last, err := s.Last(ctx, "r1")
-	require.NoError(t, err)
-	require.Equal(t, int64(4), last)
-	recs, err := s.Since(ctx, "r1", -1, 0)
-	require.NoError(t, err)
-	require.Len(t, recs, 5)
-	for i, r := range recs {
-		require.Equal(t, int64(i), r.Seq)
-		require.Equal(t, fmt.Sprint("m", i), r.Activity.Text)
-		require.Equal(t, bridge.FormatActivityID("r1", int64(i)), r.Activity.ID)
-	}
-	cur, err := s.Cursor(ctx, "r1", "desk/agent-7")
-	require.NoError(t, err)
-	require.Equal(t, int64(3), cur)
-	// idempotency keys and numbering continue
-	seq, dup, err := add(s, "r1", bridge.RoleBot, msg("again"), "k2")
-	require.NoError(t, err)
-	require.True(t, dup)
-	require.Equal(t, int64(2), seq)
-	seq, dup, err = add(s, "r1", bridge.RoleBot, msg("next"), "")
-	require.NoError(t, err)
-	require.False(t, dup)
-	require.Equal(t, int64(5), seq)
-}
-
 func TestGroupCommit(t *testing.T) {
 	ctx := context.Background()
 	t.Run("a held batch commits once", func(t *testing.T) {
