@@ -146,10 +146,13 @@ func TestStreamsPerConversationBounded(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 	require.Equal(t, CodeThrottled, body.Error.Code)
 	require.Contains(t, body.Error.Message, "8 open streams")
-	require.Equal(t, 8, f.srv.Streams())
+	// The client sees the upgrade before the server has registered the stream: the
+	// reservation (which refused the ninth) comes first, the count follows.
+	require.Eventually(t, func() bool { return f.srv.Streams() == 8 }, 5*time.Second, 10*time.Millisecond)
 
 	other := f.start(t)
 	dial(t, other.StreamURL) // another conversation has its own allowance
+	require.Eventually(t, func() bool { return f.srv.Streams() == 9 }, 5*time.Second, 10*time.Millisecond)
 
 	require.NoError(t, conns[0].WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second)))
 	require.Eventually(t, func() bool { return f.srv.Streams() == 8 }, 5*time.Second, 10*time.Millisecond)
