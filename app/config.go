@@ -51,8 +51,8 @@ type Config struct {
 
 	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir),
 	// "redis" (durable, on the server of Redis.URL; DataDir still keeps the generated secret and
-	// signing key) or "memory" (lost on restart); see StoreNames. Default: sqlite.
-	Store string `yaml:"store"`
+	// signing key) or "memory" (lost on restart); see StoreNames. Env BRIDGE_STORE. Default: sqlite.
+	Store string `yaml:"store" env:"BRIDGE_STORE"`
 	// DataDir holds the durable store, the generated Direct Line secret and the bot-signing
 	// key. Default: ./bridge-data.
 	DataDir string `yaml:"data_dir" env:"BRIDGE_DATA_DIR"`
