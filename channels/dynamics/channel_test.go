@@ -1,0 +1,277 @@
+package dynamics
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+// ctxEntry reads one conversationcontext entry of a create body.
+func ctxEntry(t *testing.T, body map[string]any, name string) (any, bool) {
+	t.Helper()
+	cc, _ := body["conversationcontext"].(map[string]any)
+	e, ok := cc[name].(map[string]any)
+	require.True(t, ok, "context variable %s in %v", name, cc)
+	disp, _ := e["isDisplayable"].(bool)
+	return e["value"], disp
+}
+
+func TestEscalateCreatesOneTypedChat(t *testing.T) {
+	for _, tc := range []struct {
+		trigger string
+		vars    map[string]any // expected values, typed
+		hidden  []string
+		note    string
+	}{
+		{"handoff", map[string]any{"Skill": "billing", "Priority": 2.0, "VIP": true, "Score": 4.5, "Topics": "refund, card"}, nil, "Customer asks about a refund"},
+		{"nurse", map[string]any{"EscalateToAgent": 1.0, "BotHandoffTopic": "Nurse"}, nil, "Escalating..."},
+		{"copilot", map[string]any{"va_LastTopic": "Refunds", "OrderNumber": "A-42"}, []string{"va_BotId", "va_Scope"}, "Wants a human about refunds"},
+	} {
+		t.Run(tc.trigger, func(t *testing.T) {
+			r := newRig(t, nil)
+			leg := r.start("conv-" + tc.trigger)
+			dynID := r.escalate(leg, tc.trigger)
+			creates := r.fake.CreateCalls()
+			require.Len(t, creates, 1, "exactly one create")
+			body := creates[0].Body
+			require.Equal(t, dynID, creates[0].Resp.ConversationID)
+			require.Equal(t, true, body["skipdeflectionbot"])
+			require.Equal(t, requestID(mustConv(t, r, leg.ConversationID, 2)), body["conversationrequestid"], "derived from the conversation and the escalation")
+			for name, want := range tc.vars {
+				v, disp := ctxEntry(t, body, name)
+				require.Equal(t, want, v, name)
+				require.True(t, disp, name)
+			}
+			for _, name := range tc.hidden {
+				_, disp := ctxEntry(t, body, name)
+				require.False(t, disp, name)
+			}
+			v, disp := ctxEntry(t, body, VarSessionID)
+			require.Equal(t, leg.ConversationID, v)
+			require.True(t, disp)
+			v, _ = ctxEntry(t, body, VarChannel)
+			require.Equal(t, "web", v)
+			_, has := body["customercontext"]
+			require.False(t, has, "an anonymous visitor has no customercontext")
+			sm := r.fake.Conversation(dynID).StartMessage
+			require.True(t, strings.HasPrefix(sm, tc.note), "the note comes first: %q", sm)
+			require.Contains(t, sm, "Customer: hello there")
+			require.Contains(t, sm, "Bot: echo: hello there")
+			require.Less(t, strings.Index(sm, "Customer: hello there"), strings.Index(sm, "Bot: echo: hello there"))
+			raw, err := r.hub.Value(context.Background(), leg.ConversationID, ValueConversation)
+			require.NoError(t, err)
+			var sc StoredConversation
+			require.NoError(t, json.Unmarshal(raw, &sc))
+			require.Equal(t, dynID, sc.ID, "the dynamics conversation id is stored with the conversation")
+			require.Contains(t, r.logs.String(), dynID, "and logged")
+		})
+	}
+}
+
+// mustConv returns the conversation as it was stored while escalating: its version then.
+func mustConv(t *testing.T, r *rig, id string, _ int) *bridge.Conversation {
+	t.Helper()
+	c, err := r.hub.Conversation(context.Background(), id)
+	require.NoError(t, err)
+	// queued is the version after escalating: the request id was derived one version before.
+	c.Version--
+	return c
+}
+
+func TestCustomerToRep(t *testing.T) {
+	r := newRig(t, nil)
+	leg := r.start("conv-c2r")
+	dynID := r.escalate(leg, "handoff")
+	long := strings.Repeat("word ", 1000) + "\n\n" + strings.Repeat("tail ", 800) // 9,002 characters
+	r.say(leg, "first")
+	r.say(leg, long)
+	u := leg.User
+	_, err := r.hub.Receive(context.Background(), leg, typingFrom(u), "")
+	require.NoError(t, err)
+	got := r.waitMessages(dynID, 3)
+	require.Equal(t, "first", got[0])
+	require.Equal(t, long, got[1]+got[2], "the long text arrives whole, in two parts")
+	require.LessOrEqual(t, utf16Len(got[1]), MaxTextChars)
+	require.True(t, strings.HasSuffix(got[1], "\n\n"), "split at the paragraph break")
+	require.Eventually(t, func() bool { return r.fake.Conversation(dynID).Typing == 1 }, waitFor, 10*time.Millisecond)
+	msgs := r.fake.Conversation(dynID).Messages
+	from, _ := msgs[0]["from"].(map[string]any)
+	require.Equal(t, u.ID, from["id"])
+	require.Equal(t, r.fake.Channel, msgs[0]["channelId"])
+
+	r.customerEnds(leg)
+	require.Eventually(t, func() bool { return r.fake.Conversation(dynID).Ended }, waitFor, 10*time.Millisecond, "endOfConversation reaches dynamics")
+	require.Equal(t, bridge.StateEnded, r.state(leg.ConversationID))
+}
+
+func TestRepToCustomer(t *testing.T) {
+	r := newRig(t, nil)
+	leg := r.start("conv-r2c")
+	dynID := r.escalate(leg, "handoff")
+	rep := r.fake.Rep(dynID, "Riley Rep")
+	st, _ := rep.Event("AgentAssigned")
+	require.Equal(t, 200, st)
+	st, _ = rep.Event("AgentAccepted")
+	require.Equal(t, 200, st)
+	require.Equal(t, bridge.StateAgent, r.state(leg.ConversationID))
+	require.Equal(t, 200, rep.Typing())
+	st, _ = rep.Say("Hi, I'm **Riley**. How can I help?")
+	require.Equal(t, 200, st)
+	st, _ = rep.Event("AgentEndSession")
+	require.Equal(t, 200, st)
+	want := []string{"message:Riley Rep has joined", "typing:", "message:Hi, I'm **Riley**. How can I help?", "endOfConversation:" + EndText}
+	require.Eventually(t, func() bool { return len(r.web.seen()) >= len(want)+1 }, waitFor, 10*time.Millisecond, "seen: %q", r.web.seen())
+	require.Equal(t, want, r.web.seen()[1:], "the customer sees each, in order, once (after the bot's echo)")
+	msg := r.web.activities()[3]
+	require.Equal(t, "markdown", msg.TextFormat)
+	require.Equal(t, "Riley Rep", msg.From.Name)
+	require.Equal(t, bridge.StateEnded, r.state(leg.ConversationID))
+	require.False(t, r.fake.Conversation(dynID).Ended, "the rep's end is not echoed back to dynamics")
+}
+
+func TestDuplicateWebhookDeliveryShownOnce(t *testing.T) {
+	r := newRig(t, nil)
+	leg := r.start("conv-dup")
+	dynID := r.escalate(leg, "handoff")
+	rep := r.fake.Rep(dynID, "Sam")
+	body := rep.Message("rep-msg-1", "only once please")
+	for range 3 { // Microsoft retries a delivery whose answer it did not get
+		require.Equal(t, 200, r.fake.Deliver(dynID, "message", body))
+	}
+	r.waitSeen("message:only once please")
+	require.Never(t, func() bool {
+		n := 0
+		for _, s := range r.web.seen() {
+			if s == "message:only once please" {
+				n++
+			}
+		}
+		return n > 1
+	}, 300*time.Millisecond, 20*time.Millisecond)
+}
+
+func TestWebhookRefusesBadTokens(t *testing.T) {
+	r := newRig(t, nil)
+	leg := r.start("conv-auth")
+	dynID := r.escalate(leg, "handoff")
+	before := len(r.web.seen())
+	rep := r.fake.Rep(dynID, "Eve")
+	for name, tok := range map[string]string{
+		"forged":         r.fake.WebhookToken(TokenOpts{Forged: true}),
+		"expired":        r.fake.WebhookToken(TokenOpts{Expired: true}),
+		"wrong audience": r.fake.WebhookToken(TokenOpts{Audience: "api://someone-else"}),
+		"wrong issuer":   r.fake.WebhookToken(TokenOpts{Issuer: "https://login.microsoftonline.com/other/v2.0"}),
+		"none":           "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, 401, r.fake.DeliverWith(dynID, "message", rep.Message("m-"+name, "forged text"), tok))
+			require.Equal(t, 401, r.fake.DeliverWith(dynID, "event", map[string]any{"type": "message", "name": "AgentEndSession"}, tok))
+		})
+	}
+	require.Equal(t, before, len(r.web.seen()), "nothing reached the customer")
+	require.Equal(t, bridge.StateQueued, r.state(leg.ConversationID), "nothing changed")
+	require.NotContains(t, r.logs.String(), "forged text")
+}
+
+func TestWebhookUnknownConversation(t *testing.T) {
+	r := newRig(t, nil)
+	require.Equal(t, 404, r.fake.Deliver(newGUID(), "message", map[string]any{"type": "message", "text": "x"}))
+}
+
+func TestRetriesOnCreate(t *testing.T) {
+	r := newRig(t, nil)
+	r.fake.FailNext("create", Fault{Status: 429, RetryAfter: "1"}, Fault{Status: 500}, Fault{Status: 503, RetryAfter: "1"})
+	leg := r.start("conv-retry-create")
+	r.escalate(leg, "handoff")
+	require.Len(t, r.fake.CreateCalls(), 1, "one chat")
+	var creates []Call
+	for _, c := range r.fake.CallLog() {
+		if strings.HasSuffix(c.Path, "/conversation/create") {
+			creates = append(creates, c)
+		}
+	}
+	require.Len(t, creates, 4)
+	require.Equal(t, []int{429, 500, 503, 200}, []int{creates[0].Status, creates[1].Status, creates[2].Status, creates[3].Status})
+	require.GreaterOrEqual(t, creates[1].At.Sub(creates[0].At), time.Second, "after Retry-After")
+	require.GreaterOrEqual(t, creates[3].At.Sub(creates[2].At), time.Second, "after Retry-After")
+}
+
+func TestRetriesOnMessages(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.MaxAttempts = 2 })
+	leg := r.start("conv-retry-msg")
+	dynID := r.escalate(leg, "handoff")
+	r.fake.FailNext("message", Fault{Status: 429, RetryAfter: "1"}, Fault{Status: 500}, Fault{Status: 503, RetryAfter: "1"}, Fault{Status: 503})
+	texts := []string{"one", "two", "three", "four"}
+	start := time.Now()
+	for _, s := range texts {
+		r.sayLate(leg, s)
+	}
+	require.Eventually(t, func() bool { return len(r.fake.MessageTexts(dynID)) >= 4 }, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, texts, r.fake.MessageTexts(dynID), "no loss, no duplicate, in order")
+	require.Len(t, r.fake.CreateCalls(), 1, "one chat")
+	require.GreaterOrEqual(t, time.Since(start), 2*time.Second, "both Retry-Afters were waited for")
+	var calls []Call
+	for _, c := range r.fake.CallLog() {
+		if strings.Contains(c.Path, "/conversation/"+dynID) {
+			calls = append(calls, c)
+		}
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i-1].RetryAfter == "1" {
+			require.GreaterOrEqual(t, calls[i].At.Sub(calls[i-1].At), 900*time.Millisecond, "the next try waits for Retry-After (call %d)", i)
+		}
+	}
+}
+
+func TestNoSecretsOrTextInLogs(t *testing.T) {
+	r := newRig(t, nil)
+	leg := r.start("conv-redact")
+	dynID := r.escalate(leg, "handoff")
+	r.fake.FailNext("message", Fault{Status: 500})
+	r.say(leg, "my card is 4111 1111 1111 1111")
+	r.waitMessages(dynID, 1)
+	rep := r.fake.Rep(dynID, "Riley")
+	rep.Say("secret reply text")
+	r.waitSeen("message:secret reply text")
+	logs := r.logs.String()
+	require.NotContains(t, logs, fakeSecret)
+	require.NotContains(t, logs, "4111 1111")
+	require.NotContains(t, logs, "secret reply text")
+	require.NotContains(t, logs, "Customer asks about a refund")
+	r.fake.mu.Lock()
+	for tok := range r.fake.tokens {
+		require.NotContains(t, logs, tok)
+	}
+	r.fake.mu.Unlock()
+	require.Contains(t, logs, "correlation_id", "failures are logged with x-ms-correlation-id")
+}
+
+func typingFrom(u activity.ChannelAccount) *activity.Activity {
+	return &activity.Activity{Type: activity.TypeTyping, From: &u}
+}
+
+// sayLate sends a customer message whose first delivery may fail (the outbox retries it).
+func (r *rig) sayLate(leg bridge.Leg, text string) {
+	r.t.Helper()
+	u := leg.User
+	_, err := r.hub.Receive(context.Background(), leg, &activity.Activity{Type: activity.TypeMessage, Text: text, From: &u}, "")
+	var de *bridge.DeliveryError
+	if err != nil {
+		require.ErrorAs(r.t, err, &de)
+	}
+}
+
+// customerEnds sends the customer's endOfConversation.
+func (r *rig) customerEnds(leg bridge.Leg) {
+	r.t.Helper()
+	u := leg.User
+	_, err := r.hub.Receive(context.Background(), leg, &activity.Activity{Type: activity.TypeEndOfConversation, From: &u}, "")
+	require.NoError(r.t, err)
+}

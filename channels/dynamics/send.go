@@ -1,0 +1,146 @@
+package dynamics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+// outActivity is an activity posted to POST …/conversation/{id} (contact-centers-t2.md §1,
+// CC api/api-conversation-endpoint.md).
+type outActivity struct {
+	Type         string          `json:"type"`
+	ID           string          `json:"id,omitempty"`
+	ChannelID    string          `json:"channelId"`
+	From         *outAccount     `json:"from,omitempty"`
+	Conversation outConversation `json:"conversation"`
+	Text         string          `json:"text,omitempty"`
+	Attachments  []outAttachment `json:"attachments,omitempty"`
+}
+
+type outAccount struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+type outConversation struct {
+	ID string `json:"id"`
+}
+
+type outAttachment struct {
+	ContentType string `json:"contentType"`
+	ContentURL  string `json:"contentUrl"`
+	Name        string `json:"name,omitempty"`
+}
+
+type postAnswer struct {
+	MessageID string `json:"messageId"`
+}
+
+// Send implements bridge.Channel: what the customer says reaches the rep. A message goes as one
+// or more messages (SplitText; attachments by URL with the last part), typing as typing, and
+// the customer's endOfConversation as endOfConversation; other activities have no counterpart
+// and are skipped. Failures are *bridge.DeliveryError, retryable as the retry policy says, so
+// the outbox sends again (after Retry-After) what is not taken.
+func (ch *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
+	dynID, err := ch.dynamicsID(ctx, to.ConversationID)
+	if err != nil {
+		return "", deliveryError(to, err)
+	}
+	base := outActivity{ChannelID: ch.cfg.ChannelID, Conversation: outConversation{ID: dynID}}
+	if a.From != nil {
+		base.From = &outAccount{ID: a.From.ID, Name: a.From.Name}
+	}
+	var id string
+	switch a.Type {
+	case activity.TypeMessage:
+		id, err = ch.sendMessage(ctx, dynID, base, a)
+	case activity.TypeTyping:
+		base.Type = activity.TypeTyping
+		id, err = ch.post(ctx, dynID, "typing", base)
+	case activity.TypeEndOfConversation:
+		base.Type, base.From = activity.TypeEndOfConversation, nil
+		id, err = ch.post(ctx, dynID, "end", base)
+	default:
+		return "", nil
+	}
+	if err != nil {
+		return "", deliveryError(to, err)
+	}
+	return id, nil
+}
+
+// sendMessage posts the parts of a message in order. The parts a failed delivery already got
+// through are remembered (in memory) so that the outbox's next try sends only the rest.
+func (ch *Channel) sendMessage(ctx context.Context, dynID string, base outActivity, a *activity.Activity) (string, error) {
+	parts := SplitText(a.Text, MaxTextChars)
+	atts := attachmentsOf(a)
+	if len(parts) == 0 && len(atts) == 0 {
+		ch.log.Debug().Str("activity_id", a.ID).Msg("message with neither text nor attachments by URL skipped")
+		return "", nil
+	}
+	if len(parts) == 0 {
+		parts = []string{""}
+	}
+	ch.mu.Lock()
+	done := ch.parts[a.ID]
+	ch.mu.Unlock()
+	var id string
+	for i := done; i < len(parts); i++ {
+		m := base
+		m.Type, m.Text, m.ID = activity.TypeMessage, parts[i], a.ID
+		if len(parts) > 1 {
+			m.ID = fmt.Sprintf("%s#%d", a.ID, i+1)
+		}
+		if i == len(parts)-1 {
+			m.Attachments = atts
+		}
+		var err error
+		if id, err = ch.post(ctx, dynID, "message", m); err != nil {
+			if i > 0 {
+				ch.mu.Lock()
+				ch.parts[a.ID] = i
+				ch.mu.Unlock()
+			}
+			return "", err
+		}
+	}
+	ch.mu.Lock()
+	delete(ch.parts, a.ID)
+	ch.mu.Unlock()
+	return id, nil
+}
+
+// attachmentsOf returns the attachments the API can take: those with an http(s) contentUrl.
+// Cards and inline content have no counterpart and are left out.
+func attachmentsOf(a *activity.Activity) []outAttachment {
+	var out []outAttachment
+	for _, at := range a.Attachments {
+		u, err := url.Parse(at.ContentURL)
+		if at.ContentURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+			continue
+		}
+		out = append(out, outAttachment{ContentType: at.ContentType, ContentURL: at.ContentURL, Name: at.Name})
+	}
+	return out
+}
+
+// post sends one activity to the Dynamics conversation and returns the messageId it got.
+func (ch *Channel) post(ctx context.Context, dynID, kind string, a outActivity) (string, error) {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return "", &APIError{Op: "encode " + kind, Err: err}
+	}
+	var ans postAnswer
+	err = ch.api.call(ctx, "post "+kind, "/conversation/"+url.PathEscape(dynID), body, &ans)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == 404 && kind == "end" {
+		return "", nil // already closed on the Dynamics side: nothing left to end
+	}
+	return ans.MessageID, err
+}
