@@ -73,7 +73,6 @@ type FakeMessaging struct {
 	Creates    []CreateCall // every create the fake processed, in order
 	Calls      []Call       // every API call, in order (faulted ones included)
 	faults     map[string][]Fault
-	seq        int
 	Webhook    string // the bridge's msdyn_webhookurl
 	Deliveries []Delivery
 	RetryWait  time.Duration // between webhook tries; default 200ms
@@ -160,7 +159,9 @@ func (f *FakeMessaging) Config() Config {
 }
 
 // Issuer is the iss of the fake's webhook tokens.
-func (f *FakeMessaging) Issuer() string { return "https://login.microsoftonline.com/" + f.Tenant + "/v2.0" }
+func (f *FakeMessaging) Issuer() string {
+	return "https://login.microsoftonline.com/" + f.Tenant + "/v2.0"
+}
 
 // FailNext scripts refusals of the next calls to endpoint ("create" or "message").
 func (f *FakeMessaging) FailNext(endpoint string, faults ...Fault) {
@@ -447,8 +448,8 @@ func (f *FakeMessaging) MessageTexts(id string) []string {
 
 func (f *FakeMessaging) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{
-		"issuer":   f.Issuer(),
-		"jwks_uri": f.Srv.URL + "/" + r.PathValue("tenant") + "/discovery/v2.0/keys",
+		"issuer":                                f.Issuer(),
+		"jwks_uri":                              f.Srv.URL + "/" + r.PathValue("tenant") + "/discovery/v2.0/keys",
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 	})
 }

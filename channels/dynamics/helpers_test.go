@@ -181,3 +181,6 @@ func (r *rig) waitSeen(want string) {
 	require.Eventually(r.t, func() bool { return slices.Contains(r.web.seen(), want) }, waitFor, 10*time.Millisecond,
 		"the customer sees %q", want)
 }
+
+// testConv is a conversation for the pure functions' tests.
+var testConv = bridge.Conversation{ID: "conv-test", Version: 3}
