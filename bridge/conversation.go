@@ -21,6 +21,19 @@ type Leg struct {
 	ServiceURL     string                  `json:"serviceUrl,omitempty"`
 	User           activity.ChannelAccount `json:"user"`
 	Bot            activity.ChannelAccount `json:"bot"`
+	// Identity is what the customer's site vouched for about the customer of this leg, or nil
+	// for an anonymous visitor. Only a customer's leg carries one.
+	Identity *Identity `json:"identity,omitempty"`
+}
+
+// Identity is a verified customer: the site's own server, which signed the customer in, said
+// who they are when it asked for their Direct Line token (with the secret, never the customer
+// themselves). Contact centers use it to link the chat to an existing contact; the leg's
+// User.ID is the customer's stable id.
+type Identity struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
 }
 
 // Key identifies the leg across channels.
@@ -192,6 +205,10 @@ func (c *Conversation) Clone() *Conversation {
 
 func (l Leg) clone() Leg {
 	l.User, l.Bot = cloneAccount(l.User), cloneAccount(l.Bot)
+	if l.Identity != nil {
+		id := *l.Identity
+		l.Identity = &id
+	}
 	return l
 }
 

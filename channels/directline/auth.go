@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/bfbridge/bfbridge/bridge"
 )
 
 // tokenClaims are the claims of a Direct Line token, in the real service's shape
@@ -22,6 +24,8 @@ type tokenClaims struct {
 	Conv   string `json:"conv"`
 	User   string `json:"user,omitempty"`
 	Stream bool   `json:"stream,omitempty"` // a stream-URL token: valid 60 s, for the websocket only
+	// Identity is the verified customer the site's server named with the secret (identity.go).
+	Identity *bridge.Identity `json:"idn,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -32,6 +36,8 @@ type principal struct {
 	user    string
 	stream  bool
 	expires time.Time // a token's expiry
+	// identity is the verified customer the token was issued for (nil: anonymous).
+	identity *bridge.Identity
 }
 
 // may reports whether p may act on conversation id.
@@ -64,13 +70,13 @@ func newTokens(secret, issuer string, ttl time.Duration, now func() time.Time) *
 	return &tokens{secretSum: sha256.Sum256([]byte(secret)), key: mac.Sum(nil), issuer: issuer, ttl: ttl, now: now, verified: map[string]principal{}, maxVerified: maxVerified}
 }
 
-func (t *tokens) issue(conv, user string, stream bool) (string, error) {
+func (t *tokens) issue(conv, user string, identity *bridge.Identity, stream bool) (string, error) {
 	now := t.now()
 	ttl := t.ttl
 	if stream {
 		ttl = streamTokenTTL
 	}
-	c := tokenClaims{Conv: conv, User: user, Stream: stream, RegisteredClaims: jwt.RegisteredClaims{
+	c := tokenClaims{Conv: conv, User: user, Identity: identity, Stream: stream, RegisteredClaims: jwt.RegisteredClaims{
 		ID:     randomString(9), // every token is distinct, even two issued in the same second
 		Issuer: t.issuer, Audience: jwt.ClaimStrings{t.issuer},
 		NotBefore: jwt.NewNumericDate(now), IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
@@ -106,7 +112,7 @@ func (t *tokens) authenticate(cred string) (principal, *apiError) {
 	case err != nil || c.Conv == "":
 		return principal{}, &apiError{Status: http.StatusUnauthorized, Code: CodeBadArgument, Message: "Invalid token or secret"}
 	}
-	p = principal{conv: c.Conv, user: c.User, stream: c.Stream, expires: c.ExpiresAt.Time} // exp is required
+	p = principal{conv: c.Conv, user: c.User, stream: c.Stream, expires: c.ExpiresAt.Time, identity: c.Identity} // exp is required
 	t.mu.Lock()
 	if len(t.verified) >= t.maxVerified {
 		for k := range t.verified { // make room: drop some, expired or not (they are checked again)

@@ -18,7 +18,7 @@ func TestVerifiedTokensStillExpire(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	tok := newTokens(testSecret, "http://x/v3/directline", time.Minute, clock)
-	token, err := tok.issue("conv1", "u1", false)
+	token, err := tok.issue("conv1", "u1", nil, false)
 	require.NoError(t, err)
 
 	p, e := tok.authenticate(token)
@@ -46,7 +46,7 @@ func TestVerifiedTokensStillExpire(t *testing.T) {
 	mu.Unlock()
 	tok.maxVerified = 64
 	for range 100 {
-		tk, err := tok.issue("c", "", false)
+		tk, err := tok.issue("c", "", nil, false)
 		require.NoError(t, err)
 		_, e := tok.authenticate(tk)
 		require.Nil(t, e)

@@ -253,12 +253,9 @@ type conversationResponse struct {
 
 // tokenParameters is the optional body of token generation and conversation start.
 type tokenParameters struct {
-	User *struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	} `json:"user"`
-	TrustedOrigins []string `json:"trustedOrigins"`
-	Locale         string   `json:"locale"`
+	User           *userParameters `json:"user"`
+	TrustedOrigins []string        `json:"trustedOrigins"`
+	Locale         string          `json:"locale"`
 }
 
 func readParams(r *http.Request) (tokenParameters, *apiError) {
@@ -276,8 +273,8 @@ func readParams(r *http.Request) (tokenParameters, *apiError) {
 	return p, nil
 }
 
-func (s *Server) tokenResponse(conv, user string) (conversationResponse, *apiError) {
-	tok, err := s.tokens.issue(conv, user, false)
+func (s *Server) tokenResponse(conv, user string, identity *bridge.Identity) (conversationResponse, *apiError) {
+	tok, err := s.tokens.issue(conv, user, identity, false)
 	if err != nil {
 		return conversationResponse{}, &apiError{Status: http.StatusInternalServerError, Code: CodeServiceError, Message: "cannot issue a token"}
 	}
@@ -297,11 +294,15 @@ func (s *Server) generateToken(r *http.Request) (int, any, *apiError) {
 	if e != nil {
 		return 0, nil, e
 	}
+	identity, e := params.identity()
+	if e != nil {
+		return 0, nil, e
+	}
 	user := ""
 	if params.User != nil {
 		user = params.User.ID
 	}
-	resp, e := s.tokenResponse(newConversationID(), user)
+	resp, e := s.tokenResponse(newConversationID(), user, identity)
 	return http.StatusOK, resp, e
 }
 
@@ -310,7 +311,7 @@ func (s *Server) generateToken(r *http.Request) (int, any, *apiError) {
 // customer chat), which must not hold the secret.
 func (s *Server) IssueToken(user string) (conversationID, token string, expiresIn int, err error) {
 	id := newConversationID()
-	tok, err := s.tokens.issue(id, user, false)
+	tok, err := s.tokens.issue(id, user, nil, false)
 	if err != nil {
 		return "", "", 0, fmt.Errorf("directline: issue token: %w", err)
 	}
@@ -326,7 +327,7 @@ func (s *Server) refreshToken(r *http.Request) (int, any, *apiError) {
 	if p.secret {
 		return 0, nil, errBadArgument("refresh needs a token, not the secret")
 	}
-	resp, e := s.tokenResponse(p.conv, p.user)
+	resp, e := s.tokenResponse(p.conv, p.user, p.identity)
 	return http.StatusOK, resp, e
 }
 
@@ -341,23 +342,29 @@ func (s *Server) startConversation(r *http.Request) (int, any, *apiError) {
 	if e != nil {
 		return 0, nil, e
 	}
-	id, user := p.conv, p.user
+	id, user, identity := p.conv, p.user, p.identity
 	if p.secret {
 		id = newConversationID()
+		if identity, e = params.identity(); e != nil {
+			return 0, nil, e
+		}
 	}
 	if user == "" && params.User != nil {
 		user = params.User.ID
 	}
-	leg := bridge.Leg{Channel: ChannelName, ConversationID: id, ServiceURL: s.cfg.PublicURL + "/"}
+	leg := bridge.Leg{Channel: ChannelName, ConversationID: id, ServiceURL: s.cfg.PublicURL + "/", Identity: identity}
 	leg.User.ID = user
-	if params.User != nil {
+	switch {
+	case identity != nil && identity.Name != "":
+		leg.User.Name = identity.Name
+	case params.User != nil:
 		leg.User.Name = params.User.Name
 	}
 	_, created, err := s.hub.Start(r.Context(), id, leg)
 	if err != nil {
 		return 0, nil, errFromBridge(err)
 	}
-	resp, e := s.tokenResponse(id, user)
+	resp, e := s.tokenResponse(id, user, identity)
 	if e != nil {
 		return 0, nil, e
 	}
@@ -379,7 +386,7 @@ func (s *Server) startConversation(r *http.Request) (int, any, *apiError) {
 }
 
 func (s *Server) streamURL(id, user, watermark string) (string, *apiError) {
-	tok, err := s.tokens.issue(id, user, true)
+	tok, err := s.tokens.issue(id, user, nil, true)
 	if err != nil {
 		return "", &apiError{Status: http.StatusInternalServerError, Code: CodeServiceError, Message: "cannot issue a token"}
 	}
@@ -406,7 +413,7 @@ func (s *Server) reconnect(r *http.Request) (int, any, *apiError) {
 	if wm == "" {
 		wm = "-"
 	}
-	resp, e := s.tokenResponse(id, p.user)
+	resp, e := s.tokenResponse(id, p.user, p.identity)
 	if e != nil {
 		return 0, nil, e
 	}

@@ -74,6 +74,7 @@ type fixture struct {
 	srv *Server
 	ts  *httptest.Server
 	bot *echoBot
+	hub *bridge.Hub
 	url string
 }
 
@@ -95,7 +96,7 @@ func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	require.NoError(t, err)
 	hub.Register(srv)
 	srv.Register(mux)
-	return &fixture{srv: srv, ts: ts, bot: bot, url: ts.URL + "/v3/directline"}
+	return &fixture{srv: srv, ts: ts, bot: bot, hub: hub, url: ts.URL + "/v3/directline"}
 }
 
 // call makes one API request and decodes the JSON answer into out (when not nil).
@@ -259,9 +260,9 @@ func TestErrors(t *testing.T) {
 	post := "/conversations/" + c.ConversationID + "/activities"
 
 	expired, err := newTokens(testSecret, f.srv.cfg.PublicURL+"/v3/directline", time.Minute,
-		func() time.Time { return time.Now().Add(-time.Hour) }).issue(c.ConversationID, "", false)
+		func() time.Time { return time.Now().Add(-time.Hour) }).issue(c.ConversationID, "", nil, false)
 	require.NoError(t, err)
-	forged, err := newTokens("another-secret-9876543210", f.srv.cfg.PublicURL+"/v3/directline", time.Minute, time.Now).issue(c.ConversationID, "", false)
+	forged, err := newTokens("another-secret-9876543210", f.srv.cfg.PublicURL+"/v3/directline", time.Minute, time.Now).issue(c.ConversationID, "", nil, false)
 	require.NoError(t, err)
 
 	tests := []struct {

@@ -65,8 +65,9 @@ func conv(id string) *bridge.Conversation {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return &bridge.Conversation{
 		ID: id, State: bridge.StateBot, Created: now, Updated: now,
-		Customer: bridge.Leg{Channel: "directline", ConversationID: id, User: activity.ChannelAccount{ID: "u1"}},
-		Bot:      bridge.Leg{Channel: "botframework", ConversationID: id + "-bot"},
+		Customer: bridge.Leg{Channel: "directline", ConversationID: id, User: activity.ChannelAccount{ID: "u1"},
+			Identity: &bridge.Identity{Name: "Ada", Email: "ada@example.com"}},
+		Bot: bridge.Leg{Channel: "botframework", ConversationID: id + "-bot"},
 	}
 }
 
