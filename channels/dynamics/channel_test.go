@@ -275,3 +275,18 @@ func (r *rig) customerEnds(leg bridge.Leg) {
 	_, err := r.hub.Receive(context.Background(), leg, &activity.Activity{Type: activity.TypeEndOfConversation, From: &u}, "")
 	require.NoError(r.t, err)
 }
+
+func TestVerifiedCustomerIdentity(t *testing.T) {
+	r := newRig(t, nil)
+	leg := bridge.Leg{Channel: "web", ConversationID: "conv-ada", User: activity.ChannelAccount{ID: "dl_4711", Name: "Ada", Role: activity.RoleUser},
+		Bot:      activity.ChannelAccount{ID: "bot", Name: "Bot", Role: activity.RoleBot},
+		Identity: &bridge.Identity{Name: "Ada Lovelace", Email: "ada@example.com", Phone: "+44 20 7946 0000"}}
+	_, _, err := r.hub.Start(context.Background(), leg.ConversationID, leg)
+	require.NoError(t, err)
+	r.escalate(leg, "handoff")
+	creates := r.fake.CreateCalls()
+	require.Len(t, creates, 1)
+	require.Equal(t, map[string]any{"preferredname": "Ada Lovelace", "email": "ada@example.com", "phonenumber": "+44 20 7946 0000"},
+		creates[0].Body["customercontext"])
+	require.NotContains(t, r.logs.String(), "ada@example.com", "the identity is not logged")
+}

@@ -172,9 +172,13 @@ func allScalars(items []any) bool {
 }
 
 // customerOf is customercontext: what the site's server vouched for (Leg.Identity), for contact
-// linking by email or phone. An anonymous visitor has none: no customercontext at all.
+// linking by email or phone, the name as preferredname (what the rep sees). An anonymous visitor
+// has none: no customercontext at all. customerid is not sent: the API answers a create for an
+// active customerid with that customer's existing conversation, so two bridge conversations of
+// one customer (two tabs) would share one Dynamics chat and the rep's replies could reach only
+// one of them.
 func customerOf(c *bridge.Conversation) *customerContext {
-	id := identityOf(c)
+	id := c.Customer.Identity
 	if id == nil || (id.Name == "" && id.Email == "" && id.Phone == "") {
 		return nil
 	}
