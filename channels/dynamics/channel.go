@@ -34,11 +34,13 @@ type StoredConversation struct {
 
 // Hub is what the channel needs of the bridge's Hub: it hands the reps' activities over
 // (Receiver), makes the handoff transitions (ContactCenter) and keeps the Dynamics
-// conversation id with each conversation (ChannelState). *bridge.Hub implements it.
+// conversation id with each conversation (ChannelState), and reads conversations. *bridge.Hub implements it.
 type Hub interface {
 	bridge.Receiver
 	bridge.ContactCenter
 	bridge.ChannelState
+	// Conversation returns a conversation (to name the rep of a typing that names nobody).
+	Conversation(ctx context.Context, id string) (*bridge.Conversation, error)
 }
 
 var _ Hub = (*bridge.Hub)(nil)

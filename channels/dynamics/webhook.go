@@ -170,6 +170,7 @@ func (ch *Channel) handle(ctx context.Context, convID string, wa *WebhookActivit
 	case wa.Name != "":
 		err = ch.event(ctx, convID, wa, rep, log)
 	case wa.Type == activity.TypeTyping:
+		rep = ch.typist(ctx, convID, rep)
 		_, err = ch.hub.Receive(ctx, ch.leg(convID, rep), &activity.Activity{Type: activity.TypeTyping, From: &rep}, "")
 	case wa.Type == activity.TypeMessage:
 		_, err = ch.hub.Receive(ctx, ch.leg(convID, rep), repMessage(wa, rep), key)
@@ -226,6 +227,19 @@ func repAccount(wa *WebhookActivity) activity.ChannelAccount {
 		return systemAccount
 	}
 	return activity.ChannelAccount{ID: "dynamics:" + clip(wa.From.ID, 128), Name: clip(wa.From.Name, 200)}
+}
+
+// typist is who types: the webhook's typing names nobody (CC api/api-conversation-webhook.md),
+// so it is the rep who has the conversation, when one does.
+func (ch *Channel) typist(ctx context.Context, convID string, rep activity.ChannelAccount) activity.ChannelAccount {
+	if rep.ID != systemAccount.ID {
+		return rep
+	}
+	c, err := ch.hub.Conversation(ctx, convID)
+	if err != nil || c.Agent == nil || c.Agent.Bot.ID == "" {
+		return rep
+	}
+	return c.Agent.Bot
 }
 
 // repMessage is a rep's message as the customer's widget gets it: markdown text, the rep's
