@@ -621,3 +621,17 @@ func newGUID() string {
 }
 
 func epochMS() string { return strconv.FormatInt(time.Now().UnixMilli(), 10) }
+
+// Heal drops the scripted faults not played yet.
+func (f *FakeMessaging) Heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults = map[string][]Fault{}
+}
+
+// SetRetryWait sets the wait between the rep's webhook tries.
+func (f *FakeMessaging) SetRetryWait(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.RetryWait = d
+}
