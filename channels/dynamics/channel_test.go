@@ -290,3 +290,13 @@ func TestVerifiedCustomerIdentity(t *testing.T) {
 		creates[0].Body["customercontext"])
 	require.NotContains(t, r.logs.String(), "ada@example.com", "the identity is not logged")
 }
+
+func TestClosedOnTheDynamicsSide(t *testing.T) {
+	r := newRig(t, nil)
+	leg := r.start("conv-closed")
+	dynID := r.escalate(leg, "handoff")
+	r.fake.CloseConversation(dynID)
+	r.sayLate(leg, "anyone there?")
+	r.waitSeen("endOfConversation:" + EndText)
+	require.Equal(t, bridge.StateEnded, r.state(leg.ConversationID))
+}

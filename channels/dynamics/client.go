@@ -19,22 +19,7 @@ import (
 	"github.com/bfbridge/bfbridge/internal/retry"
 )
 
-// The retry policy of every call to the Messaging API (doc.go states it for readers):
-//
-//   - 429 and 503: refused before processing. Sent again after Retry-After (seconds or an
-//     HTTP date; the backoff when absent). A Retry-After over Config.MaxRetryAfter, or past
-//     the caller's deadline, ends the call at once, retryable, with the Retry-After: the
-//     outbox waits that long before its next delivery.
-//   - 401: the cached token is dropped and the call made once more with a new one.
-//   - 500, 408, other 5xx, and a connection that could not be opened: sent again after a
-//     jittered exponential backoff.
-//   - 502, 504, and an answer lost after the request was written: the API may have taken it.
-//     The create is sent again (its conversationrequestid is the same on every attempt, so the
-//     API can recognise a repeat — inference, see doc.go); a message is sent again under the
-//     same id (a duplicate line is a blemish, a lost one breaks the conversation).
-//   - Any other 4xx: not sent again.
-//
-// At most Config.MaxAttempts tries, within Config.SendTimeout and the caller's context.
+// The retry policy of every call to the Messaging API is stated in doc.go ("Retry policy").
 
 // apiPrefix is where the consumer endpoints live under the base URL.
 const apiPrefix = "/api/v1.0/consumer"

@@ -635,3 +635,12 @@ func (f *FakeMessaging) SetRetryWait(d time.Duration) {
 	defer f.mu.Unlock()
 	f.RetryWait = d
 }
+
+// CloseConversation closes a conversation on the Dynamics side without telling the webhook.
+func (f *FakeMessaging) CloseConversation(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.convs[id]; ok {
+		c.Open = false
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
 )
 
@@ -70,9 +72,23 @@ func (ch *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity
 		return "", nil
 	}
 	if err != nil {
+		ch.closedThere(ctx, to.ConversationID, err)
 		return "", deliveryError(to, err)
 	}
 	return id, nil
+}
+
+// closedThere ends the bridge's side when the API says the chat no longer exists (404, code
+// 30013 or none): the customer sees the end instead of talking into the void.
+func (ch *Channel) closedThere(ctx context.Context, convID string, err error) {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || (ae.Problem.Code != 0 && ae.Problem.Code != CodeNoSuchConversation) {
+		return
+	}
+	ch.log.Info().Str("conv_id", convID).Str("correlation_id", ae.CorrelationID).Msg("the dynamics conversation is closed; ending the bridge's side")
+	if err := ch.hub.End(ctx, convID, bridge.RoleAgent, handoff.End{Reason: handoff.EndAgent, Text: EndText}); err != nil {
+		ch.log.Warn().Err(err).Str("conv_id", convID).Msg("end after the dynamics conversation closed")
+	}
 }
 
 // sendMessage posts the parts of a message in order. The parts a failed delivery already got
