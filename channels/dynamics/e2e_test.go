@@ -101,11 +101,13 @@ func TestWidgetToDynamics(t *testing.T) {
 		user          map[string]string
 		vars          map[string]any
 		note          string
+		faults        bool // 429, 500 and 503 on the create
 	}{
-		{"botframework identified", "agent", ada, map[string]any{"Skill": "billing", "Priority": 2.0, "VIP": true}, "Customer wants a refund for order A-42"},
-		{"botframework anonymous", "agent", nil, map[string]any{"Skill": "billing"}, "Customer wants a refund for order A-42"},
-		{"healthbot", "nurse", ada, map[string]any{"EscalateToAgent": 1.0, "BotHandoffTopic": "Nurse"}, "Escalating..."},
-		{"copilot", "copilot", ada, map[string]any{"va_LastTopic": "Refunds", "OrderNumber": "A-42"}, "Wants a human about refunds"},
+		{"botframework identified", "agent", ada, map[string]any{"Skill": "billing", "Priority": 2.0, "VIP": true}, "Customer wants a refund for order A-42", false},
+		{"botframework anonymous", "agent", nil, map[string]any{"Skill": "billing"}, "Customer wants a refund for order A-42", false},
+		{"faults on create", "agent", ada, map[string]any{"Skill": "billing"}, "Customer wants a refund for order A-42", true},
+		{"healthbot", "nurse", ada, map[string]any{"EscalateToAgent": 1.0, "BotHandoffTopic": "Nurse"}, "Escalating...", false},
+		{"copilot", "copilot", ada, map[string]any{"va_LastTopic": "Refunds", "OrderNumber": "A-42"}, "Wants a human about refunds", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conv, token := b.generate(t, tc.user)
@@ -113,7 +115,10 @@ func TestWidgetToDynamics(t *testing.T) {
 			if tc.user != nil {
 				userID = tc.user["id"]
 			}
-			before := len(b.fake.CreateCalls())
+			before, calls := len(b.fake.CreateCalls()), len(b.fake.CallLog())
+			if tc.faults {
+				b.fake.FailNext("create", dynamics.Fault{Status: 429, RetryAfter: "1"}, dynamics.Fault{Status: 500}, dynamics.Fault{Status: 503, RetryAfter: "1"})
+			}
 			opts, _ := json.Marshal(map[string]any{"scenario": "handoff", "trigger": tc.trigger, "domain": b.url + "/v3/directline",
 				"token": token, "userId": userID, "toRep": "I need a refund", "timeoutMs": 90000})
 			p := testutil.StartNode(t, dir, "clients/dljs.js", nil, string(opts))
@@ -142,7 +147,29 @@ func TestWidgetToDynamics(t *testing.T) {
 			require.NoError(t, json.Unmarshal(raw, &seen))
 			checkSeen(t, seen)
 			require.Len(t, b.fake.CreateCalls(), before+1, "exactly one create")
+			if tc.faults {
+				checkCreateRetries(t, b.fake.CallLog()[calls:])
+			}
 		})
+	}
+}
+
+// checkCreateRetries checks that the create was tried four times (429, 500, 503, 200), each
+// try after a Retry-After at least that long after the one before.
+func checkCreateRetries(t *testing.T, log []dynamics.Call) {
+	t.Helper()
+	var creates []dynamics.Call
+	for _, c := range log {
+		if strings.HasSuffix(c.Path, "/conversation/create") {
+			creates = append(creates, c)
+		}
+	}
+	require.Len(t, creates, 4)
+	for i, want := range []int{429, 500, 503, 200} {
+		require.Equal(t, want, creates[i].Status)
+		if i > 0 && creates[i-1].RetryAfter == "1" {
+			require.GreaterOrEqual(t, creates[i].At.Sub(creates[i-1].At), time.Second, "try %d waited for Retry-After", i+1)
+		}
 	}
 }
 
@@ -177,7 +204,7 @@ func checkSeen(t *testing.T, seen []seenActivity) {
 	t.Helper()
 	var got []string
 	for _, a := range seen {
-		if a.Type == "event" || (a.Type == "typing" && a.From != "Riley Rep") {
+		if a.Type == "typing" && a.From != "Riley Rep" {
 			continue
 		}
 		got = append(got, a.Type+":"+a.Text)
