@@ -300,3 +300,22 @@ func TestClosedOnTheDynamicsSide(t *testing.T) {
 	r.waitSeen("endOfConversation:" + EndText)
 	require.Equal(t, bridge.StateEnded, r.state(leg.ConversationID))
 }
+
+func TestCustomerSpeaksWhileTheCreateIsUnderWay(t *testing.T) {
+	r := newRig(t, nil)
+	r.fake.FailNext("create", Fault{Status: 429, RetryAfter: "2"})
+	leg := r.start("conv-early")
+	r.say(leg, "hello there")
+	done := make(chan struct{})
+	go func() { defer close(done); r.sayLate(leg, "handoff") }()
+	require.Eventually(t, func() bool { return r.state(leg.ConversationID) == bridge.StateEscalating }, waitFor, 5*time.Millisecond)
+	r.sayLate(leg, "are you there?")
+	<-done
+	require.Equal(t, bridge.StateQueued, r.state(leg.ConversationID))
+	dynID, err := r.ch.dynamicsID(context.Background(), leg.ConversationID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"are you there?"}, r.waitMessages(dynID, 1), "what the customer said meanwhile reaches the rep")
+	c, err := r.hub.Conversation(context.Background(), leg.ConversationID)
+	require.NoError(t, err)
+	require.Empty(t, c.Dead)
+}

@@ -143,6 +143,11 @@ func deliveryError(to bridge.Leg, err error) error {
 	if errors.As(err, &ae) {
 		de.Status, de.Retryable, de.RetryAfter = ae.Status, ae.Retryable, ae.RetryAfter
 	}
+	if errors.Is(err, ErrNoConversation) {
+		// The create is still under way (the customer spoke while the bot escalated): try again
+		// once it is stored.
+		de.Retryable, de.RetryAfter = true, time.Second
+	}
 	de.Timeout = errors.Is(err, errDeadline)
 	return de
 }
