@@ -319,3 +319,75 @@ func TestCustomerSpeaksWhileTheCreateIsUnderWay(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, c.Dead)
 }
+
+func TestCreateRefusedTheBotKeepsTheConversation(t *testing.T) {
+	r := newRig(t, nil)
+	r.fake.Unlinked = true
+	leg := r.start("conv-unlinked")
+	r.say(leg, "hello there")
+	r.say(leg, "handoff")
+	require.Equal(t, bridge.StateBot, r.state(leg.ConversationID), "the escalation failed: the bot keeps the conversation")
+	require.Empty(t, r.fake.CreateCalls())
+	logs := r.logs.String()
+	require.Contains(t, logs, `"code":30014`, "the problem's code is logged")
+	require.Contains(t, logs, `"correlation_id":"`)
+	r.say(leg, "still there?")
+	r.waitSeen("message:echo: still there?")
+}
+
+func TestTokensCachedAndRenewed(t *testing.T) {
+	r := newRig(t, nil)
+	leg := r.start("conv-tokens")
+	dynID := r.escalate(leg, "handoff")
+	r.say(leg, "a")
+	r.say(leg, "b")
+	r.waitMessages(dynID, 2)
+	require.Equal(t, 1, r.fake.Tokens(), "one token for every call")
+	r.fake.RevokeTokens()
+	r.say(leg, "c")
+	require.Equal(t, []string{"a", "b", "c"}, r.waitMessages(dynID, 3))
+	require.Equal(t, 2, r.fake.Tokens(), "a 401 renews the token once")
+}
+
+func TestTokenRenewedBeforeExpiry(t *testing.T) {
+	r := newRig(t, nil)
+	r.fake.TokenTTL = 2 * time.Second // renewed half-way through a life this short
+	leg := r.start("conv-expiry")
+	dynID := r.escalate(leg, "handoff")
+	time.Sleep(1200 * time.Millisecond)
+	r.say(leg, "later")
+	r.waitMessages(dynID, 1)
+	require.Equal(t, 2, r.fake.Tokens())
+	for _, c := range r.fake.CallLog() {
+		require.NotEqual(t, 401, c.Status, "no call went out with an expired token")
+	}
+}
+
+func TestAttachmentsByURL(t *testing.T) {
+	r := newRig(t, nil)
+	leg := r.start("conv-files")
+	dynID := r.escalate(leg, "handoff")
+	u := leg.User
+	_, err := r.hub.Receive(context.Background(), leg, &activity.Activity{Type: activity.TypeMessage, From: &u, Attachments: []activity.Attachment{
+		{ContentType: "image/png", ContentURL: "https://files.example.com/receipt.png", Name: "receipt.png"},
+		{ContentType: "application/vnd.microsoft.card.hero", Content: json.RawMessage(`{"title":"card"}`)},
+	}}, "")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(r.fake.Conversation(dynID).Messages) == 1 }, waitFor, 10*time.Millisecond)
+	atts := r.fake.Conversation(dynID).Messages[0]["attachments"]
+	require.Equal(t, []any{map[string]any{"contentType": "image/png", "contentUrl": "https://files.example.com/receipt.png", "name": "receipt.png"}}, atts,
+		"the file by URL; the card has no counterpart")
+
+	rep := r.fake.Rep(dynID, "Riley")
+	body := rep.Message("rep-file-1", "")
+	body["attachments"] = []any{map[string]any{"contentType": "application/pdf", "contentUrl": "https://dyn.example.com/f/terms.pdf", "content": nil, "name": "terms.pdf", "thumbnailUrl": nil}}
+	require.Equal(t, 200, r.fake.Deliver(dynID, "message", body))
+	require.Eventually(t, func() bool {
+		for _, a := range r.web.activities() {
+			if len(a.Attachments) == 1 && a.Attachments[0].ContentURL == "https://dyn.example.com/f/terms.pdf" && a.Attachments[0].Name == "terms.pdf" {
+				return true
+			}
+		}
+		return false
+	}, waitFor, 10*time.Millisecond, "the rep's file reaches the customer")
+}

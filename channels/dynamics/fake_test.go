@@ -73,6 +73,7 @@ type FakeMessaging struct {
 	Creates    []CreateCall // every create the fake processed, in order
 	Calls      []Call       // every API call, in order (faulted ones included)
 	faults     map[string][]Fault
+	Unlinked   bool   // the channel is not linked to a workstream: creates get 400 30014
 	Webhook    string // the bridge's msdyn_webhookurl
 	Deliveries []Delivery
 	RetryWait  time.Duration // between webhook tries; default 200ms
@@ -291,6 +292,13 @@ func (f *FakeMessaging) create(w http.ResponseWriter, body []byte) {
 	var req map[string]any
 	if json.Unmarshal(body, &req) != nil {
 		problem(w, 400, CodeMalformedBody, "malformed body")
+		return
+	}
+	f.mu.Lock()
+	unlinked := f.Unlinked
+	f.mu.Unlock()
+	if unlinked {
+		problem(w, 400, CodeChannelNotLinked, "channel not linked to a workstream")
 		return
 	}
 	if code, msg := checkCreate(req); code != 0 {
@@ -643,4 +651,18 @@ func (f *FakeMessaging) CloseConversation(id string) {
 	if c, ok := f.convs[id]; ok {
 		c.Open = false
 	}
+}
+
+// RevokeTokens forgets every token issued: the next call with one gets 401.
+func (f *FakeMessaging) RevokeTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokens = map[string]time.Time{}
+}
+
+// Tokens returns how many tokens were issued.
+func (f *FakeMessaging) Tokens() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.TokenCalls
 }
