@@ -391,3 +391,25 @@ func TestAttachmentsByURL(t *testing.T) {
 		return false
 	}, waitFor, 10*time.Millisecond, "the rep's file reaches the customer")
 }
+
+// A Retry-After longer than what is left of the outbox's delivery attempt is waited for by the
+// outbox: the message is neither lost nor sent before it.
+func TestRetryAfterBeyondTheDeliveryTimeout(t *testing.T) {
+	r := newRigHub(t, nil, func(h *bridge.HubConfig) { h.DeliveryTimeout = time.Second })
+	leg := r.start("conv-long-wait")
+	dynID := r.escalate(leg, "handoff")
+	r.fake.FailNext("message", Fault{Status: 429, RetryAfter: "3"})
+	r.sayLate(leg, "patience")
+	require.Equal(t, []string{"patience"}, r.waitMessages(dynID, 1))
+	var calls []Call
+	for _, c := range r.fake.CallLog() {
+		if strings.Contains(c.Path, "/conversation/"+dynID) {
+			calls = append(calls, c)
+		}
+	}
+	require.Len(t, calls, 2)
+	require.GreaterOrEqual(t, calls[1].At.Sub(calls[0].At), 3*time.Second, "after Retry-After")
+	c, err := r.hub.Conversation(context.Background(), leg.ConversationID)
+	require.NoError(t, err)
+	require.Empty(t, c.Dead)
+}

@@ -66,7 +66,9 @@ func (c *client) call(ctx context.Context, op, path string, body []byte, out any
 			wait = ae.RetryAfter + retry.Jitter(ae.RetryAfter/10)
 		}
 		if err := retry.Wait(ctx, wait); err != nil {
-			ae.Err = fmt.Errorf("%w: %w", errDeadline, err)
+			// No time left for the wait: the outbox (whose next try gets a fresh deadline)
+			// waits instead.
+			ae.RetryAfter = max(ae.RetryAfter, wait)
 			return ae
 		}
 	}
@@ -103,7 +105,7 @@ func (c *client) once(ctx context.Context, op, path string, body []byte, out any
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return &APIError{Op: op, Ambiguous: true, Err: fmt.Errorf("%w: %w", errDeadline, ctx.Err())}
+			return &APIError{Op: op, Retryable: true, Ambiguous: true, Err: fmt.Errorf("%w: %w", errDeadline, ctx.Err())}
 		}
 		return &APIError{Op: op, Retryable: true, Ambiguous: !isDialError(err), Err: scrubURLError(err)}
 	}

@@ -148,7 +148,8 @@ func deliveryError(to bridge.Leg, err error) error {
 		// once it is stored.
 		de.Retryable, de.RetryAfter = true, time.Second
 	}
-	de.Timeout = errors.Is(err, errDeadline)
+	// Timeout is never set: the outbox does not retry a timed-out delivery, and the policy
+	// resends a message whose answer was lost (see doc.go).
 	return de
 }
 

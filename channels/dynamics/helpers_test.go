@@ -101,11 +101,19 @@ type rig struct {
 
 func newRig(t testing.TB, mod func(*Config)) *rig {
 	t.Helper()
+	return newRigHub(t, mod, nil)
+}
+
+// newRigHub is newRig with changes to the Hub's configuration.
+func newRigHub(t testing.TB, mod func(*Config), hubMod func(*bridge.HubConfig)) *rig {
+	t.Helper()
 	r := &rig{t: t, fake: NewFakeMessaging(t), web: &webCustomer{}, logs: &testutil.Buffer{}}
 	log := zerolog.New(zerolog.MultiLevelWriter(r.logs, zerolog.NewTestWriter(t))).Level(zerolog.DebugLevel)
-	r.hub = bridge.NewHub(memory.New(), bridge.HubConfig{
-		BotChannel: "scriptbot", EscalationChannel: Name, DeliveryTimeout: 10 * time.Second,
-	}, log)
+	hc := bridge.HubConfig{BotChannel: "scriptbot", EscalationChannel: Name, DeliveryTimeout: 10 * time.Second}
+	if hubMod != nil {
+		hubMod(&hc)
+	}
+	r.hub = bridge.NewHub(memory.New(), hc, log)
 	t.Cleanup(r.hub.Close)
 	r.hub.Register(&scriptBot{hub: r.hub})
 	r.hub.Register(r.web)
