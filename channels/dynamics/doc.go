@@ -45,9 +45,13 @@
 //     side too (the customer sees the end). Other 4xx: not sent again (a dead letter on the
 //     conversation, as the outbox records them).
 //
-// At most Config.MaxAttempts tries within Config.SendTimeout; then Send returns a retryable
-// *bridge.DeliveryError and the outbox tries again later, from the log, across restarts. A
-// failed create fails the escalation: the bot keeps the conversation and is told.
+// At most Config.MaxAttempts tries within Config.SendTimeout and the caller's deadline (for Send,
+// the Hub's delivery timeout); a wait that would pass the deadline is not started. Send then
+// returns a retryable *bridge.DeliveryError carrying the wait as RetryAfter, and the outbox tries
+// again after it, from the log, across restarts; it never sets Timeout, which would make the
+// outbox give up. What the customer says while the create is under way is retried the same way
+// until the Dynamics conversation is stored. A failed create fails the escalation: the bot keeps
+// the conversation and is told.
 //
 // # In: the webhook
 //
@@ -79,6 +83,10 @@
 //   - That conversationrequestid makes the create idempotent is an inference (the docs show it
 //     in the sample and do not describe it). A create whose answer was lost and that the API did
 //     not recognise as a repeat would open a second chat; the bridge would follow the second.
+//   - A create that ran out of time after it was sent fails the escalation (the bot keeps the
+//     conversation) although Dynamics may have opened the chat; that chat is left to the
+//     workstream's timeout rules. Customer messages addressed to a failed escalation's leg are
+//     retried until the outbox's RetryFor and then recorded as dead.
 //   - The problem body's member that carries the numeric code is not documented; code,
 //     errorCode and errorcode are read.
 //   - The webhook token's exact claims are not spelled out: aud is taken to be the Application ID
