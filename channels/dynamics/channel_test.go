@@ -413,3 +413,23 @@ func TestRetryAfterBeyondTheDeliveryTimeout(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, c.Dead)
 }
+
+// What the customer said to an escalation that then failed is recorded as dead at once, not
+// retried for the outbox's RetryFor.
+func TestCustomerSpeaksToAFailedEscalation(t *testing.T) {
+	r := newRig(t, nil)
+	r.fake.Unlinked = true
+	r.fake.FailNext("create", Fault{Status: 429, RetryAfter: "2"})
+	leg := r.start("conv-failed-esc")
+	r.say(leg, "hello there")
+	done := make(chan struct{})
+	go func() { defer close(done); r.sayLate(leg, "handoff") }()
+	require.Eventually(t, func() bool { return r.state(leg.ConversationID) == bridge.StateEscalating }, waitFor, 5*time.Millisecond)
+	r.sayLate(leg, "are you there?")
+	<-done
+	require.Equal(t, bridge.StateBot, r.state(leg.ConversationID))
+	require.Eventually(t, func() bool {
+		c, err := r.hub.Conversation(context.Background(), leg.ConversationID)
+		return err == nil && len(c.Dead) == 1 && c.Dead[0].Leg == Name+"/"+leg.ConversationID
+	}, 10*time.Second, 20*time.Millisecond, "recorded as dead")
+}

@@ -85,8 +85,8 @@
 //     not recognise as a repeat would open a second chat; the bridge would follow the second.
 //   - A create that ran out of time after it was sent fails the escalation (the bot keeps the
 //     conversation) although Dynamics may have opened the chat; that chat is left to the
-//     workstream's timeout rules. Customer messages addressed to a failed escalation's leg are
-//     retried until the outbox's RetryFor and then recorded as dead.
+//     workstream's timeout rules. What the customer said while a failed escalation was under way
+//     is recorded as a dead letter on the conversation (the bot did not get it either).
 //   - The problem body's member that carries the numeric code is not documented; code,
 //     errorCode and errorcode are read.
 //   - The webhook token's exact claims are not spelled out: aud is taken to be the Application ID

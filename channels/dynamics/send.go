@@ -52,7 +52,7 @@ type postAnswer struct {
 func (ch *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
 	dynID, err := ch.dynamicsID(ctx, to.ConversationID)
 	if err != nil {
-		return "", deliveryError(to, err)
+		return "", deliveryError(to, ch.stillEscalating(ctx, to.ConversationID, err))
 	}
 	base := outActivity{ChannelID: ch.cfg.ChannelID, Conversation: outConversation{ID: dynID}}
 	if a.From != nil {
@@ -76,6 +76,20 @@ func (ch *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity
 		return "", deliveryError(to, err)
 	}
 	return id, nil
+}
+
+// stillEscalating keeps ErrNoConversation (retried: the create is under way) while the
+// conversation is escalating to this channel; otherwise there will be no Dynamics conversation
+// to deliver to, and the error says so without it (not retried).
+func (ch *Channel) stillEscalating(ctx context.Context, convID string, err error) error {
+	if !errors.Is(err, ErrNoConversation) {
+		return err
+	}
+	c, cerr := ch.hub.Conversation(ctx, convID)
+	if cerr == nil && c.State == bridge.StateEscalating && c.Agent != nil && c.Agent.Channel == Name {
+		return err
+	}
+	return fmt.Errorf("conversation %s: no dynamics conversation, and none coming", convID)
 }
 
 // closedThere ends the bridge's side when the API says the chat no longer exists (404, code
