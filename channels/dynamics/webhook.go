@@ -180,11 +180,13 @@ func (ch *Channel) handle(ctx context.Context, convID string, wa *WebhookActivit
 	return recorded(err)
 }
 
-// recorded keeps the errors that mean the activity is not in the log: a delivery failure
-// (the record is in the log; the outbox retries) and an ended conversation are not.
+// recorded keeps the errors that mean the activity is not in the log and may be on a retry: a
+// delivery failure (the record is in the log; the outbox retries), an ended or swept
+// conversation and a transition the state does not allow are not.
 func recorded(err error) error {
 	var de *bridge.DeliveryError
-	if err == nil || errors.As(err, &de) || errors.Is(err, bridge.ErrConversationEnded) || errors.Is(err, bridge.ErrWrongState) {
+	if err == nil || errors.As(err, &de) || errors.Is(err, bridge.ErrConversationEnded) ||
+		errors.Is(err, bridge.ErrWrongState) || errors.Is(err, bridge.ErrUnknownConversation) {
 		return nil
 	}
 	return err
