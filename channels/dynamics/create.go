@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -71,9 +72,26 @@ type startMessage struct {
 
 // createResponse is its answer.
 type createResponse struct {
-	ConversationID string `json:"conversationId"`
-	IsNew          bool   `json:"isNew"`
-	MessageID      string `json:"messageId"`
+	ConversationID string   `json:"conversationId"`
+	IsNew          bool     `json:"isNew"`
+	MessageID      anyIDish `json:"messageId"`
+}
+
+// anyIDish is an id the API documents as a string of digits; a number is taken as well.
+type anyIDish string
+
+func (s *anyIDish) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case string:
+		*s = anyIDish(x)
+	case float64:
+		*s = anyIDish(strconv.FormatFloat(x, 'f', -1, 64))
+	}
+	return nil
 }
 
 // requestID derives conversationrequestid from the bridge's conversation and this escalation

@@ -41,7 +41,7 @@ type outAttachment struct {
 }
 
 type postAnswer struct {
-	MessageID string `json:"messageId"`
+	MessageID anyIDish `json:"messageId"`
 }
 
 // Send implements bridge.Channel: what the customer says reaches the rep. A message goes as one
@@ -172,5 +172,5 @@ func (ch *Channel) post(ctx context.Context, dynID, kind string, a outActivity) 
 	if errors.As(err, &ae) && ae.Status == 404 && kind == "end" {
 		return "", nil // already closed on the Dynamics side: nothing left to end
 	}
-	return ans.MessageID, err
+	return string(ans.MessageID), err
 }

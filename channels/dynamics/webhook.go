@@ -97,7 +97,7 @@ func kindOf(name string) eventKind {
 	case "agentassigned", "agentaccepted":
 		return eventJoined
 	case "agentendsession", "primaryagentendconversation", "conversationclose", "conversationclosed",
-		"agentclosed", "supervisorforceclosedconversation", "forceclosedconversation":
+		"agentclosed", "supervisorforceclosedconversation":
 		return eventEnded
 	}
 	return eventOther
