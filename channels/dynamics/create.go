@@ -74,22 +74,22 @@ type startMessage struct {
 type createResponse struct {
 	ConversationID string   `json:"conversationId"`
 	IsNew          bool     `json:"isNew"`
-	MessageID      anyIDish `json:"messageId"`
+	MessageID      digitsID `json:"messageId"`
 }
 
-// anyIDish is an id the API documents as a string of digits; a number is taken as well.
-type anyIDish string
+// digitsID is an id the API documents as a string of digits; a number is taken as well.
+type digitsID string
 
-func (s *anyIDish) UnmarshalJSON(b []byte) error {
+func (s *digitsID) UnmarshalJSON(b []byte) error {
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	switch x := v.(type) {
 	case string:
-		*s = anyIDish(x)
+		*s = digitsID(x)
 	case float64:
-		*s = anyIDish(strconv.FormatFloat(x, 'f', -1, 64))
+		*s = digitsID(strconv.FormatFloat(x, 'f', -1, 64))
 	}
 	return nil
 }

@@ -309,12 +309,12 @@ func (f *FakeMessaging) create(w http.ResponseWriter, body []byte) {
 	defer f.mu.Unlock()
 	rid, _ := req["conversationrequestid"].(string)
 	if id, ok := f.byRequest[rid]; ok && rid != "" && f.convs[id].Open {
-		writeJSON(w, createResponse{ConversationID: id, IsNew: false, MessageID: anyIDish(epochMS())})
+		writeJSON(w, createResponse{ConversationID: id, IsNew: false, MessageID: digitsID(epochMS())})
 		return
 	}
 	if cid := customerID(req); cid != "" {
 		if id, ok := f.byRequest["customer:"+cid]; ok && f.convs[id].Open {
-			writeJSON(w, createResponse{ConversationID: id, IsNew: false, MessageID: anyIDish(epochMS())})
+			writeJSON(w, createResponse{ConversationID: id, IsNew: false, MessageID: digitsID(epochMS())})
 			return
 		}
 	}
@@ -326,7 +326,7 @@ func (f *FakeMessaging) create(w http.ResponseWriter, body []byte) {
 	if cid := customerID(req); cid != "" {
 		f.byRequest["customer:"+cid] = id
 	}
-	resp := createResponse{ConversationID: id, IsNew: true, MessageID: anyIDish(epochMS())}
+	resp := createResponse{ConversationID: id, IsNew: true, MessageID: digitsID(epochMS())}
 	f.Creates = append(f.Creates, CreateCall{Body: req, Resp: resp})
 	writeJSON(w, resp)
 }

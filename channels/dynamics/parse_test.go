@@ -118,6 +118,6 @@ func TestCreateAnswerIDs(t *testing.T) {
 	for _, in := range []string{`{"conversationId":"x","isNew":true,"messageId":"1700000000000"}`, `{"conversationId":"x","isNew":true,"messageId":1700000000000}`} {
 		var r createResponse
 		require.NoError(t, json.Unmarshal([]byte(in), &r))
-		require.Equal(t, anyIDish("1700000000000"), r.MessageID)
+		require.Equal(t, digitsID("1700000000000"), r.MessageID)
 	}
 }

@@ -41,7 +41,7 @@ type outAttachment struct {
 }
 
 type postAnswer struct {
-	MessageID anyIDish `json:"messageId"`
+	MessageID digitsID `json:"messageId"`
 }
 
 // Send implements bridge.Channel: what the customer says reaches the rep. A message goes as one
