@@ -666,3 +666,10 @@ func (f *FakeMessaging) Tokens() int {
 	defer f.mu.Unlock()
 	return f.TokenCalls
 }
+
+// DeliveryLog returns the webhook tries made so far.
+func (f *FakeMessaging) DeliveryLog() []Delivery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Delivery(nil), f.Deliveries...)
+}
