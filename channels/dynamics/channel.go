@@ -15,6 +15,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/internal/botauth"
+	"github.com/bfbridge/bfbridge/internal/ttlmap"
 )
 
 // Name is the channel's name with the Hub and its escalation.target.
@@ -54,10 +55,24 @@ type Channel struct {
 	log    zerolog.Logger
 	stop   context.CancelFunc
 
-	mu     sync.Mutex
-	byDyn  map[string]string // Dynamics conversation id -> bridge conversation id (cache)
-	byConv map[string]string // bridge conversation id -> Dynamics conversation id (cache)
-	parts  map[string]int    // activity id -> parts of a split message already taken
+	byDyn  *ttlmap.Map[string] // Dynamics conversation id -> bridge conversation id (cache)
+	byConv *ttlmap.Map[string] // bridge conversation id -> Dynamics conversation id (cache)
+
+	mu    sync.Mutex
+	parts map[string]int // activity id -> parts of a split message already taken
+}
+
+// The id caches: what the store holds, kept a day within a budget (a miss reads the store).
+const (
+	cacheTTL    = 24 * time.Hour
+	cacheBudget = 16 << 20
+)
+
+func newCache() *ttlmap.Map[string] {
+	return ttlmap.New(ttlmap.Options[string]{
+		TTL: cacheTTL, MaxSize: cacheBudget, SweepEvery: time.Minute,
+		Size: func(v string) int64 { return int64(len(v)) + 96 }, // the key and the map's overhead
+	})
 }
 
 var (
@@ -85,7 +100,7 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 			MetadataURL: cfg.WebhookOpenIDMetadataURL, Issuers: []string{cfg.WebhookIssuer}, Audience: cfg.WebhookAudience,
 			Client: hc, Name: "dynamics webhook token keys", Log: log,
 		}),
-		byDyn: map[string]string{}, byConv: map[string]string{}, parts: map[string]int{},
+		byDyn: newCache(), byConv: newCache(), parts: map[string]int{},
 	}
 	return ch, nil
 }
@@ -135,18 +150,14 @@ func (ch *Channel) Escalate(ctx context.Context, c *bridge.Conversation, e *hand
 
 // remember caches the two-way link between a bridge and a Dynamics conversation.
 func (ch *Channel) remember(convID, dynID string) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	ch.byDyn[dynID], ch.byConv[convID] = convID, dynID
+	ch.byDyn.Put(dynID, convID)
+	ch.byConv.Put(convID, dynID)
 }
 
 // dynamicsID returns the Dynamics conversation of a bridge conversation, from the cache or the
 // stored value.
 func (ch *Channel) dynamicsID(ctx context.Context, convID string) (string, error) {
-	ch.mu.Lock()
-	id, ok := ch.byConv[convID]
-	ch.mu.Unlock()
-	if ok {
+	if id, ok := ch.byConv.Get(convID); ok {
 		return id, nil
 	}
 	raw, err := ch.hub.Value(ctx, convID, ValueConversation)
@@ -167,10 +178,7 @@ func (ch *Channel) dynamicsID(ctx context.Context, convID string) (string, error
 // bridgeID returns the bridge conversation of a Dynamics conversation: from the cache, else
 // from the stored values (one read of every conversation's value, after a restart).
 func (ch *Channel) bridgeID(ctx context.Context, dynID string) (string, bool, error) {
-	ch.mu.Lock()
-	id, ok := ch.byDyn[dynID]
-	ch.mu.Unlock()
-	if ok {
+	if id, ok := ch.byDyn.Get(dynID); ok {
 		return id, true, nil
 	}
 	all, err := ch.hub.Values(ctx, ValueConversation)

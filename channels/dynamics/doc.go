@@ -96,7 +96,7 @@
 //     rep who accepted.
 //   - The parts of a split message already taken are remembered in memory only: after a crash
 //     in the middle of a split message its first parts may be sent twice.
-//   - The link from a Dynamics conversation id to the bridge's is cached in memory and, after a
-//     restart, rebuilt from every conversation's stored value on the first webhook call that
-//     misses the cache.
+//   - The link from a Dynamics conversation id to the bridge's is cached in memory (a day, within
+//     16 MiB) and, on a miss (after a restart, on another instance), rebuilt from every
+//     conversation's stored value: one read of them all per miss.
 package dynamics
