@@ -83,8 +83,9 @@
 //   - That conversationrequestid makes the create idempotent is an inference (the docs show it
 //     in the sample and do not describe it). A create whose answer was lost and that the API did
 //     not recognise as a repeat would open a second chat; the bridge would follow the second.
-//   - A create that ran out of time after it was sent fails the escalation (the bot keeps the
-//     conversation) although Dynamics may have opened the chat; that chat is left to the
+//   - A create that ran out of time after it was sent, or during which the bridge stopped, fails
+//     the escalation (the bot keeps the conversation; after a restart the Hub's escalation timer
+//     sees to it) although Dynamics may have opened the chat; that chat is left to the
 //     workstream's timeout rules. What the customer said while a failed escalation was under way
 //     is recorded as a dead letter on the conversation (the bot did not get it either).
 //   - The problem body's member that carries the numeric code is not documented; code,
