@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -57,9 +56,6 @@ type Channel struct {
 
 	byDyn  *ttlmap.Map[string] // Dynamics conversation id -> bridge conversation id (cache)
 	byConv *ttlmap.Map[string] // bridge conversation id -> Dynamics conversation id (cache)
-
-	mu    sync.Mutex
-	parts map[string]int // activity id -> parts of a split message already taken
 }
 
 // The id caches: what the store holds, kept a day within a budget (a miss reads the store).
@@ -100,7 +96,7 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 			MetadataURL: cfg.WebhookOpenIDMetadataURL, Issuers: []string{cfg.WebhookIssuer}, Audience: cfg.WebhookAudience,
 			Client: hc, Name: "dynamics webhook token keys", Log: log,
 		}),
-		byDyn: newCache(), byConv: newCache(), parts: map[string]int{},
+		byDyn: newCache(), byConv: newCache(),
 	}
 	return ch, nil
 }

@@ -433,3 +433,19 @@ func TestCustomerSpeaksToAFailedEscalation(t *testing.T) {
 		return err == nil && len(c.Dead) == 1 && c.Dead[0].Leg == Name+"/"+leg.ConversationID
 	}, 10*time.Second, 20*time.Millisecond, "recorded as dead")
 }
+
+// A split message whose second part fails is completed without repeating the first.
+func TestSplitMessageResumes(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.MaxAttempts = 1 })
+	leg := r.start("conv-split-resume")
+	dynID := r.escalate(leg, "handoff")
+	long := strings.Repeat("word ", 1000) + "\n\n" + strings.Repeat("tail ", 800)
+	r.fake.FailNext("message", Fault{Pass: true}, Fault{Status: 500})
+	r.sayLate(leg, long)
+	r.waitMessages(dynID, 2)
+	time.Sleep(300 * time.Millisecond) // a repeated part would come with the outbox's retry
+	got := r.fake.MessageTexts(dynID)
+	require.Equal(t, long, strings.Join(got, ""), "each part once, in order")
+	ids := []any{r.fake.Conversation(dynID).Messages[0]["id"], r.fake.Conversation(dynID).Messages[1]["id"]}
+	require.Equal(t, []any{"conv-split-resume|0000004#1", "conv-split-resume|0000004#2"}, ids)
+}

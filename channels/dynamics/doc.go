@@ -95,8 +95,8 @@
 //   - Whether the rep sees startmessage and the displayable context variables as this package
 //     intends, and how the typing body names the rep, was not observed; typing is shown as the
 //     rep who accepted.
-//   - The parts of a split message already taken are remembered in memory only: after a crash
-//     in the middle of a split message its first parts may be sent twice.
+//   - The parts of a split message already taken are recorded after each one (ValueParts); a
+//     crash between a part's answer and that record sends the part once more.
 //   - The link from a Dynamics conversation id to the bridge's is cached in memory (a day, within
 //     16 MiB) and, on a miss (after a restart, on another instance), rebuilt from every
 //     conversation's stored value: one read of them all per miss.

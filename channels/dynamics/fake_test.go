@@ -107,6 +107,7 @@ type Call struct {
 type Fault struct {
 	Status     int
 	RetryAfter string
+	Pass       bool // not a fault: this call is processed (to fault a later one)
 }
 
 // Delivery is one webhook try of the fake's rep.
@@ -240,7 +241,7 @@ func (f *FakeMessaging) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if path == "/conversation/create" {
 		endpoint = "create"
 	}
-	if ft, ok := f.takeFault(endpoint); ok {
+	if ft, ok := f.takeFault(endpoint); ok && !ft.Pass {
 		if ft.RetryAfter != "" {
 			w.Header().Set("Retry-After", ft.RetryAfter)
 		}

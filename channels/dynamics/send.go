@@ -61,7 +61,7 @@ func (ch *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity
 	var id string
 	switch a.Type {
 	case activity.TypeMessage:
-		id, err = ch.sendMessage(ctx, dynID, base, a)
+		id, err = ch.sendMessage(ctx, to.ConversationID, dynID, base, a)
 	case activity.TypeTyping:
 		base.Type = activity.TypeTyping
 		id, err = ch.post(ctx, dynID, "typing", base)
@@ -105,9 +105,10 @@ func (ch *Channel) closedThere(ctx context.Context, convID string, err error) {
 	}
 }
 
-// sendMessage posts the parts of a message in order. The parts a failed delivery already got
-// through are remembered (in memory) so that the outbox's next try sends only the rest.
-func (ch *Channel) sendMessage(ctx context.Context, dynID string, base outActivity, a *activity.Activity) (string, error) {
+// sendMessage posts the parts of a message in order. For a split message, the parts already
+// taken are stored with the conversation (ValueParts) after each one, so that the outbox's next
+// try — after a failure or a restart — sends only the rest.
+func (ch *Channel) sendMessage(ctx context.Context, convID, dynID string, base outActivity, a *activity.Activity) (string, error) {
 	parts := SplitText(a.Text, MaxTextChars)
 	atts := attachmentsOf(a)
 	if len(parts) == 0 && len(atts) == 0 {
@@ -117,9 +118,10 @@ func (ch *Channel) sendMessage(ctx context.Context, dynID string, base outActivi
 	if len(parts) == 0 {
 		parts = []string{""}
 	}
-	ch.mu.Lock()
-	done := ch.parts[a.ID]
-	ch.mu.Unlock()
+	done := 0
+	if len(parts) > 1 {
+		done = ch.partsTaken(ctx, convID, a.ID)
+	}
 	var id string
 	for i := done; i < len(parts); i++ {
 		m := base
@@ -132,18 +134,44 @@ func (ch *Channel) sendMessage(ctx context.Context, dynID string, base outActivi
 		}
 		var err error
 		if id, err = ch.post(ctx, dynID, "message", m); err != nil {
-			if i > 0 {
-				ch.mu.Lock()
-				ch.parts[a.ID] = i
-				ch.mu.Unlock()
-			}
 			return "", err
 		}
+		if len(parts) > 1 && i < len(parts)-1 {
+			ch.storeParts(ctx, convID, a.ID, i+1)
+		}
 	}
-	ch.mu.Lock()
-	delete(ch.parts, a.ID)
-	ch.mu.Unlock()
 	return id, nil
+}
+
+// ValueParts is the ChannelState value that records how many parts of a split message the API
+// has taken: {"activity": id, "parts": n}.
+const ValueParts = "dynamics/parts"
+
+type partsTaken struct {
+	Activity string `json:"activity"`
+	Parts    int    `json:"parts"`
+}
+
+// partsTaken returns how many parts of the message were taken already.
+func (ch *Channel) partsTaken(ctx context.Context, convID, activityID string) int {
+	raw, err := ch.hub.Value(ctx, convID, ValueParts)
+	if err != nil {
+		return 0
+	}
+	var p partsTaken
+	if json.Unmarshal(raw, &p) != nil || p.Activity != activityID {
+		return 0
+	}
+	return p.Parts
+}
+
+// storeParts records that n parts of the message were taken. A failure is logged: the next
+// try would then send those parts again (a duplicate line, not a loss).
+func (ch *Channel) storeParts(ctx context.Context, convID, activityID string, n int) {
+	raw, _ := json.Marshal(partsTaken{Activity: activityID, Parts: n})
+	if err := ch.hub.PutValue(ctx, convID, ValueParts, raw); err != nil {
+		ch.log.Warn().Err(err).Str("conv_id", convID).Str("activity_id", activityID).Msg("parts taken not recorded")
+	}
 }
 
 // attachmentsOf returns the attachments the API can take: those with an http(s) contentUrl.
