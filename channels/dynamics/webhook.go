@@ -116,41 +116,16 @@ func (ch *Channel) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	dynID := r.PathValue("id")
 	log := ch.log.With().Str("dynamics_conversation_id", clip(dynID, 64)).Logger()
-	if _, err := ch.verify.Verify(ctx, r.Header.Get("Authorization")); err != nil {
-		if errors.Is(err, botauth.ErrNoKeys) {
-			log.Warn().Err(err).Msg("webhook token keys unavailable")
-			writeProblem(w, http.StatusServiceUnavailable, "token validation keys unavailable")
-			return
-		}
-		log.Warn().Err(err).Msg("webhook call refused")
-		writeProblem(w, http.StatusUnauthorized, "unauthorized")
+	if !ch.authorized(ctx, w, r, log) {
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBytes))
-	if err != nil {
-		writeProblem(w, http.StatusRequestEntityTooLarge, "body too large")
+	wa, key, ok := readWebhook(w, r)
+	if !ok {
 		return
 	}
-	wa, err := ParseWebhook(raw)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, "malformed activity")
+	convID, ok := ch.resolve(ctx, w, dynID, log)
+	if !ok {
 		return
-	}
-	convID, ok, err := ch.bridgeID(ctx, dynID)
-	switch {
-	case err != nil:
-		log.Warn().Err(err).Msg("webhook: lookup failed")
-		writeProblem(w, http.StatusServiceUnavailable, "try again")
-		return
-	case !ok:
-		log.Info().Msg("webhook call for an unknown conversation")
-		writeProblem(w, http.StatusNotFound, "unknown conversation")
-		return
-	}
-	key := "dynamics:" + wa.ID
-	if wa.ID == "" {
-		sum := sha256.Sum256(raw)
-		key = "dynamics:body:" + hex.EncodeToString(sum[:16])
 	}
 	log = log.With().Str("conv_id", convID).Str("type", wa.Type).Str("event", clip(wa.Name, 64)).Logger()
 	if err := ch.handle(ctx, convID, wa, key, log); err != nil {
@@ -159,6 +134,57 @@ func (ch *Channel) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// authorized checks the call's token, answering 401 (or 503 while the keys cannot be had).
+func (ch *Channel) authorized(ctx context.Context, w http.ResponseWriter, r *http.Request, log zerolog.Logger) bool {
+	_, err := ch.verify.Verify(ctx, r.Header.Get("Authorization"))
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, botauth.ErrNoKeys):
+		log.Warn().Err(err).Msg("webhook token keys unavailable")
+		writeProblem(w, http.StatusServiceUnavailable, "token validation keys unavailable")
+	default:
+		log.Warn().Err(err).Msg("webhook call refused")
+		writeProblem(w, http.StatusUnauthorized, "unauthorized")
+	}
+	return false
+}
+
+// readWebhook reads the body and its idempotency key: the webhook activity's id, or a hash of
+// the body when it has none. It answers 413 or 400 itself.
+func readWebhook(w http.ResponseWriter, r *http.Request) (*WebhookActivity, string, bool) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBytes))
+	if err != nil {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "body too large")
+		return nil, "", false
+	}
+	wa, err := ParseWebhook(raw)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "malformed activity")
+		return nil, "", false
+	}
+	if wa.ID != "" {
+		return wa, "dynamics:" + wa.ID, true
+	}
+	sum := sha256.Sum256(raw)
+	return wa, "dynamics:body:" + hex.EncodeToString(sum[:16]), true
+}
+
+// resolve finds the bridge conversation of a Dynamics conversation, answering 404 (unknown) or
+// 503 (the store failed) itself.
+func (ch *Channel) resolve(ctx context.Context, w http.ResponseWriter, dynID string, log zerolog.Logger) (string, bool) {
+	convID, ok, err := ch.bridgeID(ctx, dynID)
+	switch {
+	case err != nil:
+		log.Warn().Err(err).Msg("webhook: lookup failed")
+		writeProblem(w, http.StatusServiceUnavailable, "try again")
+	case !ok:
+		log.Info().Msg("webhook call for an unknown conversation")
+		writeProblem(w, http.StatusNotFound, "unknown conversation")
+	}
+	return convID, ok && err == nil
 }
 
 // handle records one webhook activity on the conversation. An activity for a conversation that
