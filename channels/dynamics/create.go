@@ -230,7 +230,7 @@ func StartMessage(e *handoff.Escalation, botID string) string {
 	budget := MaxStartMessageBytes - jsonLen(head) - jsonLen("\n\nTranscript:\n") - 64 // room for the marker line
 	first := len(lines)
 	for first > 0 {
-		n := jsonLen(lines[first-1]) - 2 + 2 // the line without its quotes, plus "\n"
+		n := jsonLen(lines[first-1]) // the escaped line without its quotes (-2), plus an escaped "\n" (+2)
 		if n > budget {
 			break
 		}

@@ -54,6 +54,12 @@ func TestStartMessageTrimsTo27KB(t *testing.T) {
 	require.Contains(t, m, "[03:04:05] Customer: line 399")
 	require.True(t, utf8.ValidString(m))
 
+	huge := &handoff.Escalation{Transcript: handoff.Transcript{Activities: []*activity.Activity{{Type: activity.TypeMessage,
+		Text: strings.Repeat("ü<", 20000), From: &activity.ChannelAccount{Role: activity.RoleUser}}}}}
+	m = StartMessage(huge, "bot")
+	require.LessOrEqual(t, jsonLen(m)-2, MaxStartMessageBytes, "a single line too long is cut")
+	require.Greater(t, jsonLen(m)-2, MaxStartMessageBytes-128, "cut at the limit, escapes counted")
+
 	short := StartMessage(&handoff.Escalation{}, "bot")
 	require.Equal(t, "The bot requested a human agent.", short)
 }
