@@ -199,7 +199,12 @@ func (ch *Channel) handle(ctx context.Context, convID string, wa *WebhookActivit
 		rep = ch.typist(ctx, convID, rep)
 		_, err = ch.hub.Receive(ctx, ch.leg(convID, rep), &activity.Activity{Type: activity.TypeTyping, From: &rep}, "")
 	case wa.Type == activity.TypeMessage:
-		_, err = ch.hub.Receive(ctx, ch.leg(convID, rep), repMessage(wa, rep), key)
+		m := repMessage(wa, rep)
+		if m.Text == "" && len(m.Attachments) == 0 {
+			log.Debug().Msg("empty rep message skipped")
+			return nil
+		}
+		_, err = ch.hub.Receive(ctx, ch.leg(convID, rep), m, key)
 	default:
 		log.Debug().Msg("webhook activity of no use skipped")
 	}
