@@ -43,7 +43,7 @@ func TestEscalateCreatesOneTypedChat(t *testing.T) {
 			body := creates[0].Body
 			require.Equal(t, dynID, creates[0].Resp.ConversationID)
 			require.Equal(t, true, body["skipdeflectionbot"])
-			require.Equal(t, requestID(mustConv(t, r, leg.ConversationID, 2)), body["conversationrequestid"], "derived from the conversation and the escalation")
+			require.Equal(t, requestID(escalatingConv(t, r, leg.ConversationID)), body["conversationrequestid"], "derived from the conversation and the escalation")
 			for name, want := range tc.vars {
 				v, disp := ctxEntry(t, body, name)
 				require.Equal(t, want, v, name)
@@ -75,8 +75,8 @@ func TestEscalateCreatesOneTypedChat(t *testing.T) {
 	}
 }
 
-// mustConv returns the conversation as it was stored while escalating: its version then.
-func mustConv(t *testing.T, r *rig, id string, _ int) *bridge.Conversation {
+// escalatingConv returns the conversation as it was stored while escalating: its version then.
+func escalatingConv(t *testing.T, r *rig, id string) *bridge.Conversation {
 	t.Helper()
 	c, err := r.hub.Conversation(context.Background(), id)
 	require.NoError(t, err)
