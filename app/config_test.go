@@ -34,7 +34,7 @@ func TestEscalationTarget(t *testing.T) {
 		{name: "none once the sandbox is off", body: "sandbox: {disabled: true}\n", want: "none"},
 		{name: "none by choice", env: map[string]string{"BRIDGE_ESCALATION_TARGET": "none"}, want: "none"},
 		{name: "the desk when it is off", body: "sandbox: {disabled: true}\nescalation: {target: desk}\n", err: `escalation.target "desk": that contact center is off in the sandbox: section`},
-		{name: "unknown", env: map[string]string{"BRIDGE_ESCALATION_TARGET": "dynamics"}, err: `escalation.target "dynamics" is not one of: none, desk`},
+		{name: "unknown", env: map[string]string{"BRIDGE_ESCALATION_TARGET": "zendesk"}, err: `escalation.target "zendesk" is not one of: none, desk`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

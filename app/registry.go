@@ -5,6 +5,7 @@ import (
 	"github.com/bfbridge/bfbridge/channels/desk"
 	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/channels/directline/dlclient"
+	"github.com/bfbridge/bfbridge/channels/dynamics"
 	"github.com/bfbridge/bfbridge/channels/module"
 	"github.com/bfbridge/bfbridge/channels/omnichannel"
 )
@@ -20,4 +21,5 @@ var Channels = []module.Registration{
 	desk.BotModule,      // sandbox: the sandbox bot, when no other bot is configured
 	omnichannel.Module,  // omnichannel: the bridge as an Omnichannel bot application user (T1)
 	desk.Module,         // sandbox: the sandbox contact center (escalation target "desk")
+	dynamics.Module,     // dynamics: Dynamics 365 through its Messaging API (escalation target "dynamics")
 }

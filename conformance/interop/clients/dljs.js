@@ -102,6 +102,19 @@ async function exchange(text) {
       await until(() => statuses.includes(3), 'ExpiredToken status', 10000);
       break;
     }
+    case 'handoff': {
+      // T2 handoff: chat with the bot, have it escalate (opts.trigger), wait for the rep to join,
+      // write to the rep, and wait for the end. Everything seen is in the result, in order.
+      result.first = await exchange('hello');
+      await post(opts.trigger);
+      await until(() => seen.some((a) => a.type === 'message' && / has joined$/.test(a.text || '')), 'the rep joining', 40000);
+      await post(opts.toRep || 'I need a refund');
+      out({ event: 'wrote-to-rep' });
+      await until(() => seen.some((a) => a.type === 'endOfConversation'), 'the end', 40000);
+      result.seen = seen.filter((a) => a.from && a.from.id !== (opts.userId || 'dl_user1'))
+        .map((a) => ({ type: a.type, text: a.text || '', from: a.from && a.from.name, textFormat: a.textFormat || '' }));
+      break;
+    }
     default:
       fail('unknown scenario ' + opts.scenario);
   }
