@@ -180,6 +180,18 @@ func TestWebhookRefusesBadTokens(t *testing.T) {
 	require.NotContains(t, r.logs.String(), "forged text")
 }
 
+// A webhook body that is not UTF-8 is refused (400) and changes nothing, as at every door.
+func TestWebhookInvalidUTF8(t *testing.T) {
+	r := newRig(t, nil)
+	leg := r.start("conv-utf8")
+	dynID := r.escalate(leg, "handoff")
+	before := len(r.web.seen())
+	raw := []byte(`{"type":"message","id":"bad-1","text":"caf` + "\xe9" + `"}`)
+	status := r.fake.tryOnce(r.fake.Webhook+"/v3/conversations/"+dynID+"/activities", raw, r.fake.WebhookToken(TokenOpts{}))
+	require.Equal(t, 400, status)
+	require.Equal(t, before, len(r.web.seen()))
+}
+
 func TestWebhookUnknownConversation(t *testing.T) {
 	r := newRig(t, nil)
 	require.Equal(t, 404, r.fake.Deliver(newGUID(), "message", map[string]any{"type": "message", "text": "x"}))

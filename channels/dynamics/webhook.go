@@ -160,6 +160,10 @@ func readWebhook(w http.ResponseWriter, r *http.Request) (*WebhookActivity, stri
 		writeProblem(w, http.StatusRequestEntityTooLarge, "body too large")
 		return nil, "", false
 	}
+	if err := activity.CheckUTF8(raw); err != nil {
+		writeProblem(w, http.StatusBadRequest, "the body is not valid UTF-8")
+		return nil, "", false
+	}
 	wa, err := ParseWebhook(raw)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "malformed activity")
