@@ -57,10 +57,26 @@
 //
 // # Wake-ups
 //
-// Watch is served within the process: this Store's own appends fire its waiters
-// (bridge.Waiters). Since and Last read Redis, so another instance's appends are visible to
-// every read, but another instance's append does not yet wake this one's watchers: that
-// cross-instance wake-up (a pub/sub hint or XREAD BLOCK on the stream) is the next step of issue 12.
+// Watch wakes a reader on any instance within a round trip of an append on any other: the
+// append script PUBLISHes a hint, "<seq>:<conversation id>", on the channel <prefix>wake, and each
+// Store holds one subscription to that channel (one connection and one goroutine per process,
+// started by the first Watch) that wakes its watchers of that conversation waiting for a record
+// at or before seq. The hint carries no data: woken readers read the stream (Since), which is
+// the truth. This process's own appends wake its watchers directly.
+//
+// Why pub/sub as a hint rather than XREAD BLOCK: a blocked XREAD holds a connection for as long
+// as it waits, so a process with 10,000 open websockets would need 10,000 connections (or one
+// XREAD over all their streams, re-issued whenever the set changes, which a Cluster cannot serve
+// across slots). One subscription costs one connection whatever the number of watchers, and the
+// publish rides in the append's script, so it costs no round trip. Its price is that every
+// instance receives every append's hint (a few dozen bytes, dropped after a map lookup when no
+// one here watches the conversation): cost grows with the cluster's append rate, not with
+// watchers. Pub/sub is fire-and-forget, so the hint is never trusted for data, and its loss is
+// covered: Watch waits until the subscription is live before it reads the log's length (an
+// append after that read is published to it); when the subscription's connection drops, or
+// answers no ping within 5s, it is replaced, and when it is live again every watcher of the
+// process is woken to read the log again (hints published meanwhile are lost). A Watch that
+// cannot get a live subscription within 5s fires at once, as one whose read fails.
 //
 // # Retention
 //
@@ -113,9 +129,16 @@ type Store struct {
 	ttl    int64 // milliseconds; 0: keep forever
 	log    zerolog.Logger
 
-	mu      sync.Mutex
-	waiters map[string]*bridge.Waiters
-	closed  bool
+	// mu guards what follows (see wake.go).
+	mu         sync.Mutex
+	watchers   map[string]map[int64]*bridge.Waiters // conversation -> after -> watchers
+	closed     bool
+	subStarted bool               // the subscriber was started
+	subUp      bool               // its subscription is live
+	subEverUp  bool               // it has been live before
+	subReady   chan struct{}      // closed while the subscription is live
+	subStop    context.CancelFunc // ends the subscriber
+	subDone    chan struct{}      // closed when it has ended
 }
 
 var _ bridge.Store = (*Store)(nil)
@@ -143,7 +166,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redis store: ping: %w", err)
 	}
 	return &Store{rdb: opts.Client, prefix: opts.Prefix, ttl: opts.TTL.Milliseconds(), log: opts.Log,
-		waiters: map[string]*bridge.Waiters{}}, nil
+		watchers: map[string]map[int64]*bridge.Waiters{}}, nil
 }
 
 // Key indexes in convKeys.
@@ -424,8 +447,8 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 			return 0, false, fmt.Errorf("redis store: index pending conversation %q: %w", convID, err)
 		}
 	}
-	args := make([]any, 0, 7+len(e.To))
-	args = append(args, s.ttl, e.Key, string(e.From), head, tail, to, time.Now().UnixNano())
+	args := make([]any, 0, 9+len(e.To))
+	args = append(args, s.ttl, e.Key, string(e.From), head, tail, to, time.Now().UnixNano(), s.wakeChannel(), convID)
 	for _, l := range e.To {
 		args = append(args, l)
 	}
@@ -441,12 +464,7 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 	if res[0] == 0 {
 		return seq, true, nil
 	}
-	s.mu.Lock()
-	if w := s.waiters[convID]; w != nil {
-		w.Fire()
-		delete(s.waiters, convID)
-	}
-	s.mu.Unlock()
+	s.fire(convID, seq) // this process's watchers at once; the others through the hint
 	return seq, false, nil
 }
 
@@ -532,12 +550,13 @@ func (s *Store) Last(ctx context.Context, convID string) (int64, error) {
 	return last, nil
 }
 
-// watchCheck bounds the read with which Watch learns whether the log is already past after.
+// watchCheck bounds the waits with which Watch learns whether the log is already past after.
 const watchCheck = 5 * time.Second
 
-// Watch implements bridge.Store, within this process (see the package documentation). It
-// registers fn, then reads the log's length: when the log is already past after, when the
-// conversation does not exist, or when the read fails, fn is called at once.
+// Watch implements bridge.Store, across instances (see the package documentation). It
+// registers fn, waits until the store's wake-up subscription is live, then reads the log's
+// length: when the log is already past after, when the conversation does not exist, or when the
+// subscription or the read fails, fn is called at once.
 func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) {
 	var once sync.Once
 	call := func() { once.Do(fn) }
@@ -546,16 +565,18 @@ func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) 
 		s.mu.Unlock()
 		return bridge.FireNow(fn)
 	}
-	w := s.waiters[convID]
-	if w == nil {
-		w = &bridge.Waiters{}
-		s.waiters[convID] = w
-	}
-	stop = w.Add(call)
+	stop, ready := s.addWatcherLocked(convID, after, call)
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), watchCheck)
 	defer cancel()
-	ok, last, err := s.lastSeq(ctx, convID)
+	var err error
+	ok, last := false, int64(0)
+	select {
+	case <-ready:
+		ok, last, err = s.lastSeq(ctx, convID)
+	case <-ctx.Done():
+		err = ctx.Err() // no subscription: the watcher could miss an append
+	}
 	if err != nil || !ok || last > after {
 		if stop() { // not fired by an append meanwhile: fire it here
 			go call()
@@ -641,15 +662,13 @@ func (s *Store) Pending(ctx context.Context) ([]bridge.PendingLeg, error) {
 	return out, nil
 }
 
-// Close implements bridge.Store: it wakes every watcher. The client stays open (it is the
-// caller's). Close may be called more than once.
+// Close implements bridge.Store: it wakes every watcher and ends the wake-up subscription. The
+// client stays open (it is the caller's). Close may be called more than once.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
-	for id, w := range s.waiters {
-		w.Fire()
-		delete(s.waiters, id)
-	}
+	s.fireAllLocked()
+	s.mu.Unlock()
+	s.stopSubscriber()
 	return nil
 }

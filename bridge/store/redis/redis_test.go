@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -230,4 +231,105 @@ func TestExpiry(t *testing.T) {
 		require.NoError(t, err)
 		require.Zero(t, n, "%s emptied", k)
 	}
+}
+
+// waitFired waits for ch, failing the test after d.
+func waitFired(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		t.Fatal(what)
+	}
+}
+
+// TestCrossInstanceWatch checks that an append made through one store wakes a watcher of
+// another store on the same Redis (another instance) at once, and only once the log passes
+// the watched sequence.
+func TestCrossInstanceWatch(t *testing.T) {
+	rdb := server(t)
+	ctx := context.Background()
+	// two clients, as two processes would have
+	rdb2 := goredis.NewClient(&goredis.Options{Addr: rdb.(*goredis.Client).Options().Addr})
+	t.Cleanup(func() { _ = rdb2.Close() })
+	a, b := open(t, rdb, "x:"), open(t, rdb2, "x:")
+	_, _, err := a.CreateConversation(ctx, legConv("c"))
+	require.NoError(t, err)
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("0")})
+	require.NoError(t, err)
+
+	early := make(chan struct{})
+	b.Watch("c", 1, func() { close(early) }) // waits for seq 2
+	fired := make(chan struct{})
+	start := time.Now()
+	b.Watch("c", 0, func() { close(fired) })
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("1")})
+	require.NoError(t, err)
+	waitFired(t, fired, 2*time.Second, "a watcher on b not woken by an append on a")
+	require.Less(t, time.Since(start), 500*time.Millisecond, "wake-up delay")
+	select {
+	case <-early:
+		t.Fatal("a watcher waiting for seq 2 woken by seq 1")
+	case <-time.After(200 * time.Millisecond):
+	}
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("2")})
+	require.NoError(t, err)
+	waitFired(t, early, 2*time.Second, "a watcher on b not woken by the second append on a")
+
+	// many watchers of many conversations share one subscription connection
+	n0 := pubsubClients(t, rdb)
+	for i := range 20 {
+		id := fmt.Sprint("m", i)
+		_, _, err := a.CreateConversation(ctx, legConv(id))
+		require.NoError(t, err)
+		b.Watch(id, -1, func() {})
+	}
+	require.Equal(t, n0, pubsubClients(t, rdb), "no connection per watched conversation")
+}
+
+// pubsubClients counts the server's pub/sub connections.
+func pubsubClients(t *testing.T, rdb goredis.UniversalClient) int {
+	t.Helper()
+	list, err := rdb.ClientList(context.Background()).Result()
+	require.NoError(t, err)
+	n := 0
+	for _, l := range strings.Split(list, "\n") {
+		if strings.Contains(l, "sub=1") || strings.Contains(l, "flags=P") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWatchSurvivesDisconnect checks that a lost subscription does not lose a wake-up: when it
+// is back, every watcher is woken to read the log again.
+func TestWatchSurvivesDisconnect(t *testing.T) {
+	rdb := server(t)
+	ctx := context.Background()
+	a, b := open(t, rdb, "d:"), open(t, rdb, "d:")
+	_, _, err := a.CreateConversation(ctx, legConv("c"))
+	require.NoError(t, err)
+
+	// the subscription drops and comes back (here, as the subscriber sees it): the hint of an
+	// append made meanwhile is gone, so every watcher is woken
+	fired := make(chan struct{})
+	b.Watch("c", -1, func() { close(fired) })
+	b.setUp(false)
+	b.setUp(true)
+	waitFired(t, fired, time.Second, "a watcher not woken when the subscription came back")
+
+	// the server kills the subscription's connection; an append right after still wakes the watcher
+	fired = make(chan struct{})
+	b.Watch("c", -1, func() { close(fired) })
+	require.NoError(t, rdb.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err())
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("x")})
+	require.NoError(t, err)
+	waitFired(t, fired, 5*time.Second, "a watcher not woken after the subscription was killed")
+	// and the subscription is live again for the next ones
+	fired = make(chan struct{})
+	require.Eventually(t, func() bool { return pubsubClients(t, rdb) >= 1 }, 5*time.Second, 20*time.Millisecond)
+	b.Watch("c", 0, func() { close(fired) })
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("y")})
+	require.NoError(t, err)
+	waitFired(t, fired, 2*time.Second, "a watcher not woken after the subscription came back")
 }
