@@ -50,6 +50,20 @@ func TestContract(t *testing.T) {
 	}))
 }
 
+// TestLeaserContract runs the Leaser contract with two stores (two clients) on one Redis, as
+// two bridge processes.
+func TestLeaserContract(t *testing.T) {
+	rdb := server(t)
+	addr := rdb.(*goredis.Client).Options().Addr
+	var n atomic.Int64
+	storetest.RunLeaser(t, func(t *testing.T) (bridge.Store, bridge.Store) {
+		prefix := "lease" + strconv.FormatInt(n.Add(1), 10) + ":"
+		rdb2 := goredis.NewClient(&goredis.Options{Addr: addr})
+		t.Cleanup(func() { _ = rdb2.Close() })
+		return open(t, rdb, prefix), open(t, rdb2, prefix)
+	})
+}
+
 // TestKeys checks that a conversation's keys share one hash tag whatever its id, and that they expire.
 func TestKeys(t *testing.T) {
 	rdb := server(t)
