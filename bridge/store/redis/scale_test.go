@@ -1,0 +1,279 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+// The Hub on several stores sharing one Redis, as several bridge processes: each has a client
+// of its own, so that one "dies" (its client closes) without the others noticing.
+
+// log is what the bot channels of all the instances were sent, in the order they were sent.
+type sentLog struct {
+	mu  sync.Mutex
+	got []string // "<instance>:<text>" of messages
+}
+
+func (l *sentLog) add(inst, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, inst+":"+text)
+}
+
+func (l *sentLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.got...)
+}
+
+// botChan is a bot channel of one instance: it records the messages it delivers in a shared
+// log, or blocks (until its context ends) while block is set.
+type botChan struct {
+	inst    string
+	log     *sentLog
+	mu      sync.Mutex
+	block   bool
+	entered chan struct{} // closed when a blocked send starts
+	once    sync.Once
+}
+
+func (b *botChan) Name() string { return "botframework" }
+
+func (b *botChan) Send(ctx context.Context, _ bridge.Leg, a *activity.Activity) (string, error) {
+	b.mu.Lock()
+	block := b.block
+	b.mu.Unlock()
+	if block {
+		b.once.Do(func() { close(b.entered) })
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
+	if a.Type == activity.TypeMessage {
+		b.log.add(b.inst, a.Text)
+	}
+	return a.ID, nil
+}
+
+// customerChan records what the customer's leg is sent (here not a log reader, so that the
+// outbox delivers to it).
+type customerChan struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (c *customerChan) Name() string { return "directline" }
+
+func (c *customerChan) Send(_ context.Context, _ bridge.Leg, a *activity.Activity) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, a.Type+":"+a.Text)
+	return a.ID, nil
+}
+
+func (c *customerChan) sent() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.got...)
+}
+
+// instance is one simulated bridge process.
+type instance struct {
+	rdb      *goredis.Client
+	store    *Store
+	hub      *bridge.Hub
+	bot      *botChan
+	customer *customerChan
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+var scaleCfg = bridge.HubConfig{
+	DeliveryTimeout: 10 * time.Second,
+	LeaseTTL:        600 * time.Millisecond,
+	PendingScan:     100 * time.Millisecond,
+	InactivityTick:  50 * time.Millisecond,
+}
+
+// newInstance starts a Hub (running) on a store of its own client of the Redis at addr.
+func newInstance(t *testing.T, addr, name string, log *sentLog, cfg bridge.HubConfig) *instance {
+	t.Helper()
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+	s, err := Open(context.Background(), Options{Client: rdb, Prefix: "scale:"})
+	require.NoError(t, err)
+	in := &instance{rdb: rdb, store: s, bot: &botChan{inst: name, log: log, entered: make(chan struct{})}, customer: &customerChan{}}
+	in.hub = bridge.NewHub(s, cfg, zerolog.Nop())
+	in.hub.Register(in.bot)
+	in.hub.Register(in.customer)
+	ctx, cancel := context.WithCancel(context.Background())
+	in.stop, in.done = cancel, make(chan struct{})
+	go func() { defer close(in.done); _ = in.hub.Run(ctx) }()
+	t.Cleanup(in.kill)
+	return in
+}
+
+// kill ends the instance as a crash would, as far as Redis sees it: its client closes first,
+// so it neither acknowledges nor releases anything; then its goroutines stop.
+func (in *instance) kill() {
+	_ = in.rdb.Close()
+	in.stop()
+	<-in.done
+	in.hub.Close()
+	_ = in.store.Close()
+}
+
+func botLeg(id string) string { return "botframework/" + id }
+
+// TestDeadInstanceDeliveriesTakenOver: instance A's pump for the bot leg is stuck in a
+// delivery with records pending behind it; B sees them pending but leaves them to A's lease.
+// A dies: once its lease runs out B takes the leg over and delivers each pending record once,
+// in order.
+func TestDeadInstanceDeliveriesTakenOver(t *testing.T) {
+	addr := server(t).(*goredis.Client).Options().Addr
+	ctx := context.Background()
+	log := &sentLog{}
+	a := newInstance(t, addr, "a", log, scaleCfg)
+	b := newInstance(t, addr, "b", log, scaleCfg)
+	a.bot.block = true
+
+	_, created, err := a.hub.Start(ctx, "c", bridge.Leg{Channel: "directline", ConversationID: "c"})
+	require.NoError(t, err)
+	require.True(t, created)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _, _ = a.hub.Receive(rctx, bridge.Leg{Channel: "directline", ConversationID: "c"}, say("m0"), "") }()
+	select {
+	case <-a.bot.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("A's pump never delivered")
+	}
+	for i := 1; i < 3; i++ { // appended by other instances meanwhile
+		_, _, err := b.store.Append(ctx, "c", bridge.Entry{From: bridge.RoleCustomer, Activity: say(fmt.Sprint("m", i)), To: []string{botLeg("c")}})
+		require.NoError(t, err)
+	}
+	time.Sleep(4 * scaleCfg.LeaseTTL) // A renews its lease: B, scanning, delivers nothing
+	require.Empty(t, log.all(), "B delivered a leg whose lease A holds")
+
+	died := time.Now()
+	a.kill()
+	require.Eventually(t, func() bool { return len(log.all()) >= 3 }, 10*time.Second, 10*time.Millisecond, "B never took over")
+	took := time.Since(died)
+	time.Sleep(5 * scaleCfg.PendingScan) // anything more would be a duplicate
+	require.Equal(t, []string{"b:m0", "b:m1", "b:m2"}, log.all())
+	require.Less(t, took, scaleCfg.LeaseTTL+5*scaleCfg.PendingScan+time.Second, "takeover time")
+	t.Logf("taken over %s after A died (lease %s, scan %s)", took, scaleCfg.LeaseTTL, scaleCfg.PendingScan)
+	cur, err := b.store.Cursor(ctx, "c", botLeg("c"))
+	require.NoError(t, err)
+	require.Equal(t, int64(2), cur)
+	p, err := b.store.Pending(ctx)
+	require.NoError(t, err)
+	require.Empty(t, p)
+}
+
+// TestInstancesShareALegExactlyOnce: customers' activities of one conversation arrive on three
+// instances at once; each instance's pump delivers the bot leg only under its lease, so the bot
+// gets every activity once, in the log's order, whichever instance delivered it.
+func TestInstancesShareALegExactlyOnce(t *testing.T) {
+	addr := server(t).(*goredis.Client).Options().Addr
+	ctx := context.Background()
+	log := &sentLog{}
+	ins := []*instance{newInstance(t, addr, "a", log, scaleCfg), newInstance(t, addr, "b", log, scaleCfg), newInstance(t, addr, "c", log, scaleCfg)}
+	customer := bridge.Leg{Channel: "directline", ConversationID: "conv"}
+	_, _, err := ins[0].hub.Start(ctx, "conv", customer)
+	require.NoError(t, err)
+	const per = 15
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Go(func() {
+			for j := range per {
+				_, err := in.hub.Receive(ctx, customer, say(fmt.Sprintf("%d-%d", i, j)), "")
+				if err != nil {
+					t.Errorf("receive on %d: %v", i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.Eventually(t, func() bool { return len(log.all()) >= 3*per }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(5 * scaleCfg.PendingScan)
+	recs, err := ins[0].store.Since(ctx, "conv", -1, 0)
+	require.NoError(t, err)
+	var want, got []string
+	for _, r := range recs {
+		if r.Activity.Type == activity.TypeMessage && r.From == bridge.RoleCustomer {
+			want = append(want, r.Activity.Text)
+		}
+	}
+	insts := map[string]bool{}
+	for _, g := range log.all() {
+		inst, text, _ := cutColon(g)
+		insts[inst] = true
+		got = append(got, text)
+	}
+	require.Equal(t, want, got, "every activity once, in the log's order")
+	t.Logf("delivered by %d instances", len(insts))
+}
+
+func cutColon(s string) (string, string, bool) {
+	for i := range len(s) {
+		if s[i] == ':' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// TestTimersFireOnceAcrossInstances: three instances run the same due inactivity timers; each
+// reminder and the close happen once.
+func TestTimersFireOnceAcrossInstances(t *testing.T) {
+	addr := server(t).(*goredis.Client).Options().Addr
+	ctx := context.Background()
+	cfg := scaleCfg
+	cfg.Inactivity = bridge.Inactivity{RemindAfter: 300 * time.Millisecond, CloseAfter: 900 * time.Millisecond}
+	log := &sentLog{}
+	ins := []*instance{newInstance(t, addr, "a", log, cfg), newInstance(t, addr, "b", log, cfg), newInstance(t, addr, "c", log, cfg)}
+	const n = 4
+	for i := range n {
+		_, _, err := ins[i%3].hub.Start(ctx, fmt.Sprint("t", i), bridge.Leg{Channel: "directline", ConversationID: fmt.Sprint("t", i)})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		for i := range n {
+			c, err := ins[0].store.Conversation(ctx, fmt.Sprint("t", i))
+			if err != nil || c.State != bridge.StateEnded {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "every conversation closed for inactivity")
+	time.Sleep(5 * cfg.InactivityTick)
+	for i := range n {
+		recs, err := ins[0].store.Since(ctx, fmt.Sprint("t", i), -1, 0)
+		require.NoError(t, err)
+		var texts []string
+		for _, r := range recs {
+			texts = append(texts, r.Activity.Type+":"+r.Activity.Text)
+		}
+		require.Equal(t, []string{
+			"message:" + bridge.DefaultReminder, "message:" + bridge.DefaultCloseText, "endOfConversation:",
+		}, texts, "conversation t%d", i)
+	}
+	var got []string
+	for _, in := range ins {
+		got = append(got, in.customer.sent()...)
+	}
+	require.Len(t, got, 3*n, "each reminder, close and end delivered once: %v", got)
+}
+
+func say(text string) *activity.Activity {
+	return &activity.Activity{Type: "message", Text: text, From: &activity.ChannelAccount{ID: "u"}}
+}
