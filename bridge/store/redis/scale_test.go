@@ -150,7 +150,9 @@ func TestDeadInstanceDeliveriesTakenOver(t *testing.T) {
 	require.True(t, created)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { _, _ = a.hub.Receive(rctx, bridge.Leg{Channel: "directline", ConversationID: "c"}, say("m0"), "") }()
+	go func() {
+		_, _ = a.hub.Receive(rctx, bridge.Leg{Channel: "directline", ConversationID: "c"}, say("m0"), "")
+	}()
 	select {
 	case <-a.bot.entered:
 	case <-time.After(5 * time.Second):
