@@ -45,6 +45,8 @@ type botChan struct {
 	block   bool
 	entered chan struct{} // closed when a blocked send starts
 	once    sync.Once
+	// release, when set, ends a blocked send: it then delivers (a stalled process that wakes up)
+	release chan struct{}
 }
 
 func (b *botChan) Name() string { return "botframework" }
@@ -55,8 +57,11 @@ func (b *botChan) Send(ctx context.Context, _ bridge.Leg, a *activity.Activity) 
 	b.mu.Unlock()
 	if block {
 		b.once.Do(func() { close(b.entered) })
-		<-ctx.Done()
-		return "", ctx.Err()
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-b.release:
+		}
 	}
 	if a.Type == activity.TypeMessage {
 		b.log.add(b.inst, a.Text)
@@ -278,4 +283,54 @@ func TestTimersFireOnceAcrossInstances(t *testing.T) {
 
 func say(text string) *activity.Activity {
 	return &activity.Activity{Type: "message", Text: text, From: &activity.ChannelAccount{ID: "u"}}
+}
+
+// stalled is a store whose Renew says yes without asking Redis: a process that stalled (a long
+// pause, a partition) and believes it still holds its leases while they run out.
+type stalled struct{ *Store }
+
+func (stalled) Renew(context.Context, string, string, int64, time.Duration) (bool, error) {
+	return true, nil
+}
+
+// TestStaleOwnerIsFenced: instance A stalls inside a delivery past its lease; B takes the leg
+// over and delivers. When A wakes up, its delivery completes (a duplicate under the same id,
+// which at-least-once allows) but its acknowledgement is fenced: the cursor stays B's and A
+// delivers nothing more.
+func TestStaleOwnerIsFenced(t *testing.T) {
+	addr := server(t).(*goredis.Client).Options().Addr
+	ctx := context.Background()
+	log := &sentLog{}
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	sa, err := Open(ctx, Options{Client: rdb, Prefix: "scale:"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sa.Close() })
+	abot := &botChan{inst: "a", log: log, block: true, entered: make(chan struct{}), release: make(chan struct{})}
+	a := bridge.NewHub(stalled{sa}, scaleCfg, zerolog.Nop())
+	a.Register(abot)
+	a.Register(&customerChan{})
+	t.Cleanup(a.Close)
+	newInstance(t, addr, "b", log, scaleCfg) // scanning, it takes the leg over when A's lease runs out
+
+	customer := bridge.Leg{Channel: "directline", ConversationID: "c"}
+	_, _, err = a.Start(ctx, "c", customer)
+	require.NoError(t, err)
+	for i := range 3 {
+		_, _, err := sa.Append(ctx, "c", bridge.Entry{From: bridge.RoleCustomer, Activity: say(fmt.Sprint("m", i)), To: []string{botLeg("c")}})
+		require.NoError(t, err)
+	}
+	go func() { _ = a.Run(ctx) }() // resumes the pending leg: A's pump takes the lease and stalls
+	select {
+	case <-abot.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("A's pump never delivered")
+	}
+	require.Eventually(t, func() bool { return len(log.all()) >= 3 }, 10*time.Second, 10*time.Millisecond, "B never took over")
+	close(abot.release) // A wakes up
+	time.Sleep(5 * scaleCfg.PendingScan)
+	require.Equal(t, []string{"b:m0", "b:m1", "b:m2", "a:m0"}, log.all(), "A delivered its stalled record, and nothing more")
+	cur, err := sa.Cursor(ctx, "c", botLeg("c"))
+	require.NoError(t, err)
+	require.Equal(t, int64(2), cur)
 }
