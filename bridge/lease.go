@@ -170,3 +170,12 @@ func (o *outbox) ack(k lineKey, r *leased, seq int64) {
 		o.h.log.Warn().Err(err).Str("conv_id", k.conv).Str("leg", k.leg).Msg("outbox: cursor not stored")
 	}
 }
+
+// SharedValues is an optional capability of a Store that several bridge processes share: the
+// bridge's own values (conversation "") created once for all of them, for what every instance
+// must agree on (the Direct Line secret, the key that signs the bot's tokens).
+type SharedValues interface {
+	// InitValue stores value as the bridge's own value under key unless one is stored already,
+	// and returns the stored one: of processes racing, every one gets the first's.
+	InitValue(ctx context.Context, key string, value []byte) ([]byte, error)
+}

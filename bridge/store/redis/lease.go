@@ -123,3 +123,23 @@ func (s *Store) ClaimTimer(ctx context.Context, t bridge.Timer, ttl time.Duratio
 	}
 	return tok, tok > 0, nil
 }
+
+var _ bridge.SharedValues = (*Store)(nil)
+
+// InitValue implements bridge.SharedValues: HSETNX on the bridge's own values, then a read, in
+// one transaction.
+func (s *Store) InitValue(ctx context.Context, key string, value []byte) ([]byte, error) {
+	if value == nil {
+		value = []byte{}
+	}
+	var get *goredis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.HSetNX(ctx, s.valuesKey(), key, value)
+		get = p.HGet(ctx, s.valuesKey(), key)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis store: init value %q: %w", key, err)
+	}
+	return get.Bytes()
+}

@@ -64,6 +64,16 @@ func TestLeaserContract(t *testing.T) {
 	})
 }
 
+// TestSharedValuesContract runs the SharedValues contract with two stores on one Redis.
+func TestSharedValuesContract(t *testing.T) {
+	rdb := server(t)
+	rdb2 := goredis.NewClient(&goredis.Options{Addr: rdb.(*goredis.Client).Options().Addr})
+	t.Cleanup(func() { _ = rdb2.Close() })
+	storetest.RunSharedValues(t, func(t *testing.T) (bridge.Store, bridge.Store) {
+		return open(t, rdb, "shared:"), open(t, rdb2, "shared:")
+	})
+}
+
 // TestKeys checks that a conversation's keys share one hash tag whatever its id, and that they expire.
 func TestKeys(t *testing.T) {
 	rdb := server(t)

@@ -218,3 +218,42 @@ func RunLeaser(t *testing.T, newPair func(t *testing.T) (a, b bridge.Store)) {
 		}, 5*time.Second, 20*time.Millisecond, "claimed again once the dead claimer's lease ran out")
 	})
 }
+
+// RunSharedValues checks the contract of bridge.SharedValues with two stores on the same
+// (fresh, empty) data, as two processes.
+func RunSharedValues(t *testing.T, newPair func(t *testing.T) (a, b bridge.Store)) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	sa, ok := a.(bridge.SharedValues)
+	require.True(t, ok)
+	sb, ok := b.(bridge.SharedValues)
+	require.True(t, ok)
+	got := make([][]byte, 16)
+	var wg sync.WaitGroup
+	for i := range got {
+		s := sa
+		if i%2 == 1 {
+			s = sb
+		}
+		wg.Go(func() {
+			v, err := s.InitValue(ctx, "secret", []byte{byte('a' + i)})
+			if err == nil {
+				got[i] = v
+			}
+		})
+	}
+	wg.Wait()
+	require.NotNil(t, got[0])
+	for i := range got {
+		require.Equal(t, got[0], got[i], "every process gets the first value")
+	}
+	v, err := b.Value(ctx, "", "secret")
+	require.NoError(t, err)
+	require.Equal(t, got[0], v, "an own value like any other")
+	again, err := sb.InitValue(ctx, "secret", []byte("other"))
+	require.NoError(t, err)
+	require.Equal(t, got[0], again, "a later call does not replace it")
+	other, err := sa.InitValue(ctx, "key", []byte("k"))
+	require.NoError(t, err)
+	require.Equal(t, []byte("k"), other)
+}
