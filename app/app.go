@@ -101,6 +101,9 @@ func (a *App) build() error {
 		if sv, ok := a.Store.(bridge.SharedValues); ok {
 			env.Shared = sharedValue(a.Store, sv)
 		}
+		if l, ok := a.Store.(bridge.Leaser); ok {
+			env.Leases = l
+		}
 		ch, err := r.Build(a.cfg.sections[r.Section], env)
 		if err != nil {
 			return err

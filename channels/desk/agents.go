@@ -178,23 +178,8 @@ func (d *Desk) serveAgent(w http.ResponseWriter, r *http.Request) {
 
 // command carries out what an agent asked for.
 func (d *Desk) command(ctx context.Context, agent string, m deskMsg) error {
-	var events []routing.Event
-	var then func(ctx context.Context) error
-	var err error
 	conv := m.ConversationID
-	switch m.Type {
-	case "presence":
-		p, ok := routing.ParsePresence(m.Presence)
-		if !ok {
-			return errors.New("unknown presence " + m.Presence)
-		}
-		events, err = d.engine.SetPresence(agent, p)
-		then = func(context.Context) error { d.refreshAgent(agent); return nil }
-	case "accept":
-		events, err = d.engine.Accept(agent, conv)
-	case "decline":
-		events, err = d.engine.Decline(agent, conv)
-	case "send":
+	if m.Type == "send" {
 		text := strings.TrimSpace(m.Text)
 		if !d.holds(agent, conv) {
 			return errors.New("you do not hold this conversation")
@@ -203,44 +188,64 @@ func (d *Desk) command(ctx context.Context, agent string, m deskMsg) error {
 			return nil
 		}
 		return d.say(ctx, conv, d.agentAccount(agent), "agent", text)
-	case "transfer":
-		if !d.holds(agent, conv) {
-			return errors.New("you do not hold this conversation")
-		}
-		switch m.Kind {
-		case "queue":
-			var dec routing.Decision
-			dec, err = d.engine.TransferToQueue(conv, m.Target)
-			events = dec.Events
-			then = func(ctx context.Context) error {
-				d.sendTo(agent, deskMsg{Type: "removed", ConversationID: conv})
-				return d.hub.Requeue(ctx, conv)
+	}
+	var events []routing.Event
+	var then func(ctx context.Context) error
+	err := d.decide(ctx, func() error {
+		var err error
+		events, then = nil, nil
+		switch m.Type {
+		case "presence":
+			p, ok := routing.ParsePresence(m.Presence)
+			if !ok {
+				return errors.New("unknown presence " + m.Presence)
 			}
-		case "bot":
-			var dec routing.Decision
-			dec, err = d.engine.TransferToBot(conv, m.Target)
-			events = dec.Events
+			events, err = d.engine.SetPresence(agent, p)
+			then = func(context.Context) error { d.refreshAgent(agent); return nil }
+		case "accept":
+			events, err = d.engine.Accept(agent, conv)
+		case "decline":
+			events, err = d.engine.Decline(agent, conv)
+		case "transfer":
+			if !d.holds(agent, conv) {
+				return errors.New("you do not hold this conversation")
+			}
+			switch m.Kind {
+			case "queue":
+				var dec routing.Decision
+				dec, err = d.engine.TransferToQueue(conv, m.Target)
+				events = dec.Events
+				then = func(ctx context.Context) error {
+					d.sendTo(agent, deskMsg{Type: "removed", ConversationID: conv})
+					return d.hub.Requeue(ctx, conv)
+				}
+			case "bot":
+				var dec routing.Decision
+				dec, err = d.engine.TransferToBot(conv, m.Target)
+				events = dec.Events
+				then = func(ctx context.Context) error {
+					d.sendTo(agent, deskMsg{Type: "removed", ConversationID: conv})
+					return d.hub.ReturnToBot(ctx, conv)
+				}
+			default:
+				return errors.New("transfer to a queue or a bot")
+			}
+		case "end":
+			if !d.holds(agent, conv) {
+				return errors.New("you do not hold this conversation")
+			}
+			// Release, not End: the agent ended it, which tells the customer ("Agent ended
+			// conversation") and frees the agent's capacity; it leaves routing too.
+			events, err = d.engine.Release(agent, conv)
 			then = func(ctx context.Context) error {
-				d.sendTo(agent, deskMsg{Type: "removed", ConversationID: conv})
-				return d.hub.ReturnToBot(ctx, conv)
+				d.broadcastRemoved(conv)
+				return d.hub.End(ctx, conv, bridge.RoleAgent, handoff.End{Reason: handoff.EndAgent})
 			}
 		default:
-			return errors.New("transfer to a queue or a bot")
+			return errors.New("unknown command " + m.Type)
 		}
-	case "end":
-		if !d.holds(agent, conv) {
-			return errors.New("you do not hold this conversation")
-		}
-		// Release, not End: the agent ended it, which tells the customer ("Agent ended
-		// conversation") and frees the agent's capacity; it leaves routing too.
-		events, err = d.engine.Release(agent, conv)
-		then = func(ctx context.Context) error {
-			d.broadcastRemoved(conv)
-			return d.hub.End(ctx, conv, bridge.RoleAgent, handoff.End{Reason: handoff.EndAgent})
-		}
-	default:
-		return errors.New("unknown command " + m.Type)
-	}
+		return err
+	})
 	if err != nil {
 		return err
 	}
