@@ -58,6 +58,8 @@ type convView struct {
 	Context    map[string]any    `json:"context"`
 	Transcript []entry           `json:"transcript"`
 	Extra      map[string]string `json:"extra,omitempty"`
+
+	last int64 // the log's last seq the transcript read (-1: none)
 }
 
 // entry is one line of a transcript as the desk shows it.
@@ -334,6 +336,7 @@ func (d *Desk) view(ctx context.Context, convID string) *convView {
 			after = r.Seq
 		}
 	}
+	v.last = after
 	return v
 }
 
@@ -345,6 +348,9 @@ func (d *Desk) refresh(convID string) {
 	}
 	if v := d.view(context.Background(), convID); v != nil {
 		d.sendTo(cs.Agent, deskMsg{Type: "conversation", Conversation: v})
+		if d.leases != nil {
+			d.watchFrom(convID, v.last) // what comes after reaches the page (shared.go)
+		}
 	}
 	d.refreshAgent(cs.Agent)
 }
@@ -355,7 +361,17 @@ func (d *Desk) refreshAgent(agent string) {
 }
 
 // pushEntry sends a new transcript line to the agent who is offered or holds the conversation.
+// With several instances the line comes from the log instead (shared.go: watchFrom), whichever
+// instance appended or delivered it.
 func (d *Desk) pushEntry(convID string, e entry) {
+	if d.leases != nil {
+		return
+	}
+	d.pushLine(convID, e)
+}
+
+// pushLine sends a transcript line to the conversation's agent's pages.
+func (d *Desk) pushLine(convID string, e entry) {
 	if cs, ok := d.engine.Conversation(convID); ok && cs.Agent != "" {
 		d.sendTo(cs.Agent, deskMsg{Type: "activity", ConversationID: convID, Entry: &e})
 	}

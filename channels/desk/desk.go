@@ -58,8 +58,9 @@ type Desk struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	leases   bridge.Leaser // nil: one process
-	decideMu sync.Mutex    // serializes decisions with several processes (shared.go)
+	leases   bridge.Leaser         // nil: one process
+	decideMu sync.Mutex            // serializes decisions with several processes (shared.go)
+	watches  map[string]*convWatch // with several processes: the logs pushed to pages (d.mu)
 
 	// What persist last wrote (see persist.go), the worker's only (with several processes:
 	// decideMu's): each task's JSON by conversation id, and the shared routing state's.
@@ -117,7 +118,7 @@ func New(hub Hub, tokens TokenIssuer, cfg Config, log zerolog.Logger) (*Desk, er
 	d := &Desk{
 		hub: hub, engine: engine, tokens: tokens, log: log.With().Str("channel", ChannelName).Logger(),
 		convs: map[string]*convInfo{}, socks: map[string]map[*agentSocket]struct{}{}, tasks: make(chan task, 1024), done: make(chan struct{}),
-		written: map[string]string{}, leases: cfg.Leases,
+		written: map[string]string{}, leases: cfg.Leases, watches: map[string]*convWatch{},
 	}
 	ctx := context.Background()
 	if err := d.restore(ctx); err != nil {
@@ -276,6 +277,9 @@ func (d *Desk) work(ctx context.Context, tick time.Duration) {
 			}
 			if len(events) > 0 {
 				d.run(ctx, task{events: events})
+			}
+			if d.leases != nil {
+				d.syncWatches()
 			}
 		}
 	}

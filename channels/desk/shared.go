@@ -29,6 +29,12 @@ import (
 // decision too, which also brings its copy up to date: agents' pages connected to it learn
 // within a tick of what another instance decided (refresh).
 //
+// Transcripts reach agents' pages from the log: the instance a page is connected to watches the
+// log of each conversation offered to or held by its agent (Hub.Watch, woken across instances)
+// and pushes each new line, whichever instance appended it or delivered it to the desk leg.
+// syncWatches, on each tick, starts the watches of conversations that came to this instance's
+// pages (with a fresh view) and stops those that left.
+//
 // decideMu serializes decisions within the process; it is held while the store is called, and
 // only d.mu (a leaf) is taken under it.
 
@@ -210,4 +216,110 @@ func (d *Desk) changes(old, now routing.State) []func() {
 		}
 	}
 	return notes
+}
+
+// convWatch is the watch of one conversation's log for this instance's pages.
+type convWatch struct {
+	gen   int   // bumped when the watch restarts: older callbacks do nothing
+	after int64 // the last seq pushed (or in the view the page got)
+	stop  func() bool
+}
+
+// watchFrom (re)starts pushing the conversation's transcript lines past after to its agent's
+// pages on this instance.
+func (d *Desk) watchFrom(convID string, after int64) {
+	d.mu.Lock()
+	w := d.watches[convID]
+	if w == nil {
+		w = &convWatch{}
+		d.watches[convID] = w
+	}
+	if w.stop != nil {
+		w.stop()
+	}
+	w.gen++
+	w.after, w.stop = after, nil
+	gen := w.gen
+	d.mu.Unlock()
+	d.arm(convID, gen, after)
+}
+
+// arm watches the log past after for the watch's generation gen.
+func (d *Desk) arm(convID string, gen int, after int64) {
+	stop := d.hub.Watch(convID, after, func() { d.pushNew(convID, gen) })
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w := d.watches[convID]; w != nil && w.gen == gen {
+		w.stop = stop
+		return
+	}
+	stop()
+}
+
+// pushNew pushes the lines the log gained to the conversation's agent's pages, and watches on.
+func (d *Desk) pushNew(convID string, gen int) {
+	d.mu.Lock()
+	w := d.watches[convID]
+	if w == nil || w.gen != gen {
+		d.mu.Unlock()
+		return
+	}
+	after := w.after
+	d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), decideTimeout)
+	defer cancel()
+	recs, err := d.hub.Since(ctx, convID, after, 500)
+	if err != nil { // gone, or the store failing: syncWatches starts it again with a fresh view
+		d.mu.Lock()
+		if w := d.watches[convID]; w != nil && w.gen == gen {
+			delete(d.watches, convID)
+		}
+		d.mu.Unlock()
+		return
+	}
+	for _, r := range recs {
+		if e, ok := entryOf(r); ok {
+			d.pushLine(convID, e)
+		}
+		after = r.Seq
+	}
+	d.mu.Lock()
+	if w := d.watches[convID]; w == nil || w.gen != gen {
+		d.mu.Unlock()
+		return
+	}
+	w.after = after
+	d.mu.Unlock()
+	d.arm(convID, gen, after)
+}
+
+// syncWatches watches the logs of the conversations offered to or held by agents with a page
+// on this instance, and stops watching the others.
+func (d *Desk) syncWatches() {
+	want := map[string]bool{}
+	convs := d.engine.Export().Conversations
+	d.mu.Lock()
+	for _, c := range convs {
+		if c.Agent != "" && (c.Stage == routing.StageOffered || c.Stage == routing.StageAssigned) && len(d.socks[c.Agent]) > 0 {
+			want[c.ID] = true
+		}
+	}
+	var start []string
+	for id := range want {
+		if d.watches[id] == nil {
+			start = append(start, id)
+		}
+	}
+	for id, w := range d.watches {
+		if !want[id] {
+			if w.stop != nil {
+				w.stop()
+			}
+			delete(d.watches, id)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range start {
+		d.refresh(id) // a fresh view, from which the watch starts
+	}
 }

@@ -152,3 +152,70 @@ func TestRoutingDecidedOnceAcrossInstances(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	require.Equal(t, int32(1), accepts.Load(), "one Accept")
 }
+
+// An agent's page on instance B gets the customer's words that instance A received and
+// delivered, and its own replies, once each, in order.
+func TestAgentPageOnAnotherInstance(t *testing.T) {
+	ctx := context.Background()
+	addr := testutil.RedisServer(t)
+	var accepts atomic.Int32
+	hubA, _, _ := sharedDesk(t, addr, &accepts)
+	_, deskB, _ := sharedDesk(t, addr, &accepts)
+	leg := bridge.Leg{Channel: "directline", ConversationID: "c", User: activity.ChannelAccount{ID: "u", Name: "Uma"}}
+	_, _, err := hubA.Start(ctx, "c", leg)
+	require.NoError(t, err)
+	// the agent's page is open on B
+	var agent string
+	require.Eventually(t, func() bool {
+		if _, err := hubA.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "I want to talk to a human", From: &activity.ChannelAccount{ID: "u"}}, "x"); err != nil {
+			return false
+		}
+		c, ok := deskB.engine.Conversation("c")
+		agent = c.Agent
+		return ok && c.Stage == routing.StageOffered
+	}, 5*time.Second, 20*time.Millisecond, "offered, as B knows")
+	page := &agentSocket{agent: agent, out: make(chan deskMsg, 256)}
+	deskB.mu.Lock()
+	deskB.socks[agent] = map[*agentSocket]struct{}{page: {}}
+	deskB.mu.Unlock()
+	next := func(typ string) deskMsg {
+		t.Helper()
+		for {
+			select {
+			case m := <-page.out:
+				if m.Type == typ {
+					return m
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no %q message on the page", typ)
+			}
+		}
+	}
+	view := next("conversation")
+	require.Equal(t, "c", view.Conversation.ID)
+	require.NoError(t, deskB.command(ctx, agent, deskMsg{Type: "accept", ConversationID: "c"}))
+	require.Eventually(t, func() bool { c, err := hubA.Conversation(ctx, "c"); return err == nil && c.State == bridge.StateAgent }, 5*time.Second, 20*time.Millisecond)
+
+	var got []string
+	for i := range 3 {
+		_, err := hubA.Receive(ctx, leg, &activity.Activity{Type: "message", Text: fmt.Sprint("customer ", i), From: &activity.ChannelAccount{ID: "u"}}, "")
+		require.NoError(t, err)
+		require.NoError(t, deskB.command(ctx, agent, deskMsg{Type: "send", ConversationID: "c", Text: fmt.Sprint("agent ", i)}))
+	}
+	for len(got) < 6 {
+		m := next("activity")
+		require.Equal(t, "c", m.ConversationID)
+		if m.Entry.Role != "system" { // "… has joined the conversation."
+			got = append(got, m.Entry.Role+": "+m.Entry.Text)
+		}
+	}
+	want := []string{"customer: customer 0", "agent: agent 0", "customer: customer 1", "agent: agent 1", "customer: customer 2", "agent: agent 2"}
+	require.Equal(t, want, got)
+	select {
+	case m := <-page.out:
+		if m.Type == "activity" {
+			t.Fatalf("a line pushed twice: %+v", m.Entry)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -139,6 +139,7 @@ type Store struct {
 	subReady   chan struct{}      // closed while the subscription is live
 	subStop    context.CancelFunc // ends the subscriber
 	subDone    chan struct{}      // closed when it has ended
+	subPS      *goredis.PubSub    // its subscription, for stopSubscriber to close
 }
 
 var _ bridge.Store = (*Store)(nil)

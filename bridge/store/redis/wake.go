@@ -129,7 +129,10 @@ func (s *Store) setUp(up bool) {
 // is replaced.
 func (s *Store) subscriber(ctx context.Context) {
 	defer close(s.subDone)
-	ps := s.rdb.Subscribe(ctx, s.wakeChannel())
+	ps := s.subscribe(ctx)
+	if ps == nil {
+		return
+	}
 	defer func() { _ = ps.Close() }()
 	pinged := false // a ping is outstanding
 	for ctx.Err() == nil {
@@ -160,7 +163,9 @@ func (s *Store) subscriber(ctx context.Context) {
 			if sleep(ctx, 100*time.Millisecond) != nil {
 				return
 			}
-			ps = s.rdb.Subscribe(ctx, s.wakeChannel())
+			if ps = s.subscribe(ctx); ps == nil {
+				return
+			}
 			continue
 		}
 		pinged = false
@@ -177,14 +182,34 @@ func (s *Store) subscriber(ctx context.Context) {
 	}
 }
 
-// stopSubscriber ends the subscriber, if it runs, and waits for it.
+// subscribe opens the subscription, and keeps it where stopSubscriber can close it; nil when
+// the subscriber is stopping.
+func (s *Store) subscribe(ctx context.Context) *goredis.PubSub {
+	ps := s.rdb.Subscribe(ctx, s.wakeChannel())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil {
+		_ = ps.Close()
+		return nil
+	}
+	s.subPS = ps
+	return ps
+}
+
+// stopSubscriber ends the subscriber, if it runs, and waits for it: closing its subscription
+// ends the read it waits in.
 func (s *Store) stopSubscriber() {
 	s.mu.Lock()
-	stop, done := s.subStop, s.subDone
-	s.subStop = nil
+	stop, done, ps := s.subStop, s.subDone, s.subPS
+	s.subStop, s.subPS = nil, nil
+	if stop != nil {
+		stop() // under mu: subscribe sees it, and keeps no new subscription
+	}
 	s.mu.Unlock()
 	if stop != nil {
-		stop()
+		if ps != nil {
+			_ = ps.Close()
+		}
 		<-done
 	}
 }
