@@ -20,6 +20,8 @@
 //	{id}:vals    hash: value key -> value
 //	{id}:files   hash: d:<file id> -> data, t:<file id> -> content type (one key rather than
 //	             one per file, so that the scripts can refresh its TTL with the others)
+//	{id}:lease:<name>  string: the fencing token of the lease's holder, set NX PX (leases, below)
+//	{id}:fence   hash: lease name -> the last fencing token issued (TTL: the conversation's)
 //
 // Append is one script: it checks that the conversation exists and the idempotency key, takes
 // XLEN as the next seq (the stream is never trimmed: it expires whole), XADDs with the
@@ -32,6 +34,7 @@
 //	pending             set of conversations that ever addressed a leg (a superset of Pending)
 //	values              hash of the bridge's own values (conversation ""), never expired
 //	vidx:<key>          set of the conversations that have a value under key
+//	wake                the pub/sub channel of the appends' wake-up hints (Wake-ups, below)
 //
 // In a Cluster these cannot share a script with the conversation's keys, which are the truth:
 // the indexes are written in a step of their own, pending and vidx before the conversation's
@@ -77,6 +80,25 @@
 // answers no ping within 5s, it is replaced, and when it is live again every watcher of the
 // process is woken to read the log again (hints published meanwhile are lost). A Watch that
 // cannot get a live subscription within 5s fires at once, as one whose read fails.
+//
+// # Leases
+//
+// The Store is a bridge.Leaser, so that the Hubs of several instances run each leg's outbox
+// pump and each due timer in one process at a time (bridge's package documentation). Acquire is
+// a script: when {id}:lease:<name> is absent it takes the next token from {id}:fence (HINCRBY)
+// and sets the lease to it with NX semantics and PX the lease's TTL; Renew and Release act only
+// when the lease still holds the caller's token. AckFenced is the ack script with one more
+// check, in the same script: the fence's last token for the leg's outbox lease is the caller's,
+// so an owner whose lease ran out and was taken over cannot move the cursor. ClaimTimer checks,
+// in one script, that the timer's hash still says the due time the caller read, and takes the
+// timer's lease: of the instances that read a due timer one claims it, and none after its
+// handler moved it. The lease and fence keys share the conversation's hash tag, so all of this
+// works in a Cluster. The bridge's own values (conversation "") take the tag "~", so the sandbox
+// desk's routing lease lives there.
+//
+// SharedValues' InitValue is HSETNX on the bridge's own values then HGET, in one transaction:
+// the generated Direct Line secret and the bot-signing key are created once for all instances.
+// They are stored in Redis as they are: protect the server (ACLs, TLS with rediss://).
 //
 // # Retention
 //
