@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -22,7 +24,7 @@ import (
 // serveOnRedis serves the production registry on the redis store at redisURL with a data
 // directory of its own (another machine), on a loopback port, until the test ends, and
 // returns its base URL.
-func serveOnRedis(t *testing.T, redisURL string) (*app.App, string) {
+func serveOnRedis(t *testing.T, redisURL, botURL string) (*app.App, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -30,7 +32,7 @@ func serveOnRedis(t *testing.T, redisURL string) (*app.App, string) {
 	cfg.Store, cfg.Listen, cfg.ShutdownTimeout, cfg.DataDir = "redis", ln.Addr().String(), 5*time.Second, t.TempDir()
 	cfg.PublicURL = "http://bridge.example" // the same public URL behind the load balancer
 	require.NoError(t, cfg.Set("BRIDGE_REDIS_URL", redisURL))
-	require.NoError(t, cfg.Set("BRIDGE_BOT_ENDPOINT", "http://127.0.0.1:1/api/messages"))
+	require.NoError(t, cfg.Set("BRIDGE_BOT_ENDPOINT", botURL))
 	a, err := app.New(cfg, zerolog.Nop())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -45,8 +47,10 @@ func serveOnRedis(t *testing.T, redisURL string) (*app.App, string) {
 func TestInstancesShareSecretAndSigningKey(t *testing.T) {
 	ctx := context.Background()
 	redisURL := "redis://" + testutil.RedisServer(t) + "/0"
-	a, urlA := serveOnRedis(t, redisURL)
-	_, urlB := serveOnRedis(t, redisURL)
+	bot := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	t.Cleanup(bot.Close)
+	a, urlA := serveOnRedis(t, redisURL, bot.URL+"/api/messages")
+	_, urlB := serveOnRedis(t, redisURL, bot.URL+"/api/messages")
 
 	secret, err := a.Store.Value(ctx, "", directline.SharedSecretKey)
 	require.NoError(t, err)
@@ -59,6 +63,7 @@ func TestInstancesShareSecretAndSigningKey(t *testing.T) {
 	var conv struct {
 		ConversationID string `json:"conversationId"`
 		Token          string `json:"token"`
+		StreamURL      string `json:"streamUrl"`
 	}
 	status := doJSON(t, req, &conv)
 	require.Equal(t, http.StatusCreated, status)
@@ -80,6 +85,29 @@ func TestInstancesShareSecretAndSigningKey(t *testing.T) {
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+conv.Token[:len(conv.Token)-4]+"AAAA")
 	require.Equal(t, http.StatusUnauthorized, doJSON(t, req, nil))
+
+	// a stream on A gets at once what is posted through B
+	streamURL := strings.Replace(conv.StreamURL, "ws://bridge.example", "ws://"+strings.TrimPrefix(urlA, "http://"), 1)
+	require.NotEqual(t, conv.StreamURL, streamURL)
+	ws, _, err := websocket.DefaultDialer.Dial(streamURL, nil)
+	require.NoError(t, err)
+	defer ws.Close()
+	posted := time.Now()
+	req, err = http.NewRequest(http.MethodPost, urlB+"/v3/directline/conversations/"+conv.ConversationID+"/activities",
+		strings.NewReader(`{"type":"message","text":"through B","from":{"id":"u1"}}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+conv.Token)
+	req.Header.Set("Content-Type", "application/json")
+	require.Equal(t, http.StatusOK, doJSON(t, req, nil))
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, frame, err := ws.ReadMessage()
+		require.NoError(t, err, "the stream on A never got the activity posted through B")
+		if strings.Contains(string(frame), `"through B"`) {
+			break
+		}
+	}
+	t.Logf("on A's stream %s after the POST to B was sent", time.Since(posted))
 
 	// both publish the same signing key for the bot
 	keys := func(base string) string {
