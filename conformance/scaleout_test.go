@@ -1,17 +1,25 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
@@ -76,4 +84,140 @@ func TestScaleOutInstanceKilledWithDeliveriesPending(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("%s|%07d", conv, i), id, "under the log's id")
 	}
 	t.Logf("B took the bot leg over %s after A was killed", took)
+}
+
+// replyingBot is a self-hosted bot that answers each message within its turn, "echo: <text>",
+// through the Connector API of a bridge instance of its choosing (replyTo), not the one that
+// delivered the message.
+type replyingBot struct {
+	replyTo string // host:port
+	srv     *httptest.Server
+	errs    chan error
+}
+
+func (b *replyingBot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a, err := activity.Decode(mustRead(r))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if a.Type == activity.TypeMessage {
+		reply := map[string]any{"type": "message", "text": "echo: " + a.Text, "replyToId": a.ID,
+			"from": map[string]string{"id": "bot"}, "conversation": map[string]string{"id": a.Conversation.ID}}
+		body, _ := json.Marshal(reply)
+		u := fmt.Sprintf("http://%s/v3/conversations/%s/activities/%s", b.replyTo, url.PathEscape(a.Conversation.ID), url.PathEscape(a.ID))
+		resp, err := http.Post(u, "application/json", bytes.NewReader(body))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("reply to %s: %s", b.replyTo, resp.Status)
+			}
+		}
+		if err != nil {
+			select {
+			case b.errs <- err:
+			default:
+			}
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func mustRead(r *http.Request) []byte {
+	b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	return b
+}
+
+// TestScaleOutThreeInstances: three bridge processes on one Redis. The customer's client streams
+// from instance A and POSTs through instance B; the bot replies to instance C's Connector API.
+// The stream gets every activity exactly once, in order: each message, then the bot's echo.
+func TestScaleOutThreeInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	redisAddr := testutil.RedisServer(t)
+	cfgFile := filepath.Join(t.TempDir(), "bridge.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("store: redis\nredis:\n  url: redis://"+redisAddr+"/0\n"), 0o600))
+	bin := testutil.BuildBridge(t)
+	bot := &replyingBot{errs: make(chan error, 1)}
+	bot.srv = httptest.NewServer(bot)
+	t.Cleanup(bot.srv.Close)
+	var ins []*testutil.Bridge
+	for range 3 {
+		p := &testutil.Bridge{Bin: bin, Addr: testutil.FreeAddr(t), DataDir: t.TempDir(),
+			// one public URL, as behind a load balancer: it is the issuer of the Direct Line tokens
+			Args: []string{"--config", cfgFile, "--bot-endpoint", bot.srv.URL + "/api/messages", "--escalation-target", "none",
+				"--public-url", "http://bridge.example"}}
+		p.Start(t)
+		ins = append(ins, p)
+	}
+	a, b, c := ins[0], ins[1], ins[2]
+	bot.replyTo = c.Addr
+
+	rdb := goredis.NewClient(&goredis.Options{Addr: redisAddr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	secret, err := rdb.HGet(context.Background(), "bfbridge:values", "directline-secret").Result()
+	require.NoError(t, err)
+
+	// the conversation and its token from A, the stream from A
+	req, err := http.NewRequest(http.MethodPost, "http://"+a.Addr+"/v3/directline/conversations", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var conv struct {
+		ConversationID string `json:"conversationId"`
+		Token          string `json:"token"`
+		StreamURL      string `json:"streamUrl"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&conv))
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	streamURL := strings.Replace(conv.StreamURL, "ws://bridge.example", "ws://"+a.Addr, 1) // the balancer sends it to A
+	require.NotEqual(t, conv.StreamURL, streamURL)
+	ws, _, err := websocket.DefaultDialer.Dial(streamURL, nil)
+	require.NoError(t, err)
+	defer ws.Close()
+
+	const n = 10
+	var want []string
+	for i := range n {
+		text := fmt.Sprint("m", i)
+		require.Equal(t, http.StatusOK, dlPost(t, b.Addr, conv.ConversationID, conv.Token, text), "POST through B")
+		want = append(want, text, "echo: "+text)
+	}
+	select {
+	case err := <-bot.errs:
+		t.Fatal(err)
+	default:
+	}
+	var got []string
+	seen := map[string]bool{}
+	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for len(got) < len(want) {
+		_, frame, err := ws.ReadMessage()
+		require.NoError(t, err, "the stream on A stopped; it had %v", got)
+		if len(frame) == 0 {
+			continue // a keep-alive
+		}
+		var set struct{ Activities []activity.Activity }
+		require.NoError(t, json.Unmarshal(frame, &set))
+		for _, act := range set.Activities {
+			if act.Type != activity.TypeMessage {
+				continue
+			}
+			require.False(t, seen[act.ID], "activity %s twice", act.ID)
+			seen[act.ID] = true
+			got = append(got, act.Text)
+		}
+	}
+	require.Equal(t, want, got, "every activity once, in order")
+	_ = ws.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	for {
+		_, frame, err := ws.ReadMessage()
+		if err != nil {
+			break
+		}
+		require.NotContains(t, string(frame), `"message"`, "more than was sent")
+	}
 }
