@@ -221,3 +221,140 @@ func TestScaleOutThreeInstances(t *testing.T) {
 		require.NotContains(t, string(frame), `"message"`, "more than was sent")
 	}
 }
+
+// TestScaleOutSandboxHandoffAcrossInstances: two bridge processes on one Redis with the sandbox
+// (its bot and its contact center). The customer's page talks to instance A; the agent's desk
+// page is connected to instance B. The customer asks for a human; the desk offers the
+// conversation to the agent on B, who accepts and replies; the customer's stream on A gets the
+// agent's words, and the agent's page on B the customer's: routing decided once ("has joined"
+// once).
+func TestScaleOutSandboxHandoffAcrossInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	redisAddr := testutil.RedisServer(t)
+	cfgFile := filepath.Join(t.TempDir(), "bridge.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("store: redis\nredis:\n  url: redis://"+redisAddr+"/0\n"), 0o600))
+	bin := testutil.BuildBridge(t)
+	var ins []*testutil.Bridge
+	for range 2 {
+		p := &testutil.Bridge{Bin: bin, Addr: testutil.FreeAddr(t), DataDir: t.TempDir(),
+			Args: []string{"--config", cfgFile, "--public-url", "http://bridge.example"}}
+		p.Start(t)
+		ins = append(ins, p)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("instance output:\n%s", p.Output())
+			}
+		})
+	}
+	a, b := ins[0], ins[1]
+
+	// the agent signs in on B and becomes Available
+	desk, _, err := websocket.DefaultDialer.Dial("ws://"+b.Addr+"/sandbox/api/desk?agent=alex", nil)
+	require.NoError(t, err)
+	defer desk.Close()
+	type deskMsg struct {
+		Type           string
+		ConversationID string
+		Conversation   *struct{ ID, State string }
+		Agent          *struct{ Presence string }
+		Entry          *struct{ Role, Text string }
+	}
+	deskNext := func(match func(deskMsg) bool, what string) deskMsg {
+		t.Helper()
+		require.NoError(t, desk.SetReadDeadline(time.Now().Add(15*time.Second)))
+		for {
+			var m deskMsg
+			require.NoError(t, desk.ReadJSON(&m), "waiting on the desk for %s", what)
+			if match(m) {
+				return m
+			}
+		}
+	}
+	deskNext(func(m deskMsg) bool { return m.Type == "state" }, "the state")
+	require.NoError(t, desk.WriteJSON(map[string]string{"type": "presence", "presence": "Available"}))
+	deskNext(func(m deskMsg) bool { return m.Type == "agent" && m.Agent != nil && m.Agent.Presence == "Available" }, "Available")
+
+	// the customer's page on A: a token from the sandbox, the conversation, the stream
+	resp, err := http.Post("http://"+a.Addr+"/sandbox/api/customer-token", "application/json", nil)
+	require.NoError(t, err)
+	var tok struct {
+		ConversationID string `json:"conversationId"`
+		Token          string `json:"token"`
+		UserID         string `json:"userId"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
+	resp.Body.Close()
+	req, err := http.NewRequest(http.MethodPost, "http://"+a.Addr+"/v3/directline/conversations", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var conv struct {
+		ConversationID string `json:"conversationId"`
+		StreamURL      string `json:"streamUrl"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&conv))
+	resp.Body.Close()
+	require.Equal(t, tok.ConversationID, conv.ConversationID)
+	stream, _, err := websocket.DefaultDialer.Dial(strings.Replace(conv.StreamURL, "ws://bridge.example", "ws://"+a.Addr, 1), nil)
+	require.NoError(t, err)
+	defer stream.Close()
+	var heard []string
+	hear := func(text string) {
+		t.Helper()
+		require.NoError(t, stream.SetReadDeadline(time.Now().Add(15*time.Second)))
+		for {
+			_, frame, err := stream.ReadMessage()
+			require.NoError(t, err, "waiting on the customer's stream for %q; heard %q", text, heard)
+			if len(frame) == 0 {
+				continue
+			}
+			var set struct{ Activities []activity.Activity }
+			require.NoError(t, json.Unmarshal(frame, &set))
+			found := false
+			for _, act := range set.Activities {
+				if act.Type == activity.TypeMessage {
+					heard = append(heard, act.Text)
+					found = found || strings.Contains(act.Text, text)
+				}
+			}
+			if found {
+				return
+			}
+		}
+	}
+	say := func(text string) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"type": "message", "text": text, "from": map[string]string{"id": tok.UserID}})
+		req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://%s/v3/directline/conversations/%s/activities", a.Addr, conv.ConversationID), bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "POST %q", text)
+	}
+
+	say("I want to talk to a human")
+	deskNext(func(m deskMsg) bool {
+		return m.Type == "conversation" && m.Conversation != nil && m.Conversation.ID == conv.ConversationID && m.Conversation.State == "offered"
+	}, "the offer")
+	require.NoError(t, desk.WriteJSON(map[string]string{"type": "accept", "conversationId": conv.ConversationID}))
+	hear("has joined")
+	require.NoError(t, desk.WriteJSON(map[string]string{"type": "send", "conversationId": conv.ConversationID, "text": "hello from B"}))
+	hear("hello from B")
+	say("thanks, A here")
+	deskNext(func(m deskMsg) bool {
+		return m.Type == "activity" && m.ConversationID == conv.ConversationID && m.Entry != nil && m.Entry.Text == "thanks, A here"
+	}, "the customer's words")
+	joined := 0
+	for _, h := range heard {
+		if strings.Contains(h, "has joined") {
+			joined++
+		}
+	}
+	require.Equal(t, 1, joined, "the agent joined once: %q", heard)
+}
