@@ -334,3 +334,59 @@ func TestStaleOwnerIsFenced(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(2), cur)
 }
+
+// TestRedisPausedMidRun: Redis stops answering for two seconds (CLIENT PAUSE: DEBUG SLEEP is
+// off on a default server) while customers'
+// activities arrive on two instances: every activity acknowledged into the log reaches the bot
+// once, in the log's order; calls made meanwhile are slower, not wrong.
+func TestRedisPausedMidRun(t *testing.T) {
+	rdb := server(t)
+	addr := rdb.(*goredis.Client).Options().Addr
+	ctx := context.Background()
+	cfg := scaleCfg
+	cfg.LeaseTTL = 5 * time.Second // longer than the pause: leases survive it
+	log := &sentLog{}
+	ins := []*instance{newInstance(t, addr, "a", log, cfg), newInstance(t, addr, "b", log, cfg)}
+	customer := bridge.Leg{Channel: "directline", ConversationID: "p"}
+	_, _, err := ins[0].hub.Start(ctx, "p", customer)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	for i, in := range ins {
+		wg.Go(func() {
+			for j := range 20 {
+				text := fmt.Sprintf("%d-%d", i, j)
+				if _, err := in.hub.Receive(ctx, customer, say(text), ""); err != nil {
+					mu.Lock()
+					failed = append(failed, text+": "+err.Error())
+					mu.Unlock()
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	paused := time.Now()
+	require.NoError(t, rdb.Do(ctx, "CLIENT", "PAUSE", "2000", "ALL").Err())
+	wg.Wait()
+	require.Greater(t, time.Since(paused), 1500*time.Millisecond, "the customers' activities waited for Redis")
+	recs, err := ins[0].store.Since(ctx, "p", -1, 0)
+	require.NoError(t, err)
+	var want []string
+	for _, r := range recs {
+		if r.From == bridge.RoleCustomer && r.Activity.Type == activity.TypeMessage {
+			want = append(want, r.Activity.Text)
+		}
+	}
+	require.Len(t, want, 40, "every activity in the log (failures: %v)", failed)
+	require.Eventually(t, func() bool { return len(log.all()) >= len(want) }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(5 * cfg.PendingScan)
+	var got []string
+	for _, g := range log.all() {
+		_, text, _ := cutColon(g)
+		got = append(got, text)
+	}
+	require.Equal(t, want, got, "each once, in the log's order")
+	t.Logf("Receive failures during the pause: %d %v", len(failed), failed)
+}
