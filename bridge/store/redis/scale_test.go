@@ -3,7 +3,10 @@ package redis
 import (
 	"context"
 	"fmt"
+	"net"
+	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // The Hub on several stores sharing one Redis, as several bridge processes: each has a client
@@ -389,4 +393,88 @@ func TestRedisPausedMidRun(t *testing.T) {
 	}
 	require.Equal(t, want, got, "each once, in the log's order")
 	t.Logf("Receive failures during the pause: %d %v", len(failed), failed)
+}
+
+// redisProc is a redis-server of the test's own that keeps its data in an append-only file, so
+// that it can be restarted with it.
+type redisProc struct {
+	addr, dir string
+	cmd       *exec.Cmd
+}
+
+func (p *redisProc) start(t *testing.T) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		testutil.Require(t, "redis-server")
+	}
+	_, port, err := net.SplitHostPort(p.addr)
+	require.NoError(t, err)
+	p.cmd = exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+		"--appendfsync", "always", "--dir", p.dir)
+	require.NoError(t, p.cmd.Start())
+	cmd := p.cmd
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", p.addr, 100*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+}
+
+func (p *redisProc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Wait()
+}
+
+// TestRedisRestartedMidRun: Redis is restarted (its data kept) while customers talk through two
+// instances and a stream on one watches the log. Activities posted while it is down fail (the
+// client posts them again); everything in the log reaches the bot once, in order; the watcher
+// set before the restart is woken by an append made after it on the other instance.
+func TestRedisRestartedMidRun(t *testing.T) {
+	ctx := context.Background()
+	rp := &redisProc{addr: testutil.FreeAddr(t), dir: t.TempDir()}
+	rp.start(t)
+	log := &sentLog{}
+	ins := []*instance{newInstance(t, rp.addr, "a", log, scaleCfg), newInstance(t, rp.addr, "b", log, scaleCfg)}
+	customer := bridge.Leg{Channel: "directline", ConversationID: "r"}
+	_, _, err := ins[0].hub.Start(ctx, "r", customer)
+	require.NoError(t, err)
+	post := func(i int) { // as a client: again until the bridge takes it
+		in := ins[i%2]
+		require.Eventually(t, func() bool {
+			_, err := in.hub.Receive(ctx, customer, say(fmt.Sprint("m", i)), fmt.Sprint("k", i))
+			return err == nil
+		}, 20*time.Second, 50*time.Millisecond, "m%d", i)
+	}
+	for i := range 5 {
+		post(i)
+	}
+	last, err := ins[1].store.Last(ctx, "r")
+	require.NoError(t, err)
+	woken := make(chan struct{})
+	ins[1].store.Watch("r", last, func() { close(woken) })
+
+	rp.stop()
+	_, err = ins[0].hub.Receive(ctx, customer, say("m5"), "k5")
+	require.Error(t, err, "a POST while Redis is down fails; it is not taken")
+	rp.start(t)
+	for i := 5; i < 10; i++ {
+		post(i)
+	}
+	select {
+	case <-woken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a watcher set before the restart was not woken")
+	}
+	require.Eventually(t, func() bool { return len(log.all()) >= 10 }, 20*time.Second, 20*time.Millisecond)
+	time.Sleep(5 * scaleCfg.PendingScan)
+	var got []string
+	for _, g := range log.all() {
+		_, text, _ := cutColon(g)
+		got = append(got, text)
+	}
+	require.Equal(t, []string{"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"}, got, "each once, in order")
 }
