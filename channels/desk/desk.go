@@ -197,6 +197,10 @@ func (d *Desk) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (s
 			}
 			return err
 		})
+		var busy *busyError
+		if errors.As(err, &busy) { // routing busy or the store failing: the outbox tries again
+			return "", &bridge.DeliveryError{Leg: to.Key(), Retryable: true, Err: err}
+		}
 		if err != nil {
 			return "", err
 		}

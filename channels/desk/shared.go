@@ -38,6 +38,13 @@ import (
 // decideMu serializes decisions within the process; it is held while the store is called, and
 // only d.mu (a leaf) is taken under it.
 
+// busyError is a decision that could not be made for now: the lease stayed with another
+// instance, or the store failed. Worth trying again.
+type busyError struct{ err error }
+
+func (e *busyError) Error() string { return e.err.Error() }
+func (e *busyError) Unwrap() error { return e.err }
+
 // routingLease is the name of the desk's lease (on conversation "", the bridge's own).
 const routingLease = "desk/routing"
 
@@ -81,7 +88,7 @@ func (d *Desk) decideShared(ctx context.Context, fn func() error) (notes []func(
 			err = ctx.Err()
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("desk: routing is busy: %w", err)
+			return nil, &busyError{fmt.Errorf("desk: routing is busy: %w", err)}
 		}
 		t := time.NewTimer(leasePoll)
 		select {
@@ -100,7 +107,7 @@ func (d *Desk) decideShared(ctx context.Context, fn func() error) (notes []func(
 	ctx, cancel2 := context.WithTimeout(ctx, decideTimeout)
 	defer cancel2()
 	if notes, err = d.reload(ctx); err != nil {
-		return nil, err
+		return nil, &busyError{err}
 	}
 	if err := fn(); err != nil {
 		return notes, err
