@@ -31,7 +31,8 @@
 //
 //	leg:<channel>/<id>  the conversation id holding that leg (TTL refreshed by puts and lookups)
 //	timers              sorted set of "conv\x00name" scored by due unix ms
-//	pending             set of conversations that ever addressed a leg (a superset of Pending)
+//	pending             set of conversations that may have a leg with records past its cursor
+//	                    (a superset of Pending; Pending drops those caught up, see there)
 //	values              hash of the bridge's own values (conversation ""), never expired
 //	vidx:<key>          set of the conversations that have a value under key
 //	wake                the pub/sub channel of the appends' wake-up hints (Wake-ups, below)
@@ -487,6 +488,13 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 	if res[0] == 0 {
 		return seq, true, nil
 	}
+	if len(e.To) > 0 {
+		// and after it: Pending may have dropped the conversation between the first SADD and
+		// the script, having found it caught up (see Pending)
+		if err := s.rdb.SAdd(ctx, s.pendingKey(), convID).Err(); err != nil {
+			s.log.Warn().Err(err).Str("conversation", convID).Msg("redis store: index a pending conversation")
+		}
+	}
 	s.fire(convID, seq) // this process's watchers at once; the others through the hint
 	return seq, false, nil
 }
@@ -633,11 +641,66 @@ func (s *Store) Cursor(ctx context.Context, convID, leg string) (int64, error) {
 }
 
 // Pending implements bridge.Store. It reads the addressed and cursor hashes of every
-// conversation in the pending index, and drops from the index the conversations that are gone.
+// conversation in the pending index, and drops from the index the conversations that are gone
+// and those with every leg caught up, so that the index (which Hub.Run scans every few seconds
+// with several instances) holds the conversations with work rather than every one of the last
+// TTL. Dropping is safe against a concurrent Append, which adds its conversation to the index
+// both before and after its script: the conversations dropped are read again after the SREM,
+// and added back with what they have pending; an append whose script ran after that read adds
+// its conversation back itself afterwards.
 func (s *Store) Pending(ctx context.Context) ([]bridge.PendingLeg, error) {
 	ids, err := s.rdb.SMembers(ctx, s.pendingKey()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis store: pending: %w", err)
+	}
+	out, gone, idle, err := s.pendingOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	if len(gone) > 0 {
+		if err := s.rdb.SRem(ctx, s.pendingKey(), gone...).Err(); err != nil {
+			s.log.Warn().Err(err).Msg("redis store: drop gone conversations from the pending index")
+		}
+	}
+	if len(idle) == 0 {
+		return out, nil
+	}
+	if err := s.rdb.SRem(ctx, s.pendingKey(), idle...).Err(); err != nil {
+		s.log.Warn().Err(err).Msg("redis store: drop caught-up conversations from the pending index")
+		return out, nil
+	}
+	again := make([]string, len(idle))
+	for i, id := range idle {
+		again[i] = id.(string)
+	}
+	more, _, _, err := s.pendingOf(ctx, again)
+	if err != nil { // they may have work: back into the index
+		if aerr := s.rdb.SAdd(ctx, s.pendingKey(), idle...).Err(); aerr != nil {
+			s.log.Warn().Err(aerr).Msg("redis store: restore the pending index")
+		}
+		return nil, err
+	}
+	back := map[string]bool{}
+	var readd []any
+	for _, p := range more {
+		if !back[p.ConversationID] {
+			back[p.ConversationID] = true
+			readd = append(readd, p.ConversationID)
+		}
+	}
+	if len(readd) > 0 {
+		if err := s.rdb.SAdd(ctx, s.pendingKey(), readd...).Err(); err != nil {
+			return nil, fmt.Errorf("redis store: pending: restore the index: %w", err)
+		}
+	}
+	return append(out, more...), nil
+}
+
+// pendingOf reads the pending legs of the conversations ids, and which of them are gone or
+// have no leg pending.
+func (s *Store) pendingOf(ctx context.Context, ids []string) (out []bridge.PendingLeg, gone, idle []any, err error) {
+	if len(ids) == 0 {
+		return nil, nil, nil, nil
 	}
 	pipe := s.rdb.Pipeline()
 	exs := make([]*goredis.IntCmd, len(ids))
@@ -648,41 +711,37 @@ func (s *Store) Pending(ctx context.Context) ([]bridge.PendingLeg, error) {
 		addrs[i] = pipe.HGetAll(ctx, s.key(kAddr, id))
 		curs[i] = pipe.HGetAll(ctx, s.key(kCur, id))
 	}
-	if len(ids) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("redis store: pending: %w", err)
-		}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, nil, fmt.Errorf("redis store: pending: %w", err)
 	}
-	var out []bridge.PendingLeg
-	var gone []any
 	for i, id := range ids {
 		if exs[i].Val() == 0 {
 			gone = append(gone, id)
 			continue
 		}
 		cur := curs[i].Val()
+		busy := false
 		for leg, l := range addrs[i].Val() {
 			last, err := strconv.ParseInt(l, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("redis store: pending: %s of %q: %w", leg, id, err)
+				return nil, nil, nil, fmt.Errorf("redis store: pending: %s of %q: %w", leg, id, err)
 			}
 			c := int64(-1)
 			if v, ok := cur[leg]; ok {
 				if c, err = strconv.ParseInt(v, 10, 64); err != nil {
-					return nil, fmt.Errorf("redis store: pending: cursor %s of %q: %w", leg, id, err)
+					return nil, nil, nil, fmt.Errorf("redis store: pending: cursor %s of %q: %w", leg, id, err)
 				}
 			}
 			if last > c {
 				out = append(out, bridge.PendingLeg{ConversationID: id, Leg: leg, Cursor: c, Last: last})
+				busy = true
 			}
 		}
-	}
-	if len(gone) > 0 {
-		if err := s.rdb.SRem(ctx, s.pendingKey(), gone...).Err(); err != nil {
-			s.log.Warn().Err(err).Msg("redis store: drop gone conversations from the pending index")
+		if !busy {
+			idle = append(idle, id)
 		}
 	}
-	return out, nil
+	return out, gone, idle, nil
 }
 
 // Close implements bridge.Store: it wakes every watcher and ends the wake-up subscription. The

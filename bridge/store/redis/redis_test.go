@@ -357,3 +357,84 @@ func TestWatchSurvivesDisconnect(t *testing.T) {
 	require.NoError(t, err)
 	waitFired(t, fired, 2*time.Second, "a watcher not woken after the subscription came back")
 }
+
+// TestPendingIndexPruned checks that Pending drops caught-up conversations from its index, and
+// that doing so while appends run never loses a conversation with work.
+func TestPendingIndexPruned(t *testing.T) {
+	ctx := context.Background()
+	rdb := server(t)
+	s := open(t, rdb, "prune:")
+	const leg = "botframework/b"
+	_, _, err := s.CreateConversation(ctx, legConv("idle"))
+	require.NoError(t, err)
+	seq, _, err := s.Append(ctx, "idle", bridge.Entry{From: bridge.RoleCustomer, Activity: msg("x"), To: []string{leg}})
+	require.NoError(t, err)
+	require.NoError(t, s.Ack(ctx, "idle", leg, seq))
+	p, err := s.Pending(ctx)
+	require.NoError(t, err)
+	require.Empty(t, p)
+	n, err := rdb.SCard(ctx, s.pendingKey()).Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "a caught-up conversation leaves the index")
+	_, _, err = s.Append(ctx, "idle", bridge.Entry{From: bridge.RoleCustomer, Activity: msg("y"), To: []string{leg}})
+	require.NoError(t, err)
+	p, err = s.Pending(ctx)
+	require.NoError(t, err)
+	require.Len(t, p, 1, "and comes back with its next record")
+
+	// appends and acks racing with Pending's pruning
+	const convs, rounds = 8, 30
+	stop, done := make(chan struct{}), make(chan struct{})
+	var scans atomic.Int64
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := s.Pending(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			scans.Add(1)
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range convs {
+		id := fmt.Sprint("r", i)
+		_, _, err := s.CreateConversation(ctx, legConv(id))
+		require.NoError(t, err)
+		wg.Go(func() {
+			for range rounds {
+				seq, _, err := s.Append(ctx, id, bridge.Entry{From: bridge.RoleCustomer, Activity: msg("m"), To: []string{leg}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := s.Ack(ctx, id, leg, seq); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			// the last record stays unacknowledged: the conversation has work
+			if _, _, err := s.Append(ctx, id, bridge.Entry{From: bridge.RoleCustomer, Activity: msg("last"), To: []string{leg}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	require.Positive(t, scans.Load())
+	p, err = s.Pending(ctx)
+	require.NoError(t, err)
+	got := map[string]bool{}
+	for _, l := range p {
+		got[l.ConversationID] = true
+	}
+	for i := range convs {
+		require.True(t, got[fmt.Sprint("r", i)], "r%d lost from the pending index", i)
+	}
+}
