@@ -102,10 +102,10 @@
 // With several processes: deliveries stay at least once. A process that dies (or stalls past its
 // lease) in the middle of a Send leaves that record to be delivered again by the next owner,
 // under the same id; fencing stops the stale owner from moving the cursor or going on, not the
-// one Send it had in flight. A dead process's legs wait up to LeaseTTL + PendingScan, and the
-// pending scan reads every conversation that ever addressed a leg, in every process, every
-// PendingScan (fine for thousands of live conversations; an index of pending legs by due time
-// would be the next step). A caller that appended a record for a leg another process is
+// one Send it had in flight. A dead process's legs wait up to LeaseTTL + PendingScan, and every
+// process scans every PendingScan the conversations with a leg behind its cursor (the Redis
+// store drops caught-up ones from its index), including those a live process is delivering:
+// a leg retried for minutes (its far side down) is looked at by every process on every scan. A caller that appended a record for a leg another process is
 // delivering is answered with that process's outcome only if it gets the lease within the
 // delivery timeout; otherwise it is told the delivery is pending (the record is in the log and
 // will be delivered). Timer handlers that run longer than their lease while cut off from the
