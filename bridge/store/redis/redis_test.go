@@ -438,3 +438,31 @@ func TestPendingIndexPruned(t *testing.T) {
 		require.True(t, got[fmt.Sprint("r", i)], "r%d lost from the pending index", i)
 	}
 }
+
+// TestStoppedWatchersSwept checks that the watchers readers stopped are dropped, also while
+// other conversations keep the subscription busy.
+func TestStoppedWatchersSwept(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, server(t), "sweep:")
+	for _, id := range []string{"quiet", "busy"} {
+		_, _, err := s.CreateConversation(ctx, legConv(id))
+		require.NoError(t, err)
+	}
+	for i := range 50 {
+		stop := s.Watch("quiet", int64(i), func() {})
+		require.True(t, stop())
+	}
+	busy, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // a hint every 100ms
+		for busy.Err() == nil {
+			_, _, _ = s.Append(busy, "busy", bridge.Entry{From: bridge.RoleBot, Activity: msg("x")})
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.watchers["quiet"] == nil
+	}, 3*subPing, 50*time.Millisecond, "stopped watchers of a quiet conversation dropped")
+}

@@ -135,7 +135,14 @@ func (s *Store) subscriber(ctx context.Context) {
 	}
 	defer func() { _ = ps.Close() }()
 	pinged := false // a ping is outstanding
+	swept := time.Now()
 	for ctx.Err() == nil {
+		if time.Since(swept) >= subPing { // readers that left, also while hints keep coming
+			s.mu.Lock()
+			s.sweepLocked()
+			s.mu.Unlock()
+			swept = time.Now()
+		}
 		m, err := ps.ReceiveTimeout(ctx, subPing)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -143,9 +150,6 @@ func (s *Store) subscriber(ctx context.Context) {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				s.mu.Lock()
-				s.sweepLocked()
-				s.mu.Unlock()
 				if !pinged {
 					pinged = true
 					if ps.Ping(ctx) == nil {
