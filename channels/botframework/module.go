@@ -92,6 +92,9 @@ func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 		// A key kept across restarts: bots cache the bridge's keys for up to a day.
 		cfg.SigningKeyFile = kept
 	}
+	if env.Shared != nil { // several instances: the bot's uploads in the store they share
+		cfg.Blobs = env.Hub
+	}
 	ch, err := New(cfg, env.Hub, env.Log)
 	if err != nil {
 		return nil, err
