@@ -29,7 +29,8 @@ type LogReader interface {
 // may have taken it) for up to HubConfig.RetryFor, then recorded as dead on the conversation
 // (Conversation.Dead) and acknowledged, so the line moves on. The line's memory is a cache: the
 // cursor and the dead letters are in the store, and Hub.Run resumes every pending line at start
-// (Store.Pending).
+// (Store.Pending). With a store shared by several processes (a Leaser), each run of a line
+// holds the line's lease and acknowledges under its fencing token (lease.go; the package doc).
 //
 // One mutex (outbox.mu) guards the lines; it is never held while calling the store or a channel.
 type outbox struct {
