@@ -1,7 +1,9 @@
 // Package desk is the sandbox contact center: the unified routing engine (routing/), an agent
 // desk and a supervisor view served by the bridge, a customer chat page, and the scripted
 // sandbox bot. It is the escalation target of the widget-first topology and what
-// `go run ./cmd/bridge` shows with no configuration.
+// `go run ./cmd/bridge` shows with no configuration. Several bridge instances on one shared
+// store (Redis) run one desk: each routing decision is made once across them, and an agent's
+// page on any instance follows its conversations (shared.go).
 package desk
 
 import (
