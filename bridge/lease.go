@@ -77,7 +77,7 @@ func (o *outbox) acquire(k lineKey) *leased {
 		return &o.plain
 	}
 	deadline := time.Now().Add(o.h.cfg.DeliveryTimeout)
-	for {
+	for logged := false; ; {
 		tok, ok, err := o.h.leaser.Acquire(o.ctx, k.conv, OutboxLease(k.leg), o.h.cfg.LeaseTTL)
 		if err == nil && ok {
 			ctx, cancel := context.WithCancel(o.ctx)
@@ -85,8 +85,9 @@ func (o *outbox) acquire(k lineKey) *leased {
 			go o.h.keepLease(ctx, k.conv, OutboxLease(k.leg), tok, cancel, r.done)
 			return r
 		}
-		if err != nil && o.ctx.Err() == nil {
+		if err != nil && o.ctx.Err() == nil && !logged { // once per try, not once per poll
 			o.h.log.Warn().Err(err).Str("conv_id", k.conv).Str("leg", k.leg).Msg("outbox: lease not taken")
+			logged = true
 		}
 		if !o.waiting(k) || time.Now().After(deadline) || ctxutil.Sleep(o.ctx, leasePoll) != nil {
 			return nil
