@@ -76,14 +76,22 @@ func (b *botChan) Send(ctx context.Context, _ bridge.Leg, a *activity.Activity) 
 // customerChan records what the customer's leg is sent (here not a log reader, so that the
 // outbox delivers to it).
 type customerChan struct {
-	mu  sync.Mutex
-	got []string
+	mu      sync.Mutex
+	got     []string
+	blocked chan struct{} // when set, sends block until their context ends, and this is closed
 }
 
 func (c *customerChan) Name() string { return "directline" }
 
-func (c *customerChan) Send(_ context.Context, _ bridge.Leg, a *activity.Activity) (string, error) {
+func (c *customerChan) Send(ctx context.Context, _ bridge.Leg, a *activity.Activity) (string, error) {
 	c.mu.Lock()
+	if b := c.blocked; b != nil {
+		c.blocked = nil
+		close(b)
+		c.mu.Unlock()
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
 	defer c.mu.Unlock()
 	c.got = append(c.got, a.Type+":"+a.Text)
 	return a.ID, nil
@@ -477,4 +485,37 @@ func TestRedisRestartedMidRun(t *testing.T) {
 		got = append(got, text)
 	}
 	require.Equal(t, []string{"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"}, got, "each once, in order")
+}
+
+// TestTimerOfADeadInstanceFires: instance A claims a conversation's inactivity timer and dies
+// while delivering the reminder it appended; once A's timer lease runs out, B claims the timer,
+// which is still due: the customer gets the reminder once (B delivers A's record; B sees it in
+// the log and sends no second one), then the close.
+func TestTimerOfADeadInstanceFires(t *testing.T) {
+	addr := server(t).(*goredis.Client).Options().Addr
+	ctx := context.Background()
+	cfg := scaleCfg
+	cfg.Inactivity = bridge.Inactivity{RemindAfter: 200 * time.Millisecond, CloseAfter: 2 * time.Second}
+	log := &sentLog{}
+	a := newInstance(t, addr, "a", log, cfg)
+	blocked := make(chan struct{})
+	a.customer.mu.Lock()
+	a.customer.blocked = blocked
+	a.customer.mu.Unlock()
+	_, _, err := a.hub.Start(ctx, "t", bridge.Leg{Channel: "directline", ConversationID: "t"})
+	require.NoError(t, err)
+	select {
+	case <-blocked: // A handles the timer: the reminder is in the log, its delivery hangs
+	case <-time.After(5 * time.Second):
+		t.Fatal("A never reminded")
+	}
+	b := newInstance(t, addr, "b", log, cfg)
+	time.Sleep(2 * cfg.LeaseTTL)
+	require.Empty(t, b.customer.sent(), "B waits while A holds the timer")
+	a.kill()
+	want := []string{"message:" + bridge.DefaultReminder, "message:" + bridge.DefaultCloseText, "endOfConversation:"}
+	require.Eventually(t, func() bool { return len(b.customer.sent()) >= len(want) }, 10*time.Second, 20*time.Millisecond,
+		"B took the timer over; it got %v", b.customer.sent())
+	time.Sleep(5 * cfg.InactivityTick)
+	require.Equal(t, want, b.customer.sent())
 }
