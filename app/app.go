@@ -97,6 +97,12 @@ func (a *App) build() error {
 			EscalationTarget: a.cfg.Escalation.Target, BotTimeout: a.cfg.Bot.Timeout,
 			Channels: a.Channel,
 		}
+		if sv, ok := a.Store.(bridge.SharedValues); ok {
+			env.Shared = sharedValue(a.Store, sv)
+		}
+		if l, ok := a.Store.(bridge.Leaser); ok {
+			env.Leases = l
+		}
 		ch, err := r.Build(a.cfg.sections[r.Section], env)
 		if err != nil {
 			return err
@@ -146,4 +152,26 @@ func (a *App) close(ctx context.Context) error {
 		errs = append(errs, a.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// sharedValue is module.Env.Shared on a store shared by several processes: the stored value, or
+// create's stored once (InitValue) when there is none, so that racing instances agree.
+func sharedValue(s bridge.Store, sv bridge.SharedValues) func(ctx context.Context, key string, create func() ([]byte, error)) ([]byte, error) {
+	return func(ctx context.Context, key string, create func() ([]byte, error)) ([]byte, error) {
+		v, err := s.Value(ctx, "", key)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, bridge.ErrNotFound) {
+			return nil, fmt.Errorf("shared %s: %w", key, err)
+		}
+		v, err = create()
+		if err != nil {
+			return nil, err
+		}
+		if v, err = sv.InitValue(ctx, key, v); err != nil {
+			return nil, fmt.Errorf("shared %s: %w", key, err)
+		}
+		return v, nil
+	}
 }

@@ -49,8 +49,9 @@ type Config struct {
 	AllowUnauthenticatedPublic bool `yaml:"allow_unauthenticated_public" env:"BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC"`
 
 	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir),
-	// "redis" (durable, on the server of Redis.URL; DataDir still keeps the generated secret and
-	// signing key) or "memory" (lost on restart); see StoreNames. Env BRIDGE_STORE. Default: sqlite.
+	// "redis" (durable, on the server of Redis.URL, shared by every instance on it: the generated
+	// secret and signing key are kept there too, the first instance's for all) or "memory" (lost
+	// on restart); see StoreNames. Env BRIDGE_STORE. Default: sqlite.
 	Store string `yaml:"store" env:"BRIDGE_STORE"`
 	// DataDir holds the durable store, the generated Direct Line secret and the bot-signing
 	// key. Default: ./bridge-data.

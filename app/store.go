@@ -18,8 +18,9 @@ import (
 // storeKind is a store the configuration can name.
 type storeKind struct {
 	// durable stores keep conversations across restarts: sqlite in data_dir, redis on its
-	// server (data_dir then still keeps the generated secret and signing key, which must
-	// outlive a restart as the conversations do).
+	// server. The generated secret and signing key, which must outlive a restart as the
+	// conversations do, are kept in data_dir, or in the store when it is shared by several
+	// instances (bridge.SharedValues: redis), where a data_dir's are taken over at the first start.
 	durable bool
 	open    func(ctx context.Context, c *Config, log zerolog.Logger) (bridge.Store, error)
 }

@@ -45,11 +45,40 @@
 // (Store.SetTimer, Store.DueTimers) that Hub.Run acts on; the inactivity timer is set when a
 // conversation starts and moved when it comes due, so a customer's activity writes nothing.
 //
+// # Several processes on one store
+//
+// A store that several bridge processes share (Redis) provides Leaser, and the Hub then runs
+// each (conversation, leg) pump and each due timer in one process at a time:
+//
+//   - A pump takes the leg's lease (Leaser.Acquire, OutboxLease) before it reads the leg's cursor,
+//     renews it every third of HubConfig.LeaseTTL while it runs, and releases it once caught up
+//     (before it ends, so a process waiting for it takes it at once). It acknowledges with its
+//     fencing token (Leaser.AckFenced): when its lease ran out while it stalled and another
+//     process took the leg over, the store refuses the acknowledgement (ErrFenced) and the pump
+//     stops; a lease it could not renew for as long as it lasts stops it too. A process that
+//     appends a record for a leg whose lease another holds tries for the lease for up to the
+//     delivery timeout when a caller waits for the record's first attempt (the holder delivers
+//     it, or releases the lease when caught up); otherwise it leaves the leg to the holder.
+//   - Hub.Run looks for pending legs every HubConfig.PendingScan (Store.Pending) and tries each
+//     leg's lease once: a dead process's legs are taken over within LeaseTTL + PendingScan of
+//     its last renewal (7s by default), and a record whose pump finished just before it was
+//     appended is delivered within PendingScan.
+//   - A due timer is acted on only by the process that claimed it (Leaser.ClaimTimer: the timer
+//     still due at that time and its lease free, in one step); the lease is renewed while the
+//     handler runs and released after it moved or removed the timer. A claimer that dies leaves
+//     the timer due, claimed again once its lease runs out.
+//
+// SharedValues lets the wiring create once, for all instances, what they must agree on (the
+// Direct Line secret, the key that signs the bot's tokens). Stores of one process (memory,
+// SQLite) provide neither, and the Hub behaves as described above without leases.
+//
 // # Locks
 //
 // The Hub's own locks are leaves: Hub.mu guards the registered channels, outbox.mu the
 // outbox's lines; neither is held while another lock is taken, nor while the store, a channel
-// or a contact center is called. There is no per-conversation or per-leg lock.
+// or a contact center is called. There is no per-conversation or per-leg lock in the process; with
+// a Leaser store the lease on a leg or a timer is the cross-process one, taken with no lock held
+// and never waited for while holding another lease.
 //
 // # What the Store guarantees
 //
@@ -69,4 +98,17 @@
 // escalation timer (4 × the delivery timeout) gives it back to the bot, who is told the handoff
 // failed: the contact center is not called again, since it may have taken it. The greeting at the start of a conversation is sent when the bot leg's pump
 // first runs; a crash before that delays it to the customer's first activity.
+//
+// With several processes: deliveries stay at least once. A process that dies (or stalls past its
+// lease) in the middle of a Send leaves that record to be delivered again by the next owner,
+// under the same id; fencing stops the stale owner from moving the cursor or going on, not the
+// one Send it had in flight. A dead process's legs wait up to LeaseTTL + PendingScan, and every
+// process scans every PendingScan the conversations with a leg behind its cursor (the Redis
+// store drops caught-up ones from its index), including those a live process is delivering:
+// a leg retried for minutes (its far side down) is looked at by every process on every scan. A caller that appended a record for a leg another process is
+// delivering is answered with that process's outcome only if it gets the lease within the
+// delivery timeout; otherwise it is told the delivery is pending (the record is in the log and
+// will be delivered). Timer handlers that run longer than their lease while cut off from the
+// store can overlap with the next claimer; their writes are compare-and-swaps, and a reminder is
+// then at worst sent twice.
 package bridge

@@ -36,6 +36,13 @@ type HubConfig struct {
 	// InactivityTick is how often the store's due timers (inactivity deadlines) are checked.
 	// Default: 1s.
 	InactivityTick time.Duration
+	// LeaseTTL is how long a lease on a leg's outbox or on a timer lasts unless renewed, when the
+	// store is shared by several processes (a Leaser): how long a dead process's deliveries
+	// wait before another takes them over. Default: DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// PendingScan is how often, with a Leaser store, Run looks for legs with pending records
+	// that no process delivers (their owner died). Default: DefaultPendingScan.
+	PendingScan time.Duration
 }
 
 func (c *HubConfig) defaults() {
@@ -54,14 +61,21 @@ func (c *HubConfig) defaults() {
 	if c.InactivityTick <= 0 {
 		c.InactivityTick = time.Second
 	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.PendingScan <= 0 {
+		c.PendingScan = DefaultPendingScan
+	}
 }
 
 // Hub relays activities between the legs of conversations by role. See the package doc for
 // the flow. A Hub is safe for concurrent use.
 type Hub struct {
-	cfg   HubConfig
-	store Store
-	log   zerolog.Logger
+	cfg    HubConfig
+	store  Store
+	leaser Leaser // the store, when it is shared by several processes; nil otherwise
+	log    zerolog.Logger
 
 	mu       sync.RWMutex
 	channels map[string]Channel
@@ -74,6 +88,7 @@ type Hub struct {
 func NewHub(store Store, cfg HubConfig, log zerolog.Logger) *Hub {
 	cfg.defaults()
 	h := &Hub{cfg: cfg, store: store, log: log, channels: map[string]Channel{}}
+	h.leaser, _ = store.(Leaser)
 	h.out = newOutbox(h)
 	return h
 }

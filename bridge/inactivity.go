@@ -88,13 +88,21 @@ func (h *Hub) SetInactivity(ctx context.Context, convID string, in Inactivity) e
 }
 
 // Run resumes the deliveries an earlier run left pending, then acts on the store's due timers
-// every tick until ctx ends. Run it once per Hub.
+// every tick until ctx ends. With a store shared by several processes (a Leaser), it also
+// looks for pending deliveries every PendingScan (a dead process's, whose leases ran out), and
+// acts on a due timer only once it has claimed it (Leaser.ClaimTimer). Run it once per Hub.
 func (h *Hub) Run(ctx context.Context) error {
 	if err := h.out.resume(ctx); err != nil {
 		h.log.Warn().Err(err).Msg("pending deliveries not resumed")
 	}
 	t := time.NewTicker(h.cfg.InactivityTick)
 	defer t.Stop()
+	var scan <-chan time.Time
+	if h.leaser != nil {
+		st := time.NewTicker(h.cfg.PendingScan)
+		defer st.Stop()
+		scan = st.C
+	}
 	var running sync.Map // conversation id -> struct{}: a timer being handled
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -102,6 +110,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-scan:
+			if err := h.out.resume(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn().Err(err).Msg("pending deliveries not scanned")
+			}
+			continue
 		case <-t.C:
 		}
 		due, err := h.store.DueTimers(ctx, time.Now(), 256)
@@ -119,9 +132,38 @@ func (h *Hub) Run(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				defer running.Delete(tm.ConversationID)
-				h.onTimer(ctx, tm)
+				h.claimedTimer(ctx, tm)
 			}()
 		}
+	}
+}
+
+// claimedTimer acts on a due timer, once this process has claimed it when the store is shared.
+func (h *Hub) claimedTimer(ctx context.Context, tm Timer) {
+	if h.leaser == nil {
+		h.onTimer(ctx, tm)
+		return
+	}
+	tok, ok, err := h.leaser.ClaimTimer(ctx, tm, h.cfg.LeaseTTL)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn().Err(err).Str("conv_id", tm.ConversationID).Str("timer", tm.Name).Msg("timer not claimed")
+		}
+		return
+	}
+	if !ok {
+		return // another process has it, or has handled it
+	}
+	hctx, stop := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go h.keepLease(hctx, tm.ConversationID, TimerLease(tm.Name), tok, stop, kept)
+	h.onTimer(hctx, tm) // a lost lease ends the handler's waits; its writes are compare-and-swaps
+	stop()
+	<-kept
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := h.leaser.Release(rctx, tm.ConversationID, TimerLease(tm.Name), tok); err != nil {
+		h.log.Warn().Err(err).Str("conv_id", tm.ConversationID).Str("timer", tm.Name).Msg("timer lease not released; it runs out")
 	}
 }
 

@@ -29,7 +29,8 @@ type LogReader interface {
 // may have taken it) for up to HubConfig.RetryFor, then recorded as dead on the conversation
 // (Conversation.Dead) and acknowledged, so the line moves on. The line's memory is a cache: the
 // cursor and the dead letters are in the store, and Hub.Run resumes every pending line at start
-// (Store.Pending).
+// (Store.Pending). With a store shared by several processes (a Leaser), each run of a line
+// holds the line's lease and acknowledges under its fencing token (lease.go; the package doc).
 //
 // One mutex (outbox.mu) guards the lines; it is never held while calling the store or a channel.
 type outbox struct {
@@ -40,6 +41,8 @@ type outbox struct {
 	mu    sync.Mutex
 	lines map[lineKey]*line
 	pumps sync.WaitGroup
+
+	plain leased // the run of every line when the store has no leases: the outbox's context
 }
 
 type lineKey struct{ conv, leg string }
@@ -71,7 +74,7 @@ type wait struct {
 
 func newOutbox(h *Hub) *outbox {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &outbox{h: h, ctx: ctx, cancel: cancel, lines: map[lineKey]*line{}}
+	return &outbox{h: h, ctx: ctx, cancel: cancel, lines: map[lineKey]*line{}, plain: leased{ctx: ctx, cancel: func() {}}}
 }
 
 // deliver starts (or wakes) the lines of the legs a new record at seq is addressed to, and
@@ -214,13 +217,13 @@ func (o *outbox) await(ctx context.Context, waits []wait) []error {
 }
 
 // pump runs a line until it has nothing left to do.
-func (o *outbox) pump(k lineKey) { o.loop(k, -2, resumeAt{seq: -1}, false) }
+func (o *outbox) pump(k lineKey) { o.loop(k, -2, resumeAt{seq: -1}, false, nil) }
 
 // runInline runs a line that deliver returned in the caller's goroutine, up to the first
 // attempt of the caller's record at seq; what is left (a retry, later records) goes on in a
 // goroutine.
 func (o *outbox) runInline(k lineKey, seq int64) {
-	o.loop(k, -2, resumeAt{seq: -1, until: seq}, true)
+	o.loop(k, -2, resumeAt{seq: -1, until: seq}, true, nil)
 }
 
 // resumeAt is where a run that handed over goes on: the record at seq is retried from attempt
@@ -234,22 +237,42 @@ type resumeAt struct {
 }
 
 // loop runs a line from cursor until it has nothing left to do, or, inline, until it must
-// hand over to a goroutine.
-func (o *outbox) loop(k lineKey, cursor int64, at resumeAt, inline bool) {
+// hand over to a goroutine. r is the run (its lease) a handover passes on; nil starts one.
+func (o *outbox) loop(k lineKey, cursor int64, at resumeAt, inline bool, r *leased) {
 	for {
+		if r == nil {
+			if r = o.acquire(k); r == nil { // another process delivers the line
+				if o.finish(k, cursor) {
+					o.pumps.Done()
+					return
+				}
+				if inline {
+					go o.loop(k, cursor, resumeAt{seq: -1}, false, nil)
+					return
+				}
+				continue
+			}
+			if r.token != 0 {
+				cursor = -2 // another process may have moved it
+			}
+		}
 		var handover *resumeAt
-		cursor, handover = o.drain(k, cursor, at, inline)
+		cursor, handover = o.drain(k, cursor, at, inline, r)
 		if handover != nil {
-			go o.loop(k, cursor, *handover, false)
+			go o.loop(k, cursor, *handover, false, r)
 			return
 		}
 		at = resumeAt{seq: -1}
+		if r.token != 0 { // free the lease before finishing, so no process waits for it in vain
+			o.release(k, r)
+			r = nil
+		}
 		if o.finish(k, cursor) {
 			o.pumps.Done()
 			return
 		}
 		if inline { // woken meanwhile: that work is not the caller's
-			go o.loop(k, cursor, at, false)
+			go o.loop(k, cursor, at, false, r)
 			return
 		}
 	}
@@ -307,8 +330,8 @@ func (c *Conversation) deadError(leg string, seq int64) error {
 // drain delivers what the log holds for the line past cursor (-2: read it from the store),
 // starting with the retry at says, and returns the new cursor; and, for an inline run that must
 // stop, where a goroutine goes on.
-func (o *outbox) drain(k lineKey, cursor int64, at resumeAt, inline bool) (int64, *resumeAt) {
-	ctx := o.ctx
+func (o *outbox) drain(k lineKey, cursor int64, at resumeAt, inline bool, run *leased) (int64, *resumeAt) {
+	ctx := run.ctx
 	if cursor == -2 {
 		cur, err := o.h.store.Cursor(ctx, k.conv, k.leg)
 		if err != nil {
@@ -342,7 +365,7 @@ func (o *outbox) drain(k lineKey, cursor int64, at resumeAt, inline bool) (int64
 					return cursor, nil
 				}
 			}
-			next, ok := o.send(ctx, k, c, r, at, inline)
+			next, ok := o.send(run, k, c, r, at, inline)
 			if next != nil {
 				return cursor, next
 			}
@@ -398,7 +421,8 @@ func (o *outbox) takeGreet(k lineKey) bool {
 // acknowledges it once delivered or dead. It returns false when the outbox is shutting down;
 // inline, it makes no retry but returns where a goroutine goes on. at says where a retry
 // handed over resumes.
-func (o *outbox) send(ctx context.Context, k lineKey, c *Conversation, r Record, at resumeAt, inline bool) (*resumeAt, bool) {
+func (o *outbox) send(run *leased, k lineKey, c *Conversation, r Record, at resumeAt, inline bool) (*resumeAt, bool) {
+	ctx := run.ctx
 	leg := legByKey(c, k.leg)
 	attempt, started := 1, time.Now()
 	if at.seq == r.Seq {
@@ -438,10 +462,8 @@ func (o *outbox) send(ctx context.Context, k lineKey, c *Conversation, r Record,
 			return nil, false
 		}
 	}
-	if err := o.h.store.Ack(ctx, k.conv, k.leg, r.Seq); err != nil {
-		o.h.log.Warn().Err(err).Str("conv_id", k.conv).Str("leg", k.leg).Msg("outbox: cursor not stored")
-	}
-	return nil, true
+	o.ack(k, run, r.Seq)
+	return nil, ctx.Err() == nil
 }
 
 // attempt makes one delivery: the bot is greeted first when it has not been.

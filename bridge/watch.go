@@ -62,3 +62,15 @@ func Notify(s Store, convID string, after int64) <-chan struct{} {
 	s.Watch(convID, after, func() { close(ch) })
 	return ch
 }
+
+// Waiting returns how many registered callbacks are neither fired nor stopped (a store drops a
+// Waiters with none).
+func (ws *Waiters) Waiting() int {
+	n := 0
+	for _, w := range ws.list {
+		if w.state.Load() == waiting {
+			n++
+		}
+	}
+	return n
+}

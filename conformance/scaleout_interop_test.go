@@ -68,7 +68,6 @@ func TestThreeInstancesOneConversation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
 	}
-	t.Skip("TEMPORARY: needs cross-instance wake-ups (branch scale); unskipped when it merges")
 	dir := testutil.InteropDir(t)
 	rs := testutil.StartRedis(t)
 	endpoint := startEchoBot(t, dir)

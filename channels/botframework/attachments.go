@@ -1,10 +1,13 @@
 package botframework
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -12,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/internal/ttlmap"
 )
 
@@ -53,20 +57,78 @@ func newAttachmentStore() *attachmentStore {
 	})}
 }
 
-// put stores a and returns its id, or false when the store is full.
-func (s *attachmentStore) put(a *storedAttachment) (string, bool) {
+// errStoreFull is put's answer when the uploads held in memory reach their cap.
+var errStoreFull = errors.New("the attachment store is full")
+
+// put stores a and returns its id, or errStoreFull.
+func (s *attachmentStore) put(a *storedAttachment) (string, error) {
 	var rnd [16]byte
 	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails (Go 1.24+)
 	id := hex.EncodeToString(rnd[:])
 	if !s.m.Put(id, a) {
-		return "", false
+		return "", errStoreFull
 	}
-	return id, true
+	return id, nil
 }
 
 func (s *attachmentStore) get(id string) *storedAttachment {
 	a, _ := s.m.Get(id)
 	return a
+}
+
+// Blobs is where the bot's uploads are kept when Config.Blobs sets it: the bridge's store (the
+// Hub's ChannelState), shared by every instance of a multi-instance bridge.
+type Blobs interface {
+	PutBlob(ctx context.Context, convID, id string, b bridge.Blob) error
+	Blob(ctx context.Context, convID, id string) (bridge.Blob, error)
+}
+
+// sharedPrefix starts the id of an upload kept in Blobs: "s.<conversation id, base64url>.<random>",
+// so that any instance finds it from the id alone (GET /v3/attachments/{id} names no conversation).
+const sharedPrefix = "s."
+
+// blobAttachment is an upload as Blobs keeps it (one JSON blob: the bytes are base64).
+type blobAttachment struct {
+	Name      string `json:"name,omitempty"`
+	Type      string `json:"type"`
+	Original  []byte `json:"original"`
+	Thumbnail []byte `json:"thumbnail,omitempty"`
+}
+
+// putShared keeps a in blobs and returns its id.
+func putShared(ctx context.Context, blobs Blobs, a *storedAttachment) (string, error) {
+	var rnd [16]byte
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails (Go 1.24+)
+	key := hex.EncodeToString(rnd[:])
+	data, err := json.Marshal(blobAttachment{Name: a.name, Type: a.ctype, Original: a.original, Thumbnail: a.thumbnail})
+	if err != nil {
+		return "", err
+	}
+	if err := blobs.PutBlob(ctx, a.convID, "bf-upload:"+key, bridge.Blob{ContentType: "application/json", Data: data}); err != nil {
+		return "", err
+	}
+	return sharedPrefix + base64.RawURLEncoding.EncodeToString([]byte(a.convID)) + "." + key, nil
+}
+
+// getShared reads the upload id from blobs; nil when there is none.
+func getShared(ctx context.Context, blobs Blobs, id string) (*storedAttachment, error) {
+	conv64, key, ok := strings.Cut(strings.TrimPrefix(id, sharedPrefix), ".")
+	conv, err := base64.RawURLEncoding.DecodeString(conv64)
+	if !ok || err != nil || key == "" {
+		return nil, nil
+	}
+	b, err := blobs.Blob(ctx, string(conv), "bf-upload:"+key)
+	if errors.Is(err, bridge.ErrNotFound) || errors.Is(err, bridge.ErrUnknownConversation) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ba blobAttachment
+	if err := json.Unmarshal(b.Data, &ba); err != nil {
+		return nil, fmt.Errorf("stored upload %s: %w", id, err)
+	}
+	return &storedAttachment{convID: string(conv), name: ba.Name, ctype: ba.Type, original: ba.Original, thumbnail: ba.Thumbnail}, nil
 }
 
 // attachmentData is the Connector's AttachmentData; the byte arrays are base64 strings.
@@ -134,8 +196,14 @@ func (c *Channel) uploadAttachment(w http.ResponseWriter, r *http.Request, rt ro
 		return
 	}
 	a.convID = rt.convID
-	id, ok := c.attachments.put(a)
-	if !ok {
+	var id string
+	if c.cfg.Blobs != nil { // shared by the instances
+		if id, err = putShared(r.Context(), c.cfg.Blobs, a); err != nil {
+			c.log.Warn().Err(err).Str("conv_id", rt.convID).Msg("attachment not stored")
+			writeError(w, newAPIError(http.StatusServiceUnavailable, CodeServiceError, "the attachment could not be stored"))
+			return
+		}
+	} else if id, err = c.attachments.put(a); err != nil {
 		writeError(w, newAPIError(http.StatusServiceUnavailable, CodeServiceError, "the attachment store is full"))
 		return
 	}
@@ -177,7 +245,17 @@ func (c *Channel) serveAttachment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusNotFound, CodeNotFound, "no such route"))
 		return
 	}
-	a := c.attachments.get(segs[0])
+	var a *storedAttachment
+	if strings.HasPrefix(segs[0], sharedPrefix) && c.cfg.Blobs != nil {
+		var err error
+		if a, err = getShared(r.Context(), c.cfg.Blobs, segs[0]); err != nil {
+			c.log.Warn().Err(err).Str("attachment_id", segs[0]).Msg("attachment not read")
+			writeError(w, newAPIError(http.StatusServiceUnavailable, CodeServiceError, "the attachment could not be read"))
+			return
+		}
+	} else {
+		a = c.attachments.get(segs[0])
+	}
 	if a == nil {
 		writeError(w, newAPIError(http.StatusNotFound, CodeNotFound, "unknown attachment"))
 		return

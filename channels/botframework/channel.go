@@ -10,6 +10,7 @@ package botframework
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
+
+	"github.com/bfbridge/bfbridge/internal/botauth"
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
@@ -77,8 +80,13 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 		return nil, fmt.Errorf("botframework config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	priv, err := loadOrCreateKey(cfg.SigningKeyFile)
-	if err != nil {
+	var priv *rsa.PrivateKey
+	var err error
+	if len(cfg.SigningKeyPEM) > 0 {
+		if priv, err = botauth.ParseRSAKey(cfg.SigningKeyPEM); err != nil {
+			return nil, fmt.Errorf("botframework: signing key: %w", err)
+		}
+	} else if priv, err = loadOrCreateKey(cfg.SigningKeyFile); err != nil {
 		return nil, fmt.Errorf("botframework: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -104,6 +104,15 @@ type Config struct {
 	// deployment: botbuilder refetches the keys for an unknown kid at most once an hour, so a
 	// running bot refuses a restarted bridge's new in-memory key for up to an hour.
 	SigningKeyFile string `yaml:"signing_key_file"`
+	// SigningKeyPEM, when set, is the signing key itself (PEM, as in SigningKeyFile), which
+	// SigningKeyFile then does not name: the wiring passes the key every instance of a
+	// multi-instance bridge shares through its store.
+	SigningKeyPEM []byte `yaml:"-"`
+	// Blobs, when set, keeps the bot's uploads (UploadAttachment) there rather than in this
+	// process's memory: the bridge's store when several instances share it, so that an upload
+	// made through one instance is served by any. Each upload is capped as in memory; it goes
+	// with its conversation.
+	Blobs Blobs `yaml:"-"`
 	// DeliveryTimeout bounds one POST to the bot. Default 15s, Azure Bot Service's limit.
 	DeliveryTimeout time.Duration `yaml:"-"`
 }

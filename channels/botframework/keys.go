@@ -56,14 +56,13 @@ func loadOrCreateKey(path string) (*rsa.PrivateKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		pemBytes, err := encodeKey(priv)
 		if err != nil {
-			return nil, fmt.Errorf("encode signing key: %w", err)
+			return nil, err
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("signing key directory: %w", err)
 		}
-		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 		// O_EXCL: two processes starting together must not overwrite each other's key.
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
@@ -89,6 +88,32 @@ func loadOrCreateKey(path string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("signing key file: %w", err)
 	}
 	return k, nil
+}
+
+// encodeKey returns priv as a PKCS#8 PEM block.
+func encodeKey(priv *rsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("encode signing key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// newKeyPEM returns a new signing key as PEM, or the key kept in the file at path when there
+// is one (a single instance's, which a multi-instance bridge takes over).
+func newKeyPEM(path string) ([]byte, error) {
+	if path != "" {
+		if b, err := os.ReadFile(path); err == nil {
+			if _, err := botauth.ParseRSAKey(b); err == nil {
+				return b, nil
+			}
+		}
+	}
+	priv, err := generateKey()
+	if err != nil {
+		return nil, err
+	}
+	return encodeKey(priv)
 }
 
 func generateKey() (*rsa.PrivateKey, error) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"time"
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
@@ -16,8 +17,9 @@ import (
 // self-hosted bot: Config as the file and the environment set it (endpoint, app_id,
 // app_password, issuer, openid_metadata_url, oauth_scope, token_issuers, signing_key_file,
 // channel_id, endorsements; defaults on each field). The channel runs when endpoint is set. The
-// delivery timeout is bot.timeout; the public URL is the bridge's; the signing key is kept in
-// the data directory when the store is durable and signing_key_file is not set.
+// delivery timeout is bot.timeout; the public URL is the bridge's; when signing_key_file is not
+// set, the signing key is kept in the store when it is shared by several instances (Redis), or
+// else in the data directory when the store is durable.
 type Section struct {
 	Config `yaml:",inline"`
 }
@@ -62,13 +64,36 @@ var (
 	_ module.Describer = running{}
 )
 
+// SharedSigningKey is the name of the generated signing key (PEM) among the store's own
+// values, when the store is shared by several instances (module.Env.Shared).
+const SharedSigningKey = "botframework-signing-key"
+
 func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 	cfg := s.Config
 	cfg.PublicURL = env.PublicURL
 	cfg.DeliveryTimeout = env.BotTimeout
-	if cfg.SigningKeyFile == "" && env.DataDir != "" {
+	kept := ""
+	if env.DataDir != "" {
+		kept = filepath.Join(env.DataDir, "botframework-signing-key.pem")
+	}
+	switch {
+	case cfg.SigningKeyFile != "":
+	case env.Shared != nil:
+		// Several instances: one key for all, kept in the store, so that a bot accepts the
+		// tokens of every instance whichever's keys it fetched.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pem, err := env.Shared(ctx, SharedSigningKey, func() ([]byte, error) { return newKeyPEM(kept) })
+		if err != nil {
+			return nil, fmt.Errorf("botframework: shared signing key: %w", err)
+		}
+		cfg.SigningKeyPEM = pem
+	case kept != "":
 		// A key kept across restarts: bots cache the bridge's keys for up to a day.
-		cfg.SigningKeyFile = filepath.Join(env.DataDir, "botframework-signing-key.pem")
+		cfg.SigningKeyFile = kept
+	}
+	if env.Shared != nil { // several instances: the bot's uploads in the store they share
+		cfg.Blobs = env.Hub
 	}
 	ch, err := New(cfg, env.Hub, env.Log)
 	if err != nil {

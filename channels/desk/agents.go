@@ -58,6 +58,8 @@ type convView struct {
 	Context    map[string]any    `json:"context"`
 	Transcript []entry           `json:"transcript"`
 	Extra      map[string]string `json:"extra,omitempty"`
+
+	last int64 // the log's last seq the transcript read (-1: none)
 }
 
 // entry is one line of a transcript as the desk shows it.
@@ -178,23 +180,8 @@ func (d *Desk) serveAgent(w http.ResponseWriter, r *http.Request) {
 
 // command carries out what an agent asked for.
 func (d *Desk) command(ctx context.Context, agent string, m deskMsg) error {
-	var events []routing.Event
-	var then func(ctx context.Context) error
-	var err error
 	conv := m.ConversationID
-	switch m.Type {
-	case "presence":
-		p, ok := routing.ParsePresence(m.Presence)
-		if !ok {
-			return errors.New("unknown presence " + m.Presence)
-		}
-		events, err = d.engine.SetPresence(agent, p)
-		then = func(context.Context) error { d.refreshAgent(agent); return nil }
-	case "accept":
-		events, err = d.engine.Accept(agent, conv)
-	case "decline":
-		events, err = d.engine.Decline(agent, conv)
-	case "send":
+	if m.Type == "send" {
 		text := strings.TrimSpace(m.Text)
 		if !d.holds(agent, conv) {
 			return errors.New("you do not hold this conversation")
@@ -203,44 +190,64 @@ func (d *Desk) command(ctx context.Context, agent string, m deskMsg) error {
 			return nil
 		}
 		return d.say(ctx, conv, d.agentAccount(agent), "agent", text)
-	case "transfer":
-		if !d.holds(agent, conv) {
-			return errors.New("you do not hold this conversation")
-		}
-		switch m.Kind {
-		case "queue":
-			var dec routing.Decision
-			dec, err = d.engine.TransferToQueue(conv, m.Target)
-			events = dec.Events
-			then = func(ctx context.Context) error {
-				d.sendTo(agent, deskMsg{Type: "removed", ConversationID: conv})
-				return d.hub.Requeue(ctx, conv)
+	}
+	var events []routing.Event
+	var then func(ctx context.Context) error
+	err := d.decide(ctx, func() error {
+		var err error
+		events, then = nil, nil
+		switch m.Type {
+		case "presence":
+			p, ok := routing.ParsePresence(m.Presence)
+			if !ok {
+				return errors.New("unknown presence " + m.Presence)
 			}
-		case "bot":
-			var dec routing.Decision
-			dec, err = d.engine.TransferToBot(conv, m.Target)
-			events = dec.Events
+			events, err = d.engine.SetPresence(agent, p)
+			then = func(context.Context) error { d.refreshAgent(agent); return nil }
+		case "accept":
+			events, err = d.engine.Accept(agent, conv)
+		case "decline":
+			events, err = d.engine.Decline(agent, conv)
+		case "transfer":
+			if !d.holds(agent, conv) {
+				return errors.New("you do not hold this conversation")
+			}
+			switch m.Kind {
+			case "queue":
+				var dec routing.Decision
+				dec, err = d.engine.TransferToQueue(conv, m.Target)
+				events = dec.Events
+				then = func(ctx context.Context) error {
+					d.sendTo(agent, deskMsg{Type: "removed", ConversationID: conv})
+					return d.hub.Requeue(ctx, conv)
+				}
+			case "bot":
+				var dec routing.Decision
+				dec, err = d.engine.TransferToBot(conv, m.Target)
+				events = dec.Events
+				then = func(ctx context.Context) error {
+					d.sendTo(agent, deskMsg{Type: "removed", ConversationID: conv})
+					return d.hub.ReturnToBot(ctx, conv)
+				}
+			default:
+				return errors.New("transfer to a queue or a bot")
+			}
+		case "end":
+			if !d.holds(agent, conv) {
+				return errors.New("you do not hold this conversation")
+			}
+			// Release, not End: the agent ended it, which tells the customer ("Agent ended
+			// conversation") and frees the agent's capacity; it leaves routing too.
+			events, err = d.engine.Release(agent, conv)
 			then = func(ctx context.Context) error {
-				d.sendTo(agent, deskMsg{Type: "removed", ConversationID: conv})
-				return d.hub.ReturnToBot(ctx, conv)
+				d.broadcastRemoved(conv)
+				return d.hub.End(ctx, conv, bridge.RoleAgent, handoff.End{Reason: handoff.EndAgent})
 			}
 		default:
-			return errors.New("transfer to a queue or a bot")
+			return errors.New("unknown command " + m.Type)
 		}
-	case "end":
-		if !d.holds(agent, conv) {
-			return errors.New("you do not hold this conversation")
-		}
-		// Release, not End: the agent ended it, which tells the customer ("Agent ended
-		// conversation") and frees the agent's capacity; it leaves routing too.
-		events, err = d.engine.Release(agent, conv)
-		then = func(ctx context.Context) error {
-			d.broadcastRemoved(conv)
-			return d.hub.End(ctx, conv, bridge.RoleAgent, handoff.End{Reason: handoff.EndAgent})
-		}
-	default:
-		return errors.New("unknown command " + m.Type)
-	}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -329,6 +336,7 @@ func (d *Desk) view(ctx context.Context, convID string) *convView {
 			after = r.Seq
 		}
 	}
+	v.last = after
 	return v
 }
 
@@ -340,6 +348,9 @@ func (d *Desk) refresh(convID string) {
 	}
 	if v := d.view(context.Background(), convID); v != nil {
 		d.sendTo(cs.Agent, deskMsg{Type: "conversation", Conversation: v})
+		if d.leases != nil {
+			d.watchFrom(convID, v.last) // what comes after reaches the page (shared.go)
+		}
 	}
 	d.refreshAgent(cs.Agent)
 }
@@ -350,7 +361,17 @@ func (d *Desk) refreshAgent(agent string) {
 }
 
 // pushEntry sends a new transcript line to the agent who is offered or holds the conversation.
+// With several instances the line comes from the log instead (shared.go: watchFrom), whichever
+// instance appended or delivered it.
 func (d *Desk) pushEntry(convID string, e entry) {
+	if d.leases != nil {
+		return
+	}
+	d.pushLine(convID, e)
+}
+
+// pushLine sends a transcript line to the conversation's agent's pages.
+func (d *Desk) pushLine(convID string, e entry) {
 	if cs, ok := d.engine.Conversation(convID); ok && cs.Agent != "" {
 		d.sendTo(cs.Agent, deskMsg{Type: "activity", ConversationID: convID, Entry: &e})
 	}

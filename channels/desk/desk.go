@@ -1,7 +1,9 @@
 // Package desk is the sandbox contact center: the unified routing engine (routing/), an agent
 // desk and a supervisor view served by the bridge, a customer chat page, and the scripted
 // sandbox bot. It is the escalation target of the widget-first topology and what
-// `go run ./cmd/bridge` shows with no configuration.
+// `go run ./cmd/bridge` shows with no configuration. Several bridge instances on one shared
+// store (Redis) run one desk: each routing decision is made once across them, and an agent's
+// page on any instance follows its conversations (shared.go).
 package desk
 
 import (
@@ -37,6 +39,9 @@ type Config struct {
 	TickInterval time.Duration
 	// Clock gives the time to the routing engine. Default: time.Now.
 	Clock func() time.Time
+	// Leases, when the store is shared by several bridge processes, makes each routing
+	// decision once across them (see shared.go). Nil: this process is the only one.
+	Leases bridge.Leaser
 }
 
 // Desk is the sandbox contact center as a bridge channel: an Escalator that routes escalated
@@ -55,8 +60,12 @@ type Desk struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// What persist last wrote (see persist.go), the worker's only: each task's JSON by
-	// conversation id, and the shared routing state's.
+	leases   bridge.Leaser         // nil: one process
+	decideMu sync.Mutex            // serializes decisions with several processes (shared.go)
+	watches  map[string]*convWatch // with several processes: the logs pushed to pages (d.mu)
+
+	// What persist last wrote (see persist.go), the worker's only (with several processes:
+	// decideMu's): each task's JSON by conversation id, and the shared routing state's.
 	written       map[string]string
 	writtenShared string
 }
@@ -111,7 +120,7 @@ func New(hub Hub, tokens TokenIssuer, cfg Config, log zerolog.Logger) (*Desk, er
 	d := &Desk{
 		hub: hub, engine: engine, tokens: tokens, log: log.With().Str("channel", ChannelName).Logger(),
 		convs: map[string]*convInfo{}, socks: map[string]map[*agentSocket]struct{}{}, tasks: make(chan task, 1024), done: make(chan struct{}),
-		written: map[string]string{},
+		written: map[string]string{}, leases: cfg.Leases, watches: map[string]*convWatch{},
 	}
 	ctx := context.Background()
 	if err := d.restore(ctx); err != nil {
@@ -119,7 +128,11 @@ func New(hub Hub, tokens TokenIssuer, cfg Config, log zerolog.Logger) (*Desk, er
 	}
 	ctx, d.cancel = context.WithCancel(ctx)
 	go d.work(ctx, cfg.TickInterval)
-	d.enqueue(task{events: engine.Tick()}) // what came due while the bridge was down
+	var events []routing.Event
+	if err := d.decide(ctx, func() error { events = engine.Tick(); return nil }); err != nil {
+		d.log.Warn().Err(err).Msg("routing clock not checked at start")
+	}
+	d.enqueue(task{events: events}) // what came due while the bridge was down
 	return d, nil
 }
 
@@ -135,31 +148,39 @@ func (d *Desk) Name() string { return ChannelName }
 // Escalate implements bridge.Escalator: the conversation enters routing (its workstream's bot
 // first, as in Omnichannel), then escalates with the context variables, which reruns routing
 // and never gives it back to the same bot.
-func (d *Desk) Escalate(_ context.Context, c *bridge.Conversation, e *handoff.Escalation) (bridge.Leg, bridge.State, error) {
+func (d *Desk) Escalate(ctx context.Context, c *bridge.Conversation, e *handoff.Escalation) (bridge.Leg, bridge.State, error) {
 	vars := toRouting(c.Context)
 	for k, v := range toRouting(e.Context) {
 		vars[k] = v
 	}
-	var events []routing.Event
-	if _, ok := d.engine.Conversation(c.ID); !ok {
-		dec, err := d.engine.Route(routing.WorkItem{ConversationID: c.ID, Context: vars})
-		if err != nil {
-			return bridge.Leg{}, "", fmt.Errorf("desk: route: %w", err)
-		}
-		events = append(events, dec.Events...)
-	}
-	dec, err := d.engine.Escalate(c.ID, vars)
-	if err != nil {
-		return bridge.Leg{}, "", fmt.Errorf("desk: escalate: %w", err)
-	}
-	events = append(events, dec.Events...)
 	name := c.Customer.User.Name
 	if name == "" {
 		name = c.Customer.User.ID
 	}
-	d.mu.Lock()
-	d.convs[c.ID] = &convInfo{Customer: name, Note: e.AgentNote, Dialect: string(e.Source.Dialect)}
-	d.mu.Unlock()
+	var events []routing.Event
+	var dec routing.Decision
+	err := d.decide(ctx, func() error {
+		events = nil
+		if _, ok := d.engine.Conversation(c.ID); !ok {
+			dec, err := d.engine.Route(routing.WorkItem{ConversationID: c.ID, Context: vars})
+			if err != nil {
+				return fmt.Errorf("desk: route: %w", err)
+			}
+			events = append(events, dec.Events...)
+		}
+		var err error
+		if dec, err = d.engine.Escalate(c.ID, vars); err != nil {
+			return fmt.Errorf("desk: escalate: %w", err)
+		}
+		events = append(events, dec.Events...)
+		d.mu.Lock()
+		d.convs[c.ID] = &convInfo{Customer: name, Note: e.AgentNote, Dialect: string(e.Source.Dialect)}
+		d.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return bridge.Leg{}, "", err
+	}
 	d.log.Info().Str("conv_id", c.ID).Str("queue", dec.Queue).Bool("fallback", dec.Fallback).Msg("conversation routed")
 	d.enqueue(task{events: events}) // acted on after the Hub has stored the escalation
 	return d.leg(c.ID), bridge.StateQueued, nil
@@ -167,10 +188,22 @@ func (d *Desk) Escalate(_ context.Context, c *bridge.Conversation, e *handoff.Es
 
 // Send implements bridge.Channel: what the customer says reaches the agents who see the
 // conversation; the customer's end leaves routing.
-func (d *Desk) Send(_ context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
+func (d *Desk) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
 	if a.Type == activity.TypeEndOfConversation {
-		events, err := d.engine.End(to.ConversationID)
-		if err != nil && !errors.Is(err, routing.ErrUnknownConversation) {
+		var events []routing.Event
+		err := d.decide(ctx, func() error {
+			var err error
+			events, err = d.engine.End(to.ConversationID)
+			if errors.Is(err, routing.ErrUnknownConversation) {
+				return nil
+			}
+			return err
+		})
+		var busy *busyError
+		if errors.As(err, &busy) { // routing busy or the store failing: the outbox tries again
+			return "", &bridge.DeliveryError{Leg: to.Key(), Retryable: true, Err: err}
+		}
+		if err != nil {
 			return "", err
 		}
 		d.enqueue(task{events: events, then: func(context.Context) error {
@@ -244,8 +277,15 @@ func (d *Desk) work(ctx context.Context, tick time.Duration) {
 		case t := <-d.tasks:
 			d.run(ctx, t)
 		case <-ticker.C:
-			if events := d.engine.Tick(); len(events) > 0 {
+			var events []routing.Event
+			if err := d.decide(ctx, func() error { events = d.engine.Tick(); return nil }); err != nil && ctx.Err() == nil {
+				d.log.Warn().Err(err).Msg("routing clock not checked")
+			}
+			if len(events) > 0 {
 				d.run(ctx, task{events: events})
+			}
+			if d.leases != nil {
+				d.syncWatches()
 			}
 		}
 	}
@@ -265,7 +305,9 @@ func (d *Desk) run(ctx context.Context, t task) {
 			d.log.Warn().Err(err).Msg("desk step failed")
 		}
 	}
-	d.persist(ctx)
+	if d.leases == nil { // with several processes, each decision stored itself
+		d.persist(ctx)
+	}
 }
 
 // act carries out one routing event.

@@ -98,7 +98,7 @@ func newDesk(s *Section, env module.Env) (bridge.Channel, error) {
 			return nil, err
 		}
 	}
-	d, err := New(env.Hub, tokens, Config{Routing: rc}, env.Log)
+	d, err := New(env.Hub, tokens, Config{Routing: rc, Leases: env.Leases}, env.Log)
 	if err != nil {
 		return nil, err
 	}

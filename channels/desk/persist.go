@@ -18,7 +18,8 @@ import (
 //     round-robin order and average wait, the routing sequence number (a routing.State
 //     without conversations).
 //
-// After each task of the worker only the values that changed are written: a task touches one
+// After each task of the worker (with several instances: each decision, see shared.go) only
+// the values that changed are written: a task touches one
 // or a few conversations, not the whole desk. What was last written is cached to tell. A
 // crash between the writes of one task may leave the shared value a step behind the tasks
 // (a round-robin turn, a presence), never a conversation lost from routing.
@@ -34,43 +35,19 @@ type storedTask struct {
 }
 
 // restore loads the routing state from the store into the engine and the desk's
-// conversations. A stored task whose workstream the configuration no longer has is dropped.
+// conversations (see load).
 func (d *Desk) restore(ctx context.Context) error {
-	st := routing.State{Version: routing.StateVersion}
-	found := false
-	switch raw, err := d.hub.Value(ctx, "", routingKey); {
-	case errors.Is(err, bridge.ErrNotFound):
-	case err != nil:
-		return fmt.Errorf("desk: read routing state: %w", err)
-	default:
-		if err := json.Unmarshal(raw, &st); err != nil {
-			return fmt.Errorf("desk: decode routing state: %w", err)
-		}
-		d.writtenShared, found = string(raw), true
-	}
-	tasks, err := d.hub.Values(ctx, taskKey)
+	st, infos, written, shared, err := d.load(ctx)
 	if err != nil {
-		return fmt.Errorf("desk: read tasks: %w", err)
+		return err
 	}
-	st.Conversations = st.Conversations[:0]
-	for id, raw := range tasks {
-		var t storedTask
-		if err := json.Unmarshal(raw, &t); err != nil || t.Routing.ID != id || !d.hasWorkstream(t.Routing.Workstream) {
-			d.log.Warn().Str("conv_id", id).Msg("stored task dropped: unreadable, or of a workstream no longer configured")
-			continue
-		}
-		st.Conversations = append(st.Conversations, t.Routing)
-		if t.Info != nil {
-			d.convs[id] = t.Info
-		}
-		d.written[id], found = string(raw), true
-	}
-	if !found {
+	if shared == "" && len(written) == 0 {
 		return nil
 	}
 	if err := d.engine.Restore(st); err != nil {
 		return fmt.Errorf("desk: restore routing state: %w", err)
 	}
+	d.convs, d.written, d.writtenShared = infos, written, shared
 	d.log.Info().Int("conversations", len(st.Conversations)).Msg("routing state restored")
 	return nil
 }
@@ -85,7 +62,8 @@ func (d *Desk) hasWorkstream(name string) bool {
 }
 
 // persist stores what changed of the routing state since the last call: the tasks that
-// changed, entered or left routing, and the shared state. It runs on the worker only.
+// changed, entered or left routing, and the shared state. It runs on the worker only (with
+// several instances: in a decision, under decideMu).
 func (d *Desk) persist(ctx context.Context) {
 	st := d.engine.Export()
 	d.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
@@ -17,7 +18,8 @@ import (
 // environment set it (secret, token_ttl, keep_alive, page_size, max_page_bytes,
 // max_streams_per_conversation, rate_per_conversation, max_upload_bytes, max_upload_parts,
 // attachment_ttl; defaults on each field). The public URL is the bridge's public_url; handoff signals pass through to clients when escalation.target is none; a
-// missing secret is generated, and kept in the data directory when the store is durable.
+// missing secret is generated, and kept in the data directory when the store is durable, or in
+// the store when it is shared by several instances (Redis), so that they all accept each other's tokens.
 type Section struct {
 	Config `yaml:",inline"`
 }
@@ -59,7 +61,25 @@ func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 	cfg.PublicURL = env.PublicURL
 	cfg.PassHandoffSignals = env.EscalationTarget == module.NoEscalation
 	r := running{publicURL: env.PublicURL}
-	if cfg.Secret == "" {
+	switch {
+	case cfg.Secret != "":
+	case env.Shared != nil: // several instances: one secret for all, kept in the store
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b, err := env.Shared(ctx, SharedSecretKey, func() ([]byte, error) {
+			if s := keptSecret(env.DataDir); s != "" {
+				return []byte(s), nil // kept by a single instance before: every instance takes it
+			}
+			return []byte(GenerateSecret()), nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("directline: shared secret: %w", err)
+		}
+		if len(b) < 16 {
+			return nil, fmt.Errorf("directline: the shared secret in the store has %d characters", len(b))
+		}
+		cfg.Secret, r.kept = string(b), "and shared by every instance through the store"
+	default:
 		secret, kept, err := generatedSecret(env.DataDir)
 		if err != nil {
 			return nil, err
@@ -74,6 +94,22 @@ func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 	return r, nil
 }
 
+// SharedSecretKey is the name of the generated Direct Line secret among the store's own values,
+// when the store is shared by several instances (module.Env.Shared).
+const SharedSecretKey = "directline-secret"
+
+// keptSecret returns the secret kept in dataDir, or "".
+func keptSecret(dataDir string) string {
+	if dataDir == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, "directline-secret"))
+	if s := strings.TrimSpace(string(b)); err == nil && len(s) >= 16 {
+		return s
+	}
+	return ""
+}
+
 // generatedSecret returns a Direct Line secret for a bridge configured without one. In a data
 // directory (the durable store's) it is kept (mode 0600), so that customers' tokens stay valid
 // across restarts; otherwise it is new on each start. kept says which.
@@ -83,8 +119,8 @@ func generatedSecret(dataDir string) (secret, kept string, err error) {
 	}
 	kept = "and kept in " + dataDir
 	path := filepath.Join(dataDir, "directline-secret")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
-		return strings.TrimSpace(string(b)), kept, nil
+	if s := keptSecret(dataDir); s != "" {
+		return s, kept, nil
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", "", fmt.Errorf("data directory: %w", err)

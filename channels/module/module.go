@@ -122,6 +122,15 @@ type Env struct {
 	BotTimeout time.Duration
 	// Channels returns a channel built before this one (registry order), or nil.
 	Channels func(name string) bridge.Channel
+	// Shared, set when the store is shared by several bridge processes (Redis), returns the
+	// value under key that every process shares, storing create's first when there is none: for
+	// a generated secret or signing key, which all instances must agree on (a token minted by
+	// one is accepted by another). Nil otherwise: keep such values in DataDir.
+	Shared func(ctx context.Context, key string, create func() ([]byte, error)) ([]byte, error)
+	// Leases, set when the store is shared by several bridge processes, are its leases, for a
+	// channel whose decisions must be made by one process at a time (the sandbox desk's
+	// routing). Nil otherwise.
+	Leases bridge.Leaser
 }
 
 // Channel returns the channel built under name before this one, or nil.

@@ -20,6 +20,8 @@
 //	{id}:vals    hash: value key -> value
 //	{id}:files   hash: d:<file id> -> data, t:<file id> -> content type (one key rather than
 //	             one per file, so that the scripts can refresh its TTL with the others)
+//	{id}:lease:<name>  string: the fencing token of the lease's holder, set NX PX (leases, below)
+//	{id}:fence   hash: lease name -> the last fencing token issued (TTL: the conversation's)
 //
 // Append is one script: it checks that the conversation exists and the idempotency key, takes
 // XLEN as the next seq (the stream is never trimmed: it expires whole), XADDs with the
@@ -29,9 +31,11 @@
 //
 //	leg:<channel>/<id>  the conversation id holding that leg (TTL refreshed by puts and lookups)
 //	timers              sorted set of "conv\x00name" scored by due unix ms
-//	pending             set of conversations that ever addressed a leg (a superset of Pending)
+//	pending             set of conversations that may have a leg with records past its cursor
+//	                    (a superset of Pending; Pending drops those caught up, see there)
 //	values              hash of the bridge's own values (conversation ""), never expired
 //	vidx:<key>          set of the conversations that have a value under key
+//	wake                the pub/sub channel of the appends' wake-up hints (Wake-ups, below)
 //
 // In a Cluster these cannot share a script with the conversation's keys, which are the truth:
 // the indexes are written in a step of their own, pending and vidx before the conversation's
@@ -57,10 +61,45 @@
 //
 // # Wake-ups
 //
-// Watch is served within the process: this Store's own appends fire its waiters
-// (bridge.Waiters). Since and Last read Redis, so another instance's appends are visible to
-// every read, but another instance's append does not yet wake this one's watchers: that
-// cross-instance wake-up (a pub/sub hint or XREAD BLOCK on the stream) is the next step of issue 12.
+// Watch wakes a reader on any instance within a round trip of an append on any other: the
+// append script PUBLISHes a hint, "<seq>:<conversation id>", on the channel <prefix>wake, and each
+// Store holds one subscription to that channel (one connection and one goroutine per process,
+// started by the first Watch) that wakes its watchers of that conversation waiting for a record
+// at or before seq. The hint carries no data: woken readers read the stream (Since), which is
+// the truth. This process's own appends wake its watchers directly.
+//
+// Why pub/sub as a hint rather than XREAD BLOCK: a blocked XREAD holds a connection for as long
+// as it waits, so a process with 10,000 open websockets would need 10,000 connections (or one
+// XREAD over all their streams, re-issued whenever the set changes, which a Cluster cannot serve
+// across slots). One subscription costs one connection whatever the number of watchers, and the
+// publish rides in the append's script, so it costs no round trip. Its price is that every
+// instance receives every append's hint (a few dozen bytes, dropped after a map lookup when no
+// one here watches the conversation): cost grows with the cluster's append rate, not with
+// watchers. Pub/sub is fire-and-forget, so the hint is never trusted for data, and its loss is
+// covered: Watch waits until the subscription is live before it reads the log's length (an
+// append after that read is published to it); when the subscription's connection drops, or
+// answers no ping within 5s, it is replaced, and when it is live again every watcher of the
+// process is woken to read the log again (hints published meanwhile are lost). A Watch that
+// cannot get a live subscription within 5s fires at once, as one whose read fails.
+//
+// # Leases
+//
+// The Store is a bridge.Leaser, so that the Hubs of several instances run each leg's outbox
+// pump and each due timer in one process at a time (bridge's package documentation). Acquire is
+// a script: when {id}:lease:<name> is absent it takes the next token from {id}:fence (HINCRBY)
+// and sets the lease to it with NX semantics and PX the lease's TTL; Renew and Release act only
+// when the lease still holds the caller's token. AckFenced is the ack script with one more
+// check, in the same script: the fence's last token for the leg's outbox lease is the caller's,
+// so an owner whose lease ran out and was taken over cannot move the cursor. ClaimTimer checks,
+// in one script, that the timer's hash still says the due time the caller read, and takes the
+// timer's lease: of the instances that read a due timer one claims it, and none after its
+// handler moved it. The lease and fence keys share the conversation's hash tag, so all of this
+// works in a Cluster. The bridge's own values (conversation "") take the tag "~", so the sandbox
+// desk's routing lease lives there.
+//
+// SharedValues' InitValue is HSETNX on the bridge's own values then HGET, in one transaction:
+// the generated Direct Line secret and the bot-signing key are created once for all instances.
+// They are stored in Redis as they are: protect the server (ACLs, TLS with rediss://).
 //
 // # Retention
 //
@@ -113,9 +152,17 @@ type Store struct {
 	ttl    int64 // milliseconds; 0: keep forever
 	log    zerolog.Logger
 
-	mu      sync.Mutex
-	waiters map[string]*bridge.Waiters
-	closed  bool
+	// mu guards what follows (see wake.go).
+	mu         sync.Mutex
+	watchers   map[string]map[int64]*bridge.Waiters // conversation -> after -> watchers
+	closed     bool
+	subStarted bool               // the subscriber was started
+	subUp      bool               // its subscription is live
+	subEverUp  bool               // it has been live before
+	subReady   chan struct{}      // closed while the subscription is live
+	subStop    context.CancelFunc // ends the subscriber
+	subDone    chan struct{}      // closed when it has ended
+	subPS      *goredis.PubSub    // its subscription, for stopSubscriber to close
 }
 
 var _ bridge.Store = (*Store)(nil)
@@ -144,7 +191,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redis store: ping: %w", err)
 	}
 	return &Store{rdb: opts.Client, prefix: opts.Prefix, ttl: opts.TTL.Milliseconds(), log: opts.Log,
-		waiters: map[string]*bridge.Waiters{}}, nil
+		watchers: map[string]map[int64]*bridge.Waiters{}}, nil
 }
 
 // Key indexes in convKeys.
@@ -425,8 +472,8 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 			return 0, false, fmt.Errorf("redis store: index pending conversation %q: %w", convID, err)
 		}
 	}
-	args := make([]any, 0, 7+len(e.To))
-	args = append(args, s.ttl, e.Key, string(e.From), head, tail, to, time.Now().UnixNano())
+	args := make([]any, 0, 9+len(e.To))
+	args = append(args, s.ttl, e.Key, string(e.From), head, tail, to, time.Now().UnixNano(), s.wakeChannel(), convID)
 	for _, l := range e.To {
 		args = append(args, l)
 	}
@@ -442,12 +489,14 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 	if res[0] == 0 {
 		return seq, true, nil
 	}
-	s.mu.Lock()
-	if w := s.waiters[convID]; w != nil {
-		w.Fire()
-		delete(s.waiters, convID)
+	if len(e.To) > 0 {
+		// and after it: Pending may have dropped the conversation between the first SADD and
+		// the script, having found it caught up (see Pending)
+		if err := s.rdb.SAdd(ctx, s.pendingKey(), convID).Err(); err != nil {
+			s.log.Warn().Err(err).Str("conversation", convID).Msg("redis store: index a pending conversation")
+		}
 	}
-	s.mu.Unlock()
+	s.fire(convID, seq) // this process's watchers at once; the others through the hint
 	return seq, false, nil
 }
 
@@ -533,12 +582,13 @@ func (s *Store) Last(ctx context.Context, convID string) (int64, error) {
 	return last, nil
 }
 
-// watchCheck bounds the read with which Watch learns whether the log is already past after.
+// watchCheck bounds the waits with which Watch learns whether the log is already past after.
 const watchCheck = 5 * time.Second
 
-// Watch implements bridge.Store, within this process (see the package documentation). It
-// registers fn, then reads the log's length: when the log is already past after, when the
-// conversation does not exist, or when the read fails, fn is called at once.
+// Watch implements bridge.Store, across instances (see the package documentation). It
+// registers fn, waits until the store's wake-up subscription is live, then reads the log's
+// length: when the log is already past after, when the conversation does not exist, or when the
+// subscription or the read fails, fn is called at once.
 func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) {
 	var once sync.Once
 	call := func() { once.Do(fn) }
@@ -547,16 +597,18 @@ func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) 
 		s.mu.Unlock()
 		return bridge.FireNow(fn)
 	}
-	w := s.waiters[convID]
-	if w == nil {
-		w = &bridge.Waiters{}
-		s.waiters[convID] = w
-	}
-	stop = w.Add(call)
+	stop, ready := s.addWatcherLocked(convID, after, call)
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), watchCheck)
 	defer cancel()
-	ok, last, err := s.lastSeq(ctx, convID)
+	var err error
+	ok, last := false, int64(0)
+	select {
+	case <-ready:
+		ok, last, err = s.lastSeq(ctx, convID)
+	case <-ctx.Done():
+		err = ctx.Err() // no subscription: the watcher could miss an append
+	}
 	if err != nil || !ok || last > after {
 		if stop() { // not fired by an append meanwhile: fire it here
 			go call()
@@ -590,11 +642,66 @@ func (s *Store) Cursor(ctx context.Context, convID, leg string) (int64, error) {
 }
 
 // Pending implements bridge.Store. It reads the addressed and cursor hashes of every
-// conversation in the pending index, and drops from the index the conversations that are gone.
+// conversation in the pending index, and drops from the index the conversations that are gone
+// and those with every leg caught up, so that the index (which Hub.Run scans every few seconds
+// with several instances) holds the conversations with work rather than every one of the last
+// TTL. Dropping is safe against a concurrent Append, which adds its conversation to the index
+// both before and after its script: the conversations dropped are read again after the SREM,
+// and added back with what they have pending; an append whose script ran after that read adds
+// its conversation back itself afterwards.
 func (s *Store) Pending(ctx context.Context) ([]bridge.PendingLeg, error) {
 	ids, err := s.rdb.SMembers(ctx, s.pendingKey()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis store: pending: %w", err)
+	}
+	out, gone, idle, err := s.pendingOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	if len(gone) > 0 {
+		if err := s.rdb.SRem(ctx, s.pendingKey(), gone...).Err(); err != nil {
+			s.log.Warn().Err(err).Msg("redis store: drop gone conversations from the pending index")
+		}
+	}
+	if len(idle) == 0 {
+		return out, nil
+	}
+	if err := s.rdb.SRem(ctx, s.pendingKey(), idle...).Err(); err != nil {
+		s.log.Warn().Err(err).Msg("redis store: drop caught-up conversations from the pending index")
+		return out, nil
+	}
+	again := make([]string, len(idle))
+	for i, id := range idle {
+		again[i] = id.(string)
+	}
+	more, _, _, err := s.pendingOf(ctx, again)
+	if err != nil { // they may have work: back into the index
+		if aerr := s.rdb.SAdd(ctx, s.pendingKey(), idle...).Err(); aerr != nil {
+			s.log.Warn().Err(aerr).Msg("redis store: restore the pending index")
+		}
+		return nil, err
+	}
+	back := map[string]bool{}
+	var readd []any
+	for _, p := range more {
+		if !back[p.ConversationID] {
+			back[p.ConversationID] = true
+			readd = append(readd, p.ConversationID)
+		}
+	}
+	if len(readd) > 0 {
+		if err := s.rdb.SAdd(ctx, s.pendingKey(), readd...).Err(); err != nil {
+			return nil, fmt.Errorf("redis store: pending: restore the index: %w", err)
+		}
+	}
+	return append(out, more...), nil
+}
+
+// pendingOf reads the pending legs of the conversations ids, and which of them are gone or
+// have no leg pending.
+func (s *Store) pendingOf(ctx context.Context, ids []string) (out []bridge.PendingLeg, gone, idle []any, err error) {
+	if len(ids) == 0 {
+		return nil, nil, nil, nil
 	}
 	pipe := s.rdb.Pipeline()
 	exs := make([]*goredis.IntCmd, len(ids))
@@ -605,52 +712,46 @@ func (s *Store) Pending(ctx context.Context) ([]bridge.PendingLeg, error) {
 		addrs[i] = pipe.HGetAll(ctx, s.key(kAddr, id))
 		curs[i] = pipe.HGetAll(ctx, s.key(kCur, id))
 	}
-	if len(ids) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("redis store: pending: %w", err)
-		}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, nil, fmt.Errorf("redis store: pending: %w", err)
 	}
-	var out []bridge.PendingLeg
-	var gone []any
 	for i, id := range ids {
 		if exs[i].Val() == 0 {
 			gone = append(gone, id)
 			continue
 		}
 		cur := curs[i].Val()
+		busy := false
 		for leg, l := range addrs[i].Val() {
 			last, err := strconv.ParseInt(l, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("redis store: pending: %s of %q: %w", leg, id, err)
+				return nil, nil, nil, fmt.Errorf("redis store: pending: %s of %q: %w", leg, id, err)
 			}
 			c := int64(-1)
 			if v, ok := cur[leg]; ok {
 				if c, err = strconv.ParseInt(v, 10, 64); err != nil {
-					return nil, fmt.Errorf("redis store: pending: cursor %s of %q: %w", leg, id, err)
+					return nil, nil, nil, fmt.Errorf("redis store: pending: cursor %s of %q: %w", leg, id, err)
 				}
 			}
 			if last > c {
 				out = append(out, bridge.PendingLeg{ConversationID: id, Leg: leg, Cursor: c, Last: last})
+				busy = true
 			}
 		}
-	}
-	if len(gone) > 0 {
-		if err := s.rdb.SRem(ctx, s.pendingKey(), gone...).Err(); err != nil {
-			s.log.Warn().Err(err).Msg("redis store: drop gone conversations from the pending index")
+		if !busy {
+			idle = append(idle, id)
 		}
 	}
-	return out, nil
+	return out, gone, idle, nil
 }
 
-// Close implements bridge.Store: it wakes every watcher. The client stays open (it is the
-// caller's). Close may be called more than once.
+// Close implements bridge.Store: it wakes every watcher and ends the wake-up subscription. The
+// client stays open (it is the caller's). Close may be called more than once.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
-	for id, w := range s.waiters {
-		w.Fire()
-		delete(s.waiters, id)
-	}
+	s.fireAllLocked()
+	s.mu.Unlock()
+	s.stopSubscriber()
 	return nil
 }

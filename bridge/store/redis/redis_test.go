@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,6 +48,30 @@ func TestContract(t *testing.T) {
 		require.NoError(t, s.Close())
 		return open(t, rdb, prefix)
 	}))
+}
+
+// TestLeaserContract runs the Leaser contract with two stores (two clients) on one Redis, as
+// two bridge processes.
+func TestLeaserContract(t *testing.T) {
+	rdb := server(t)
+	addr := rdb.(*goredis.Client).Options().Addr
+	var n atomic.Int64
+	storetest.RunLeaser(t, func(t *testing.T) (bridge.Store, bridge.Store) {
+		prefix := "lease" + strconv.FormatInt(n.Add(1), 10) + ":"
+		rdb2 := goredis.NewClient(&goredis.Options{Addr: addr})
+		t.Cleanup(func() { _ = rdb2.Close() })
+		return open(t, rdb, prefix), open(t, rdb2, prefix)
+	})
+}
+
+// TestSharedValuesContract runs the SharedValues contract with two stores on one Redis.
+func TestSharedValuesContract(t *testing.T) {
+	rdb := server(t)
+	rdb2 := goredis.NewClient(&goredis.Options{Addr: rdb.(*goredis.Client).Options().Addr})
+	t.Cleanup(func() { _ = rdb2.Close() })
+	storetest.RunSharedValues(t, func(t *testing.T) (bridge.Store, bridge.Store) {
+		return open(t, rdb, "shared:"), open(t, rdb2, "shared:")
+	})
 }
 
 // TestKeys checks that a conversation's keys share one hash tag whatever its id, and that they expire.
@@ -230,4 +255,214 @@ func TestExpiry(t *testing.T) {
 		require.NoError(t, err)
 		require.Zero(t, n, "%s emptied", k)
 	}
+}
+
+// waitFired waits for ch, failing the test after d.
+func waitFired(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		t.Fatal(what)
+	}
+}
+
+// TestCrossInstanceWatch checks that an append made through one store wakes a watcher of
+// another store on the same Redis (another instance) at once, and only once the log passes
+// the watched sequence.
+func TestCrossInstanceWatch(t *testing.T) {
+	rdb := server(t)
+	ctx := context.Background()
+	// two clients, as two processes would have
+	rdb2 := goredis.NewClient(&goredis.Options{Addr: rdb.(*goredis.Client).Options().Addr})
+	t.Cleanup(func() { _ = rdb2.Close() })
+	a, b := open(t, rdb, "x:"), open(t, rdb2, "x:")
+	_, _, err := a.CreateConversation(ctx, legConv("c"))
+	require.NoError(t, err)
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("0")})
+	require.NoError(t, err)
+
+	early := make(chan struct{})
+	b.Watch("c", 1, func() { close(early) }) // waits for seq 2
+	fired := make(chan struct{})
+	start := time.Now()
+	b.Watch("c", 0, func() { close(fired) })
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("1")})
+	require.NoError(t, err)
+	waitFired(t, fired, 2*time.Second, "a watcher on b not woken by an append on a")
+	require.Less(t, time.Since(start), 500*time.Millisecond, "wake-up delay")
+	select {
+	case <-early:
+		t.Fatal("a watcher waiting for seq 2 woken by seq 1")
+	case <-time.After(200 * time.Millisecond):
+	}
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("2")})
+	require.NoError(t, err)
+	waitFired(t, early, 2*time.Second, "a watcher on b not woken by the second append on a")
+
+	// many watchers of many conversations share one subscription connection
+	n0 := pubsubClients(t, rdb)
+	for i := range 20 {
+		id := fmt.Sprint("m", i)
+		_, _, err := a.CreateConversation(ctx, legConv(id))
+		require.NoError(t, err)
+		b.Watch(id, -1, func() {})
+	}
+	require.Equal(t, n0, pubsubClients(t, rdb), "no connection per watched conversation")
+}
+
+// pubsubClients counts the server's pub/sub connections.
+func pubsubClients(t *testing.T, rdb goredis.UniversalClient) int {
+	t.Helper()
+	list, err := rdb.ClientList(context.Background()).Result()
+	require.NoError(t, err)
+	n := 0
+	for _, l := range strings.Split(list, "\n") {
+		if strings.Contains(l, "sub=1") || strings.Contains(l, "flags=P") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWatchSurvivesDisconnect checks that a lost subscription does not lose a wake-up: when it
+// is back, every watcher is woken to read the log again.
+func TestWatchSurvivesDisconnect(t *testing.T) {
+	rdb := server(t)
+	ctx := context.Background()
+	a, b := open(t, rdb, "d:"), open(t, rdb, "d:")
+	_, _, err := a.CreateConversation(ctx, legConv("c"))
+	require.NoError(t, err)
+
+	// the subscription drops and comes back (here, as the subscriber sees it): the hint of an
+	// append made meanwhile is gone, so every watcher is woken
+	fired := make(chan struct{})
+	b.Watch("c", -1, func() { close(fired) })
+	b.setUp(false)
+	b.setUp(true)
+	waitFired(t, fired, time.Second, "a watcher not woken when the subscription came back")
+
+	// the server kills the subscription's connection; an append right after still wakes the watcher
+	fired = make(chan struct{})
+	b.Watch("c", -1, func() { close(fired) })
+	require.NoError(t, rdb.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err())
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("x")})
+	require.NoError(t, err)
+	waitFired(t, fired, 5*time.Second, "a watcher not woken after the subscription was killed")
+	// and the subscription is live again for the next ones
+	fired = make(chan struct{})
+	require.Eventually(t, func() bool { return pubsubClients(t, rdb) >= 1 }, 5*time.Second, 20*time.Millisecond)
+	b.Watch("c", 0, func() { close(fired) })
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("y")})
+	require.NoError(t, err)
+	waitFired(t, fired, 2*time.Second, "a watcher not woken after the subscription came back")
+}
+
+// TestPendingIndexPruned checks that Pending drops caught-up conversations from its index, and
+// that doing so while appends run never loses a conversation with work.
+func TestPendingIndexPruned(t *testing.T) {
+	ctx := context.Background()
+	rdb := server(t)
+	s := open(t, rdb, "prune:")
+	const leg = "botframework/b"
+	_, _, err := s.CreateConversation(ctx, legConv("idle"))
+	require.NoError(t, err)
+	seq, _, err := s.Append(ctx, "idle", bridge.Entry{From: bridge.RoleCustomer, Activity: msg("x"), To: []string{leg}})
+	require.NoError(t, err)
+	require.NoError(t, s.Ack(ctx, "idle", leg, seq))
+	p, err := s.Pending(ctx)
+	require.NoError(t, err)
+	require.Empty(t, p)
+	n, err := rdb.SCard(ctx, s.pendingKey()).Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "a caught-up conversation leaves the index")
+	_, _, err = s.Append(ctx, "idle", bridge.Entry{From: bridge.RoleCustomer, Activity: msg("y"), To: []string{leg}})
+	require.NoError(t, err)
+	p, err = s.Pending(ctx)
+	require.NoError(t, err)
+	require.Len(t, p, 1, "and comes back with its next record")
+
+	// appends and acks racing with Pending's pruning
+	const convs, rounds = 8, 30
+	stop, done := make(chan struct{}), make(chan struct{})
+	var scans atomic.Int64
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := s.Pending(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			scans.Add(1)
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range convs {
+		id := fmt.Sprint("r", i)
+		_, _, err := s.CreateConversation(ctx, legConv(id))
+		require.NoError(t, err)
+		wg.Go(func() {
+			for range rounds {
+				seq, _, err := s.Append(ctx, id, bridge.Entry{From: bridge.RoleCustomer, Activity: msg("m"), To: []string{leg}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := s.Ack(ctx, id, leg, seq); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			// the last record stays unacknowledged: the conversation has work
+			if _, _, err := s.Append(ctx, id, bridge.Entry{From: bridge.RoleCustomer, Activity: msg("last"), To: []string{leg}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	require.Positive(t, scans.Load())
+	p, err = s.Pending(ctx)
+	require.NoError(t, err)
+	got := map[string]bool{}
+	for _, l := range p {
+		got[l.ConversationID] = true
+	}
+	for i := range convs {
+		require.True(t, got[fmt.Sprint("r", i)], "r%d lost from the pending index", i)
+	}
+}
+
+// TestStoppedWatchersSwept checks that the watchers readers stopped are dropped, also while
+// other conversations keep the subscription busy.
+func TestStoppedWatchersSwept(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, server(t), "sweep:")
+	for _, id := range []string{"quiet", "busy"} {
+		_, _, err := s.CreateConversation(ctx, legConv(id))
+		require.NoError(t, err)
+	}
+	for i := range 50 {
+		stop := s.Watch("quiet", int64(i), func() {})
+		require.True(t, stop())
+	}
+	busy, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // a hint every 100ms
+		for busy.Err() == nil {
+			_, _, _ = s.Append(busy, "busy", bridge.Entry{From: bridge.RoleBot, Activity: msg("x")})
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.watchers["quiet"] == nil
+	}, 3*subPing, 50*time.Millisecond, "stopped watchers of a quiet conversation dropped")
 }
