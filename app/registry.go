@@ -7,6 +7,7 @@ import (
 	"github.com/bfbridge/bfbridge/channels/directline/dlclient"
 	"github.com/bfbridge/bfbridge/channels/module"
 	"github.com/bfbridge/bfbridge/channels/omnichannel"
+	"github.com/bfbridge/bfbridge/channels/salesforce"
 )
 
 // Channels is the registry: every channel the bridge can run, in the order they are built
@@ -20,4 +21,5 @@ var Channels = []module.Registration{
 	desk.BotModule,      // sandbox: the sandbox bot, when no other bot is configured
 	omnichannel.Module,  // omnichannel: the bridge as an Omnichannel bot application user (T1)
 	desk.Module,         // sandbox: the sandbox contact center (escalation target "desk")
+	salesforce.Module,   // salesforce: Salesforce MIAW as a contact center (escalation target "salesforce")
 }
