@@ -443,7 +443,7 @@ func (f *fakeMIAW) file(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var entry struct {
-		ESDeveloperName string `json:"esDeveloperName"`
+		ESDeveloperName string                      `json:"esDeveloperName"`
 		Message         struct{ ID, FileID string } `json:"message"`
 	}
 	if json.Unmarshal([]byte(r.FormValue("messageEntry")), &entry) != nil || entry.Message.ID == "" || entry.Message.FileID == "" || entry.ESDeveloperName != f.es {
