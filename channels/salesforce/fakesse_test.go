@@ -238,3 +238,11 @@ func (f *fakeMIAW) streamIDs() []string {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.lastIDs...)
 }
+
+// lastEvent returns the id of the newest event of the newest conversation's user.
+func (f *fakeMIAW) lastEvent() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	evs := f.only().user.events
+	return evs[len(evs)-1].id
+}
