@@ -92,7 +92,10 @@ func TestDirectLineJSAndBotbuilderToSalesforce(t *testing.T) {
 			f.agentJoins("Alex Agent")
 			f.agentSays("Alex Agent", "Hi, I'm Alex.")
 			p.Next(t, 60*time.Second, func(m map[string]any) bool { return m["event"] == "sent" || m["result"] != nil })
-			require.Eventually(t, func() bool { v := f.conversations()[0]; return contains(v.Texts, "My order is late") && len(v.Files) == 1 },
+			require.Eventually(t, func() bool {
+				v := f.conversations()[0]
+				return contains(v.Texts, "My order is late") && len(v.Files) == 1
+			},
 				20*time.Second, 20*time.Millisecond, "the customer's message and file reach the fake\n%s", p.Output())
 			require.Equal(t, "receipt.txt", f.conversations()[0].Files[0].Name)
 			require.Equal(t, "order 4711", string(f.conversations()[0].Files[0].Data))
