@@ -89,6 +89,7 @@ func (ch *Channel) Escalate(ctx context.Context, c *bridge.Conversation, e *hand
 		return bridge.Leg{}, "", err
 	}
 	if err := ch.create(ctx, s, ch.routingAttributes(c, e, s.state().Verified)); err != nil {
+		ch.abandon(s) // it may have been made all the same (an answer lost)
 		return bridge.Leg{}, "", err
 	}
 	for i, text := range transcriptMessages(c, e, ch.cfg.TranscriptMaxChars) {
@@ -96,6 +97,9 @@ func (ch *Channel) Escalate(ctx context.Context, c *bridge.Conversation, e *hand
 			ch.abandon(s)
 			return bridge.Leg{}, "", err
 		}
+	}
+	if err := s.update(ctx, func(st *sessionState) { st.Ready = true }); err != nil {
+		return bridge.Leg{}, "", err
 	}
 	ch.log.Info().Str("conv_id", c.ID).Str("miaw_conversation", s.state().ConversationID).Bool("verified", s.state().Verified).Msg("escalated to salesforce")
 	ch.streams.watch(c.ID)
@@ -174,14 +178,19 @@ func (ch *Channel) typing(ctx context.Context, s *session, id string) error {
 // closeRemote makes DELETE /conversation/{id}?esDeveloperName= and marks the session closed.
 func (ch *Channel) closeRemote(ctx context.Context, s *session) error {
 	if st := s.state(); st.Created && !st.Closed {
-		u := ch.conversationURL(s, "") + "?esDeveloperName=" + url.QueryEscape(ch.cfg.ESDeveloperName)
-		r := request{op: "close conversation", method: http.MethodDelete, url: u}
-		r.ok = func(st int) bool { return st == http.StatusNotFound } // closed already
-		if _, err := ch.call(ctx, s, r); err != nil {
+		if err := ch.deleteConversation(ctx, s); err != nil {
 			return err
 		}
 	}
 	return ch.closed(ctx, s)
+}
+
+func (ch *Channel) deleteConversation(ctx context.Context, s *session) error {
+	u := ch.conversationURL(s, "") + "?esDeveloperName=" + url.QueryEscape(ch.cfg.ESDeveloperName)
+	r := request{op: "close conversation", method: http.MethodDelete, url: u}
+	r.ok = func(st int) bool { return st == http.StatusNotFound } // closed already, or never made
+	_, err := ch.call(ctx, s, r)
+	return err
 }
 
 // closed marks the session closed and stops its stream (which may be the caller).
@@ -191,12 +200,17 @@ func (ch *Channel) closed(ctx context.Context, s *session) error {
 	return err
 }
 
-// abandon closes a conversation whose escalation failed half-way, in the background.
+// abandon closes a conversation whose escalation failed half-way (the session at once, the
+// MIAW conversation, which may exist, in the background): the customer's messages are not
+// held for it, and the next escalation opens a new one.
 func (ch *Channel) abandon(s *session) {
+	ctx, cancel := context.WithTimeout(context.Background(), ch.cfg.MaxRetryAfter)
+	if err := ch.closed(ctx, s); err != nil {
+		ch.log.Warn().Err(err).Str("conv_id", s.convID).Msg("abandoned salesforce session not stored as closed")
+	}
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), ch.cfg.MaxRetryAfter)
 		defer cancel()
-		if err := ch.closeRemote(ctx, s); err != nil {
+		if err := ch.deleteConversation(ctx, s); err != nil {
 			ch.log.Warn().Err(err).Str("conv_id", s.convID).Msg("abandoned salesforce conversation not closed")
 		}
 	}()

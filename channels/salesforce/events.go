@@ -42,7 +42,8 @@ func (ch *Channel) handle(ctx context.Context, s *session, typ string, env *enve
 	case evClose:
 		err = ch.ended(ctx, s, "The conversation was closed.")
 	}
-	if errors.Is(err, bridge.ErrConversationEnded) {
+	if errors.Is(err, bridge.ErrConversationEnded) || errors.Is(err, bridge.ErrUnknownConversation) {
+		// The bridge's conversation is over (or gone): nothing more to relay.
 		return ch.closed(ctx, s)
 	}
 	return err

@@ -90,9 +90,20 @@ func TestRetriesOnCreateMessageAndFile(t *testing.T) {
 	f.fail("POST", "/conversation", http.StatusBadGateway, "", 1, true) // taken, answer lost
 	f.fail("POST", "/message", http.StatusServiceUnavailable, "1", 1, false)
 	f.fail("POST", "/message", http.StatusGatewayTimeout, "", 1, true) // the transcript, taken
-	cv := escalate(t, f, c)
-	require.Len(t, f.conversations(), 1, "one conversation")
-	require.Len(t, cv.Texts, 1, "the transcript once")
+	c.say("hello")
+	asked := make(chan struct{})
+	go func() { // its POST returns once the bot's turn, and so the escalation, is done
+		defer close(asked)
+		c.say("I want to talk to a human")
+	}()
+	b.stateOf(t, c.conv, "escalating")
+	c.say("anyone there?") // while the conversation is being opened
+	<-asked
+	require.Eventually(t, func() bool { cv := f.conversations(); return len(cv) == 1 && len(cv[0].Texts) == 2 },
+		20*time.Second, 20*time.Millisecond, "the fake gets the transcript, then the customer's message")
+	cv := f.conversations()[0]
+	require.Contains(t, cv.Texts[0], "Customer: I want to talk to a human", "the transcript, once")
+	require.Equal(t, "anyone there?", cv.Texts[1], "the customer's message after the transcript")
 	f.agentJoins("Alex Agent")
 	c.waitText("Alex Agent has joined")
 
@@ -106,11 +117,11 @@ func TestRetriesOnCreateMessageAndFile(t *testing.T) {
 	c.say("second")
 	require.Eventually(t, func() bool {
 		v := f.conversations()[0]
-		return len(v.Texts) == 3 && len(v.Files) == 1
+		return len(v.Texts) == 4 && len(v.Files) == 1
 	}, 20*time.Second, 20*time.Millisecond, "everything arrives: %+v", f.conversations())
 	time.Sleep(300 * time.Millisecond)
 	v := f.conversations()[0]
-	require.Equal(t, []string{"first", "second"}, v.Texts[1:], "nothing lost or duplicated, in order")
+	require.Equal(t, []string{"anyone there?", "first", "second"}, v.Texts[1:], "nothing lost or duplicated, in order")
 	require.Len(t, v.Files, 1)
 
 	for _, path := range []string{"/conversation", "/message", "/file"} {

@@ -154,3 +154,24 @@ func TestRoutingFailureBackToBot(t *testing.T) {
 	}
 	require.Equal(t, "failed", status["state"], "the bot gets handoff.status failed")
 }
+
+// TestEscalationRefused: Salesforce refuses the conversation (400): the bot keeps the
+// conversation, the session is given up (DELETE, in case it was made), and the next escalation
+// opens a new conversation.
+func TestEscalationRefused(t *testing.T) {
+	key, _ := identityKey(t)
+	f := newFakeMIAW(t, &key.PublicKey, testIssuer, testKID)
+	b := startBridge(t, f)
+	c := b.newCustomer(t, "dl_ed", "")
+	f.fail("POST", "/conversation", 400, "", 1, false)
+	c.say("I want to talk to a human")
+	b.stateOf(t, c.conv, "bot")
+	require.Empty(t, f.conversations())
+	require.Eventually(t, func() bool { return len(f.requests("DELETE", "")) == 1 }, 10*time.Second, 20*time.Millisecond, "the refused conversation is closed, in case")
+
+	c.say("I want to talk to a human")
+	require.Eventually(t, func() bool { cv := f.conversations(); return len(cv) == 1 && len(cv[0].Texts) == 1 }, 10*time.Second, 20*time.Millisecond)
+	b.stateOf(t, c.conv, "queued")
+	require.Len(t, f.requests("POST", "/conversation"), 2)
+	require.NotContains(t, f.requests("DELETE", "")[0].Path, f.conversations()[0].ID, "the second escalation opened a conversation of its own")
+}

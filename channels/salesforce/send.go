@@ -26,6 +26,9 @@ func (ch *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity
 	if err != nil {
 		return "", &bridge.DeliveryError{Leg: to.Key(), Err: err}
 	}
+	if err := s.ready(ctx); err != nil {
+		return "", &bridge.DeliveryError{Leg: to.Key(), Retryable: true, Err: err}
+	}
 	if s.state().Closed {
 		return a.ID, nil // ended on Salesforce's side: nothing to tell
 	}
@@ -95,7 +98,10 @@ func (ch *Channel) sendFile(ctx context.Context, s *session, key string, at acti
 	return err
 }
 
-var errTooLarge = errors.New("file too large")
+var (
+	errTooLarge = errors.New("file too large")
+	errNotOpen  = errors.New("the salesforce conversation is not open yet")
+)
 
 // fetch reads a file the bridge hosts, at most MaxFileBytes of it.
 func (ch *Channel) fetch(ctx context.Context, u string) ([]byte, string, error) {

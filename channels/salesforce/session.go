@@ -34,8 +34,10 @@ type sessionState struct {
 	Subject  string `json:"subject,omitempty"`
 	// AccessToken is the customer's current MIAW access token.
 	AccessToken string `json:"accessToken,omitempty"`
-	// Created is set once POST /conversation succeeded.
+	// Created is set once POST /conversation succeeded, Ready once the transcript was sent
+	// too: the customer's own messages wait for it, so that the rep reads them after it.
 	Created bool `json:"created,omitempty"`
+	Ready   bool `json:"ready,omitempty"`
 	// Closed is set once the conversation ended on either side: no stream is opened for it.
 	Closed bool `json:"closed,omitempty"`
 }
@@ -109,6 +111,20 @@ func (s *session) updateLocked(ctx context.Context, fn func(*sessionState)) erro
 	}
 	s.st = next
 	return nil
+}
+
+// ready waits, within ctx, while the escalation is still opening the MIAW conversation (the
+// customer wrote meanwhile): what the customer says then reaches the rep after the transcript.
+// When ctx ends first, the outbox sends again later.
+func (s *session) ready(ctx context.Context) error {
+	for {
+		if st := s.state(); st.Ready || st.Closed {
+			return nil
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return errNotOpen
+		}
+	}
 }
 
 // token returns the customer's access token, asking for one when there is none.
