@@ -74,6 +74,11 @@ type liveBridge struct {
 
 func startBridge(t *testing.T, f *fakeMIAW) *liveBridge {
 	t.Helper()
+	return startBridgeLog(t, f, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+}
+
+func startBridgeLog(t *testing.T, f *fakeMIAW, log zerolog.Logger) *liveBridge {
+	t.Helper()
 	_, keyFile := identityKey(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -84,7 +89,7 @@ func startBridge(t *testing.T, f *fakeMIAW) *liveBridge {
 	cfg.Escalation.Target = salesforce.Name
 	app.SectionOf[directline.Section](&cfg, "directline").Secret = testSecret
 	*app.SectionOf[salesforce.Config](&cfg, "salesforce") = sfSection(f, keyFile)
-	a, err := app.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	a, err := app.New(cfg, log)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
