@@ -69,5 +69,10 @@
 // they are, not re-hosted). An anonymous customer whose continuation token is refused cannot
 // reach the conversation again (a new anonymous token is a new end user): the conversation
 // is ended. The token budget is per bridge process, not shared across instances of a
-// scale-out deployment. Each escalated conversation holds one open stream while it lasts.
+// scale-out deployment; so is the cache of sessions (one instance runs a conversation's stream
+// and deliveries). Each escalated conversation holds one open stream while it lasts. A
+// customer's message written while the conversation is being opened waits for it, within the
+// outbox's delivery timeout (then the outbox sends again). Rep messages other than text and
+// attachments (choices, rich links) are not relayed; a rep leaving is announced but does not
+// requeue the conversation (Omni-Channel's transfer is not visible in the documented events).
 package salesforce

@@ -77,8 +77,9 @@ func TestStreamDropsAnd401(t *testing.T) {
 }
 
 // TestRetriesOnCreateMessageAndFile: 429 with Retry-After, 5xx, and 502 after the fact on
-// POST /conversation, /message and /file: one conversation, every message and file exactly
-// once, every retry after a 429 no sooner than its Retry-After.
+// POST /conversation, /message and /file, and a 401 on /message: one conversation, every
+// message and file exactly once, every retry after a 429 no sooner than its Retry-After, the
+// token renewed after the 401.
 func TestRetriesOnCreateMessageAndFile(t *testing.T) {
 	key, _ := identityKey(t)
 	f := newFakeMIAW(t, &key.PublicKey, testIssuer, testKID)
@@ -109,6 +110,7 @@ func TestRetriesOnCreateMessageAndFile(t *testing.T) {
 
 	f.fail("POST", "/message", http.StatusTooManyRequests, "1", 1, false)
 	f.fail("POST", "/message", http.StatusBadGateway, "", 1, true)
+	f.fail("POST", "/message", http.StatusUnauthorized, "", 1, false)
 	c.say("first")
 	f.fail("POST", "/file", http.StatusTooManyRequests, "1", 1, false)
 	f.fail("POST", "/file", http.StatusInternalServerError, "", 1, false)
@@ -133,6 +135,7 @@ func TestRetriesOnCreateMessageAndFile(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, len(f.requests("POST", "/conversation")), 4, "create was retried through 429, 500 and 502")
+	require.Len(t, f.requests("POST", "/authenticated/access-token"), 2, "the 401 on a message renewed the verified customer's token")
 }
 
 // TestFileRefusals: a file Salesforce refuses (413, 415) is told to the customer, and the
