@@ -91,7 +91,8 @@ func TestDirectLineJSAndBotbuilderToSalesforce(t *testing.T) {
 
 			f.agentJoins("Alex Agent")
 			f.agentSays("Alex Agent", "Hi, I'm Alex.")
-			p.Next(t, 60*time.Second, func(m map[string]any) bool { return m["event"] == "sent" || m["result"] != nil })
+			sent := p.Next(t, 60*time.Second, func(m map[string]any) bool { return m["event"] == "sent" || m["result"] != nil })
+			require.Equal(t, "sent", sent["event"], "%v", sent)
 			require.Eventually(t, func() bool {
 				v := f.conversations()[0]
 				return contains(v.Texts, "My order is late") && len(v.Files) == 1

@@ -5,7 +5,8 @@
 // Steps: says "hello" and waits for the bot's echo; says "handoff" (the echo bot escalates) and
 // prints {"event":"handed-off"}; waits for "<agent> has joined" and for the agent's first
 // message; then says "My order is late", uploads the file the way DirectLineJS's
-// postMessageWithAttachments does (multipart POST /upload with the token) and prints
+// postMessageWithAttachments does (multipart POST /upload with the token: its own path needs a
+// browser's XMLHttpRequest with FormData, which xhr2 lacks) and prints
 // {"event":"sent"}; waits for the endOfConversation. Last, {"result":…} with every activity it
 // was shown, in order. Every wait is bounded; the process exits by itself.
 'use strict';
