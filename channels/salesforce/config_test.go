@@ -105,15 +105,21 @@ func TestIdentityToken(t *testing.T) {
 
 func TestSubject(t *testing.T) {
 	c := &bridge.Conversation{Customer: bridge.Leg{User: activity.ChannelAccount{ID: "dl_x"}}}
-	_, ok := subject(c)
-	require.False(t, ok, "no identity: anonymous")
-	c.Customer.Identity = &bridge.Identity{Email: "Ada@Example.com"}
-	sub, ok := subject(c)
-	require.True(t, ok)
-	require.Equal(t, "dl_x", sub, "the site's user id first")
-	c.Customer.User.ID = ""
-	sub, _ = subject(c)
-	require.Equal(t, "ada@example.com", sub, "else the email")
+	for _, tc := range []struct {
+		id   *bridge.Identity
+		want string
+		ok   bool
+	}{
+		{nil, "", false},
+		{&bridge.Identity{Name: "Ada"}, "", false},
+		{&bridge.Identity{Name: "Ada", Email: "Ada@Example.com", Phone: "+1 555"}, "ada@example.com", true},
+		{&bridge.Identity{Phone: "+44 (20) 7946-0000"}, "tel:+442079460000", true},
+	} {
+		c.Customer.Identity = tc.id
+		sub, ok := subject(c)
+		require.Equal(t, tc.ok, ok, "%+v", tc.id)
+		require.Equal(t, tc.want, sub, "never the Direct Line user id")
+	}
 }
 
 func TestRoutingAttributes(t *testing.T) {

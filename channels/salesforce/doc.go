@@ -9,8 +9,10 @@
 // Each bridge conversation is one MIAW conversation of one messaging end user. A customer the
 // site's server vouched for (bridge.Leg.Identity) gets an authenticated access token, asked
 // for with a customerIdentityToken the bridge signs (RS256, kid = identity_key_id, iss =
-// identity_issuer, sub = the site's user id, else the email; a short exp); without an identity
-// key, or for an anonymous visitor, an unauthenticated token. The token is stored with the
+// identity_issuer, sub = the verified email in lower case, else the phone; a short exp); without
+// an identity key, for an identity with a name only, or for an anonymous visitor, an
+// unauthenticated token. The Direct Line user id is never the sub: unless the site bound it into
+// the token, its holder may choose it. The token is stored with the
 // conversation (session.go). A 401 renews it: a new authenticated token for a verified
 // customer (the same sub, so the same end user), a continuation token for an anonymous one.
 // Token requests share a per-org budget (requests_per_minute, default the documented 200 a

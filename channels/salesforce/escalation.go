@@ -26,18 +26,25 @@ const (
 // field, 255 characters in Salesforce (an assumption: MIAW documents no limit).
 const maxAttrChars = 255
 
-// subject reports whether the site's server vouched for the customer (bridge.Identity), and
-// the stable sub of their customerIdentityToken: the user id the site gave, else the email.
+// subject reports whether the site's server vouched for the customer (bridge.Identity) in a
+// way that names them, and the stable sub of their customerIdentityToken: the email (lower
+// case), else the phone (digits and a leading +). Not the Direct Line user id: when the site
+// did not bind one into the token, the token's holder may choose it, and so could speak as
+// another end user. An identity with a name only is treated as anonymous.
 func subject(c *bridge.Conversation) (string, bool) {
 	id := c.Customer.Identity
-	if id == nil {
+	switch {
+	case id == nil:
 		return "", false
-	}
-	if c.Customer.User.ID != "" {
-		return c.Customer.User.ID, true
-	}
-	if id.Email != "" {
+	case id.Email != "":
 		return strings.ToLower(id.Email), true
+	case id.Phone != "":
+		return "tel:" + strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' || r == '+' {
+				return r
+			}
+			return -1
+		}, id.Phone), true
 	}
 	return "", false
 }

@@ -33,7 +33,7 @@ func TestEscalationRelayAndEnd(t *testing.T) {
 
 			require.Equal(t, tc.verified, cv.Verified, "the token kind follows the identity")
 			if tc.verified {
-				require.Equal(t, "auth:dl_ada", cv.User, "sub is the site's user id")
+				require.Equal(t, "auth:ada@example.com", cv.User, "sub is the verified email")
 				require.Len(t, f.requests("POST", "/authenticated/access-token"), 1)
 			} else {
 				require.Len(t, f.requests("POST", "/unauthenticated/access-token"), 1)
