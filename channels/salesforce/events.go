@@ -180,16 +180,13 @@ func (ch *Channel) routingStatus(ctx context.Context, s *session) (string, error
 	return strings.ToUpper(c.RoutingStatus), nil
 }
 
-// ended ends the conversation on every leg, in the agent's name.
+// ended ends the conversation on every leg, in the agent's name, then closes the session (an
+// end that fails is retried with the event: it comes again after the reconnection).
 func (ch *Channel) ended(ctx context.Context, s *session, text string) error {
-	if err := s.update(ctx, func(st *sessionState) { st.Closed = true }); err != nil {
-		return err
-	}
 	if err := ch.hub.End(ctx, s.convID, bridge.RoleAgent, endOf(text)); err != nil {
 		return err
 	}
-	ch.streams.stop(s.convID)
-	return nil
+	return ch.closed(ctx, s)
 }
 
 func endOf(text string) handoff.End {

@@ -153,6 +153,18 @@ func TestRoutingFailureBackToBot(t *testing.T) {
 		}
 	}
 	require.Equal(t, "failed", status["state"], "the bot gets handoff.status failed")
+
+	// A second escalation opens a new MIAW conversation on the same stream position; the first
+	// one's events (its close) are not this conversation's.
+	c.say("I want to talk to a human")
+	require.Eventually(t, func() bool { return len(f.conversations()) == 2 }, 10*time.Second, 20*time.Millisecond)
+	b.stateOf(t, c.conv, "queued")
+	f.agentJoins("Bea Agent")
+	c.waitText("Bea Agent has joined")
+	f.agentSays("Bea Agent", "Bea here.")
+	c.waitText("Bea here.")
+	require.Equal(t, 1, count(c.texts(), "No agent could take the conversation. You are back with the bot."))
+	b.stateOf(t, c.conv, "agent")
 }
 
 // TestEscalationRefused: Salesforce refuses the conversation (400): the bot keeps the
