@@ -2,12 +2,10 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -61,6 +59,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		return nil, errors.Join(err, a.close(context.Background()))
 	}
 	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
 	return a, nil
 }
 
@@ -129,32 +128,6 @@ func (a *App) Config() Config { return a.cfg }
 
 // Handler returns the bridge's HTTP handler.
 func (a *App) Handler() http.Handler { return a.mux }
-
-// healthz answers GET /healthz: {"status":"ok","streams":N} (N: the open websocket streams)
-// when every channel that can tell is ready, else 503 naming the first that is not.
-func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	body := map[string]any{"status": "ok"}
-	streams := 0
-	for _, c := range a.channels {
-		if s, ok := c.ch.(interface{ Streams() int }); ok {
-			streams += s.Streams()
-		}
-		rd, ok := c.ch.(module.Readier)
-		if !ok || body["status"] != "ok" {
-			continue
-		}
-		if err := rd.Ready(ctx); err != nil {
-			a.log.Warn().Err(err).Str("channel", c.name).Msg("not ready")
-			body["status"], body["channel"] = "unavailable", c.name
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}
-	body["streams"] = streams
-	_ = json.NewEncoder(w).Encode(body)
-}
 
 // close closes the channels in the reverse of the registry's order, then the store.
 func (a *App) close(ctx context.Context) error {

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
 	"github.com/bfbridge/bfbridge/channels/module"
@@ -51,8 +50,8 @@ type Config struct {
 
 	// Store is where conversations and their logs live: "sqlite" (durable, in DataDir),
 	// "redis" (durable, on the server of Redis.URL; DataDir still keeps the generated secret and
-	// signing key) or "memory" (lost on restart); see StoreNames. Default: sqlite.
-	Store string `yaml:"store"`
+	// signing key) or "memory" (lost on restart); see StoreNames. Env BRIDGE_STORE. Default: sqlite.
+	Store string `yaml:"store" env:"BRIDGE_STORE"`
 	// DataDir holds the durable store, the generated Direct Line secret and the bot-signing
 	// key. Default: ./bridge-data.
 	DataDir string `yaml:"data_dir" env:"BRIDGE_DATA_DIR"`
@@ -84,11 +83,29 @@ type BotAccount struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// Redis is the Redis server of the redis store.
+// Redis is the Redis server of the redis store: one node (URL), a Redis Cluster (URL's
+// credentials and TLS, Cluster's seed nodes) or a Sentinel-managed primary (URL's credentials,
+// TLS and database, Sentinel's master and sentinels). See app/redis.go.
 type Redis struct {
 	// URL is the server's address, as redis.ParseURL reads it:
-	// redis://[user:password@]host:port[/db] (rediss:// for TLS). Required with store: redis.
+	// redis://[user:password@]host:port[/db] (rediss:// for TLS). Required with store: redis;
+	// with cluster or sentinel only its user, password, TLS and database count.
 	URL string `yaml:"url" env:"BRIDGE_REDIS_URL"`
+	// Cluster lists seed nodes (host:port) of a Redis Cluster (go-redis ClusterOptions.Addrs).
+	// Every key of one conversation shares a hash slot. Env BRIDGE_REDIS_CLUSTER (comma-separated).
+	Cluster []string `yaml:"cluster" env:"BRIDGE_REDIS_CLUSTER"`
+	// Sentinel names the primary that Redis Sentinel manages (go-redis FailoverOptions).
+	Sentinel RedisSentinel `yaml:"sentinel"`
+}
+
+// RedisSentinel is a Sentinel-managed primary.
+type RedisSentinel struct {
+	// MasterName is the primary's name in the sentinels' configuration.
+	MasterName string `yaml:"master_name" env:"BRIDGE_REDIS_SENTINEL_MASTER"`
+	// Addrs are the sentinels (host:port). Env BRIDGE_REDIS_SENTINEL_ADDRS (comma-separated).
+	Addrs []string `yaml:"addrs" env:"BRIDGE_REDIS_SENTINEL_ADDRS"`
+	// Password authenticates to the sentinels, when they need it. Env BRIDGE_REDIS_SENTINEL_PASSWORD.
+	Password string `yaml:"password" env:"BRIDGE_REDIS_SENTINEL_PASSWORD"`
 }
 
 // Escalation says where conversations go when the bot asks for a human.
@@ -293,9 +310,7 @@ func (c *Config) validateCore() []error {
 		errs = append(errs, fmt.Errorf("data_dir is required with the %s store", c.Store))
 	}
 	if c.Store == "redis" {
-		if _, err := goredis.ParseURL(c.Redis.URL); err != nil {
-			errs = append(errs, fmt.Errorf("redis.url is required with the redis store, as redis://host:port[/db]: %w", err))
-		}
+		errs = append(errs, c.Redis.validate())
 	}
 	if in := c.Inactivity; in.RemindAfter < 0 || in.CloseAfter < 0 || (in.CloseAfter > 0 && in.RemindAfter >= in.CloseAfter) {
 		errs = append(errs, errors.New("inactivity: durations must be positive and remind_after must come before close_after"))

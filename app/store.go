@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -37,11 +36,10 @@ var stores = map[string]storeKind{
 
 // openRedis opens the redis store on a client of its own, which the store's Close closes.
 func openRedis(ctx context.Context, c *Config, log zerolog.Logger) (bridge.Store, error) {
-	o, err := goredis.ParseURL(c.Redis.URL)
+	rdb, err := c.Redis.client()
 	if err != nil {
-		return nil, fmt.Errorf("redis.url: %w", err)
+		return nil, err
 	}
-	rdb := goredis.NewClient(o)
 	s, err := redisstore.Open(ctx, redisstore.Options{Client: rdb, TTL: c.Retention, Log: log})
 	if err != nil {
 		_ = rdb.Close()
@@ -53,7 +51,7 @@ func openRedis(ctx context.Context, c *Config, log zerolog.Logger) (bridge.Store
 // ownedRedis is a redis store that closes its client with it.
 type ownedRedis struct {
 	*redisstore.Store
-	rdb *goredis.Client
+	rdb goredis.UniversalClient
 }
 
 func (s ownedRedis) Close() error { return errors.Join(s.Store.Close(), s.rdb.Close()) }

@@ -74,7 +74,18 @@ var (
 	ErrVersionConflict = errors.New("conversation changed concurrently")
 	// ErrLegTaken: CreateConversation was given a leg that another conversation already has.
 	ErrLegTaken = errors.New("leg belongs to another conversation")
+	// ErrStoreUnavailable: the store cannot be reached now (its server is down, restarting or
+	// too slow). A write that failed so may or may not have happened; retrying it is safe
+	// (idempotency keys, versions). Channels answer 503 with Retry-After, never a wrong answer.
+	ErrStoreUnavailable error = unavailableError{}
 )
+
+// unavailableError is ErrStoreUnavailable: its Unavailable method tells HTTP servers (the
+// Connector kit's WriteError) to answer 503 with Retry-After.
+type unavailableError struct{}
+
+func (unavailableError) Error() string     { return "store unavailable" }
+func (unavailableError) Unavailable() bool { return true }
 
 // Store keeps conversations, their logs, the outbox cursors, timers, values and files. It is
 // the only state of the bridge that matters: a bridge restarted on the same store (or another

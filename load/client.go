@@ -24,6 +24,9 @@ type endpoint struct {
 	kind   string // KindDirectLine, KindOfflineDirectLine or KindRelay
 	base   string // http://127.0.0.1:port
 	secret string // Direct Line
+	// cluster is the instances of a bridge-redis run with more than one (base is the first's),
+	// or nil.
+	cluster *cluster
 }
 
 // client holds the conversations of one run against one endpoint and counts what comes back.
@@ -43,6 +46,7 @@ type client struct {
 	closing atomic.Bool
 
 	acks, fails, replies, dups, unknown, own, texts, frames, polls atomic.Int64
+	resends, reconnects                                            atomic.Int64 // a cluster's retries on another instance
 
 	errMu sync.Mutex
 	errs  map[string]int64
@@ -180,7 +184,7 @@ func (cl *client) openOne(ctx context.Context, c *conv) error {
 		StreamURL      string `json:"streamUrl"`
 	}
 	body := []byte(`{"user":{"id":"` + c.user + `"}}`)
-	if err := cl.postJSON(ctx, cl.ep.base+"/v3/directline/conversations", cl.ep.secret, body, &cr); err != nil {
+	if err := cl.postJSON(ctx, cl.ep.baseFor(c.idx, roleOpen, 0)+"/v3/directline/conversations", cl.ep.secret, body, &cr); err != nil {
 		return err
 	}
 	if cr.ConversationID == "" || cr.Token == "" {
@@ -193,7 +197,14 @@ func (cl *client) openOne(ctx context.Context, c *conv) error {
 	if err := CheckLoopbackURL(cr.StreamURL); err != nil {
 		return fmt.Errorf("streamUrl: %w", err)
 	}
-	ws, _, err := cl.dialer.DialContext(ctx, cr.StreamURL, nil)
+	streamURL := cr.StreamURL
+	if cl.ep.cluster != nil { // read from another instance than the one that opened it
+		var err error
+		if streamURL, err = rebase(streamURL, cl.ep.baseFor(c.idx, roleStream, 0)); err != nil {
+			return fmt.Errorf("streamUrl: %w", err)
+		}
+	}
+	ws, _, err := cl.dialer.DialContext(ctx, streamURL, nil)
 	if err != nil {
 		return fmt.Errorf("dial the stream: %w", err)
 	}
@@ -229,16 +240,17 @@ func (cl *client) postJSON(ctx context.Context, u, bearer string, body []byte, o
 	return nil
 }
 
-func (cl *client) activitiesURL(c *conv) string {
+// activitiesURL is c's activities on base.
+func (cl *client) activitiesURL(base string, c *conv) string {
 	if cl.ep.kind == KindOfflineDirectLine {
-		return cl.ep.base + "/directline/conversations/" + url.PathEscape(c.id) + "/activities"
+		return base + "/directline/conversations/" + url.PathEscape(c.id) + "/activities"
 	}
-	return cl.ep.base + "/v3/directline/conversations/" + url.PathEscape(c.id) + "/activities"
+	return base + "/v3/directline/conversations/" + url.PathEscape(c.id) + "/activities"
 }
 
 // send makes send n of c, due at (unix ns), and records the outcome.
 func (cl *client) send(ctx context.Context, c *conv, n, at int64) {
-	body := appendMessage(make([]byte, 0, 192), c.user, n, at)
+	body := appendMessage(make([]byte, 0, 192), c.user, n, at, cl.ep.cluster != nil)
 	var err error
 	kind := ""
 	if cl.ep.kind == KindRelay {
@@ -249,8 +261,10 @@ func (cl *client) send(ctx context.Context, c *conv, n, at int64) {
 		if err != nil {
 			kind = "relay write: " + classify(err)
 		}
+	} else if cl.ep.cluster != nil {
+		kind, err = cl.postCluster(ctx, c, body)
 	} else {
-		kind, err = cl.post(ctx, c, body)
+		kind, err = cl.postTo(ctx, cl.ep.base, c, body)
 	}
 	now := time.Now().UnixNano()
 	if err != nil {
@@ -272,9 +286,9 @@ func (cl *client) send(ctx context.Context, c *conv, n, at int64) {
 	}
 }
 
-// post sends one activity over HTTP; it returns the kind of error and the error.
-func (cl *client) post(ctx context.Context, c *conv, body []byte) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cl.activitiesURL(c), bytes.NewReader(body))
+// postTo sends one activity over HTTP to base; it returns the kind of error and the error.
+func (cl *client) postTo(ctx context.Context, base string, c *conv, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cl.activitiesURL(base, c), bytes.NewReader(body))
 	if err != nil {
 		return "post: request", err
 	}
@@ -342,21 +356,31 @@ func (cl *client) handle(c *conv, data []byte) int {
 	return texts
 }
 
-// read receives c's stream until it closes.
+// read receives c's stream until it closes. On a cluster a broken stream is opened again on
+// the next live instance from the last watermark seen.
 func (cl *client) read(c *conv) {
 	defer cl.wg.Done()
 	for {
-		_, data, err := c.ws.ReadMessage()
+		c.wmu.Lock()
+		ws := c.ws
+		c.wmu.Unlock()
+		_, data, err := ws.ReadMessage()
 		if err != nil {
-			if !cl.closing.Load() {
-				c.setBroken()
-				kind := "stream: " + classify(err)
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					kind = fmt.Sprintf("stream: closed %d", ce.Code)
-				}
-				cl.fail(kind, err)
+			if cl.closing.Load() {
+				return
 			}
+			kind := "stream: " + classify(err)
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				kind = fmt.Sprintf("stream: closed %d", ce.Code)
+			}
+			if cl.ep.cluster != nil {
+				if rerr := cl.reconnect(cl.readCtx, c); rerr == nil {
+					continue
+				}
+			}
+			c.setBroken()
+			cl.fail(kind, err)
 			return
 		}
 		if len(data) == 0 {
@@ -364,6 +388,11 @@ func (cl *client) read(c *conv) {
 		}
 		cl.frames.Add(1)
 		cl.handle(c, data)
+		if cl.ep.cluster != nil {
+			if wm, ok := scanWatermark(data); ok {
+				c.watermark = wm // only this goroutine reads and writes it until the phase's history check
+			}
+		}
 	}
 }
 
@@ -389,7 +418,7 @@ func (cl *client) poller(c *conv) {
 // poll reads c's new activities, page after page.
 func (cl *client) poll(ctx context.Context, c *conv) {
 	for range 100 {
-		u := cl.activitiesURL(c)
+		u := cl.activitiesURL(cl.ep.baseFor(c.idx, roleStream, 0), c)
 		if c.watermark != "" {
 			u += "?watermark=" + url.QueryEscape(c.watermark)
 		}

@@ -24,7 +24,7 @@ func TestRelayEchoes(t *testing.T) {
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/echo", nil)
 	require.NoError(t, err)
 	defer ws.Close()
-	msg := appendMessage(nil, "u1", 1, 2)
+	msg := appendMessage(nil, "u1", 1, 2, false)
 	for range 3 {
 		require.NoError(t, ws.WriteMessage(websocket.TextMessage, msg))
 		_, got, err := ws.ReadMessage()

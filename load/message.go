@@ -14,8 +14,9 @@ const (
 	replyPrefix = "echo: "
 )
 
-// appendMessage appends the JSON activity of send n, due at unix ns at, from user.
-func appendMessage(b []byte, user string, n, at int64) []byte {
+// appendMessage appends the JSON activity of send n, due at unix ns at, from user. keyed adds a
+// channelData.clientActivityID ("<user>-<n>"), so that a resend is recorded once.
+func appendMessage(b []byte, user string, n, at int64, keyed bool) []byte {
 	b = append(b, `{"type":"message","from":{"id":"`...)
 	b = append(b, user...)
 	b = append(b, `"},"text":"`+textMarker...)
@@ -26,6 +27,13 @@ func appendMessage(b []byte, user string, n, at int64) []byte {
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, `,"loadSentAt":`...)
 	b = strconv.AppendInt(b, at, 10)
+	if keyed {
+		b = append(b, `,"clientActivityID":"`...)
+		b = append(b, user...)
+		b = append(b, '-')
+		b = strconv.AppendInt(b, n, 10)
+		b = append(b, '"')
+	}
 	b = append(b, "}}"...)
 	return b
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestMessageIsAnActivity(t *testing.T) {
-	b := appendMessage(nil, "u7", 42, 1700000000123456789)
+	b := appendMessage(nil, "u7", 42, 1700000000123456789, false)
 	var a struct {
 		Type        string `json:"type"`
 		From        struct{ ID string }
@@ -24,6 +24,14 @@ func TestMessageIsAnActivity(t *testing.T) {
 	require.Equal(t, "ld 42 1700000000123456789", a.Text)
 	require.EqualValues(t, 42, a.ChannelData.LoadSeq)
 	require.EqualValues(t, 1700000000123456789, a.ChannelData.LoadSentAt)
+
+	var keyed struct {
+		ChannelData struct {
+			ClientActivityID string `json:"clientActivityID"`
+		} `json:"channelData"`
+	}
+	require.NoError(t, json.Unmarshal(appendMessage(nil, "u7", 42, 1, true), &keyed))
+	require.Equal(t, "u7-42", keyed.ChannelData.ClientActivityID, "a cluster's resend is recorded once")
 }
 
 func TestScanMessages(t *testing.T) {
@@ -47,7 +55,7 @@ func TestScanMessages(t *testing.T) {
 
 	// The relay returns the message itself.
 	got = nil
-	scanMessages(appendMessage(nil, "u1", 9, 55), func(s seen) { got = append(got, s) })
+	scanMessages(appendMessage(nil, "u1", 9, 55, false), func(s seen) { got = append(got, s) })
 	require.Equal(t, []seen{{n: 9, at: 55}}, got)
 
 	// Due times are 19-digit unix nanoseconds; 20 digits do not fit.

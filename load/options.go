@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +25,7 @@ const (
 	TargetRelay             = "relay"
 	TargetBridgeMemory      = "bridge-memory"
 	TargetBridgeSQLite      = "bridge-sqlite"
+	TargetBridgeRedis       = "bridge-redis" // a redis-server of the run's own and Spec.Instances bridges on it
 	TargetOfflineDirectLine = "offline-directline"
 	TargetURL               = "url" // a server already running, given by Options.URL
 )
@@ -48,27 +50,39 @@ const (
 	KindOfflineDirectLine = "offline-directline"
 )
 
-// Spec is one row of a run: a target, the way replies come back, and the bot.
+// MaxInstances caps the bridge processes of a bridge-redis run.
+const MaxInstances = 5
+
+// Spec is one row of a run: a target, the way replies come back, the bot, and for
+// bridge-redis how many bridge processes share the Redis.
 type Spec struct {
-	Target string
-	Mode   string
-	Bot    string
+	Target    string
+	Mode      string
+	Bot       string
+	Instances int // bridge-redis: 1..MaxInstances (0: Options.Instances); 1 for the others
 }
 
-// String writes the spec as ParseSpecs reads it: target:mode:bot.
-func (s Spec) String() string { return s.Target + ":" + s.Mode + ":" + s.Bot }
+// String writes the spec as ParseSpecs reads it: target:mode:bot, and :instances when more than one.
+func (s Spec) String() string {
+	str := s.Target + ":" + s.Mode + ":" + s.Bot
+	if s.Instances > 1 {
+		str += ":" + strconv.Itoa(s.Instances)
+	}
+	return str
+}
 
-// DefaultCompare is the side-by-side run: the bare relay, the bridge with each store and its
-// in-process bot, offline-directline and the bridge polled through the same HTTP bot.
+// DefaultCompare is the side-by-side run: the bare relay, the bridge with each store (Redis:
+// one instance, its redis-server started for the run) and its in-process bot, offline-directline and the bridge polled through the same HTTP bot.
 var DefaultCompare = []Spec{
-	{TargetRelay, ModeWebsocket, BotNone},
-	{TargetBridgeMemory, ModeWebsocket, BotInProcess},
-	{TargetBridgeSQLite, ModeWebsocket, BotInProcess},
-	{TargetOfflineDirectLine, ModePoll, BotHTTP},
-	{TargetBridgeMemory, ModePoll, BotHTTP},
+	{TargetRelay, ModeWebsocket, BotNone, 0},
+	{TargetBridgeMemory, ModeWebsocket, BotInProcess, 0},
+	{TargetBridgeSQLite, ModeWebsocket, BotInProcess, 0},
+	{TargetBridgeRedis, ModeWebsocket, BotInProcess, 0},
+	{TargetOfflineDirectLine, ModePoll, BotHTTP, 0},
+	{TargetBridgeMemory, ModePoll, BotHTTP, 0},
 }
 
-// ParseSpecs reads a comma-separated list of target[:mode[:bot]].
+// ParseSpecs reads a comma-separated list of target[:mode[:bot[:instances]]].
 func ParseSpecs(s string) ([]Spec, error) {
 	var out []Spec
 	for _, item := range strings.Split(s, ",") {
@@ -77,8 +91,8 @@ func ParseSpecs(s string) ([]Spec, error) {
 			continue
 		}
 		parts := strings.Split(item, ":")
-		if len(parts) > 3 {
-			return nil, fmt.Errorf("run %q: want target[:mode[:bot]]", item)
+		if len(parts) > 4 {
+			return nil, fmt.Errorf("run %q: want target[:mode[:bot[:instances]]]", item)
 		}
 		sp := Spec{Target: parts[0]}
 		if len(parts) > 1 {
@@ -86,6 +100,13 @@ func ParseSpecs(s string) ([]Spec, error) {
 		}
 		if len(parts) > 2 {
 			sp.Bot = parts[2]
+		}
+		if len(parts) > 3 {
+			n, err := strconv.Atoi(parts[3])
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("run %q: instances %q must be a positive number", item, parts[3])
+			}
+			sp.Instances = n
 		}
 		sp, err := sp.complete()
 		if err != nil {
@@ -108,7 +129,7 @@ func (s Spec) complete() (Spec, error) {
 		if s.Mode != ModeWebsocket || s.Bot != BotNone {
 			return s, fmt.Errorf("run %s: the relay has only its websocket and no bot", s)
 		}
-	case TargetBridgeMemory, TargetBridgeSQLite:
+	case TargetBridgeMemory, TargetBridgeSQLite, TargetBridgeRedis:
 		s.Mode = orDefault(s.Mode, ModeWebsocket)
 		s.Bot = orDefault(s.Bot, BotInProcess)
 		if s.Bot != BotInProcess && s.Bot != BotHTTP {
@@ -124,7 +145,13 @@ func (s Spec) complete() (Spec, error) {
 		s.Mode = orDefault(s.Mode, ModeWebsocket)
 		s.Bot = orDefault(s.Bot, "external")
 	default:
-		return s, fmt.Errorf("unknown target %q (targets: %s, %s, %s, %s)", s.Target, TargetRelay, TargetBridgeMemory, TargetBridgeSQLite, TargetOfflineDirectLine)
+		return s, fmt.Errorf("unknown target %q (targets: %s, %s, %s, %s, %s)", s.Target, TargetRelay, TargetBridgeMemory, TargetBridgeSQLite, TargetBridgeRedis, TargetOfflineDirectLine)
+	}
+	switch {
+	case s.Target != TargetBridgeRedis && s.Instances > 1:
+		return s, fmt.Errorf("run %s: only %s runs several instances (the others keep their state in one process)", s, TargetBridgeRedis)
+	case s.Instances > MaxInstances:
+		return s, fmt.Errorf("run %s: at most %d instances", s, MaxInstances)
 	}
 	if s.Mode != ModeWebsocket && s.Mode != ModePoll {
 		return s, fmt.Errorf("run %s: mode must be %s or %s", s, ModeWebsocket, ModePoll)
@@ -174,6 +201,18 @@ type Options struct {
 	// PollInterval is how often a polling conversation polls besides after each send. Default: 1s.
 	PollInterval time.Duration
 
+	// Instances is how many bridge processes a bridge-redis run without its own count starts on
+	// its Redis: conversation i is opened on instance i, its sends POSTed to instance i+1 and its
+	// stream read from instance i+2 (modulo Instances). Default: 1.
+	Instances int
+	// KillAfter, when set, SIGKILLs one bridge of every run with two instances or more that long
+	// after its first phase began: its clients reconnect to another instance from their
+	// watermark and resend what failed under the same clientActivityID, and the row's lost and
+	// duplicated counts say whether anything acknowledged was lost or doubled.
+	KillAfter time.Duration
+	// RedisServer is the redis-server binary of bridge-redis runs. Default: found on PATH.
+	RedisServer string
+
 	// Executable is the bridge binary that children are started from. Default: os.Executable().
 	Executable string
 	// InteropDir is conformance/interop, with offline-directline in its node_modules. Default:
@@ -203,7 +242,16 @@ func (o *Options) Validate() error {
 		o.Runs = DefaultCompare
 	}
 	o.Runs = slices.Clone(o.Runs) // completed below; DefaultCompare and the caller's slice stay as they are
+	if o.Instances <= 0 {
+		o.Instances = 1
+	}
+	if o.KillAfter < 0 {
+		errs = append(errs, errors.New("kill-after must not be negative"))
+	}
 	for i, s := range o.Runs {
+		if s.Target == TargetBridgeRedis && s.Instances == 0 {
+			s.Instances = o.Instances
+		}
 		c, err := s.complete()
 		if err != nil {
 			errs = append(errs, err)

@@ -43,15 +43,18 @@ func TestOptionsBounds(t *testing.T) {
 }
 
 func TestParseSpecs(t *testing.T) {
-	specs, err := ParseSpecs("relay, bridge-sqlite ,bridge-memory:poll:http,offline-directline")
+	specs, err := ParseSpecs("relay, bridge-sqlite ,bridge-memory:poll:http,offline-directline,bridge-redis::inproc:3")
 	require.NoError(t, err)
 	require.Equal(t, []Spec{
-		{TargetRelay, ModeWebsocket, BotNone},
-		{TargetBridgeSQLite, ModeWebsocket, BotInProcess},
-		{TargetBridgeMemory, ModePoll, BotHTTP},
-		{TargetOfflineDirectLine, ModePoll, BotHTTP},
+		{TargetRelay, ModeWebsocket, BotNone, 0},
+		{TargetBridgeSQLite, ModeWebsocket, BotInProcess, 0},
+		{TargetBridgeMemory, ModePoll, BotHTTP, 0},
+		{TargetOfflineDirectLine, ModePoll, BotHTTP, 0},
+		{TargetBridgeRedis, ModeWebsocket, BotInProcess, 3},
 	}, specs)
-	for _, bad := range []string{"", "nginx", "offline-directline:ws", "relay:poll", "bridge-memory:ws:human", "a:b:c:d"} {
+	require.Equal(t, "bridge-redis:ws:inproc:3", specs[4].String())
+	for _, bad := range []string{"", "nginx", "offline-directline:ws", "relay:poll", "bridge-memory:ws:human", "a:b:c:d",
+		"bridge-sqlite:ws:inproc:2", "bridge-redis:ws:inproc:9", "bridge-redis:ws:inproc:zero", "a:b:c:d:e"} {
 		_, err := ParseSpecs(bad)
 		require.Error(t, err, bad)
 	}

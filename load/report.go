@@ -29,8 +29,9 @@ type Row struct {
 	Bot           string  `json:"bot"`
 	Phase         string  `json:"phase"`
 	Conversations int     `json:"conversations"`
-	Rate          float64 `json:"offered_per_s"` // open loop; 0 for the closed loop
-	Window        float64 `json:"window_s"`      // the measured part of the phase (after warm-up)
+	Instances     int     `json:"instances,omitempty"` // bridge processes (bridge-redis)
+	Rate          float64 `json:"offered_per_s"`       // open loop; 0 for the closed loop
+	Window        float64 `json:"window_s"`            // the measured part of the phase (after warm-up)
 
 	// Sends of the phase: acknowledged by the server, refused or failed, never made (the
 	// phase ended with them queued), answered, lost (acknowledged, never answered) and
@@ -45,8 +46,12 @@ type Row struct {
 	Unknown    int64 `json:"unknown"` // replies to sends never made
 	// LateOnStream counts replies a websocket stream had not delivered by the end of the
 	// drain that the server's history (GET /activities) had: late, not lost.
-	LateOnStream int64            `json:"late_on_stream,omitempty"`
-	Errors       map[string]int64 `json:"errors,omitempty"`
+	LateOnStream int64 `json:"late_on_stream,omitempty"`
+	// Resends and Reconnects are a cluster's sends tried again on another instance (same
+	// clientActivityID) and streams opened again from their watermark.
+	Resends    int64            `json:"resends,omitempty"`
+	Reconnects int64            `json:"reconnects,omitempty"`
+	Errors     map[string]int64 `json:"errors,omitempty"`
 
 	Throughput float64 `json:"replies_per_s"`    // replies arriving per second in the window
 	SendRate   float64 `json:"sends_per_s"`      // sends acknowledged per second in the window
@@ -69,7 +74,11 @@ type Row struct {
 
 // Name is the run's label: target, mode and bot.
 func (r Row) Name() string {
-	s := r.Target + " " + r.Mode
+	s := r.Target
+	if r.Instances > 1 {
+		s += fmt.Sprintf("×%d", r.Instances)
+	}
+	s += " " + r.Mode
 	if r.Bot != BotNone && r.Bot != "" {
 		s += " (" + r.Bot + " bot)"
 	}
@@ -202,7 +211,7 @@ func compact(v float64) string {
 }
 
 func errorSummary(row Row) string {
-	n := row.ErrorCount() + row.Failed + row.Unsent + row.Unknown + row.LateOnStream
+	n := row.ErrorCount() + row.Failed + row.Unsent + row.Unknown + row.LateOnStream + row.Resends + row.Reconnects
 	if n == 0 {
 		return "0"
 	}
@@ -218,6 +227,9 @@ func errorSummary(row Row) string {
 	}
 	if row.LateOnStream > 0 {
 		parts = append(parts, fmt.Sprintf("late on the stream (in the history) ×%d", row.LateOnStream))
+	}
+	if row.Resends > 0 || row.Reconnects > 0 {
+		parts = append(parts, fmt.Sprintf("resent on another instance ×%d, streams reconnected ×%d", row.Resends, row.Reconnects))
 	}
 	return strings.Join(parts, "; ")
 }

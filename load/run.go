@@ -59,7 +59,7 @@ func Run(ctx context.Context, o Options, progress io.Writer, log zerolog.Logger)
 			}
 			fmt.Fprintf(progress, "%s: skipped: %s\n", spec, why)
 			if len(rows) == 0 {
-				rows = []Row{{Target: spec.Target, Mode: spec.Mode, Bot: spec.Bot, Skipped: firstLine(why)}}
+				rows = []Row{{Target: spec.Target, Mode: spec.Mode, Bot: spec.Bot, Instances: spec.Instances, Skipped: firstLine(why)}}
 			}
 		}
 		rep.Rows = append(rep.Rows, rows...)
@@ -71,6 +71,13 @@ func Run(ctx context.Context, o Options, progress io.Writer, log zerolog.Logger)
 		errs = append(errs, fmt.Errorf("load: the run was cut short: %w", err))
 	}
 	return rep, errors.Join(errs...)
+}
+
+func errOrOK(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "ok"
 }
 
 func firstLine(s string) string {
@@ -111,6 +118,13 @@ func runOne(ctx context.Context, spec Spec, o *Options, rate func(maxRow *Row) f
 	took := time.Since(began)
 	fmt.Fprintf(progress, "%s: %d conversations open in %s (%.0f/s)\n", spec, o.Conversations, took.Round(time.Millisecond),
 		float64(o.Conversations)/took.Seconds())
+	if o.KillAfter > 0 && len(t.bridges) > 1 {
+		killer := time.AfterFunc(o.KillAfter, func() {
+			err := t.kill(1)
+			fmt.Fprintf(progress, "%s: instance 2 of %d SIGKILLed %s into the run (%v); its clients move to the others\n", spec, len(t.bridges), o.KillAfter, errOrOK(err))
+		})
+		defer killer.Stop()
+	}
 	for _, phase := range o.Phases {
 		if ctx.Err() != nil {
 			break
@@ -126,6 +140,8 @@ func runOne(ctx context.Context, spec Spec, o *Options, rate func(maxRow *Row) f
 			r = rate(maxRow)
 		}
 		row := cl.runPhase(ctx, spec, phase, r, t.sampler(), progress)
+		row.Instances = max(spec.Instances, 1)
+		row.Resends, row.Reconnects = cl.resends.Swap(0), cl.reconnects.Swap(0)
 		fmt.Fprintf(progress, "%s %s: %s replies/s, p50 %.2f ms, p99 %.2f ms, lost %d, duplicated %d, errors %s\n",
 			spec, phase, compact(row.Throughput), row.Latency.P50, row.Latency.P99, row.Lost, row.Duplicated, errorSummary(row))
 		rows = append(rows, row)
@@ -152,7 +168,8 @@ func ratios(rows []Row) []Ratio {
 	relay, hasRelay := find(rows, TargetRelay, ModeWebsocket, PhaseMax)
 	odl, hasODL := find(rows, TargetOfflineDirectLine, ModePoll, PhaseMax)
 	odlRate, hasODLRate := find(rows, TargetOfflineDirectLine, ModePoll, PhaseRate)
-	for _, target := range []string{TargetBridgeMemory, TargetBridgeSQLite} {
+	out = append(out, instanceRatios(rows)...)
+	for _, target := range []string{TargetBridgeMemory, TargetBridgeSQLite, TargetBridgeRedis} {
 		if b, ok := find(rows, target, ModeWebsocket, PhaseMax); ok {
 			if hasRelay {
 				v := 100 * b.Throughput / relay.Throughput
@@ -180,6 +197,32 @@ func ratios(rows []Row) []Ratio {
 					Ratio{Name: fmt.Sprintf("%s p50 at %s/s", b.Name(), compact(b.Rate)), Value: b.Latency.P50, Unit: " ms", Goal: "≤ 1 ms at 10k/s", Met: goalAt(b, 10000, b.Latency.P50 <= 1)},
 					Ratio{Name: fmt.Sprintf("%s p99 at %s/s", b.Name(), compact(b.Rate)), Value: b.Latency.P99, Unit: " ms", Goal: "≤ 10 ms at 10k/s", Met: goalAt(b, 10000, b.Latency.P99 <= 10)})
 			}
+		}
+	}
+	return out
+}
+
+// instanceRatios compares a bridge-redis run of several instances with one of a single
+// instance: throughput and CPU per reply (on one machine the instances share its cores, so the
+// point is the cost of crossing instances, not a speed-up).
+func instanceRatios(rows []Row) []Ratio {
+	var one *Row
+	var out []Ratio
+	for i := range rows {
+		r := &rows[i]
+		if r.Target != TargetBridgeRedis || r.Mode != ModeWebsocket || r.Phase != PhaseMax || r.Skipped != "" || r.Throughput == 0 {
+			continue
+		}
+		if r.Instances <= 1 {
+			one = r
+			continue
+		}
+		if one == nil {
+			continue
+		}
+		out = append(out, Ratio{Name: r.Name() + " max throughput / one instance's", Value: r.Throughput / one.Throughput, Unit: "x"})
+		if one.ServerCPUPerReply > 0 {
+			out = append(out, Ratio{Name: r.Name() + " CPU per reply (bridges + Redis) / one instance's", Value: r.ServerCPUPerReply / one.ServerCPUPerReply, Unit: "x"})
 		}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,6 +20,8 @@ import (
 type target struct {
 	ep       endpoint
 	server   *child   // the process measured (CPU, memory); nil for a server given by URL
+	servers  []*child // or the processes measured together: a cluster's bridges and its Redis
+	bridges  []*child // a cluster's bridges, in instance order (for KillAfter)
 	children []*child // every process started, server included, in start order
 	dir      string   // temporary files
 }
@@ -38,10 +41,32 @@ func (t *target) stop() error {
 }
 
 func (t *target) sampler() sampler {
+	if len(t.servers) > 0 {
+		return sumSamplers(t.servers)
+	}
 	if t.server == nil {
 		return nil
 	}
 	return processSampler(t.server.pid())
+}
+
+// sumSamplers adds the CPU time and resident memory of the processes that are still running.
+func sumSamplers(procs []*child) sampler {
+	return func() (time.Duration, int64, error) {
+		var cpu time.Duration
+		var rss int64
+		for _, p := range procs {
+			if p.exited() {
+				continue // a killed instance: its CPU until then is lost to the sum
+			}
+			c, r, err := processSampler(p.pid())()
+			if err != nil {
+				continue
+			}
+			cpu, rss = cpu+c, rss+r
+		}
+		return cpu, rss, nil
+	}
 }
 
 // echoScript is the sandbox bot's script for load runs: every message is answered with its own
@@ -131,6 +156,10 @@ func startTarget(ctx context.Context, spec Spec, o *Options) (*target, error) {
 		t.children = append(t.children, br)
 		t.server = br
 		t.ep = ep
+	case TargetBridgeRedis:
+		if err := t.startCluster(ctx, exe, dir, o, spec.Instances, botURL); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	return t, nil
@@ -138,7 +167,10 @@ func startTarget(ctx context.Context, spec Spec, o *Options) (*target, error) {
 
 // bridgeSetup is what a bridge child is configured with.
 type bridgeSetup struct {
-	store     string    // memory or sqlite
+	store     string    // memory, sqlite or redis
+	redisURL  string    // store redis: the server
+	secret    string    // the Direct Line secret; empty: a random one
+	publicURL string    // the public URL, when it is not the bridge's own address (a cluster's is shared, as behind a load balancer)
 	botURL    string    // the HTTP bot; empty: the sandbox bot with the echo script
 	hostedBot *endpoint // a Direct Line service the bot is reached through (bot.directline), instead
 	env       []string  // added to its environment
@@ -150,7 +182,10 @@ func startBridge(ctx context.Context, exe, dir string, s bridgeSetup) (*child, e
 	if err != nil {
 		return nil, endpoint{}, err
 	}
-	secret := randomHex(24)
+	secret := s.secret
+	if secret == "" {
+		secret = randomHex(24)
+	}
 	script := filepath.Join(dir, "echo-bot.yaml")
 	if err := os.WriteFile(script, []byte(echoScript), 0o600); err != nil {
 		return nil, endpoint{}, fmt.Errorf("bot script: %w", err)
@@ -165,14 +200,20 @@ directline:
 sandbox:
   disabled: true
   bot_script: %s
-`, port, s.store, filepath.Join(dir, "data"), secret, script)
+`, port, s.store, filepath.Join(dir, "data-"+strconv.Itoa(port)), secret, script)
+	if s.publicURL != "" {
+		cfg += "public_url: " + s.publicURL + "\n"
+	}
+	if s.redisURL != "" {
+		cfg += "redis:\n  url: " + s.redisURL + "\n"
+	}
 	switch {
 	case s.botURL != "":
 		cfg += "bot:\n  endpoint: " + s.botURL + "\n"
 	case s.hostedBot != nil:
 		cfg += fmt.Sprintf("bot:\n  directline:\n    domain: %s/v3/directline\n    secret: %s\n    mode: websocket\n", s.hostedBot.base, s.hostedBot.secret)
 	}
-	cfgFile := filepath.Join(dir, "bridge.yaml")
+	cfgFile := filepath.Join(dir, "bridge-"+strconv.Itoa(port)+".yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, endpoint{}, fmt.Errorf("bridge config: %w", err)
 	}

@@ -28,9 +28,9 @@ if ! command -v chromium >/dev/null; then
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
     || { echo "could not install chromium"; [ -n "${CI:-}" ] && exit 1; }
 fi
-if ! command -v redis-server >/dev/null; then
-  step "installing redis-server (Debian package) for the redis store's tests (each starts its own)"
-  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null \
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  step "installing redis-server and redis-tools (Debian packages) for the redis store's tests (each starts its own server, sentinel or cluster)"
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null \
     || { echo "could not install redis-server"; [ -n "${CI:-}" ] && exit 1; }
 fi
 

@@ -63,6 +63,8 @@ func errFromBridge(err error) *apiError {
 	switch {
 	case errors.Is(err, bridge.ErrUnknownConversation):
 		return errUnknownConversation()
+	case connector.IsUnavailable(err):
+		return connector.Unavailable()
 	case errors.Is(err, bridge.ErrConversationEnded):
 		return &apiError{Status: http.StatusForbidden, Code: CodeBadArgument, Message: "Conversation has ended"}
 	case errors.As(err, &de) && de.Timeout:

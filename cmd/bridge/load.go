@@ -40,8 +40,16 @@ a bridge process for --hold, and reports its memory (VmRSS) and goroutines per c
 --bot directline the bridge reaches its bot as a hosted bot, through a Direct Line websocket per
 conversation to a second bridge process, so that each conversation holds two sockets.
 
-Runs: target[:mode[:bot]], comma-separated; targets relay, bridge-memory, bridge-sqlite,
-offline-directline; modes ws, poll; bots inproc, http.
+--instances N runs bridge-redis with one bridge and with N bridge processes on one redis-server
+(started for the run, appendfsync always), side by side: conversation i is opened on instance i,
+its sends are POSTed to instance i+1 and its stream is read from instance i+2, so every reply
+crosses instances. --kill-after D SIGKILLs the second instance D into the run: its clients
+reconnect to another instance from their watermark and resend what failed under the same
+clientActivityID; the lost and duplicated columns say what that cost (the exit status is 1 when
+anything acknowledged was lost or duplicated).
+
+Runs: target[:mode[:bot[:instances]]], comma-separated; targets relay, bridge-memory,
+bridge-sqlite, bridge-redis, offline-directline; modes ws, poll; bots inproc, http.
 
 flags:
 `
@@ -54,7 +62,8 @@ type loadFlags struct {
 	interop, store, bot, logLevel         *string
 	serve, listen                         *string
 	conversations, workers, httpConns     *int
-	sources                               *int
+	sources, instances                    *int
+	killAfter                             *time.Duration
 	rate, pollRate                        *float64
 	duration, warmup, drain, pollInterval *time.Duration
 	hold                                  *time.Duration
@@ -98,6 +107,8 @@ func newLoadFlags(getenv func(string) string, stderr io.Writer) *loadFlags {
 		logLevel:      fs.String("log-level", "warn", "the generator's log level"),
 		serve:         fs.String("serve", "", "run a fixture in this process: relay or echobot (used by the runs)"),
 		listen:        fs.String("listen", "127.0.0.1:0", "--serve: the loopback address to listen on"),
+		instances:     fs.Int("instances", 1, fmt.Sprintf("bridge-redis runs: bridge processes on one Redis (at most %d); alone, it runs bridge-redis with 1 and with N side by side", load.MaxInstances)),
+		killAfter:     fs.Duration("kill-after", 0, "runs with 2 instances or more: SIGKILL the second instance this long into the run"),
 	}
 }
 
@@ -172,6 +183,7 @@ func (f *loadFlags) runCompare(ctx context.Context, command string, stdout, prog
 	o.Conversations, o.Rate, o.PollRate, o.Duration, o.Warmup, o.Drain = *f.conversations, *f.rate, *f.pollRate, *f.duration, *f.warmup, *f.drain
 	o.Workers, o.HTTPConns, o.Sources, o.PollInterval, o.InteropDir = *f.workers, *f.httpConns, *f.sources, *f.pollInterval, *f.interop
 	o.Phases = strings.Split(*f.phases, ",")
+	o.Instances, o.KillAfter = *f.instances, *f.killAfter
 	var err error
 	switch {
 	case *f.url != "":
@@ -184,6 +196,8 @@ func (f *loadFlags) runCompare(ctx context.Context, command string, stdout, prog
 		if o.Runs, err = load.ParseSpecs(*f.runs); err != nil {
 			return fmt.Errorf("load: --runs: %w", err)
 		}
+	case *f.instances > 1 && !*f.compare:
+		o.Runs = []load.Spec{{Target: load.TargetBridgeRedis, Instances: 1}, {Target: load.TargetBridgeRedis, Instances: *f.instances}}
 	default:
 		o.Runs = load.DefaultCompare
 	}

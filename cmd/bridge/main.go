@@ -83,6 +83,8 @@ var flags = []struct{ name, env, usage string }{
 	{"bot-app-id", "BRIDGE_BOT_APP_ID", "the bot's Microsoft App ID; empty = anonymous (env BRIDGE_BOT_APP_ID)"},
 	{"bot-app-password", "BRIDGE_BOT_APP_PASSWORD", "the bot's app password (env BRIDGE_BOT_APP_PASSWORD)"},
 	{"log-level", "BRIDGE_LOG_LEVEL", "debug, info, warn or error (env BRIDGE_LOG_LEVEL; default info)"},
+	{"store", "BRIDGE_STORE", "where conversations live: sqlite, redis or memory (env BRIDGE_STORE; default sqlite)"},
+	{"redis-url", "BRIDGE_REDIS_URL", "store redis: the server, e.g. redis://127.0.0.1:6379/0 (env BRIDGE_REDIS_URL)"},
 	{"data-dir", "BRIDGE_DATA_DIR", "directory of the durable store (env BRIDGE_DATA_DIR; default ./bridge-data)"},
 	{"escalation-target", "BRIDGE_ESCALATION_TARGET", "where escalations go: desk, or none to pass handoff signals to the customer (env BRIDGE_ESCALATION_TARGET; default desk while the sandbox is on)"},
 	{"routing", "BRIDGE_SANDBOX_ROUTING", "the sandbox contact center's routing YAML (env BRIDGE_SANDBOX_ROUTING; default: built in)"},

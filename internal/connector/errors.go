@@ -61,11 +61,16 @@ func internalError() *Error {
 }
 
 // WriteError answers err in the error shape with its status, and Retry-After when set. An error
-// that does not wrap an *Error is a 500 ServiceError whose text is not shown. A 401 carries
-// challenge as WWW-Authenticate when challenge is not "".
+// that does not wrap an *Error is a 500 ServiceError whose text is not shown, or a 503 with
+// Retry-After when it says it is Unavailable (the bridge's store is down: see Unavailable). A 401
+// carries challenge as WWW-Authenticate when challenge is not "".
 func WriteError(w http.ResponseWriter, err error, challenge string) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case IsUnavailable(err):
+		e = Unavailable()
+	default:
 		e = internalError()
 	}
 	if e.Status == http.StatusUnauthorized && challenge != "" {
@@ -75,6 +80,23 @@ func WriteError(w http.ResponseWriter, err error, challenge string) {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	WriteJSON(w, e.Status, ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message}, HTTPStatusCode: e.BotStatus})
+}
+
+// UnavailableRetryAfter is the Retry-After, in seconds, of a 503 for a store outage.
+const UnavailableRetryAfter = 2
+
+// IsUnavailable reports whether err says, through an Unavailable() bool method somewhere in its
+// chain, that a dependency of the server is down for now (bridge.ErrStoreUnavailable).
+func IsUnavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
+
+// Unavailable is the answer to an outage: 503 ServiceError with Retry-After.
+func Unavailable() *Error {
+	e := New(http.StatusServiceUnavailable, CodeServiceError, "the bridge cannot reach its store right now; retry shortly")
+	e.RetryAfter = UnavailableRetryAfter
+	return e
 }
 
 // encodeFailure is the body answered when a response cannot be encoded.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -127,4 +128,25 @@ func FuzzParseError(f *testing.F) {
 			t.Fatalf("not an error body, yet code %q message %q", code, msg)
 		}
 	})
+}
+
+type outage struct{}
+
+func (outage) Error() string     { return "down" }
+func (outage) Unavailable() bool { return true }
+
+// An error that says it is an outage is answered 503 with Retry-After; any other is a 500
+// whose text is not shown.
+func TestWriteErrorOutage(t *testing.T) {
+	rec := httptest.NewRecorder()
+	WriteError(rec, fmt.Errorf("append: %w", outage{}), "")
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Equal(t, strconv.Itoa(UnavailableRetryAfter), rec.Header().Get("Retry-After"))
+	require.Contains(t, rec.Body.String(), `"code":"ServiceError"`)
+
+	rec = httptest.NewRecorder()
+	WriteError(rec, errors.New("secret detail"), "")
+	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	require.Empty(t, rec.Header().Get("Retry-After"))
+	require.NotContains(t, rec.Body.String(), "secret detail")
 }

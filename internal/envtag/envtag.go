@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -121,6 +122,17 @@ func set(f reflect.Value, s string) error {
 			return fmt.Errorf("not a number: %w", err)
 		}
 		f.SetFloat(n)
+	case reflect.Slice:
+		if f.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("fields of type %s cannot be set from the environment", f.Type())
+		}
+		var items []string
+		for _, item := range strings.Split(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+		f.Set(reflect.ValueOf(items).Convert(f.Type()))
 	default:
 		return fmt.Errorf("fields of type %s cannot be set from the environment", f.Type())
 	}

@@ -48,3 +48,17 @@ func TestErrors(t *testing.T) {
 	require.False(t, ok)
 	require.NoError(t, err)
 }
+
+// A list is comma-separated; blanks around items and empty items are dropped.
+func TestList(t *testing.T) {
+	var s struct {
+		Addrs []string `env:"T_ADDRS"`
+		Ports []int    `env:"T_PORTS"`
+	}
+	ok, err := Set(&s, "T_ADDRS", " a:1, b:2 ,,c:3")
+	require.True(t, ok)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a:1", "b:2", "c:3"}, s.Addrs)
+	_, err = Set(&s, "T_PORTS", "1,2")
+	require.Error(t, err, "only lists of strings")
+}

@@ -139,6 +139,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	case opts.TTL < time.Millisecond:
 		opts.TTL = time.Millisecond
 	}
+	opts.Client.AddHook(outageHook{})
 	if err := opts.Client.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis store: ping: %w", err)
 	}

@@ -81,6 +81,11 @@ async function exchange(text) {
       result.second = await exchange('after the reconnect');
       break;
     }
+    case 'sequence': { // opts.count exchanges, one after the other
+      result.exchanges = [];
+      for (let i = 0; i < Number(opts.count || 3); i++) result.exchanges.push(await exchange('message ' + i));
+      break;
+    }
     case 'refresh': {
       const old = dl.token;
       const fresh = await new Promise((resolve, reject) => dl.refreshToken().subscribe(resolve, reject));
