@@ -206,11 +206,17 @@ func (ch *Channel) say(ctx context.Context, s *session, env *envelope, a *activi
 		key = "salesforce:" + env.Entry.Identifier + suffix
 	}
 	_, err := ch.hub.Receive(ctx, ch.leg(s.convID, from), a, key)
-	var de *bridge.DeliveryError
-	if errors.As(err, &de) {
+	if isDelivery(err) {
 		return nil // in the log: the customer's channel delivers it
 	}
 	return err
+}
+
+// isDelivery reports whether err is a delivery failure: the activity is in the log and the
+// outbox goes on delivering it.
+func isDelivery(err error) bool {
+	var de *bridge.DeliveryError
+	return errors.As(err, &de)
 }
 
 // notice is a message from the contact center itself.

@@ -157,3 +157,22 @@ func TestFileRefusals(t *testing.T) {
 	require.Eventually(t, func() bool { return contains(f.conversations()[0].Texts, "ok, no files then") }, 10*time.Second, 20*time.Millisecond)
 	require.Empty(t, f.conversations()[0].Files)
 }
+
+// TestAnonymousSessionLost: an anonymous customer's token is refused and its continuation too:
+// a new anonymous token would be another end user, so the conversation ends, the customer told.
+func TestAnonymousSessionLost(t *testing.T) {
+	key, _ := identityKey(t)
+	f := newFakeMIAW(t, &key.PublicKey, testIssuer, testKID)
+	b := startBridge(t, f)
+	c := b.newCustomer(t, "dl_ann", "")
+	escalate(t, f, c)
+	f.agentJoins("Alex Agent")
+	c.waitText("Alex Agent has joined")
+	f.fail("GET", "/continuation-access-token", http.StatusUnauthorized, "", 1, false)
+	f.refuseNextStream(1)
+	f.dropStreams()
+	require.Eventually(t, c.ended, 10*time.Second, 20*time.Millisecond, "the customer sees the end")
+	c.waitText("The connection to the agent was lost.")
+	b.stateOf(t, c.conv, "ended")
+	require.Len(t, f.requests("POST", "/unauthenticated/access-token"), 1, "no second anonymous user")
+}

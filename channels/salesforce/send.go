@@ -165,12 +165,8 @@ func (ch *Channel) refused(ctx context.Context, s *session, key, name string, st
 	ch.log.Info().Str("conv_id", s.convID).Int("status", status).Msg("customer file refused")
 	a := &activity.Activity{Type: activity.TypeMessage, Text: fmt.Sprintf("Your file %q %s; it was not sent to the agent.", name, why), From: &systemAccount}
 	_, err := ch.hub.Receive(ctx, ch.leg(s.convID, systemAccount), a, "salesforce:refused/"+key)
-	if errors.Is(err, bridge.ErrConversationEnded) {
-		return nil
-	}
-	var de *bridge.DeliveryError
-	if errors.As(err, &de) {
-		return nil // in the log: the customer's channel delivers it
+	if errors.Is(err, bridge.ErrConversationEnded) || isDelivery(err) {
+		return nil // over, or in the log: the customer's channel delivers it
 	}
 	return err
 }

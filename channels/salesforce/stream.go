@@ -197,8 +197,12 @@ func (ch *Channel) onEvent(ctx context.Context, s *session, ev sseEvent) error {
 func (ch *Channel) lost(ctx context.Context, s *session, cause error) {
 	ch.log.Warn().Err(cause).Str("conv_id", s.convID).Msg("salesforce session lost; ending the conversation")
 	_ = s.update(ctx, func(st *sessionState) { st.Closed = true })
-	end := endOf("The connection to the agent was lost.")
-	if err := ch.hub.End(ctx, s.convID, bridge.RoleAgent, end); err != nil {
+	const text = "The connection to the agent was lost."
+	a := notice(text)
+	if _, err := ch.hub.Receive(ctx, ch.leg(s.convID, *a.From), a, "salesforce:lost"); err != nil && !isDelivery(err) {
+		ch.log.Warn().Err(err).Str("conv_id", s.convID).Msg("customer not told of the lost session")
+	}
+	if err := ch.hub.End(ctx, s.convID, bridge.RoleAgent, endOf(text)); err != nil {
 		ch.log.Warn().Err(err).Str("conv_id", s.convID).Msg("lost conversation not ended")
 	}
 }
