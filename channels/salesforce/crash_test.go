@@ -2,6 +2,7 @@ package salesforce_test
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,10 +15,11 @@ import (
 )
 
 // TestCrashDuringAgentConversation: the real binary (SQLite store) relays an agent
-// conversation with the fake MIAW and is killed (SIGKILL). While it is down the agent writes
-// twice. After the restart, the event stream resumes from the stored event id (not from the
-// start, not from the newest), and the customer sees every agent message exactly once, in
-// order; what the customer says next still reaches the agent.
+// conversation with the fake MIAW and is killed (SIGKILL), with two customer messages in its
+// log that Salesforce refused (503) so far. While it is down the agent writes twice. After the
+// restart, the event stream resumes from the stored event id (not from the start, not from the
+// newest) and the customer sees every agent message exactly once, in order; the pending
+// customer messages reach the agent once, in order, before what the customer says next.
 func TestCrashDuringAgentConversation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
@@ -63,7 +65,16 @@ salesforce:
 	time.Sleep(300 * time.Millisecond) // the id of the event acted on is stored right after it
 	connections := len(f.streamIDs())
 
+	// Salesforce refuses the customer's messages (503) for now: they are in the bridge's log,
+	// their delivery pending, when it is killed.
+	f.fail("POST", "/message", http.StatusServiceUnavailable, "", 1_000_000, false)
+	for _, text := range []string{"pending 1", "pending 2"} {
+		require.Contains(t, []int{200, 502}, c.sayAnyway(text))
+	}
+	require.Eventually(t, func() bool { return len(f.requests("POST", "/message")) >= 2 }, 10*time.Second, 10*time.Millisecond)
+
 	p.Kill(t)
+	f.heal()
 	f.agentSays("Alex Agent", "while down 1")
 	f.agentSays("Alex Agent", "while down 2")
 	p.Start(t)
@@ -87,4 +98,6 @@ salesforce:
 	c.say("after the restart")
 	require.Eventually(t, func() bool { return contains(f.conversations()[0].Texts, "after the restart") }, 15*time.Second, 20*time.Millisecond)
 	require.Len(t, f.conversations(), 1)
+	require.Equal(t, []string{"pending 1", "pending 2", "after the restart"}, f.conversations()[0].Texts[1:],
+		"the customer's messages pending at the kill are delivered after the restart, once, in order")
 }

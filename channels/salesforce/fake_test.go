@@ -208,6 +208,13 @@ func (f *fakeMIAW) fail(method, suffix string, status int, retryAfter string, n 
 	f.faults = append(f.faults, &fakeFault{method: method, suffix: suffix, status: status, retryAfter: retryAfter, n: n, after: after})
 }
 
+// heal clears the scripted faults.
+func (f *fakeMIAW) heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults = nil
+}
+
 func (f *fakeMIAW) writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -155,6 +155,20 @@ func (c *customer) post(kind, text string) {
 
 func (c *customer) say(text string) { c.post("message", text) }
 
+// sayAnyway posts a message and returns the status: the Direct Line server answers 502 when
+// the first delivery failed, the message being in the log all the same.
+func (c *customer) sayAnyway(text string) int {
+	raw, _ := json.Marshal(map[string]any{"type": "message", "from": map[string]string{"id": c.userID}, "text": text})
+	req, _ := http.NewRequest("POST", c.base+"/conversations/"+c.conv+"/activities", bytes.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(c.t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // upload sends a file as the widget does (POST /upload).
 func (c *customer) upload(name, ctype string, data []byte) {
 	c.t.Helper()
