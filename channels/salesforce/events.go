@@ -125,7 +125,8 @@ func (ch *Channel) accept(ctx context.Context, s *session, env *envelope, who ac
 	return ch.say(ctx, s, env, notice(who.Name+" has joined"), "/joined/"+who.ID)
 }
 
-// onRouting: a failed routing gives the conversation back to the bot, the customer told.
+// onRouting: a failed routing gives the conversation back to the bot, the customer told. The
+// session is closed first, so that an escalation right after opens a new MIAW conversation.
 func (ch *Channel) onRouting(ctx context.Context, s *session, env *envelope) error {
 	var p routingPayload
 	if err := json.Unmarshal(env.Entry.Payload, &p); err != nil || !p.failed() {
@@ -135,12 +136,15 @@ func (ch *Channel) onRouting(ctx context.Context, s *session, env *envelope) err
 	if err := ch.say(ctx, s, env, notice("No agent could take the conversation. You are back with the bot."), "/routing"); err != nil {
 		return err
 	}
-	if err := ch.hub.ReturnToBot(ctx, s.convID); err != nil && !errors.Is(err, bridge.ErrWrongState) {
+	if err := s.update(ctx, func(st *sessionState) { st.Closed = true }); err != nil {
 		return err
 	}
-	if err := ch.closeRemote(ctx, s); err != nil {
+	defer ch.streams.stop(s.convID)
+	if err := ch.deleteConversation(ctx, s); err != nil {
 		ch.log.Warn().Err(err).Str("conv_id", s.convID).Msg("unrouted salesforce conversation not closed")
-		return ch.closed(ctx, s)
+	}
+	if err := ch.hub.ReturnToBot(ctx, s.convID); err != nil && !errors.Is(err, bridge.ErrWrongState) {
+		ch.log.Warn().Err(err).Str("conv_id", s.convID).Msg("unrouted conversation not given back to the bot")
 	}
 	return nil
 }

@@ -20,12 +20,18 @@ type streams struct {
 
 	mu      sync.Mutex
 	ctx     context.Context // Run's; nil before Run and after it returned
-	running map[string]context.CancelFunc
+	running map[string]*streamRun
 	wg      sync.WaitGroup
 }
 
+// streamRun is one conversation's reader goroutine.
+type streamRun struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
 func newStreams(ch *Channel) *streams {
-	return &streams{ch: ch, running: map[string]context.CancelFunc{}}
+	return &streams{ch: ch, running: map[string]*streamRun{}}
 }
 
 // run resumes a stream for every open session in the store, then runs until ctx ends.
@@ -51,21 +57,29 @@ func (ss *streams) run(ctx context.Context) error {
 	return nil
 }
 
-// watch starts the conversation's stream unless it runs (or Run does not: Run starts it).
+// watch starts the conversation's stream unless it runs (or Run does not: Run starts it). A
+// stream that was stopped but has not returned yet (a new escalation right after an end) is
+// replaced.
 func (ss *streams) watch(convID string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.ctx == nil || ss.running[convID] != nil {
+	if ss.ctx == nil {
+		return
+	}
+	if old := ss.running[convID]; old != nil && old.ctx.Err() == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(ss.ctx)
-	ss.running[convID] = cancel
+	run := &streamRun{ctx: ctx, cancel: cancel}
+	ss.running[convID] = run
 	ss.wg.Add(1)
 	go func() {
 		defer ss.wg.Done()
 		ss.ch.follow(ctx, convID)
 		ss.mu.Lock()
-		delete(ss.running, convID)
+		if ss.running[convID] == run {
+			delete(ss.running, convID)
+		}
 		ss.mu.Unlock()
 		cancel()
 	}()
@@ -75,8 +89,8 @@ func (ss *streams) watch(convID string) {
 func (ss *streams) stop(convID string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if cancel := ss.running[convID]; cancel != nil {
-		cancel()
+	if run := ss.running[convID]; run != nil {
+		run.cancel()
 	}
 }
 
