@@ -49,10 +49,10 @@
 // backoff (1s ×1.5, at most 30s, as the Salesforce sample client), renews the token on 401,
 // and reconnects a stream silent for heartbeat_timeout (90s). Events of other conversations
 // and unknown event types are ignored; entryPayload is decoded from its JSON string.
-// CONVERSATION_MESSAGE from Agent, Chatbot, System or Supervisor (never the customer's own
-// echo) reaches the customer with the text and attachments as links; the entry's identifier
-// is the Hub's idempotency key, so an event replayed after a reconnect or a crash is recorded
-// once. CONVERSATION_PARTICIPANT_CHANGED adding an Agent is the acceptance (Hub.Accept, and
+// CONVERSATION_MESSAGE from Agent, Chatbot or System (never the customer's own echo, the
+// Router or a Supervisor) reaches the customer with the text and attachments as links; the
+// entry's identifier is the Hub's idempotency key, so an event replayed after a reconnect or a
+// crash is recorded once. The rep's typing reaches the customer as typing. CONVERSATION_PARTICIPANT_CHANGED adding an Agent is the acceptance (Hub.Accept, and
 // "<name> has joined"); a routing result alone is not. A CONVERSATION_ROUTING_RESULT with a
 // failure tells the customer, gives the conversation back to the bot (Hub.ReturnToBot) and
 // closes the MIAW conversation. CONVERSATION_SESSION_STATUS_CHANGED that ends the session

@@ -49,11 +49,11 @@ func (ch *Channel) handle(ctx context.Context, s *session, typ string, env *enve
 	return err
 }
 
-// fromRep reports whether a sender role speaks for the contact center (not the customer's
-// own echo, nor the router).
+// fromRep reports whether a sender role speaks to the customer for the contact center: Agent,
+// Chatbot, System — not the customer's own echo (EndUser), the Router, or a Supervisor.
 func fromRep(role string) bool {
 	switch strings.ToLower(role) {
-	case "agent", "chatbot", "system", "supervisor":
+	case "agent", "chatbot", "system":
 		return true
 	}
 	return false

@@ -85,3 +85,9 @@ func TestRoutingFailed(t *testing.T) {
 		require.Equal(t, want, routingPayload{FailureType: ft}.failed(), ft)
 	}
 }
+
+func TestFromRep(t *testing.T) {
+	for role, want := range map[string]bool{"Agent": true, "Chatbot": true, "System": true, "EndUser": false, "Router": false, "Supervisor": false, "": false} {
+		require.Equal(t, want, fromRep(role), role)
+	}
+}
