@@ -57,6 +57,7 @@ func TestStreamDropsAnd401(t *testing.T) {
 
 			ids := f.streamIDs()
 			require.GreaterOrEqual(t, len(ids), 4, "the bridge reconnected after each drop")
+			require.Equal(t, "0", ids[0], "the first stream starts after the token answer's lastEventId")
 			prev := int64(-1)
 			for _, id := range ids[1:] {
 				n, err := strconv.ParseInt(id, 10, 64)
