@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -92,8 +93,9 @@ func (ch *Channel) Escalate(ctx context.Context, c *bridge.Conversation, e *hand
 		ch.abandon(s) // it may have been made all the same (an answer lost)
 		return bridge.Leg{}, "", err
 	}
+	miaw := s.state().ConversationID // each escalation's transcript has ids of its own
 	for i, text := range transcriptMessages(c, e, ch.cfg.TranscriptMaxChars) {
-		if err := ch.message(ctx, s, messageID(c.ID, fmt.Sprint("transcript/", i)), text); err != nil {
+		if err := ch.message(ctx, s, messageID(miaw, fmt.Sprint("transcript/", i)), text); err != nil {
 			ch.abandon(s)
 			return bridge.Leg{}, "", err
 		}
@@ -110,8 +112,11 @@ func (ch *Channel) Escalate(ctx context.Context, c *bridge.Conversation, e *hand
 // open, else a new MIAW conversation id (stored before any call).
 func (ch *Channel) open(ctx context.Context, c *bridge.Conversation) (*session, error) {
 	s, err := ch.sessionFor(ctx, c.ID)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotEscalated):
 		s = ch.cache(&session{ch: ch, convID: c.ID})
+	case err != nil:
+		return nil, err
 	}
 	if st := s.state(); st.ConversationID != "" && !st.Closed {
 		return s, nil
