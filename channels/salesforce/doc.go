@@ -68,9 +68,11 @@
 // conversationId or message id (the retry policy assumes it does, or answers 409), the error
 // body, the file limits (5 MB is the sample's), the text limit of a message, and whether
 // attachment links of rep files open without a Salesforce session (they are passed on as
-// they are, not re-hosted). An anonymous customer whose continuation token is refused cannot
-// reach the conversation again (a new anonymous token is a new end user): the conversation
-// is ended. The token budget is per bridge process, not shared across instances of a
+// they are, not re-hosted), and the lifetime of an unauthenticated token. A continuation token
+// does not extend its token's expiry (contact-centers-t2.md §6), and a new anonymous token is
+// a new end user: an anonymous customer whose token and continuation are refused cannot reach
+// the conversation again, nor a verified one whose identity token is refused; the
+// conversation is then ended, the customer told. The token budget is per bridge process, not shared across instances of a
 // scale-out deployment; so is the cache of sessions (one instance runs a conversation's stream
 // and deliveries). Each escalated conversation holds one open stream while it lasts. A
 // customer's message written while the conversation is being opened waits for it, within the

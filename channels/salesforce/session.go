@@ -150,17 +150,23 @@ func (s *session) renew(ctx context.Context, failed string) error {
 	}
 	if s.st.Verified {
 		_, err := s.issueLocked(ctx)
-		return err
+		return lostIfRefused(err)
 	}
 	tok, err := s.ch.continuation(ctx, failed)
+	if err != nil {
+		return lostIfRefused(err)
+	}
+	return s.updateLocked(ctx, func(st *sessionState) { st.AccessToken = tok })
+}
+
+// lostIfRefused marks a token request Salesforce refused (401, 403: the identity or the token
+// is not accepted any more) as ErrSessionLost.
+func lostIfRefused(err error) error {
 	var ae *APIError
 	if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
 		return fmt.Errorf("%w: %w", ErrSessionLost, err)
 	}
-	if err != nil {
-		return err
-	}
-	return s.updateLocked(ctx, func(st *sessionState) { st.AccessToken = tok })
+	return err
 }
 
 // issueLocked asks for a new token of the session's kind and stores it, with the last event
