@@ -187,3 +187,24 @@ func TestEscalationRefused(t *testing.T) {
 	require.Len(t, f.requests("POST", "/conversation"), 2)
 	require.NotContains(t, f.requests("DELETE", "")[0].Path, f.conversations()[0].ID, "the second escalation opened a conversation of its own")
 }
+
+// TestIdentityTokenRefused: the fake checks the identity token against the registered key and
+// issuer: a bridge signing as another issuer gets no authenticated token, so the escalation
+// fails and the bot keeps the conversation; an anonymous customer is unaffected.
+func TestIdentityTokenRefused(t *testing.T) {
+	key, _ := identityKey(t)
+	f := newFakeMIAW(t, &key.PublicKey, "https://someone-else.example.com", testKID)
+	b := startBridge(t, f)
+	c := b.newCustomer(t, "dl_eve", "eve@example.com")
+	c.say("I want to talk to a human")
+	b.stateOf(t, c.conv, "bot")
+	require.Empty(t, f.conversations())
+	hits := f.requests("POST", "/authenticated/access-token")
+	require.NotEmpty(t, hits)
+	require.Equal(t, 401, hits[0].Status)
+
+	anon := b.newCustomer(t, "dl_anon", "")
+	anon.say("I want to talk to a human")
+	b.stateOf(t, anon.conv, "queued")
+	require.Len(t, f.conversations(), 1)
+}
