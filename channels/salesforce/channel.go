@@ -85,6 +85,8 @@ func (ch *Channel) Name() string { return Name }
 // stored first, so a retry opens the same one) with the routing attributes, sends the
 // transcript as the first messages, and watches the customer's event stream.
 func (ch *Channel) Escalate(ctx context.Context, c *bridge.Conversation, e *handoff.Escalation) (bridge.Leg, bridge.State, error) {
+	ctx, cancel := context.WithTimeout(ctx, ch.cfg.EscalateTimeout)
+	defer cancel()
 	s, err := ch.open(ctx, c)
 	if err != nil {
 		return bridge.Leg{}, "", err

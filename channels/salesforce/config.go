@@ -81,6 +81,10 @@ type Config struct {
 	// as the Salesforce sample client). Defaults: 1s and 30s.
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// EscalateTimeout bounds one escalation (token, create, transcript, retries included). Keep
+	// it under 4 × bot.timeout: past that the Hub gives a stalled escalation back to the bot.
+	// Default: 45s.
+	EscalateTimeout time.Duration `yaml:"escalate_timeout"`
 	// HeartbeatTimeout: a stream silent this long is reconnected. Default: 90s.
 	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
 	// MaxFileBytes is the largest customer file sent through /file. Default: 5 MB.
@@ -120,6 +124,7 @@ func (c *Config) defaults() {
 	def(&c.MaxRetryAfter, time.Minute)
 	def(&c.ReconnectMin, time.Second)
 	def(&c.ReconnectMax, 30*time.Second)
+	def(&c.EscalateTimeout, 45*time.Second)
 	def(&c.HeartbeatTimeout, 90*time.Second)
 	if c.MaxFileBytes <= 0 {
 		c.MaxFileBytes = DefaultMaxFileBytes
