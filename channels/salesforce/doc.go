@@ -32,7 +32,9 @@
 // "Customer: …" / "Bot: …" lines in order; past transcript_max_chars the oldest lines are left
 // out and a line says how many; lines are packed into messages of at most 4000 characters.
 // The rep therefore sees them as messages of the customer, before anything the customer says
-// next. The conversation is then queued (bridge.StateQueued) and its event stream watched.
+// next. The conversation is then queued (bridge.StateQueued) and its event stream watched. An
+// escalation is bounded by escalate_timeout (45s); one that fails closes what it opened (DELETE,
+// in case the conversation was made) and the bot keeps the conversation.
 //
 // # Relay
 //
