@@ -52,7 +52,7 @@ func startBotBridge(t *testing.T, f *fakeMIAW, botURL string) *liveBridge {
 // TestDirectLineJSAndBotbuilderToSalesforce: a real botframework-directlinejs customer talks to
 // a real botbuilder bot through the bridge; the bot hands off (handoff.initiate with its
 // transcript); the fake MIAW gets one conversation with the routing attributes and the
-// transcript; its agent joins, writes, sends a file and ends; the customer sees each, in
+// transcript; its agent joins, types, writes, sends a file and ends; the customer sees each, in
 // order, and the end; the customer's file reaches the fake as an attachment. Verified and
 // anonymous customers.
 func TestDirectLineJSAndBotbuilderToSalesforce(t *testing.T) {
@@ -90,6 +90,7 @@ func TestDirectLineJSAndBotbuilderToSalesforce(t *testing.T) {
 			require.Regexp(t, `(?s)Customer: hello\nBot: echo: hello\nCustomer: handoff`, cv.Texts[0], "the bot's transcript, in order")
 
 			f.agentJoins("Alex Agent")
+			f.agentTyping("Alex Agent")
 			f.agentSays("Alex Agent", "Hi, I'm Alex.")
 			sent := p.Next(t, 60*time.Second, func(m map[string]any) bool { return m["event"] == "sent" || m["result"] != nil })
 			require.Equal(t, "sent", sent["event"], "%v", sent)
@@ -112,6 +113,8 @@ func TestDirectLineJSAndBotbuilderToSalesforce(t *testing.T) {
 				a := x.(map[string]any)
 				atts, _ := a["attachments"].([]any)
 				switch {
+				case a["type"] == "typing" && strings.HasPrefix(a["from"].(string), "salesforce:agent"):
+					order = append(order, "<typing>")
 				case a["type"] == "endOfConversation":
 					order = append(order, "<end>")
 				case a["type"] != "message" || a["from"] == user["id"]:
@@ -121,7 +124,7 @@ func TestDirectLineJSAndBotbuilderToSalesforce(t *testing.T) {
 					order = append(order, a["text"].(string))
 				}
 			}
-			require.Equal(t, []string{"Alex Agent has joined", "Hi, I'm Alex.", "<file label.pdf>", "Here is your label.", "<end>"}, order)
+			require.Equal(t, []string{"Alex Agent has joined", "<typing>", "Hi, I'm Alex.", "<file label.pdf>", "Here is your label.", "<end>"}, order)
 		})
 	}
 }
