@@ -197,6 +197,9 @@ func (ch *Channel) onEvent(ctx context.Context, s *session, ev sseEvent) error {
 	case !sameID(env.ConversationID, s.state().ConversationID):
 		// another conversation of the same customer
 	default:
+		if env.Entry.Identifier == "" && ev.HasID {
+			env.Entry.Identifier = "event/" + ev.ID // the idempotency key, without an entry id
+		}
 		if err := ch.handle(ctx, s, ev.Type, env); err != nil {
 			return err
 		}
