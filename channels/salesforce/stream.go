@@ -142,7 +142,7 @@ func (ch *Channel) settled(ctx context.Context, convID string) error {
 }
 
 // streamOnce opens the stream once and reads it until it ends. progressed reports that the
-// stream was opened (or the token renewed): the next try comes without growing the backoff.
+// stream was opened: the next try comes without growing the backoff.
 func (ch *Channel) streamOnce(ctx context.Context, s *session) (progressed bool, err error) {
 	tok, err := s.token(ctx)
 	if err != nil {
@@ -168,7 +168,8 @@ func (ch *Channel) streamOnce(ctx context.Context, s *session) (progressed bool,
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
-		return true, s.renew(ctx, tok)
+		// Not progress: a stream refused again and again backs off (and so do its renewals).
+		return false, s.renew(ctx, tok)
 	case resp.StatusCode != http.StatusOK:
 		return false, statusError("event stream", resp.StatusCode, resp.Header, nil)
 	}
