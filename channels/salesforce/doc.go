@@ -12,8 +12,8 @@
 // identity_issuer, sub = the verified email in lower case, else the phone; a short exp); without
 // an identity key, for an identity with a name only, or for an anonymous visitor, an
 // unauthenticated token. The Direct Line user id is never the sub: unless the site bound it into
-// the token, its holder may choose it. The token is stored with the
-// conversation (session.go). A 401 renews it: a new authenticated token for a verified
+// the token, its holder may choose it. The token is stored with the conversation
+// (session.go). A 401 renews it: a new authenticated token for a verified
 // customer (the same sub, so the same end user), a continuation token for an anonymous one.
 // Token requests share a per-org budget (requests_per_minute, default the documented 200 a
 // minute): past it they wait, within the caller's deadline.
@@ -78,7 +78,8 @@
 // scale-out deployment; so is the cache of sessions (one instance runs a conversation's stream
 // and deliveries). Each escalated conversation holds one open stream while it lasts. A
 // customer's message written while the conversation is being opened waits for it, within the
-// outbox's delivery timeout (then the outbox sends again). Rep messages other than text and
+// outbox's delivery timeout (then the outbox sends again). A customer's upload is read back
+// through the bridge's public URL (the bridge must reach itself there). Rep messages other than text and
 // attachments (choices, rich links) are not relayed; a rep leaving is announced but does not
 // requeue the conversation (Omni-Channel's transfer is not visible in the documented events).
 package salesforce
