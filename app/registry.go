@@ -8,6 +8,7 @@ import (
 	"github.com/bfbridge/bfbridge/channels/dynamics"
 	"github.com/bfbridge/bfbridge/channels/module"
 	"github.com/bfbridge/bfbridge/channels/omnichannel"
+	"github.com/bfbridge/bfbridge/channels/salesforce"
 )
 
 // Channels is the registry: every channel the bridge can run, in the order they are built
@@ -22,4 +23,5 @@ var Channels = []module.Registration{
 	omnichannel.Module,  // omnichannel: the bridge as an Omnichannel bot application user (T1)
 	desk.Module,         // sandbox: the sandbox contact center (escalation target "desk")
 	dynamics.Module,     // dynamics: Dynamics 365 through its Messaging API (escalation target "dynamics")
+	salesforce.Module,   // salesforce: Salesforce MIAW as a contact center (escalation target "salesforce")
 }

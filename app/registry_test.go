@@ -196,7 +196,7 @@ func TestSectionErrors(t *testing.T) {
 		{"Validate runs at start-up", "example:\n  limit: -1\n", "example.limit -1 must not be negative"},
 		{"unknown key in the section", "example:\n  enabled: true\n  greting: hi\n", "line 3: field greting not found"},
 		{"wrong type in the section", "example:\n  limit: many\n", "line 2"},
-		{"unknown target", "escalation:\n  target: zendesk\n", `escalation.target "zendesk" is not one of: none, desk, `},
+		{"unknown target", "escalation:\n  target: zendesk\n", `escalation.target "zendesk" is not one of: none, desk, dynamics, salesforce, example`},
 		{"target off", "escalation:\n  target: example\n", `escalation.target "example": that contact center is off in the example: section`},
 	}
 	for _, tc := range tests {

@@ -274,17 +274,23 @@ func (h *Hub) Requeue(ctx context.Context, convID string) error {
 	return err
 }
 
-// ReturnToBot hands the conversation back to its bot (an agent → bot transfer): the bot gets
-// the customer's activities again and is told the handoff completed.
+// ReturnToBot hands the conversation back to its bot: the bot gets the customer's activities
+// again and is told how the handoff went — completed after an agent had it (an agent → bot
+// transfer), failed when no agent ever took it (the contact center could not route it).
 func (h *Hub) ReturnToBot(ctx context.Context, convID string) error {
+	var prev State
 	c, err := h.transition(ctx, convID, "return to the bot", func(c *Conversation) error {
 		if c.State == StateEnded || c.State == StateBot {
 			return ErrWrongState
 		}
-		c.Agent, c.State = nil, StateBot
+		prev, c.Agent, c.State = c.State, nil, StateBot
 		return nil
 	})
-	if err == nil {
+	switch {
+	case err != nil:
+	case prev == StateQueued || prev == StateEscalating:
+		h.tellBot(ctx, c, handoff.StateFailed, "no human agent could take the conversation")
+	default:
 		h.tellBot(ctx, c, handoff.StateCompleted, "returned to the bot")
 	}
 	return err

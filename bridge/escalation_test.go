@@ -286,3 +286,20 @@ func TestCustomerVisible(t *testing.T) {
 		require.Equal(t, want, bridge.CustomerVisible(a), raw)
 	}
 }
+
+// TestReturnToBotBeforeAnyAgent: a contact center that cannot route a queued conversation gives
+// it back to the bot, which hears that the handoff failed (not that it completed).
+func TestReturnToBotBeforeAnyAgent(t *testing.T) {
+	ctx := context.Background()
+	f := newEscFixture(t, true)
+	f.say(t, "I want a human")
+	f.fromBot(t, handoffInitiate)
+	require.Equal(t, bridge.StateQueued, f.state(t))
+
+	require.NoError(t, f.hub.ReturnToBot(ctx, "c1"))
+	f.settle(t)
+	require.Equal(t, bridge.StateBot, f.state(t))
+	status := f.bot.sent()[len(f.bot.sent())-1]
+	require.Equal(t, "handoff.status", status.Name)
+	require.JSONEq(t, `{"state":"failed","message":"no human agent could take the conversation"}`, string(status.Value))
+}
