@@ -143,6 +143,38 @@ func TestCompareSmoke(t *testing.T) {
 	require.Contains(t, progress.String(), "replies", "progress lines")
 }
 
+// TestInstanceKilledSmoke runs three bridges on one Redis under a modest open-loop load and
+// SIGKILLs the second in the middle: the clients it served reconnect to the others from their
+// watermark and resend what failed under the same clientActivityID, its pending deliveries are
+// taken over, and nothing acknowledged is lost or doubled.
+func TestInstanceKilledSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server and three bridge processes")
+	}
+	o := Defaults()
+	o.Executable = bridgeBinary(t)
+	o.Conversations, o.Rate, o.Duration, o.Warmup, o.Drain = 60, 150, 6*time.Second, time.Second, 15*time.Second
+	o.Phases = []string{PhaseRate}
+	o.Runs = []Spec{{Target: TargetBridgeRedis, Instances: 3}}
+	o.KillAfter = 2 * time.Second
+	var progress testutil.Buffer
+	rep, err := Run(t.Context(), o, &progress, zerolog.Nop())
+	t.Logf("progress:\n%s", progress.String())
+	require.NoError(t, err)
+	require.Contains(t, progress.String(), "instance 2 of 3 SIGKILLed 2s into the run (ok)")
+	require.Len(t, rep.Rows, 1)
+	r := rep.Rows[0]
+	require.Equal(t, 3, r.Instances)
+	require.Equal(t, "bridge-redis×3 ws (inproc bot)", r.Name())
+	require.Positive(t, r.Sent)
+	require.Equal(t, r.Sent, r.Acked, "every send acknowledged, by one instance or another (errors %v)", r.Errors)
+	require.Equal(t, r.Acked, r.Replied, "every acknowledged send answered")
+	require.Zero(t, r.Lost)
+	require.Zero(t, r.Duplicated)
+	require.Zero(t, r.Unknown)
+	require.Positive(t, r.Reconnects, "the killed instance's streams reconnected elsewhere")
+}
+
 // TestIdleSmoke holds a few idle conversations on a bridge process and checks the measurement.
 func TestIdleSmoke(t *testing.T) {
 	if testing.Short() {
