@@ -86,7 +86,7 @@ var flags = []struct{ name, env, usage string }{
 	{"store", "BRIDGE_STORE", "where conversations live: sqlite, redis or memory (env BRIDGE_STORE; default sqlite)"},
 	{"redis-url", "BRIDGE_REDIS_URL", "store redis: the server, e.g. redis://127.0.0.1:6379/0 (env BRIDGE_REDIS_URL)"},
 	{"data-dir", "BRIDGE_DATA_DIR", "directory of the durable store (env BRIDGE_DATA_DIR; default ./bridge-data)"},
-	{"escalation-target", "BRIDGE_ESCALATION_TARGET", "where escalations go: desk, or none to pass handoff signals to the customer (env BRIDGE_ESCALATION_TARGET; default desk while the sandbox is on)"},
+	{"escalation-target", "BRIDGE_ESCALATION_TARGET", "where escalations go: desk (the sandbox), dynamics, salesforce, or none to pass handoff signals to the customer (env BRIDGE_ESCALATION_TARGET; default desk while the sandbox is on)"},
 	{"routing", "BRIDGE_SANDBOX_ROUTING", "the sandbox contact center's routing YAML (env BRIDGE_SANDBOX_ROUTING; default: built in)"},
 	{"sandbox-bot", "BRIDGE_SANDBOX_BOT_SCRIPT", "the sandbox bot's YAML script (env BRIDGE_SANDBOX_BOT_SCRIPT; default: built in)"},
 }
