@@ -217,6 +217,12 @@ func (s *Server) handOver(r *http.Request, id string, a *activity.Activity) (int
 	leg := bridge.Leg{Channel: ChannelName, ConversationID: id}
 	start := time.Now()
 	aid, err := s.hub.Receive(r.Context(), leg, a, clientKey(a))
+	if err != nil && aid != "" && !s.botFailed(r.Context(), id, err) {
+		// A contact center that failed the first attempt is not the bot failing the customer:
+		// the activity is in the log and the outbox goes on delivering it (or records why not).
+		s.log.Warn().Err(err).Str("conv_id", id).Str("activity_id", aid).Msg("activity recorded; delivery to the contact center pending")
+		return http.StatusOK, map[string]string{"id": aid}, nil
+	}
 	if err != nil {
 		e := errFromBridge(err)
 		s.log.Warn().Err(err).Str("conv_id", id).Str("activity_id", aid).Int("status", e.Status).Msg("post activity failed")
@@ -224,6 +230,18 @@ func (s *Server) handOver(r *http.Request, id string, a *activity.Activity) (int
 	}
 	s.log.Debug().Str("conv_id", id).Str("activity_id", aid).Dur("took", time.Since(start)).Msg("activity posted")
 	return http.StatusOK, map[string]string{"id": aid}, nil
+}
+
+// botFailed reports whether err is a failed delivery to the conversation's bot, which the POST
+// answers with 502 or 504 as Azure's Direct Line does; a failed delivery to another leg (a
+// contact center's) is not reported to the customer's client.
+func (s *Server) botFailed(ctx context.Context, convID string, err error) bool {
+	var de *bridge.DeliveryError
+	if !errors.As(err, &de) {
+		return true // not a delivery failure: errFromBridge answers it
+	}
+	c, cerr := s.hub.Conversation(ctx, convID)
+	return cerr != nil || c.Bot.IsZero() || de.Leg == c.Bot.Key()
 }
 
 // clientKey is the idempotency key of a client's activity: its clientActivityID (Web Chat sets
