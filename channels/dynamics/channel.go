@@ -91,7 +91,7 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	ch := &Channel{
 		cfg: cfg, hub: hub, log: log, stop: stop,
-		api: &client{cfg: cfg, http: hc, tokens: &tokenSource{cfg: cfg, http: hc}, log: log},
+		api: &client{cfg: cfg, http: hc, tokens: newTokenSource(cfg, hc), log: log},
 		verify: botauth.New(ctx, botauth.Options{
 			MetadataURL: cfg.WebhookOpenIDMetadataURL, Issuers: []string{cfg.WebhookIssuer}, Audience: cfg.WebhookAudience,
 			Client: hc, Name: "dynamics webhook token keys", Log: log,

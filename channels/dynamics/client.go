@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/bfbridge/bfbridge/internal/retry"
+	"github.com/bfbridge/bfbridge/internal/tokencache"
 )
 
 // The retry policy of every call to the Messaging API is stated in doc.go ("Retry policy").
@@ -160,19 +160,19 @@ func scrubURLError(err error) error {
 // grant_type=client_credentials, client_id, client_secret and scope to the tenant's token
 // endpoint; cached and renewed 5 minutes before they expire (half-way through a shorter life).
 
-const (
-	refreshBefore = 5 * time.Minute
-	maxTokenBody  = 64 << 10
-)
+const maxTokenBody = 64 << 10
 
-// tokenSource gets and caches the channel's token. Concurrent callers share one fetch.
+// tokenSource gets the channel's tokens; the cache (internal/tokencache) shares and renews them.
 type tokenSource struct {
-	cfg  Config
-	http *http.Client
+	cfg   Config
+	http  *http.Client
+	cache *tokencache.Cache
+}
 
-	mu      sync.Mutex
-	tok     string
-	renewAt time.Time
+func newTokenSource(cfg Config, hc *http.Client) *tokenSource {
+	s := &tokenSource{cfg: cfg, http: hc}
+	s.cache = tokencache.New(s.fetch)
+	return s
 }
 
 // TokenResponse is the token endpoint's answer: a token, or an OAuth 2.0 error (RFC 6749 §5.2).
@@ -201,30 +201,10 @@ func ParseTokenResponse(b []byte) (tok string, life time.Duration, oauthErr stri
 }
 
 // token returns a valid token, fetching one when the cached one is missing or due.
-func (s *tokenSource) token(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok != "" && time.Now().Before(s.renewAt) {
-		return s.tok, nil
-	}
-	tok, life, err := s.fetch(ctx)
-	if err != nil {
-		return "", err
-	}
-	renew := life - refreshBefore
-	if life < 2*refreshBefore {
-		renew = life / 2
-	}
-	s.tok, s.renewAt = tok, time.Now().Add(renew)
-	return tok, nil
-}
+func (s *tokenSource) token(ctx context.Context) (string, error) { return s.cache.Token(ctx) }
 
 // invalidate drops the cached token (the API refused it).
-func (s *tokenSource) invalidate() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tok = ""
-}
+func (s *tokenSource) invalidate() { s.cache.Invalidate("") }
 
 // fetch asks the token endpoint for a token. Errors are *APIError.
 func (s *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) {

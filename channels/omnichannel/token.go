@@ -12,13 +12,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/bfbridge/bfbridge/internal/retry"
+	"github.com/bfbridge/bfbridge/internal/tokencache"
 )
 
 // Outbound tokens (botframework.md §4.2): the bridge, as the bot, gets a client-credentials
@@ -29,8 +29,6 @@ import (
 // botbuilder's AppCredentials do (half-way through the life of a token shorter than 10 minutes).
 
 const (
-	// refreshBefore is how long before expiry a token is renewed.
-	refreshBefore = 5 * time.Minute
 	// assertionTTL is the life of a client assertion.
 	assertionTTL = 10 * time.Minute
 	// maxTokenBody bounds a token response.
@@ -44,14 +42,12 @@ type tokenSource struct {
 	log    zerolog.Logger
 	key    *rsa.PrivateKey // certificate credential, or nil
 	x5t    string
-
-	mu      sync.Mutex
-	tok     string
-	renewAt time.Time
+	cache  *tokencache.Cache
 }
 
 func newTokenSource(cfg Config, client *http.Client, log zerolog.Logger) *tokenSource {
 	s := &tokenSource{cfg: cfg, client: client, log: log}
+	s.cache = tokencache.New(s.fetchLogged)
 	if cfg.usesCertificate() {
 		s.key = cfg.keyOf()
 		tp, _ := thumbprintBytes(cfg.CertificateThumbprint)
@@ -69,32 +65,18 @@ type oauthResponse struct {
 }
 
 // token returns a valid token, fetching one when the cached one is missing or due for renewal.
-func (s *tokenSource) token(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok != "" && time.Now().Before(s.renewAt) {
-		return s.tok, nil
-	}
-	tok, life, err := s.fetch(ctx)
-	if err != nil {
-		return "", err
-	}
-	renew := life - refreshBefore
-	if life < 2*refreshBefore {
-		renew = life / 2
-	}
-	s.tok, s.renewAt = tok, time.Now().Add(renew)
-	s.log.Debug().Dur("expires_in", life).Msg("omnichannel token obtained")
-	return tok, nil
-}
+func (s *tokenSource) token(ctx context.Context) (string, error) { return s.cache.Token(ctx) }
 
 // invalidate drops the cached token tok (Omnichannel refused it), unless it was replaced already.
-func (s *tokenSource) invalidate(tok string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok == tok {
-		s.tok = ""
+func (s *tokenSource) invalidate(tok string) { s.cache.Invalidate(tok) }
+
+// fetchLogged is fetch, noting each token obtained.
+func (s *tokenSource) fetchLogged(ctx context.Context) (string, time.Duration, error) {
+	tok, life, err := s.fetch(ctx)
+	if err == nil {
+		s.log.Debug().Dur("expires_in", life).Msg("omnichannel token obtained")
 	}
+	return tok, life, err
 }
 
 // fetch asks the token endpoint for a token. Errors are *SendError.
