@@ -116,3 +116,38 @@ func TestRedisOutageMidRun(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
+
+// Two bridges on one Redis with inactivity timers; the conversation's instance is SIGKILLed
+// right after the customer spoke: the other instance fires the reminder and then the close, once
+// each, when they come due.
+func TestTimersOfAKilledInstanceFire(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	redisAddr := testutil.RedisServer(t)
+	script := filepath.Join(t.TempDir(), "echo.yaml")
+	require.NoError(t, os.WriteFile(script, []byte(echoBotScript), 0o600))
+	cfgFile := filepath.Join(t.TempDir(), "bridge.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("store: redis\nredis:\n  url: redis://"+redisAddr+"/0\n"+
+		"inactivity:\n  remind_after: 3s\n  reminder: still there?\n  close_after: 6s\n  close_text: closed for inactivity\n"), 0o600))
+	const secret = "timers-secret-0123456789abcdef"
+	bin := testutil.BuildBridge(t)
+	var ins []*testutil.Bridge
+	for range 2 {
+		p := &testutil.Bridge{Bin: bin, Addr: testutil.FreeAddr(t), DataDir: t.TempDir(),
+			Args: []string{"--config", cfgFile, "--public-url", "http://bridge.example", "--escalation-target", "none"},
+			Env:  []string{"BRIDGE_DIRECTLINE_SECRET=" + secret, "BRIDGE_SANDBOX_BOT_SCRIPT=" + script}}
+		p.Start(t)
+		ins = append(ins, p)
+	}
+	a, b := ins[0], ins[1]
+	conv := dlStart(t, a.Addr, secret)
+	require.Equal(t, http.StatusOK, dlPost(t, a.Addr, conv, secret, "hello"))
+	a.Kill(t)
+
+	want := []string{"hello", "echo: hello", "still there?", "closed for inactivity"}
+	require.Eventually(t, func() bool { return len(dlHistory(t, b.Addr, conv, secret)) >= len(want) }, 30*time.Second, 100*time.Millisecond,
+		"B fires A's timers; B printed:\n%s", b.Output())
+	require.NoError(t, settle(context.Background(), func() bool { return len(dlHistory(t, b.Addr, conv, secret)) > len(want) }))
+	require.Equal(t, want, dlHistory(t, b.Addr, conv, secret), "the reminder and the close once each")
+}
