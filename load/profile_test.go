@@ -20,6 +20,7 @@ import (
 	"github.com/bfbridge/bfbridge/channels/desk"
 	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
+	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // TestProfileInProcess finds where an idle conversation's memory goes, which a bridge in its own
@@ -42,7 +43,11 @@ func TestProfileInProcess(t *testing.T) {
 		n = v
 	}
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	for _, store := range []string{"memory", "sqlite"} {
+	stores := []string{"memory", "sqlite", "redis"}
+	if only := os.Getenv("BFBRIDGE_LOAD_STORE"); only != "" {
+		stores = []string{only}
+	}
+	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 			defer cancel()
@@ -64,12 +69,15 @@ func TestProfileInProcess(t *testing.T) {
 				n, float64(ms.HeapInuse)/(1<<20), float64(ms.StackInuse)/(1<<20), runtime.NumGoroutine())
 			writeProfile(t, filepath.Join(dir, "heap-"+store+".pprof"), func(f *os.File) error { return pprof.Lookup("heap").WriteTo(f, 0) })
 
+			runtime.SetBlockProfileRate(int(time.Millisecond))
+			defer runtime.SetBlockProfileRate(0)
 			f, err := os.Create(filepath.Join(dir, "cpu-"+store+".pprof"))
 			require.NoError(t, err)
 			require.NoError(t, pprof.StartCPUProfile(f))
 			row := cl.runPhase(ctx, Spec{Target: "in-process-" + store, Mode: ModeWebsocket, Bot: BotInProcess}, PhaseMax, 0, nil, testWriter{t})
 			pprof.StopCPUProfile()
 			require.NoError(t, f.Close())
+			writeProfile(t, filepath.Join(dir, "block-"+store+".pprof"), func(f *os.File) error { return pprof.Lookup("block").WriteTo(f, 0) })
 			t.Logf("closed loop: %.0f replies/s, p50 %.2f ms, p99 %.2f ms, lost %d", row.Throughput, row.Latency.P50, row.Latency.P99, row.Lost)
 		})
 	}
@@ -85,6 +93,9 @@ func serveInProcess(t *testing.T, store string) (endpoint, func()) {
 	require.NoError(t, err)
 	cfg := app.Defaults()
 	cfg.Listen, cfg.Store, cfg.DataDir, cfg.LogLevel = ln.Addr().String(), store, filepath.Join(dir, "data"), "warn"
+	if store == "redis" {
+		cfg.Redis.URL = "redis://" + testutil.RedisServer(t) + "/0"
+	}
 	dl := app.SectionOf[directline.Section](&cfg, "directline")
 	dl.Secret, dl.RatePerConversation = randomHex(24), -1
 	sandbox := app.SectionOf[desk.Section](&cfg, "sandbox")
