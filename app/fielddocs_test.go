@@ -106,7 +106,13 @@ func sourceFieldDocs(c Config) (map[string]string, error) {
 		if st == nil {
 			return nil, fmt.Errorf("no struct %s in %s", typ.Name(), pkg)
 		}
+		var prev *ast.CommentGroup
 		for _, field := range st.Fields.List {
+			doc := field.Doc
+			if doc == nil { // the second of a pair documented together, as ReconnectMin and ReconnectMax
+				doc = prev
+			}
+			prev = field.Doc
 			sf, ok := typ.FieldByName(fieldName(field))
 			if !ok || !sf.IsExported() || len(sf.Index) != 1 || sf.Anonymous {
 				continue
@@ -115,7 +121,7 @@ func sourceFieldDocs(c Config) (map[string]string, error) {
 				continue
 			}
 			for _, n := range field.Names {
-				docs[pkg+"."+typ.Name()+"."+n.Name] = oneLine(field.Doc.Text())
+				docs[pkg+"."+typ.Name()+"."+n.Name] = oneLine(doc.Text())
 			}
 		}
 	}

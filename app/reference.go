@@ -35,7 +35,8 @@ func (c *Config) Reference() ([]byte, error) {
 	}
 	var b strings.Builder
 	b.WriteString("# bfbridge configuration: every key with its default (bridge config defaults).\n")
-	b.WriteString("# Flags win over the environment, which wins over this file. Secrets belong in the environment.\n\n")
+	b.WriteString("# Flags win over the environment, which wins over this file. Secrets belong in the environment.\n")
+	b.WriteString("# A key with no value takes the default its comment states.\n\n")
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}}); err != nil {
@@ -124,7 +125,7 @@ func (m *mapping) fields(v reflect.Value) error {
 		doc := fieldDoc(t, sf.Name)
 		if name == "-" {
 			if env != "" {
-				m.pending = append(m.pending, fmt.Sprintf("(no key) %s: set it with %s. %s", sf.Name, env, doc))
+				m.pending = append(m.pending, fmt.Sprintf("(no key: environment only) %s. %s", env, doc))
 			}
 			continue
 		}
@@ -138,14 +139,19 @@ func (m *mapping) fields(v reflect.Value) error {
 			name = strings.ToLower(sf.Name)
 		}
 		comment := doc
-		if env != "" {
+		switch {
+		case isSecret(name):
+			comment = strings.TrimSpace(comment + " Secret: left empty here; set it with " + env + ".")
+		case env != "":
 			comment = strings.TrimSpace(comment + " Env " + env + ".")
 		}
 		var value *yaml.Node
 		switch ft := sf.Type; {
 		case isSecret(name):
-			comment = strings.TrimSpace(comment + " Secret: left empty here, set it with " + env + ".")
 			value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ""}
+		case f.IsZero() && ft.Kind() != reflect.Bool && strings.Contains(doc, "Default"):
+			// unset: the default is the one the comment states (a channel fills it in when it is built)
+			value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}
 		case ft.Kind() == reflect.Struct && ft != durationType:
 			sub := &mapping{node: &yaml.Node{Kind: yaml.MappingNode}}
 			if err := sub.fields(f); err != nil {
