@@ -149,8 +149,9 @@ func (m *mapping) fields(v reflect.Value) error {
 		switch ft := sf.Type; {
 		case isSecret(name):
 			value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ""}
-		case f.IsZero() && ft.Kind() != reflect.Bool && strings.Contains(doc, "Default"):
-			// unset: the default is the one the comment states (a channel fills it in when it is built)
+		case f.IsZero() && (ft.Kind() == reflect.Slice || ft.Kind() == reflect.Map || (ft.Kind() != reflect.Bool && strings.Contains(doc, "Default"))):
+			// unset: the default is the one the comment states (a channel fills it in when it is
+			// built); a list stays nil, not empty, as a channel may tell the two apart
 			value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}
 		case ft.Kind() == reflect.Struct && ft != durationType:
 			sub := &mapping{node: &yaml.Node{Kind: yaml.MappingNode}}
