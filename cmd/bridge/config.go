@@ -43,8 +43,8 @@ func runConfig(args []string, getenv func(string) string, stdout io.Writer) erro
 	return fmt.Errorf("config: unknown subcommand %q\n%s", args[0], configUsage)
 }
 
-// checkConfig loads file over the defaults, applies the environment and validates the result,
-// as start-up does (parseConfig, then app.New's Finish and Validate): it returns the errors
+// checkConfig loads file over the defaults, applies the environment and checks the result, as
+// start-up does (parseConfig, then app.New up to opening the store): it returns the errors
 // start-up would stop on before it opens the store.
 func checkConfig(file string, getenv func(string) string) error {
 	cfg := app.Defaults()
@@ -54,6 +54,5 @@ func checkConfig(file string, getenv func(string) string) error {
 	if err := cfg.ApplyEnv(getenv); err != nil {
 		return err
 	}
-	cfg.Finish()
-	return cfg.Validate()
+	return cfg.Check()
 }

@@ -59,8 +59,12 @@ func TestConfigCheck(t *testing.T) {
 		{"invalid values", "listen: 127.0.0.1:0\nlog_level: loud\nbot:\n  app_id: x\n", nil, []string{"log_level", "bot.app_password"}},
 		{"the environment", "listen: 127.0.0.1:0\n", map[string]string{"BRIDGE_STORE": "redis"}, []string{"redis"}},
 		{"a bad variable", "listen: 127.0.0.1:0\n", map[string]string{"BRIDGE_LOG_LEVEL": "loud"}, []string{"log_level"}},
+		{"a bad bot script", "listen: 127.0.0.1:0\nsandbox:\n  bot_script: " + filepath.Join(dir, "bot.yaml") + "\n", nil, []string{"bot.yaml: line 2", "not a valid regular expression"}},
+		{"a missing bot script", "listen: 127.0.0.1:0\nsandbox:\n  bot_script: " + filepath.Join(dir, "none.yaml") + "\n", nil, []string{"none.yaml"}},
+		{"no such target", "listen: 127.0.0.1:0\nescalation:\n  target: dynamics\n", nil, []string{"dynamics"}},
 		{"exposure", "listen: 0.0.0.0:0\npublic_url: http://127.0.0.1:8080\n", nil, []string{"not a loopback address"}},
 	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bot.yaml"), []byte("rules:\n  - match: '(oops'\n    reply: x\n"), 0o600))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")
