@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -165,6 +166,9 @@ func (m *mapping) fields(v reflect.Value) error {
 			if err := value.Encode(f.Interface()); err != nil {
 				return fmt.Errorf("config: %s: %w", name, err)
 			}
+			if ft.Kind() == reflect.String {
+				value.Value = redactURL(value.Value)
+			}
 		}
 		if comment == "" {
 			comment = "(undocumented)"
@@ -177,6 +181,19 @@ func (m *mapping) fields(v reflect.Value) error {
 // isSecret reports whether the key holds a secret, which the reference leaves empty.
 func isSecret(key string) bool {
 	return key == "secret" || strings.Contains(key, "password")
+}
+
+// redactURL returns s with the password of a URL's user info (redis://user:password@host)
+// replaced by xxxxx.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); !ok {
+		return s
+	}
+	return u.Redacted()
 }
 
 // fieldDoc returns the one-line doc comment of t's field, from fieldDocs.

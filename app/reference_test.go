@@ -121,24 +121,26 @@ func TestReferenceEveryKey(t *testing.T) {
 	}
 }
 
-// TestReferenceSecrets: secrets set in the configuration are not printed; their variables are.
+// TestReferenceSecrets: secrets set in the configuration are not printed, their variables are;
+// a password in a URL is masked.
 func TestReferenceSecrets(t *testing.T) {
 	c := Defaults()
-	secrets := map[string]string{
-		"BRIDGE_DIRECTLINE_SECRET":        "dl-secret-0123456789abcdef",
-		"BRIDGE_BOT_APP_PASSWORD":         "bot-password-0123456789",
-		"BRIDGE_BOT_DIRECTLINE_SECRET":    "hosted-secret-0123456789",
-		"BRIDGE_OMNICHANNEL_APP_PASSWORD": "oc-password-0123456789",
-		"BRIDGE_REDIS_SENTINEL_PASSWORD":  "sentinel-password-0123",
-		"BRIDGE_DYNAMICS_CLIENT_SECRET":   "dyn-secret-0123456789",
+	secrets := map[string]string{}
+	for _, name := range c.EnvNames() {
+		if strings.Contains(name, "SECRET") || strings.Contains(name, "PASSWORD") {
+			secrets[name] = "leak-" + strings.ToLower(name) + "-0123456789"
+			if err := c.Set(name, secrets[name]); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	for name, v := range secrets {
+	if len(secrets) < 6 {
+		t.Fatalf("only %d secrets: %v", len(secrets), secrets)
+	}
+	for name, v := range map[string]string{"BRIDGE_LISTEN": "127.0.0.1:9999", "BRIDGE_REDIS_URL": "redis://user:hunter2-0123@127.0.0.1:6379/0"} {
 		if err := c.Set(name, v); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := c.Set("BRIDGE_LISTEN", "127.0.0.1:9999"); err != nil {
-		t.Fatal(err)
 	}
 	out, err := c.Reference()
 	if err != nil {
@@ -151,6 +153,9 @@ func TestReferenceSecrets(t *testing.T) {
 		if !strings.Contains(string(out), "set it with "+name) && !strings.Contains(string(out), "environment only) "+name) {
 			t.Errorf("%s is not named as the way to set a secret", name)
 		}
+	}
+	if strings.Contains(string(out), "hunter2") || !strings.Contains(string(out), "url: redis://user:xxxxx@127.0.0.1:6379/0") {
+		t.Error("the password of redis.url is not masked")
 	}
 	if !strings.Contains(string(out), "listen: 127.0.0.1:9999") {
 		t.Error("the reference does not print the configuration's values")
