@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/bfbridge/bfbridge/app"
 )
@@ -134,6 +135,32 @@ func TestREADMEConfiguration(t *testing.T) {
 			t.Errorf("%s is a setting, not a README-only variable", name)
 		}
 	}
+	// every dotted key README names in backquotes (`directline.page_size`) is a key of the file
+	ref, err := cfg.Reference()
+	require.NoError(t, err)
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal(ref, &doc))
+	keys := map[string]bool{}
+	var walk func(prefix string, n *yaml.Node)
+	walk = func(prefix string, n *yaml.Node) {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			keys[prefix+n.Content[i].Value] = true
+			walk(prefix+n.Content[i].Value+".", n.Content[i+1])
+		}
+	}
+	walk("", doc.Content[0])
+	checked := 0
+	for _, m := range regexp.MustCompile("`([a-z_]+(?:\\.[a-z_]+)+)`").FindAllStringSubmatch(readme, -1) {
+		top, _, _ := strings.Cut(m[1], ".")
+		if !keys[top] {
+			continue // not a key of the file (a file name, a package)
+		}
+		checked++
+		if !keys[m[1]] {
+			t.Errorf("README names the key %s, which the file does not have", m[1])
+		}
+	}
+	require.Greater(t, checked, 20, "README's dotted keys")
 	for _, cmd := range []string{"bridge config defaults", "bridge config check"} {
 		if !strings.Contains(readme, cmd) {
 			t.Errorf("README does not mention %s", cmd)
