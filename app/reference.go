@@ -141,14 +141,14 @@ func (m *mapping) fields(v reflect.Value) error {
 		}
 		comment := doc
 		switch {
-		case isSecret(name):
+		case isSecret(name, env):
 			comment = strings.TrimSpace(comment + " Secret: left empty here; set it with " + env + ".")
 		case env != "":
 			comment = strings.TrimSpace(comment + " Env " + env + ".")
 		}
 		var value *yaml.Node
 		switch ft := sf.Type; {
-		case isSecret(name):
+		case isSecret(name, env):
 			value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ""}
 		case f.IsZero() && (ft.Kind() == reflect.Slice || ft.Kind() == reflect.Map || (ft.Kind() != reflect.Bool && strings.Contains(doc, "Default"))):
 			// unset: the default is the one the comment states (a channel fills it in when it is
@@ -178,9 +178,15 @@ func (m *mapping) fields(v reflect.Value) error {
 	return nil
 }
 
-// isSecret reports whether the key holds a secret, which the reference leaves empty.
-func isSecret(key string) bool {
-	return key == "secret" || strings.Contains(key, "password")
+// isSecret reports whether the key (or the variable env) holds a secret, which the reference
+// leaves empty: a secret, a password or a token (admin_token), by name.
+func isSecret(key, env string) bool {
+	for _, s := range []string{"secret", "password", "token"} {
+		if key == s || strings.HasSuffix(key, "_"+s) || strings.HasSuffix(env, "_"+strings.ToUpper(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactURL returns s with the password of a URL's user info (redis://user:password@host)

@@ -127,7 +127,7 @@ func TestReferenceSecrets(t *testing.T) {
 	c := Defaults()
 	secrets := map[string]string{}
 	for _, name := range c.EnvNames() {
-		if strings.Contains(name, "SECRET") || strings.Contains(name, "PASSWORD") {
+		if strings.Contains(name, "SECRET") || strings.Contains(name, "PASSWORD") || strings.HasSuffix(name, "_TOKEN") {
 			secrets[name] = "leak-" + strings.ToLower(name) + "-0123456789"
 			if err := c.Set(name, secrets[name]); err != nil {
 				t.Fatal(err)
@@ -159,6 +159,22 @@ func TestReferenceSecrets(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "listen: 127.0.0.1:9999") {
 		t.Error("the reference does not print the configuration's values")
+	}
+}
+
+func TestIsSecret(t *testing.T) {
+	for _, key := range []string{"secret", "app_password", "password", "admin_token", "client_secret"} {
+		if !isSecret(key, "") {
+			t.Errorf("%s is not a secret", key)
+		}
+	}
+	for _, key := range []string{"token_endpoint", "token_url", "token_ttl", "token_issuers", "secret_file", "identity_private_key_file"} {
+		if isSecret(key, "") {
+			t.Errorf("%s is a secret", key)
+		}
+	}
+	if !isSecret("key", "BRIDGE_X_TOKEN") {
+		t.Error("a variable ending in _TOKEN is not a secret")
 	}
 }
 
