@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -205,10 +206,15 @@ func (c *Config) LoadFile(path string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c.document().value()); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := unknownField.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "$1")
+		return fmt.Errorf("config %s: %s", path, msg)
 	}
 	return nil
 }
+
+// unknownField matches yaml's error for an unknown key, which names the Go type the file is
+// decoded into (the document's, of no use to the reader).
+var unknownField = regexp.MustCompile(`(field \S+ not found) in type .*`)
 
 // targets returns the core settings and every section: what env tags are looked up in.
 func (c *Config) targets() []any {

@@ -5,6 +5,8 @@
 //
 //	bridge [serve] [flags]
 //	bridge conformance --target URL [flags]   (see conformance.go)
+//	bridge load [flags]                       (see load.go)
+//	bridge config defaults | check FILE       (see config.go)
 //
 // Every flag is also an environment variable (BRIDGE_…); the rest of the settings are in the
 // YAML file named by --config. Flags win over the environment, which wins over the file.
@@ -39,6 +41,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "conformance" {
 		return runConformance(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "config" {
+		return runConfig(args[1:], getenv, stdout)
+	}
 	if len(args) > 0 && args[0] == "load" {
 		return runLoad(ctx, args[1:], getenv, stdout, stderr)
 	}
@@ -46,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		args = args[1:]
 	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return fmt.Errorf("unknown command %q (commands: serve, conformance)", args[0])
+		return fmt.Errorf("unknown command %q (commands: serve, conformance, load, config)", args[0])
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
