@@ -2,6 +2,8 @@ package desk
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -165,9 +167,27 @@ func (b *Bot) say(ctx context.Context, to bridge.Leg, replyTo *activity.Activity
 
 // send addresses out as the bot's reply on leg to and hands it to the Hub.
 func (b *Bot) send(ctx context.Context, to bridge.Leg, replyTo *activity.Activity, out *activity.Activity) error {
+	key := replyKey(replyTo, out)
 	b.address(to, replyTo, out)
-	_, err := b.hub.Receive(ctx, to, out, "")
+	_, err := b.hub.Receive(ctx, to, out, key)
 	return err
+}
+
+// replyKey is the idempotency key of a reply to replyTo: delivery is at least once (an instance
+// that dies between the bot's turn and its acknowledgement leaves the activity to be delivered
+// again, under the same id), and the same activity must not be answered twice. It is derived
+// from the activity answered and what the reply says, so the several replies of one turn keep
+// keys of their own. Replies to nothing (the bot's own timers) have none.
+func replyKey(replyTo, out *activity.Activity) string {
+	if replyTo == nil || replyTo.ID == "" {
+		return ""
+	}
+	h := sha256.New()
+	for _, part := range []string{out.Type, out.Name, out.Text, string(out.ChannelData), string(out.Value), out.Code} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return "sandboxbot:" + replyTo.ID + ":" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // address sets what makes out the bot's reply on leg to: from, timestamp, recipient and replyToId.

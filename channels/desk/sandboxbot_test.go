@@ -204,3 +204,37 @@ func TestBotEchoStaysWithinTheActivityLimit(t *testing.T) {
 	require.Equal(t, `You said: "hi".`, fitReply(`You said: "{{text}}".`, "hi", 100), "short messages are echoed whole")
 	require.Equal(t, `abcd…`, fitReply(`{{text}}`, "abcdef", 7), "7 characters as JSON: the quotes and abcd…")
 }
+
+// Delivery is at least once: an activity delivered to the bot again (an instance died before
+// acknowledging it) under the same id is not answered twice.
+func TestBotAnswersARedeliveryOnce(t *testing.T) {
+	hub := bridge.NewHub(memory.New(), bridge.HubConfig{BotChannel: BotChannelName, DeliveryTimeout: time.Second}, zerolog.Nop())
+	t.Cleanup(hub.Close)
+	cust, bot := &customer{}, NewBot(hub, DefaultScript(), zerolog.Nop())
+	t.Cleanup(bot.Close)
+	hub.Register(cust)
+	hub.Register(bot)
+	leg := bridge.Leg{Channel: "directline", ConversationID: "c1", User: activity.ChannelAccount{ID: "u1"}}
+	_, _, err := hub.Start(context.Background(), "c1", leg)
+	require.NoError(t, err)
+	say(t, hub, leg, "opening hours?")
+	c, err := hub.Conversation(context.Background(), "c1")
+	require.NoError(t, err)
+	recs, err := hub.Since(context.Background(), "c1", -1, 0)
+	require.NoError(t, err)
+	var asked *activity.Activity
+	for _, r := range recs {
+		if r.From == bridge.RoleCustomer {
+			asked = r.Activity
+		}
+	}
+	require.NotNil(t, asked)
+	before := len(cust.texts())
+	_, err = bot.Send(context.Background(), c.Bot, asked) // the same activity, again
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond)
+	require.Len(t, cust.texts(), before, "no second reply")
+	after, err := hub.Since(context.Background(), "c1", -1, 0)
+	require.NoError(t, err)
+	require.Len(t, after, len(recs))
+}
