@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -38,5 +39,15 @@ func (r Redis) client() (goredis.UniversalClient, error) {
 			SentinelAddrs: r.Sentinel.Addrs, SentinelPassword: r.Sentinel.Password, Username: o.Username,
 			Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig}), nil
 	}
+	if !strings.Contains(r.URL, "pool_size=") {
+		o.PoolSize = DefaultRedisPoolSize
+	}
 	return goredis.NewClient(o), nil
 }
+
+// DefaultRedisPoolSize is the connections a bridge keeps to one Redis node unless redis.url
+// says otherwise (?pool_size=N). An exchange makes a dozen short round trips one after the
+// other, and with appendfsync always each write waits for the next fsync: Redis fsyncs once for
+// all the writes of one turn of its loop, so concurrent exchanges need connections of their own
+// to share those fsyncs, more than go-redis's default of 10 per CPU.
+const DefaultRedisPoolSize = 128
