@@ -137,7 +137,9 @@ func TestAdminAuth(t *testing.T) {
 			status, b := do(t, http.MethodGet, r.admin+"/admin/v1/conversations", tc.token, nil)
 			require.Equal(t, tc.status, status, string(b))
 			if status != http.StatusOK {
-				var e struct{ Error struct{ Code, Message string } }
+				var e struct {
+					Error struct{ Code, Message string }
+				}
 				require.NoError(t, json.Unmarshal(b, &e))
 				require.Equal(t, "unauthorized", e.Error.Code)
 				require.Contains(t, e.Error.Message, "admin token")
