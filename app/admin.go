@@ -51,6 +51,9 @@ func (c *Config) validateAdmin() []error {
 // Call it before Serve.
 func (a *App) ServeAdmin(ln net.Listener) { a.adminLn = ln }
 
+// Close releases what New opened (the channels, the store) when Serve is not to be called.
+func (a *App) Close(ctx context.Context) error { return a.close(ctx) }
+
 // AdminHandler returns the admin listener's handler.
 func (a *App) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
