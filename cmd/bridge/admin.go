@@ -94,7 +94,9 @@ func (c *adminClient) call(ctx context.Context, method, path string) ([]byte, er
 		return nil, fmt.Errorf("admin API: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
 			return nil, fmt.Errorf("admin API: %d %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message)
 		}
