@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -241,6 +242,16 @@ func TestAdminListShowExportErase(t *testing.T) {
 	r.shutdown()
 	requireNothingOf(t, filepath.Join(r.dataDir, sqlite.FileName), []string{id, dl, otherID, other, secretText, "second conversation"},
 		[]string{kept, "someone else"})
+	files, err := os.ReadDir(r.dataDir)
+	require.NoError(t, err)
+	for _, f := range files {
+		if f.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(r.dataDir, f.Name()))
+		require.NoError(t, err)
+		require.False(t, bytes.Contains(b, []byte(secretText)), "the bytes of %s hold the erased text", f.Name())
+	}
 }
 
 // convOf returns the bridge's id of the Direct Line conversation dl.
