@@ -143,3 +143,16 @@ func TestParseSince(t *testing.T) {
 	_, err = parseSince("yesterday", now)
 	require.ErrorContains(t, err, "RFC 3339")
 }
+
+// The bridge refuses an admin listener beyond loopback without a token, naming the setting,
+// before it opens it (app's TestAdminListenBeyondLoopbackWantsAToken: with a token it is valid;
+// no test listens beyond loopback).
+func TestAdminListenBeyondLoopbackWithoutToken(t *testing.T) {
+	args := []string{"--listen", "127.0.0.1:0", "--admin-listen", "0.0.0.0:0", "--data-dir", t.TempDir()}
+	err := run(context.Background(), args, envOf(nil), io.Discard, io.Discard)
+	require.ErrorContains(t, err, `admin_listen "0.0.0.0:0" is not a loopback address and BRIDGE_ADMIN_TOKEN is not set`)
+	cfg, err := parseConfig(args, envOf(map[string]string{"BRIDGE_ADMIN_TOKEN": cliToken}), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0:0", cfg.AdminListen)
+	require.Equal(t, cliToken, cfg.AdminToken)
+}
