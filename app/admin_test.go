@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -328,4 +329,39 @@ func TestAdminListenBeyondLoopbackWantsAToken(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	cfg.AdminListen, cfg.AdminToken = "127.0.0.1:9090", ""
 	require.NoError(t, cfg.Validate(), "loopback needs no token")
+}
+
+// Erasing a conversation ends its open websocket stream: the stream's reader is woken and
+// finds the conversation gone.
+func TestAdminEraseEndsTheStream(t *testing.T) {
+	r := startAdminRig(t)
+	status, b := do(t, http.MethodPost, r.public+"/v3/directline/conversations", dlSecret, map[string]any{"user": map[string]string{"id": "streamer"}})
+	require.Equal(t, http.StatusCreated, status, string(b))
+	var conv struct {
+		ConversationID string `json:"conversationId"`
+		StreamURL      string `json:"streamUrl"`
+	}
+	require.NoError(t, json.Unmarshal(b, &conv))
+	ws, resp, err := websocket.DefaultDialer.Dial(conv.StreamURL, nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	defer ws.Close()
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	id := convOf(t, r, conv.ConversationID)
+	status, b = do(t, http.MethodDelete, r.admin+"/admin/v1/conversations/"+id, adminToken, nil)
+	require.Equal(t, http.StatusOK, status, string(b))
+	select {
+	case err := <-ended:
+		require.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream of the erased conversation is still open")
+	}
 }

@@ -17,7 +17,9 @@ import (
 // entries it lives in a slot of its own: CreateConversation adds the id before and after its
 // script, PutConversation after its compare-and-swap, EraseConversation removes it last, and
 // readers drop the ids whose conversation is gone (expired). A reader racing a creation may
-// drop its id; its next put adds it back.
+// drop its id; its next put adds it back. Conversations created by a bridge older than the
+// index join it on their next put (a state change, an escalation); until then, or until they
+// expire, they are not listed, though erasing them by id works.
 
 func (s *Store) convsKey() string { return s.prefix + "convs" }
 
