@@ -2,10 +2,12 @@ package redis
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -17,9 +19,9 @@ import (
 // entries it lives in a slot of its own: CreateConversation adds the id before and after its
 // script, PutConversation after its compare-and-swap, EraseConversation removes it last, and
 // readers drop the ids whose conversation is gone (expired). A reader racing a creation may
-// drop its id; its next put adds it back. Conversations created by a bridge older than the
-// index join it on their next put (a state change, an escalation); until then, or until they
-// expire, they are not listed, though erasing them by id works.
+// drop its id; its next put adds it back. The first Conversations call of a Store adds the
+// conversations that predate the index (created by an older bridge): a SCAN for their conv
+// keys, on every primary of a Cluster.
 
 func (s *Store) convsKey() string { return s.prefix + "convs" }
 
@@ -33,6 +35,9 @@ func (s *Store) indexConv(ctx context.Context, id string) error {
 
 // Conversations implements bridge.Store.
 func (s *Store) Conversations(ctx context.Context, after string, limit int) ([]*bridge.Conversation, error) {
+	if err := s.backfillOnce(ctx); err != nil {
+		return nil, err
+	}
 	var out []*bridge.Conversation
 	for limit <= 0 || len(out) < limit {
 		want := 100
@@ -153,4 +158,77 @@ func (s *Store) eraseGlobal(ctx context.Context, c *bridge.Conversation, timers,
 		return fmt.Errorf("redis store: erase %q: pending: %w", c.ID, err)
 	}
 	return nil
+}
+
+// backfillOnce runs backfill until it has succeeded once.
+func (s *Store) backfillOnce(ctx context.Context) error {
+	s.backfillMu.Lock()
+	defer s.backfillMu.Unlock()
+	if s.backfilled {
+		return nil
+	}
+	if err := s.backfill(ctx); err != nil {
+		return fmt.Errorf("redis store: index the conversations: %w", err)
+	}
+	s.backfilled = true
+	return nil
+}
+
+// backfill adds to the conversations index every conversation whose conv key exists.
+func (s *Store) backfill(ctx context.Context) error {
+	scan := func(ctx context.Context, c *goredis.Client) error {
+		it := c.Scan(ctx, 0, globEscape(s.prefix)+"{*}:conv", 1000).Iterator()
+		var batch []goredis.Z
+		for it.Next(ctx) {
+			if id, ok := s.idOfConvKey(it.Val()); ok {
+				batch = append(batch, goredis.Z{Member: id})
+			}
+			if len(batch) == 1000 {
+				if err := s.rdb.ZAdd(ctx, s.convsKey(), batch...).Err(); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		if err := it.Err(); err != nil || len(batch) == 0 {
+			return err
+		}
+		return s.rdb.ZAdd(ctx, s.convsKey(), batch...).Err()
+	}
+	switch c := s.rdb.(type) {
+	case *goredis.ClusterClient:
+		return c.ForEachMaster(ctx, scan)
+	case *goredis.Client:
+		return scan(ctx, c)
+	}
+	return nil // a Ring: nothing to scan with
+}
+
+// idOfConvKey returns the conversation id of a conv key (the inverse of key(kConv, id)).
+func (s *Store) idOfConvKey(k string) (string, bool) {
+	t, ok := strings.CutPrefix(k, s.prefix+"{")
+	if !ok {
+		return "", false
+	}
+	t, ok = strings.CutSuffix(t, "}:conv")
+	if !ok || strings.ContainsAny(t, "{}") {
+		return "", false
+	}
+	if h, ok := strings.CutPrefix(t, "~"); ok {
+		b, err := hex.DecodeString(h)
+		return string(b), err == nil
+	}
+	return t, true
+}
+
+// globEscape escapes the characters SCAN's MATCH treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -47,3 +47,30 @@ func TestEraseLeavesNoKey(t *testing.T) {
 		}
 	}
 }
+
+// Conversations created before the index existed (by an older bridge) are listed: the first
+// listing of a Store scans for them.
+func TestConversationsBackfill(t *testing.T) {
+	ctx := context.Background()
+	rdb := server(t)
+	s := open(t, rdb, "backfill:")
+	for _, id := range []string{"old1", "~tilde", "new1"} {
+		_, _, err := s.CreateConversation(ctx, &bridge.Conversation{ID: id, State: bridge.StateBot,
+			Customer: bridge.Leg{Channel: "directline", ConversationID: "dl-" + id}})
+		require.NoError(t, err)
+	}
+	require.NoError(t, rdb.ZRem(ctx, "backfill:convs", "old1", "~tilde").Err()) // as an older bridge left them
+	list := func(s *Store) (ids []string) {
+		cs, err := s.Conversations(ctx, "", 0)
+		require.NoError(t, err)
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	require.Equal(t, []string{"new1", "old1", "~tilde"}, list(s))
+	require.NoError(t, rdb.ZRem(ctx, "backfill:convs", "old1").Err())
+	require.Equal(t, []string{"new1", "~tilde"}, list(s), "once per Store")
+	require.Equal(t, []string{"new1", "old1", "~tilde"}, list(open(t, rdb, "backfill:")))
+	require.Empty(t, list(open(t, rdb, "other:")), "another prefix's")
+}

@@ -164,6 +164,9 @@ type Store struct {
 	subStop    context.CancelFunc // ends the subscriber
 	subDone    chan struct{}      // closed when it has ended
 	subPS      *goredis.PubSub    // its subscription, for stopSubscriber to close
+
+	backfillMu sync.Mutex // guards backfilled (admin.go)
+	backfilled bool
 }
 
 var _ bridge.Store = (*Store)(nil)
