@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -41,7 +42,10 @@ type adminRig struct {
 	shutdown func()
 }
 
-func startAdminRig(t *testing.T) *adminRig {
+func startAdminRig(t *testing.T) *adminRig { return startAdminRigOn(t, func(*app.Config) {}) }
+
+// startAdminRigOn starts the rig with the configuration's changes (another store).
+func startAdminRigOn(t *testing.T, change func(*app.Config)) *adminRig {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -52,6 +56,7 @@ func startAdminRig(t *testing.T) *adminRig {
 	cfg.Store, cfg.DataDir, cfg.Listen, cfg.ShutdownTimeout = "sqlite", r.dataDir, ln.Addr().String(), 5*time.Second
 	cfg.AdminListen, cfg.AdminToken = adminLn.Addr().String(), adminToken
 	app.SectionOf[directline.Section](&cfg, "directline").Secret = dlSecret
+	change(&cfg)
 	r.a, err = app.New(cfg, zerolog.New(r.logs))
 	require.NoError(t, err)
 	r.a.ServeAdmin(adminLn)
@@ -364,4 +369,44 @@ func TestAdminEraseEndsTheStream(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stream of the erased conversation is still open")
 	}
+}
+
+// On Redis too: after a customer's erase nothing of their conversations is left in any key's
+// name or in a global index, Direct Line answers 404, and the other customer's is whole.
+func TestAdminEraseOnRedis(t *testing.T) {
+	addr := testutil.RedisServer(t)
+	r := startAdminRigOn(t, func(c *app.Config) { c.Store, c.Redis.URL = "redis", "redis://"+addr+"/0" })
+	dl := r.chat(t, "customer-r", "erase me")
+	kept := r.chat(t, "customer-k", "keep me")
+	id, keptID := convOf(t, r, dl), convOf(t, r, kept)
+	status, b := do(t, http.MethodDelete, r.admin+"/admin/v1/customers/customer-r/conversations", adminToken, nil)
+	require.Equal(t, http.StatusOK, status, string(b))
+	require.Contains(t, string(b), id)
+	status, _ = do(t, http.MethodGet, r.public+"/v3/directline/conversations/"+dl+"/activities", dlSecret, nil)
+	require.Equal(t, http.StatusNotFound, status)
+
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	require.NoError(t, err)
+	found := false
+	for _, k := range keys {
+		for _, gone := range []string{id, dl} {
+			require.NotContains(t, k, gone)
+		}
+		found = found || strings.Contains(k, keptID)
+		switch rdb.Type(ctx, k).Val() {
+		case "set":
+			require.NotContains(t, rdb.SMembers(ctx, k).Val(), id, k)
+		case "zset":
+			for _, m := range rdb.ZRange(ctx, k, 0, -1).Val() {
+				require.NotContains(t, m, id, k)
+			}
+		case "string":
+			require.NotEqual(t, id, rdb.Get(ctx, k).Val(), k)
+		}
+	}
+	require.True(t, found, "the other customer's conversation is kept")
+	require.Len(t, r.list(t, "").Conversations, 1)
 }
