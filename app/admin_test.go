@@ -162,6 +162,10 @@ func TestAdminAuth(t *testing.T) {
 		require.Contains(t, get(t, base+"/livez", http.StatusOK), `"live"`)
 		require.Contains(t, get(t, base+"/readyz", http.StatusOK), `"ready"`)
 	}
+	var banner strings.Builder
+	r.a.WriteBanner(&banner)
+	require.Contains(t, banner.String(), "Admin API:")
+	require.Contains(t, banner.String(), r.admin+"/admin/v1/\n")
 	status, _ := do(t, http.MethodGet, r.public+"/admin/v1/conversations", adminToken, nil)
 	require.Equal(t, http.StatusNotFound, status)
 	status, b := do(t, http.MethodGet, r.admin+"/admin/v1/conversations?updated_since=yesterday", adminToken, nil)
