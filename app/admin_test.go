@@ -414,3 +414,19 @@ func TestAdminEraseOnRedis(t *testing.T) {
 	require.True(t, found, "the other customer's conversation is kept")
 	require.Len(t, r.list(t, "").Conversations, 1)
 }
+
+// Without BRIDGE_ADMIN_TOKEN the admin API is off (403 saying how to turn it on, whatever the
+// request bears); the probes still answer.
+func TestAdminDisabledWithoutToken(t *testing.T) {
+	r := startAdminRigOn(t, func(c *app.Config) { c.AdminToken = "" })
+	for _, tok := range []string{"", "anything"} {
+		status, b := do(t, http.MethodGet, r.admin+"/admin/v1/conversations", tok, nil)
+		require.Equal(t, http.StatusForbidden, status)
+		require.Contains(t, string(b), `"disabled"`)
+		require.Contains(t, string(b), "set BRIDGE_ADMIN_TOKEN")
+	}
+	require.Contains(t, get(t, r.admin+"/livez", http.StatusOK), `"live"`)
+	var banner strings.Builder
+	r.a.WriteBanner(&banner)
+	require.Contains(t, banner.String(), "(off: set BRIDGE_ADMIN_TOKEN)")
+}
