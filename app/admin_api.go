@@ -165,6 +165,8 @@ func (a *App) adminExport(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	a.log.Info().Str("audit", "export").Str("who", adminWho).Str("what", "transcript").
+		Str("conv_id", id).Int("count", len(t.Activities)).Msg("transcript exported")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+safeFileName(id)+`.transcript"`)
 	if err := activity.WriteTranscript(w, t); err != nil {

@@ -242,6 +242,7 @@ func TestAdminListShowExportErase(t *testing.T) {
 	require.Equal(t, convOf(t, r, kept), r.list(t, "").Conversations[0].ID)
 
 	logs := r.logs.String()
+	require.Contains(t, logs, `"audit":"export"`)
 	require.Contains(t, logs, `"audit":"erase"`)
 	require.Contains(t, logs, `"who":"admin token"`)
 	require.Contains(t, logs, `"count":1`)

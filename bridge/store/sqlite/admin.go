@@ -60,21 +60,13 @@ func (s *Store) EraseConversation(ctx context.Context, id string) error {
 	return s.submit(ctx, &request{kind: kindErase, conv: id})
 }
 
-// applyErase removes a conversation and everything it owns, with secure_delete on so that the
-// freed content is overwritten with zeros rather than left in free pages (the WAL's older
-// frames hold it until the next checkpoint).
-func (s *Store) applyErase(b *batchState, r *request) (err error) {
+// applyErase removes a conversation and everything it owns. The writer's connection has
+// secure_delete on (setUp), so the freed content is overwritten with zeros rather than left in
+// free pages; the WAL's older frames hold it until the next checkpoint.
+func (s *Store) applyErase(b *batchState, r *request) error {
 	if ok, err := b.exists(s, r); !ok {
 		return err
 	}
-	if _, err := b.tx.ExecContext(b.ctx, `PRAGMA secure_delete = ON`); err != nil {
-		return err
-	}
-	defer func() {
-		if _, perr := b.tx.ExecContext(b.ctx, `PRAGMA secure_delete = OFF`); perr != nil && err == nil {
-			err = perr
-		}
-	}()
 	for _, q := range eraseSQL {
 		if _, err := b.tx.ExecContext(b.ctx, q, r.conv); err != nil {
 			return err
