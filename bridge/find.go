@@ -9,7 +9,7 @@ import (
 type Filter struct {
 	State        State     // "" for any
 	Channel      string    // a channel one of the legs is on ("" for any)
-	UpdatedSince time.Time // changed at or after (zero: any time)
+	UpdatedSince time.Time // Conversation.Updated at or after (a change of state, legs or context; zero: any time)
 	Customer     string    // the customer leg's user id ("" for any)
 }
 
