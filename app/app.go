@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 
@@ -23,6 +24,8 @@ type App struct {
 	Store bridge.Store
 	Hub   *bridge.Hub
 	mux   *http.ServeMux
+	// adminLn is the admin listener Serve serves too (ServeAdmin), or nil.
+	adminLn net.Listener
 
 	channels []running // in registry order
 }
@@ -59,6 +62,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		return nil, errors.Join(err, a.close(context.Background()))
 	}
 	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /livez", livez)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	return a, nil
 }

@@ -25,6 +25,13 @@ func (a *App) WriteBanner(w io.Writer) {
 		b.Endpoints = append(b.Endpoints, module.Line{Label: "Data", Value: a.cfg.DataDir})
 	}
 	b.Endpoints = append(b.Endpoints, module.Line{Label: "Health", Value: a.cfg.PublicURL + "/healthz"})
+	if a.adminLn != nil {
+		admin := "http://" + a.adminLn.Addr().String() + "/admin/v1/"
+		if a.cfg.AdminToken == "" {
+			admin += " (off: set BRIDGE_ADMIN_TOKEN)"
+		}
+		b.Endpoints = append(b.Endpoints, module.Line{Label: "Admin API", Value: admin})
+	}
 	fmt.Fprintf(w, "bfbridge is running.\n")
 	for _, l := range append(b.Pages, b.Endpoints...) {
 		fmt.Fprintf(w, "  %-18s%s\n", l.Label+":", l.Value)

@@ -43,6 +43,15 @@ type Config struct {
 	// are not affected once upgraded. Default: 30s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 
+	// AdminListen is the address of the admin listener: /livez, /readyz and the admin API
+	// under /admin/v1/ (conversations: list, show, export, erase). Keep it off the public
+	// network. Default: 127.0.0.1:9090.
+	AdminListen string `yaml:"admin_listen" env:"BRIDGE_ADMIN_LISTEN"`
+	// AdminToken is the bearer token of the admin API; without it the API answers 403 (the
+	// probes still answer). Required when AdminListen is not a loopback address. Env only:
+	// BRIDGE_ADMIN_TOKEN.
+	AdminToken string `yaml:"-" env:"BRIDGE_ADMIN_TOKEN"`
+
 	// AllowUnauthenticatedPublic lets the bridge listen on an address other than loopback while
 	// a channel leaves routes open without credentials (anonymous bot mode: bot.endpoint without
 	// bot.app_id; the sandbox contact center). Without it, start-up fails naming the risk.
@@ -144,7 +153,7 @@ func Defaults() Config { return DefaultsOf(Channels) }
 // test's own, say).
 func DefaultsOf(regs []module.Registration) Config {
 	c := Config{
-		Listen: "127.0.0.1:8080", LogLevel: "info", ShutdownTimeout: 20 * time.Second,
+		Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9090", LogLevel: "info", ShutdownTimeout: 20 * time.Second,
 		ReadTimeout: 30 * time.Second, Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
 		Bot:  BotAccount{ID: "bot", Timeout: 15 * time.Second},
 		regs: regs, sections: map[string]any{},
@@ -322,6 +331,7 @@ func (c *Config) validateCore() []error {
 	if in := c.Inactivity; in.RemindAfter < 0 || in.CloseAfter < 0 || (in.CloseAfter > 0 && in.RemindAfter >= in.CloseAfter) {
 		errs = append(errs, errors.New("inactivity: durations must be positive and remind_after must come before close_after"))
 	}
+	errs = append(errs, c.validateAdmin()...)
 	if c.Bot.Timeout <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 || c.ReadTimeout <= 0 {
 		errs = append(errs, errors.New("bot.timeout, retention, shutdown_timeout and read_timeout must be positive"))
 	}

@@ -8,6 +8,8 @@ var fieldDocs = map[string]string{
 	"github.com/bfbridge/bfbridge/app.BotAccount.ID":                                       "ID is the bot's account id. Default: \"bot\".",
 	"github.com/bfbridge/bfbridge/app.BotAccount.Name":                                     "Name is the bot's display name. Default: what the bot channel calls it (the sandbox bot's script), else \"Bot\".",
 	"github.com/bfbridge/bfbridge/app.BotAccount.Timeout":                                  "Timeout bounds one delivery to the bot. Default: 15s (Azure Bot Service's).",
+	"github.com/bfbridge/bfbridge/app.Config.AdminListen":                                  "AdminListen is the address of the admin listener: /livez, /readyz and the admin API under /admin/v1/ (conversations: list, show, export, erase). Default: 127.0.0.1:9090.",
+	"github.com/bfbridge/bfbridge/app.Config.AdminToken":                                   "AdminToken is the bearer token of the admin API; without it the API answers 403 (the probes still answer).",
 	"github.com/bfbridge/bfbridge/app.Config.AllowUnauthenticatedPublic":                   "AllowUnauthenticatedPublic lets the bridge listen on an address other than loopback while a channel leaves routes open without credentials (anonymous bot mode: bot.endpoint without bot.app_id; the sandbox contact center). Default: false.",
 	"github.com/bfbridge/bfbridge/app.Config.DataDir":                                      "DataDir holds the durable store, the generated Direct Line secret and the bot-signing key. Default: ./bridge-data.",
 	"github.com/bfbridge/bfbridge/app.Config.Escalation":                                   "Escalation says where conversations go when the bot asks for a human.",

@@ -31,6 +31,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	admin := a.serveAdmin()
 	runCtx, stopRunners := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRunners()
 	runners := a.startRunners(runCtx)
@@ -47,7 +48,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.log.Info().Msg("shutting down: closing streams, finishing in-flight deliveries")
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	httpErr := a.shutdown(sctx, srv)
+	httpErr := errors.Join(a.shutdown(sctx, srv), stopAdmin(sctx, admin))
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
 		httpErr = errors.Join(httpErr, err)
 	}

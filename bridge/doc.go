@@ -87,7 +87,11 @@
 // compare-and-swap on their version; cursors that never move back, and that after a crash may
 // be behind what was delivered (a leg may get a record again under the same id, never miss
 // one); pending legs, due timers, values and files kept with their conversation and removed
-// with it. storetest.Run checks it for every implementation.
+// with it; conversations listed in id order (Store.Conversations, paged); and an erase
+// (Store.EraseConversation) after which nothing of a conversation can be read or is delivered:
+// its log, legs (free for a new conversation), idempotency keys, cursors, pending deliveries,
+// timers, values, files and leases are gone, and its watchers are woken. The admin API's
+// filters (FindConversations) scan that list. storetest.Run checks it for every implementation.
 //
 // # Known limits
 //

@@ -157,6 +157,17 @@ type Store interface {
 	PutBlob(ctx context.Context, convID, id string, b Blob) error
 	Blob(ctx context.Context, convID, id string) (Blob, error)
 
+	// Conversations returns up to limit conversations (0: all) whose ids sort after after
+	// ("" starts from the first), in id order: a paged scan for administration (the admin API
+	// filters it by state, channel, time or customer).
+	Conversations(ctx context.Context, after string, limit int) ([]*Conversation, error)
+	// EraseConversation removes the conversation and everything of it: its log, its legs' index
+	// entries (a new conversation may take the legs), idempotency keys, cursors, pending
+	// deliveries, timers, values, files and leases. Afterwards it is unknown to every method, and
+	// watchers of it are woken. It returns ErrUnknownConversation when there is none. An erase
+	// that failed may have removed part of it; erasing again finishes it.
+	EraseConversation(ctx context.Context, id string) error
+
 	// Close releases the store.
 	Close() error
 }

@@ -191,6 +191,7 @@ func startBridge(ctx context.Context, exe, dir string, s bridgeSetup) (*child, e
 		return nil, endpoint{}, fmt.Errorf("bot script: %w", err)
 	}
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
+admin_listen: 127.0.0.1:0
 log_level: warn
 store: %s
 data_dir: %s

@@ -24,7 +24,7 @@ const conformanceSecret = "conformance-cli-secret-0123456789"
 // its Direct Line base URL. botEndpoint "" keeps the sandbox bot.
 func serveBridge(t *testing.T, botEndpoint string) string {
 	t.Helper()
-	args := []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--directline-secret", conformanceSecret, "--log-level", "error"}
+	args := []string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--directline-secret", conformanceSecret, "--log-level", "error"}
 	if botEndpoint != "" {
 		args = append(args, "--bot-endpoint", botEndpoint)
 	}

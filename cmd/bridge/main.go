@@ -7,6 +7,7 @@
 //	bridge conformance --target URL [flags]   (see conformance.go)
 //	bridge load [flags]                       (see load.go)
 //	bridge config defaults | check FILE       (see config.go)
+//	bridge admin list|show|export|erase …     (see admin.go)
 //
 // Every flag is also an environment variable (BRIDGE_…); the rest of the settings are in the
 // YAML file named by --config. Flags win over the environment, which wins over the file.
@@ -44,6 +45,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "config" {
 		return runConfig(args[1:], getenv, stdout)
 	}
+	if len(args) > 0 && args[0] == "admin" {
+		return runAdmin(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "load" {
 		return runLoad(ctx, args[1:], getenv, stdout, stderr)
 	}
@@ -51,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		args = args[1:]
 	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return fmt.Errorf("unknown command %q (commands: serve, conformance, load, config)", args[0])
+		return fmt.Errorf("unknown command %q (commands: serve, conformance, load, config, admin)", args[0])
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
@@ -72,6 +76,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ln.Close()
 		return err
 	}
+	if err := serveAdmin(a, cfg.AdminListen); err != nil {
+		ln.Close()
+		return errors.Join(err, a.Close(context.Background()))
+	}
 	a.WriteBanner(stdout)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -82,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // that overrides the same setting, and is applied through it (app.Config.Set).
 var flags = []struct{ name, env, usage string }{
 	{"listen", "BRIDGE_LISTEN", "address to listen on (env BRIDGE_LISTEN; default 127.0.0.1:8080)"},
+	{"admin-listen", "BRIDGE_ADMIN_LISTEN", "address of the admin listener: probes and the admin API; empty: none (env BRIDGE_ADMIN_LISTEN; default 127.0.0.1:9090)"},
 	{"public-url", "BRIDGE_PUBLIC_URL", "public base URL of the bridge (env BRIDGE_PUBLIC_URL; default http://<listen>)"},
 	{"directline-secret", "BRIDGE_DIRECTLINE_SECRET", "Direct Line secret (env BRIDGE_DIRECTLINE_SECRET; generated and printed when unset)"},
 	{"bot-endpoint", "BRIDGE_BOT_ENDPOINT", "the bot's messaging endpoint, e.g. http://127.0.0.1:3978/api/messages (env BRIDGE_BOT_ENDPOINT; default: built-in echo bot)"},
@@ -139,4 +148,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		}
 	}
 	return cfg, nil
+}
+
+// serveAdmin opens the admin listener on addr, unless addr is empty, for a.Serve to serve.
+func serveAdmin(a *app.App, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("admin listen %s: %w (admin_listen, --admin-listen, BRIDGE_ADMIN_LISTEN; empty: none)", addr, err)
+	}
+	a.ServeAdmin(ln)
+	return nil
 }

@@ -63,7 +63,7 @@ sandbox:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--config", file, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, env, out, logs)
+		done <- run(ctx, []string{"--config", file, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, env, out, logs)
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Health:") }, 10*time.Second, 10*time.Millisecond, "the banner")
 	require.Contains(t, out.String(), "a hosted bot through Direct Line")
@@ -128,7 +128,7 @@ func TestRunWithNoConfiguration(t *testing.T) {
 	done := make(chan error, 1)
 	dataDir := t.TempDir()
 	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir}, envOf(nil), out, logs)
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dataDir}, envOf(nil), out, logs)
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Health:") }, 10*time.Second, 10*time.Millisecond, "the banner")
 	banner := out.String()

@@ -58,11 +58,11 @@ func (p *Bridge) Output() string {
 	return p.output.String()
 }
 
-// Start runs the binary on Addr and DataDir and waits until it answers on /healthz. The
+// Start runs the binary on Addr and DataDir (its admin listener on a port of its own) and waits until it answers on /healthz. The
 // process is killed when the test ends.
 func (p *Bridge) Start(t testing.TB) {
 	t.Helper()
-	p.cmd = exec.Command(p.Bin, append([]string{"--listen", p.Addr, "--data-dir", p.DataDir, "--log-level", "info"}, p.Args...)...)
+	p.cmd = exec.Command(p.Bin, append([]string{"--listen", p.Addr, "--admin-listen", "127.0.0.1:0", "--data-dir", p.DataDir, "--log-level", "info"}, p.Args...)...)
 	p.cmd.Env = append(os.Environ(), p.Env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	require.NoError(t, p.cmd.Start())

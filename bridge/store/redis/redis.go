@@ -35,6 +35,7 @@
 //	                    (a superset of Pending; Pending drops those caught up, see there)
 //	values              hash of the bridge's own values (conversation ""), never expired
 //	vidx:<key>          set of the conversations that have a value under key
+//	convs               sorted set of every conversation id, for Conversations (admin.go)
 //	wake                the pub/sub channel of the appends' wake-up hints (Wake-ups, below)
 //
 // In a Cluster these cannot share a script with the conversation's keys, which are the truth:
@@ -163,6 +164,9 @@ type Store struct {
 	subStop    context.CancelFunc // ends the subscriber
 	subDone    chan struct{}      // closed when it has ended
 	subPS      *goredis.PubSub    // its subscription, for stopSubscriber to close
+
+	backfillMu sync.Mutex // guards backfilled (admin.go)
+	backfilled bool
 }
 
 var _ bridge.Store = (*Store)(nil)
@@ -273,6 +277,10 @@ func (s *Store) CreateConversation(ctx context.Context, c *bridge.Conversation) 
 			claimed = append(claimed, l.Key())
 		}
 	}
+	if err := s.indexConv(ctx, c.ID); err != nil {
+		release()
+		return nil, false, err
+	}
 	d := c.Clone()
 	d.Version = 1
 	j, err := json.Marshal(d)
@@ -312,6 +320,9 @@ func (s *Store) CreateConversation(ctx context.Context, c *bridge.Conversation) 
 			}
 			return nil, false, err
 		}
+	}
+	if err := s.indexConv(ctx, c.ID); err != nil { // again: a reader may have dropped it meanwhile
+		return nil, false, err
 	}
 	c.Version = 1
 	return d, true, nil
@@ -383,6 +394,9 @@ func (s *Store) PutConversation(ctx context.Context, c *bridge.Conversation) err
 		return fmt.Errorf("conversation %q not at version %d: %w", c.ID, c.Version, bridge.ErrVersionConflict)
 	}
 	c.Version = d.Version
+	if err := s.indexConv(ctx, c.ID); err != nil {
+		return err
+	}
 	for _, l := range c.Legs() { // new legs, where free; refreshes the TTL of the others
 		h, err := claimScript.Run(ctx, s.rdb, []string{s.legKey(l.Key())}, c.ID, s.ttl, "").Text()
 		if err != nil {

@@ -244,6 +244,8 @@ func (s *Store) apply(b *batchState, r *request) error {
 		return s.applyTimer(b, r)
 	case kindBlob:
 		return s.applyBlob(b, r)
+	case kindErase:
+		return s.applyErase(b, r)
 	}
 	return fmt.Errorf("unknown request kind %d", r.kind)
 }

@@ -142,6 +142,11 @@ func (s *Store) setUp(ctx context.Context, path string) error {
 	if from != 0 && from != schemaVersion {
 		s.log.Info().Int("from", from).Int("to", schemaVersion).Str("path", path).Msg("schema migrated")
 	}
+	// Deleted content is overwritten, not left in free space: an erased conversation
+	// (EraseConversation) leaves no bytes behind, nor do the copies page rewrites free.
+	if _, err := s.wdb.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+		return fmt.Errorf("sqlite store: secure_delete: %w", err)
+	}
 	return s.w.prepare(ctx, s.wdb)
 }
 

@@ -24,6 +24,7 @@ const (
 	kindValue
 	kindTimer
 	kindBlob
+	kindErase
 )
 
 // A request's state decides who owns it: while queued the caller may abandon it (its context
@@ -309,6 +310,8 @@ func (s *Store) publish(batch []*request) {
 			for _, id := range r.removed {
 				c.forget(id)
 			}
+		case kindErase:
+			c.forget(r.conv)
 		}
 	}
 }

@@ -56,6 +56,8 @@ func Run(t *testing.T, newStore func(t *testing.T) bridge.Store, opts ...Option)
 	t.Run("timers", func(t *testing.T) { runTimers(t, h) })
 	t.Run("values", func(t *testing.T) { runValues(t, h) })
 	t.Run("files", func(t *testing.T) { runBlobs(t, h) })
+	t.Run("list", func(t *testing.T) { runList(t, h) })
+	t.Run("erase", func(t *testing.T) { runErase(t, h) })
 	if h.reopen != nil {
 		t.Run("survives reopen", func(t *testing.T) { runReopen(t, h) })
 	}
