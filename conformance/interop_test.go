@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/app/apptest"
 	"github.com/bfbridge/bfbridge/channels/botframework"
 	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/internal/testutil"
@@ -33,29 +33,12 @@ type liveBridge struct {
 // startBridge runs the bridge on 127.0.0.1 with a random port until the test ends.
 func startBridge(t *testing.T, mod func(*app.Config)) *liveBridge {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	cfg := app.Defaults()
-	cfg.Listen = ln.Addr().String()
 	app.SectionOf[directline.Section](&cfg, "directline").Secret = "interop-secret-0123456789"
-	cfg.ShutdownTimeout = 5 * time.Second
-	cfg.DataDir = t.TempDir()
 	if mod != nil {
 		mod(&cfg)
 	}
-	a, err := app.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("bridge did not shut down")
-		}
-	})
+	a := apptest.Serve(t, cfg, apptest.Log(t, zerolog.WarnLevel))
 	return &liveBridge{app: a, url: a.Config().PublicURL, secret: app.SectionOf[directline.Section](&cfg, "directline").Secret}
 }
 

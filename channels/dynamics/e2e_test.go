@@ -1,9 +1,7 @@
 package dynamics_test
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/app/apptest"
 	"github.com/bfbridge/bfbridge/channels/botframework"
 	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/channels/dynamics"
@@ -31,29 +30,12 @@ type liveBridge struct {
 func startBridge(t *testing.T, botEndpoint string) *liveBridge {
 	t.Helper()
 	fake := dynamics.NewFakeMessaging(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	cfg := app.Defaults()
-	cfg.Listen = ln.Addr().String()
-	cfg.DataDir = t.TempDir()
-	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.Escalation.Target = dynamics.Name
 	app.SectionOf[directline.Section](&cfg, "directline").Secret = dlSecret
 	app.SectionOf[botframework.Section](&cfg, "bot").BotEndpoint = botEndpoint
 	*app.SectionOf[dynamics.Config](&cfg, "dynamics") = fake.Config()
-	a, err := app.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("bridge did not shut down")
-		}
-	})
+	a := apptest.Serve(t, cfg, apptest.Log(t, zerolog.InfoLevel))
 	b := &liveBridge{url: a.Config().PublicURL, fake: fake}
 	fake.Webhook = b.url + dynamics.WebhookPrefix
 	return b

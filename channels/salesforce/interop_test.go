@@ -1,9 +1,7 @@
 package salesforce_test
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/app/apptest"
 	"github.com/bfbridge/bfbridge/channels/botframework"
 	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/channels/salesforce"
@@ -23,29 +22,12 @@ import (
 func startBotBridge(t *testing.T, f *fakeMIAW, botURL string) *liveBridge {
 	t.Helper()
 	_, keyFile := identityKey(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	cfg := app.Defaults()
-	cfg.Listen = ln.Addr().String()
-	cfg.ShutdownTimeout = 5 * time.Second
-	cfg.DataDir = t.TempDir()
 	cfg.Escalation.Target = salesforce.Name
 	app.SectionOf[directline.Section](&cfg, "directline").Secret = testSecret
 	app.SectionOf[botframework.Section](&cfg, "bot").BotEndpoint = botURL
 	*app.SectionOf[salesforce.Config](&cfg, "salesforce") = sfSection(f, keyFile)
-	a, err := app.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("bridge did not shut down")
-		}
-	})
+	a := apptest.Serve(t, cfg, apptest.Log(t, zerolog.WarnLevel))
 	return &liveBridge{app: a, url: a.Config().PublicURL}
 }
 

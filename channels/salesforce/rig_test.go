@@ -2,7 +2,6 @@ package salesforce_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -11,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/app/apptest"
 	"github.com/bfbridge/bfbridge/channels/directline"
 	"github.com/bfbridge/bfbridge/channels/salesforce"
 )
@@ -74,34 +73,17 @@ type liveBridge struct {
 
 func startBridge(t *testing.T, f *fakeMIAW) *liveBridge {
 	t.Helper()
-	return startBridgeLog(t, f, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	return startBridgeLog(t, f, apptest.Log(t, zerolog.WarnLevel))
 }
 
 func startBridgeLog(t *testing.T, f *fakeMIAW, log zerolog.Logger) *liveBridge {
 	t.Helper()
 	_, keyFile := identityKey(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	cfg := app.Defaults()
-	cfg.Listen = ln.Addr().String()
-	cfg.ShutdownTimeout = 5 * time.Second
-	cfg.DataDir = t.TempDir()
 	cfg.Escalation.Target = salesforce.Name
 	app.SectionOf[directline.Section](&cfg, "directline").Secret = testSecret
 	*app.SectionOf[salesforce.Config](&cfg, "salesforce") = sfSection(f, keyFile)
-	a, err := app.New(cfg, log)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("bridge did not shut down")
-		}
-	})
+	a := apptest.Serve(t, cfg, log)
 	return &liveBridge{app: a, url: a.Config().PublicURL}
 }
 
