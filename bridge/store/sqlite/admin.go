@@ -11,17 +11,11 @@ const listSQL = `SELECT body, version FROM conversations WHERE id > ? ORDER BY i
 
 // eraseSQL removes a conversation's rows from every table, its log at once (unlike the sweep's
 // removeConv, which leaves the log to purge in bounded steps).
-var eraseSQL = []string{
-	`DELETE FROM cursors WHERE conv_id = ?`,
-	`DELETE FROM addressed WHERE conv_id = ?`,
-	`DELETE FROM timers WHERE conv_id = ?`,
-	`DELETE FROM vals WHERE conv_id = ?`,
-	`DELETE FROM blobs WHERE conv_id = ?`,
-	`DELETE FROM legs WHERE conv_id = ?`,
+var eraseSQL = append(ownedRows(),
 	`DELETE FROM log WHERE conv_id = ?`,
 	`DELETE FROM purge WHERE conv_id = ?`,
 	`DELETE FROM conversations WHERE id = ?`,
-}
+)
 
 // Conversations implements bridge.Store.
 func (s *Store) Conversations(ctx context.Context, after string, limit int) ([]*bridge.Conversation, error) {

@@ -16,15 +16,22 @@ const (
 // removeConv removes an expired conversation and everything it owns but its log, which joins
 // purge. A conversation has few cursors, addressed marks, timers, values and files: they go at
 // once (deleting a file frees its pages, it does not write them).
-var removeConv = []string{
-	`DELETE FROM cursors WHERE conv_id = ?`,
-	`DELETE FROM addressed WHERE conv_id = ?`,
-	`DELETE FROM timers WHERE conv_id = ?`,
-	`DELETE FROM vals WHERE conv_id = ?`,
-	`DELETE FROM blobs WHERE conv_id = ?`,
-	`DELETE FROM legs WHERE conv_id = ?`,
+var removeConv = append(ownedRows(),
 	`DELETE FROM conversations WHERE id = ?`,
 	`INSERT INTO purge (conv_id) VALUES (?) ON CONFLICT DO NOTHING`,
+)
+
+// ownedRows are the statements that remove what a conversation owns in every table but the
+// log and the conversations table (each takes the conversation's id).
+func ownedRows() []string {
+	return []string{
+		`DELETE FROM cursors WHERE conv_id = ?`,
+		`DELETE FROM addressed WHERE conv_id = ?`,
+		`DELETE FROM timers WHERE conv_id = ?`,
+		`DELETE FROM vals WHERE conv_id = ?`,
+		`DELETE FROM blobs WHERE conv_id = ?`,
+		`DELETE FROM legs WHERE conv_id = ?`,
+	}
 }
 
 // sweeper runs the TTL sweep every SweepEvery until Close.
