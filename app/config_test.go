@@ -1,28 +1,14 @@
 package app_test
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/app/apptest"
 )
-
-// production loads a YAML body and env over the production registry's defaults.
-func production(t *testing.T, body string, env map[string]string) app.Config {
-	t.Helper()
-	cfg := app.Defaults()
-	cfg.Store = "memory"
-	p := filepath.Join(t.TempDir(), "bridge.yaml")
-	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
-	require.NoError(t, cfg.LoadFile(p))
-	require.NoError(t, cfg.ApplyEnv(func(k string) string { return env[k] }))
-	cfg.Finish()
-	return cfg
-}
 
 func TestEscalationTarget(t *testing.T) {
 	tests := []struct {
@@ -38,7 +24,7 @@ func TestEscalationTarget(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := production(t, tc.body, tc.env)
+			cfg := apptest.Load(t, tc.body, tc.env)
 			err := cfg.Validate()
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
@@ -64,7 +50,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := production(t, tc.body, nil)
+			cfg := apptest.Load(t, tc.body, nil)
 			require.ErrorContains(t, cfg.Validate(), tc.want)
 		})
 	}
@@ -110,7 +96,7 @@ func TestUnauthenticatedChannelsStayOnLoopback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := production(t, "listen: \""+tt.listen+"\"\n"+tt.body, tt.env)
+			cfg := apptest.Load(t, "listen: \""+tt.listen+"\"\n"+tt.body, tt.env)
 			err := cfg.Validate()
 			if tt.want == "" {
 				require.NoError(t, err)

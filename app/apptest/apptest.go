@@ -6,6 +6,8 @@ package apptest
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -52,4 +54,18 @@ func Serve(t testing.TB, cfg app.Config, log zerolog.Logger) *app.App {
 // Log is a test's logger at level: what the bridge logs shows with the test's output.
 func Log(t testing.TB, level zerolog.Level) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(level)
+}
+
+// Load returns the configuration a bridge would start with from a YAML file holding body and
+// the environment env, over the registry's defaults, with the memory store (nothing on disk).
+func Load(t testing.TB, body string, env map[string]string) app.Config {
+	t.Helper()
+	cfg := app.Defaults()
+	cfg.Store = "memory"
+	p := filepath.Join(t.TempDir(), "bridge.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	require.NoError(t, cfg.LoadFile(p))
+	require.NoError(t, cfg.ApplyEnv(func(k string) string { return env[k] }))
+	cfg.Finish()
+	return cfg
 }

@@ -129,14 +129,8 @@ func answerError(op string, resp *http.Response, answer []byte) *APIError {
 	st := resp.StatusCode
 	ae := &APIError{Op: op, Status: st, CorrelationID: clip(resp.Header.Get("x-ms-correlation-id"), 100)}
 	ae.Problem, _ = ParseProblem(answer)
-	switch {
-	case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
-		ae.Retryable, ae.RetryAfter = true, retry.After(resp.Header, time.Now())
-	case st == http.StatusBadGateway || st == http.StatusGatewayTimeout:
-		ae.Retryable, ae.Ambiguous = true, true
-	case st >= 500 || st == http.StatusRequestTimeout:
-		ae.Retryable = true
-	}
+	v := retry.Classify(st, resp.Header, time.Now())
+	ae.Retryable, ae.Ambiguous, ae.RetryAfter = v.Retryable, v.Ambiguous, v.After
 	ae.Err = errors.New("the messaging api refused the call")
 	return ae
 }

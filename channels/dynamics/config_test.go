@@ -9,21 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/app/apptest"
 	"github.com/bfbridge/bfbridge/channels/dynamics"
 )
-
-// production loads a YAML body and env over the production registry's defaults.
-func production(t *testing.T, body string, env map[string]string) app.Config {
-	t.Helper()
-	cfg := app.Defaults()
-	cfg.Store = "memory"
-	p := filepath.Join(t.TempDir(), "bridge.yaml")
-	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
-	require.NoError(t, cfg.LoadFile(p))
-	require.NoError(t, cfg.ApplyEnv(func(k string) string { return env[k] }))
-	cfg.Finish()
-	return cfg
-}
 
 const validSection = `dynamics:
   enabled: true
@@ -38,7 +26,7 @@ const validSection = `dynamics:
 func TestSectionAndTarget(t *testing.T) {
 	secret := map[string]string{"BRIDGE_DYNAMICS_CLIENT_SECRET": "s3cr3t-value-from-env"}
 	t.Run("valid, the secret from the environment", func(t *testing.T) {
-		cfg := production(t, validSection+"escalation: {target: dynamics}\n", secret)
+		cfg := apptest.Load(t, validSection+"escalation: {target: dynamics}\n", secret)
 		require.NoError(t, cfg.Validate())
 		sec := app.SectionOf[dynamics.Config](&cfg, "dynamics")
 		require.Equal(t, "s3cr3t-value-from-env", sec.ClientSecret)
@@ -47,7 +35,7 @@ func TestSectionAndTarget(t *testing.T) {
 		require.Equal(t, "dynamics", a.Config().Escalation.Target)
 	})
 	t.Run("the desk stays the default target", func(t *testing.T) {
-		cfg := production(t, validSection, secret)
+		cfg := apptest.Load(t, validSection, secret)
 		require.NoError(t, cfg.Validate())
 		a, err := app.New(cfg, zerolog.Nop())
 		require.NoError(t, err)

@@ -162,14 +162,8 @@ func (c *Channel) postWith(ctx context.Context, tok, target, convID string, repl
 		return rr.ID, nil
 	}
 	se := &SendError{Op: "post activity", Status: st, Code: errorCode(answer)}
-	switch {
-	case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
-		se.Retryable, se.RetryAfter = true, retry.After(resp.Header, time.Now())
-	case st == http.StatusBadGateway || st == http.StatusGatewayTimeout:
-		se.Retryable, se.Ambiguous = true, true
-	case st >= 500 || st == http.StatusRequestTimeout:
-		se.Retryable = true
-	}
+	v := retry.Classify(st, resp.Header, time.Now())
+	se.Retryable, se.Ambiguous, se.RetryAfter = v.Retryable, v.Ambiguous, v.After
 	se.Err = errors.New("omnichannel refused the activity")
 	return "", se
 }

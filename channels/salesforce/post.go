@@ -148,14 +148,8 @@ func transportError(ctx context.Context, op string, err error) *APIError {
 // statusError classifies an answer that is not a success.
 func statusError(op string, st int, h http.Header, answer []byte) *APIError {
 	ae := &APIError{Op: op, Status: st, Message: errorMessage(answer)}
-	switch {
-	case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
-		ae.Retryable, ae.RetryAfter = true, retry.After(h, time.Now())
-	case st == http.StatusBadGateway || st == http.StatusGatewayTimeout:
-		ae.Retryable, ae.Ambiguous = true, true
-	case st >= 500 || st == http.StatusRequestTimeout:
-		ae.Retryable = true
-	}
+	v := retry.Classify(st, h, time.Now())
+	ae.Retryable, ae.Ambiguous, ae.RetryAfter = v.Retryable, v.Ambiguous, v.After
 	return ae
 }
 

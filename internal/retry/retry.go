@@ -1,7 +1,7 @@
 // Package retry holds the mechanics of sending a request again: an exponential backoff with
 // equal jitter, reading Retry-After, and a wait that is not started when the caller's deadline
-// would pass first. The policy — which failures are tried again, and how often — stays with
-// each channel.
+// would pass first, and the common reading of an HTTP refusal (Classify). The policy — how
+// often, for how long, and what else is tried again — stays with each channel.
 package retry
 
 import (
@@ -81,4 +81,28 @@ func Wait(ctx context.Context, d time.Duration) error {
 		return ErrPastDeadline
 	}
 	return ctxutil.Sleep(ctx, d)
+}
+
+// Verdict is what a refused HTTP answer says about sending the request again.
+type Verdict struct {
+	Retryable bool
+	// Ambiguous: the far side may have acted on the request (a gateway gave up on it).
+	Ambiguous bool
+	// After is the Retry-After the answer asked for (429, 503), or 0.
+	After time.Duration
+}
+
+// Classify reads a refused answer's status as the channels' retry policies do: 429 and 503 are
+// tried again after their Retry-After; 502 and 504 are tried again but ambiguous; any other 5xx
+// and 408 are tried again; the rest (4xx) is a refusal.
+func Classify(status int, h http.Header, now time.Time) Verdict {
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		return Verdict{Retryable: true, After: After(h, now)}
+	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+		return Verdict{Retryable: true, Ambiguous: true}
+	case status >= 500 || status == http.StatusRequestTimeout:
+		return Verdict{Retryable: true}
+	}
+	return Verdict{}
 }

@@ -106,3 +106,24 @@ func TestWait(t *testing.T) {
 		require.NoError(t, Wait(context.Background(), 0))
 	})
 }
+
+func TestClassify(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	h := http.Header{"Retry-After": {"7"}}
+	for _, tc := range []struct {
+		status int
+		want   Verdict
+	}{
+		{429, Verdict{Retryable: true, After: 7 * time.Second}},
+		{503, Verdict{Retryable: true, After: 7 * time.Second}},
+		{502, Verdict{Retryable: true, Ambiguous: true}},
+		{504, Verdict{Retryable: true, Ambiguous: true}},
+		{500, Verdict{Retryable: true}},
+		{408, Verdict{Retryable: true}},
+		{400, Verdict{}},
+		{401, Verdict{}},
+		{404, Verdict{}},
+	} {
+		require.Equal(t, tc.want, Classify(tc.status, h, now), "%d", tc.status)
+	}
+}
