@@ -13,6 +13,10 @@
 //
 //   - relay: a bare gorilla websocket echo (the hardware baseline: the same message in, echoed
 //     back out, no protocol);
+//   - dlrelay: the Direct Line-shaped baseline (DLRelay): the bridge's wire work for each send
+//     (POST …/activities with a bearer check, the echo and an in-process bot's reply written as
+//     ActivitySet frames with the bridge's ids and watermarks) and nothing else, for "what the
+//     hardware allows for this protocol";
 //   - bridge-memory and bridge-sqlite: "bridge serve" with the in-memory or the durable store
 //     (append before acknowledge) and an in-process echo bot (the sandbox bot with a one-rule
 //     script), or the HTTP echo bot;

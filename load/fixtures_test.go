@@ -95,7 +95,7 @@ func TestEchoBotRepliesBeforeTheTurnEnds(t *testing.T) {
 }
 
 func TestServeFixtures(t *testing.T) {
-	for _, fixture := range []string{FixtureRelay, FixtureEchoBot} {
+	for _, fixture := range []string{FixtureRelay, FixtureDLRelay, FixtureEchoBot} {
 		t.Run(fixture, func(t *testing.T) {
 			ctx, cancel := testContext(t)
 			defer cancel()

@@ -23,6 +23,7 @@ const (
 // Target names.
 const (
 	TargetRelay             = "relay"
+	TargetDLRelay           = "dlrelay" // the Direct Line-shaped baseline: the bridge's wire work and nothing else
 	TargetBridgeMemory      = "bridge-memory"
 	TargetBridgeSQLite      = "bridge-sqlite"
 	TargetBridgeRedis       = "bridge-redis" // a redis-server of the run's own and Spec.Instances bridges on it
@@ -71,10 +72,11 @@ func (s Spec) String() string {
 	return str
 }
 
-// DefaultCompare is the side-by-side run: the bare relay, the bridge with each store (Redis:
+// DefaultCompare is the side-by-side run: the bare relay, the Direct Line-shaped baseline, the bridge with each store (Redis:
 // one instance, its redis-server started for the run) and its in-process bot, offline-directline and the bridge polled through the same HTTP bot.
 var DefaultCompare = []Spec{
 	{TargetRelay, ModeWebsocket, BotNone, 0},
+	{TargetDLRelay, ModeWebsocket, BotInProcess, 0},
 	{TargetBridgeMemory, ModeWebsocket, BotInProcess, 0},
 	{TargetBridgeSQLite, ModeWebsocket, BotInProcess, 0},
 	{TargetBridgeRedis, ModeWebsocket, BotInProcess, 0},
@@ -129,6 +131,12 @@ func (s Spec) complete() (Spec, error) {
 		if s.Mode != ModeWebsocket || s.Bot != BotNone {
 			return s, fmt.Errorf("run %s: the relay has only its websocket and no bot", s)
 		}
+	case TargetDLRelay:
+		s.Mode = orDefault(s.Mode, ModeWebsocket)
+		s.Bot = orDefault(s.Bot, BotInProcess)
+		if s.Mode != ModeWebsocket || s.Bot != BotInProcess {
+			return s, fmt.Errorf("run %s: the Direct Line-shaped baseline has only its websocket stream and its in-process bot", s)
+		}
 	case TargetBridgeMemory, TargetBridgeSQLite, TargetBridgeRedis:
 		s.Mode = orDefault(s.Mode, ModeWebsocket)
 		s.Bot = orDefault(s.Bot, BotInProcess)
@@ -145,7 +153,7 @@ func (s Spec) complete() (Spec, error) {
 		s.Mode = orDefault(s.Mode, ModeWebsocket)
 		s.Bot = orDefault(s.Bot, "external")
 	default:
-		return s, fmt.Errorf("unknown target %q (targets: %s, %s, %s, %s, %s)", s.Target, TargetRelay, TargetBridgeMemory, TargetBridgeSQLite, TargetBridgeRedis, TargetOfflineDirectLine)
+		return s, fmt.Errorf("unknown target %q (targets: %s, %s, %s, %s, %s, %s)", s.Target, TargetRelay, TargetDLRelay, TargetBridgeMemory, TargetBridgeSQLite, TargetBridgeRedis, TargetOfflineDirectLine)
 	}
 	switch {
 	case s.Target != TargetBridgeRedis && s.Instances > 1:

@@ -166,11 +166,20 @@ func met(ok bool) *bool { return &ok }
 func ratios(rows []Row) []Ratio {
 	var out []Ratio
 	relay, hasRelay := find(rows, TargetRelay, ModeWebsocket, PhaseMax)
+	dlr, hasDLR := find(rows, TargetDLRelay, ModeWebsocket, PhaseMax)
+	sqlite, hasSQLite := find(rows, TargetBridgeSQLite, ModeWebsocket, PhaseMax)
 	odl, hasODL := find(rows, TargetOfflineDirectLine, ModePoll, PhaseMax)
 	odlRate, hasODLRate := find(rows, TargetOfflineDirectLine, ModePoll, PhaseRate)
 	out = append(out, instanceRatios(rows)...)
 	for _, target := range []string{TargetBridgeMemory, TargetBridgeSQLite, TargetBridgeRedis} {
 		if b, ok := find(rows, target, ModeWebsocket, PhaseMax); ok {
+			if hasDLR {
+				out = append(out, dlRelayRatio(b, dlr))
+			}
+			if target == TargetBridgeRedis && hasSQLite && b.Instances <= 1 {
+				v := 100 * b.Throughput / sqlite.Throughput
+				out = append(out, Ratio{Name: b.Name() + " max throughput / bridge-sqlite's", Value: v, Unit: "%", Goal: "≥ 50%", Met: met(v >= 50)})
+			}
 			if hasRelay {
 				v := 100 * b.Throughput / relay.Throughput
 				out = append(out, Ratio{Name: b.Name() + " max throughput / relay's", Value: v, Unit: "%", Goal: "≥ 60%", Met: met(v >= 60)})
@@ -200,6 +209,21 @@ func ratios(rows []Row) []Ratio {
 		}
 	}
 	return out
+}
+
+// dlRelayRatio is a bridge row's throughput as a share of the Direct Line-shaped baseline's: how
+// close the bridge comes to what the machine allows for the same wire work. The goals are the
+// performance round's: half of it in memory, a third and more with SQLite.
+func dlRelayRatio(b, dlr Row) Ratio {
+	v := 100 * b.Throughput / dlr.Throughput
+	r := Ratio{Name: b.Name() + " max throughput / Direct Line-shaped baseline's", Value: v, Unit: "%"}
+	switch b.Target {
+	case TargetBridgeMemory:
+		r.Goal, r.Met = "≥ 50%", met(v >= 50)
+	case TargetBridgeSQLite:
+		r.Goal, r.Met = "≥ 35%", met(v >= 35)
+	}
+	return r
 }
 
 // instanceRatios compares a bridge-redis run of several instances with one of a single
@@ -239,7 +263,7 @@ func goalAt(r Row, rate float64, ok bool) *bool {
 // notes explains what the table's numbers mean for this run.
 func notes(o *Options, rows []Row) []string {
 	n := []string{
-		"Latency runs from a send's due time to its reply's arrival at the client (open loop: queueing in the generator counts). The bridge and offline-directline rows take a POST to send and the reply through the bot; the relay row is a websocket echo with no protocol.",
+		"Latency runs from a send's due time to its reply's arrival at the client (open loop: queueing in the generator counts). The bridge and offline-directline rows take a POST to send and the reply through the bot; the relay row is a websocket echo with no protocol; the dlrelay row does the bridge's wire work (POST with a bearer check, the echo and the reply as ActivitySet frames) with no store and no bridge.",
 		fmt.Sprintf("The generator and the servers share the machine's cores; generator cores is the CPU the generator itself used. Polling runs poll after each acknowledged send and every %s.", o.PollInterval),
 	}
 	for _, r := range rows {

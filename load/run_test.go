@@ -130,6 +130,8 @@ func TestCompareSmoke(t *testing.T) {
 		names += x.Name + "\n"
 	}
 	require.Contains(t, names, "bridge-sqlite ws (inproc bot) max throughput / relay's")
+	require.Contains(t, names, "bridge-memory ws (inproc bot) max throughput / Direct Line-shaped baseline's")
+	require.Contains(t, names, "bridge-redis ws (inproc bot) max throughput / bridge-sqlite's")
 
 	var js bytes.Buffer
 	require.NoError(t, rep.WriteJSON(&js))

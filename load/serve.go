@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,10 +16,15 @@ import (
 // Fixtures "bridge load --serve" runs in a process of their own.
 const (
 	FixtureRelay   = "relay"
+	FixtureDLRelay = "dlrelay"
 	FixtureEchoBot = "echobot"
 )
 
-// Serve runs a fixture (FixtureRelay or FixtureEchoBot) on listen, a loopback address, until
+// DLRelaySecretEnv names the environment variable that gives the dlrelay fixture its Direct
+// Line secret (a random one when it is empty).
+const DLRelaySecretEnv = "BFBRIDGE_DLRELAY_SECRET"
+
+// Serve runs a fixture (FixtureRelay, FixtureDLRelay or FixtureEchoBot) on listen, a loopback address, until
 // ctx ends. Once it accepts connections it prints "listening <host:port>" on stdout.
 func Serve(ctx context.Context, fixture, listen string, stdout io.Writer, log zerolog.Logger) error {
 	host, _, err := net.SplitHostPort(listen)
@@ -34,11 +40,18 @@ func Serve(ctx context.Context, fixture, listen string, stdout io.Writer, log ze
 	case FixtureRelay:
 		r := NewRelay(log)
 		h, closeFixture = r, r.Close
+	case FixtureDLRelay:
+		secret := os.Getenv(DLRelaySecretEnv)
+		if secret == "" {
+			secret = randomHex(24)
+		}
+		d := NewDLRelay(secret, log)
+		h, closeFixture = d, d.Close
 	case FixtureEchoBot:
 		b := NewEchoBot(log)
 		h, closeFixture = b, b.Close
 	default:
-		return fmt.Errorf("serve: unknown fixture %q (fixtures: %s, %s)", fixture, FixtureRelay, FixtureEchoBot)
+		return fmt.Errorf("serve: unknown fixture %q (fixtures: %s, %s, %s)", fixture, FixtureRelay, FixtureDLRelay, FixtureEchoBot)
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

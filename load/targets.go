@@ -123,6 +123,20 @@ func startTarget(ctx context.Context, spec Spec, o *Options) (*target, error) {
 			return nil, err
 		}
 		t.ep = endpoint{kind: KindRelay, base: "http://" + addr}
+	case TargetDLRelay:
+		secret := randomHex(24)
+		dl, err := startChild("dlrelay", exe, []string{"load", "--serve", FixtureDLRelay, "--listen", "127.0.0.1:0"}, dir,
+			[]string{DLRelaySecretEnv + "=" + secret})
+		if err != nil {
+			return nil, err
+		}
+		t.children = append(t.children, dl)
+		t.server = dl
+		addr, err := dl.waitLine(ctx, "listening ", 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		t.ep = endpoint{kind: KindDirectLine, base: "http://" + addr, secret: secret}
 	case TargetOfflineDirectLine:
 		interop, err := o.interopDir()
 		if err != nil {

@@ -30,7 +30,9 @@ source addresses 127.0.0.2 upwards), then runs its phases: "max" (closed loop: e
 sends again once its reply is back) and "rate" (open loop at --rate per second, --poll-rate for
 polling runs). A progress line is printed every second.
 
---compare (the default list of runs) puts side by side: the bare websocket relay, the bridge
+--compare (the default list of runs) puts side by side: the bare websocket relay, the Direct
+Line-shaped baseline (dlrelay: the bridge's wire work — POST with a bearer check, the echo and an
+in-process bot's reply as ActivitySet frames — with no store and no bridge), the bridge
 with the in-memory and with the durable store (its in-process echo bot), offline-directline
 (node, polled, through an HTTP echo bot) and the bridge polled through the same bot; then the
 ratios between them.
@@ -48,8 +50,8 @@ reconnect to another instance from their watermark and resend what failed under 
 clientActivityID; the lost and duplicated columns say what that cost (the exit status is 1 when
 anything acknowledged was lost or duplicated).
 
-Runs: target[:mode[:bot[:instances]]], comma-separated; targets relay, bridge-memory,
-bridge-sqlite, bridge-redis, offline-directline; modes ws, poll; bots inproc, http.
+Runs: target[:mode[:bot[:instances]]], comma-separated; targets relay, dlrelay,
+bridge-memory, bridge-sqlite, bridge-redis, offline-directline; modes ws, poll; bots inproc, http.
 
 flags:
 `
@@ -105,7 +107,7 @@ func newLoadFlags(getenv func(string) string, stderr io.Writer) *loadFlags {
 		jsonOut:       fs.Bool("json", false, "write the report as JSON on stdout (progress goes to stderr)"),
 		markdown:      fs.Bool("markdown", false, "write the report as Markdown on stdout (progress goes to stderr)"),
 		logLevel:      fs.String("log-level", "warn", "the generator's log level"),
-		serve:         fs.String("serve", "", "run a fixture in this process: relay or echobot (used by the runs)"),
+		serve:         fs.String("serve", "", "run a fixture in this process: relay, dlrelay or echobot (used by the runs)"),
 		listen:        fs.String("listen", "127.0.0.1:0", "--serve: the loopback address to listen on"),
 		instances:     fs.Int("instances", 1, fmt.Sprintf("bridge-redis runs: bridge processes on one Redis (at most %d); alone, it runs bridge-redis with 1 and with N side by side", load.MaxInstances)),
 		killAfter:     fs.Duration("kill-after", 0, "runs with 2 instances or more: SIGKILL the second instance this long into the run"),
