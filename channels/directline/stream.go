@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/bfbridge/bfbridge/internal/wsutil"
 )
 
 // CloseReason is why a websocket stream ended. Every teardown records one, in logs and metrics.
@@ -330,11 +332,7 @@ func (st *stream) keepAlive() {
 		return
 	}
 	_ = st.conn.SetWriteDeadline(time.Now().Add(writeWait))
-	if err := st.conn.WriteMessage(websocket.TextMessage, nil); err != nil {
-		st.endLocked(0, CloseWriteError)
-		return
-	}
-	if err := st.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+	if err := wsutil.WriteKeepAlive(st.conn); err != nil {
 		st.endLocked(0, CloseWriteError)
 		return
 	}

@@ -61,6 +61,8 @@ type session struct {
 	links        *linkMap    // upstream id <-> bridge id, for replyToId
 	pending      map[string]string
 	nudge        chan struct{} // poll now: something was posted (cap 1)
+
+	one [1]byte // the stream reader's first byte of a frame (wsutil.ReadFrame); the receive loop's
 }
 
 func newSession(c *Client, leg bridge.Leg) *session {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
 	"github.com/bfbridge/bfbridge/internal/retry"
+	"github.com/bfbridge/bfbridge/internal/wsutil"
 )
 
 // CloseReason is why a session's stream (or the session) ended. Every teardown logs one as
@@ -238,8 +239,7 @@ func (s *session) read(ctx context.Context, conn *websocket.Conn) (reason CloseR
 		// An empty message, which the service ignores (directline.md §2), and a ping, which
 		// any websocket server answers.
 		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if conn.WriteMessage(websocket.TextMessage, nil) != nil ||
-			conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)) != nil {
+		if wsutil.WriteKeepAlive(conn) != nil {
 			writeFailed.Store(true)
 			_ = conn.Close() // ends the read below
 			return
@@ -263,7 +263,7 @@ func (s *session) read(ctx context.Context, conn *websocket.Conn) (reason CloseR
 	}()
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(idle))
-		_, b, err := conn.ReadMessage()
+		b, err := s.readFrame(conn)
 		if err != nil {
 			var ce *websocket.CloseError
 			var ne net.Error
@@ -278,6 +278,9 @@ func (s *session) read(ctx context.Context, conn *websocket.Conn) (reason CloseR
 				return ReasonIdle, got, err
 			}
 			return ReasonReadError, got, err
+		}
+		if len(b) == 0 {
+			continue // a keep-alive
 		}
 		set, ok, perr := parseActivitySet(b)
 		if perr != nil {
@@ -345,4 +348,10 @@ func (s *session) poll(ctx context.Context) (CloseReason, error) {
 			return ReasonShutdown, ctx.Err()
 		}
 	}
+}
+
+// readFrame reads the next frame of the session's stream; a keep-alive is empty and costs no
+// allocation.
+func (s *session) readFrame(conn *websocket.Conn) ([]byte, error) {
+	return wsutil.ReadFrame(conn, &s.one)
 }
