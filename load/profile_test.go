@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +31,7 @@ import (
 // directory for the profiles:
 //
 //	BFBRIDGE_LOAD_PROFILE=/tmp/prof BFBRIDGE_LOAD_CONVERSATIONS=2000 go test -run ProfileInProcess ./load
+//	BFBRIDGE_LOAD_BOT=directline …  # the bot behind a second in-process bridge's Direct Line (a hosted bot)
 //	go tool pprof -top -inuse_space -focus 'net/http.\(\*conn\).serve' /tmp/prof/heap-memory.pprof
 //
 // The generator's own allocations are in the profile too, under this package's frames.
@@ -51,7 +53,13 @@ func TestProfileInProcess(t *testing.T) {
 		t.Run(store, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 			defer cancel()
-			ep, stop := serveInProcess(t, store)
+			var hosted *endpoint
+			if os.Getenv("BFBRIDGE_LOAD_BOT") == "directline" { // the bot behind a Direct Line service: a second bridge
+				up, stopUp := serveInProcess(t, "memory", nil)
+				defer stopUp()
+				hosted = &up
+			}
+			ep, stop := serveInProcess(t, store, hosted)
 			defer stop()
 			o := Defaults()
 			o.Conversations, o.Duration, o.Warmup, o.Phases = n, 5*time.Second, time.Second, []string{PhaseMax}
@@ -83,8 +91,9 @@ func TestProfileInProcess(t *testing.T) {
 	}
 }
 
-// serveInProcess runs the bridge as "bridge load" configures it, in this process.
-func serveInProcess(t *testing.T, store string) (endpoint, func()) {
+// serveInProcess runs the bridge as "bridge load" configures it, in this process; with hosted,
+// its bot is reached through that Direct Line service (bot.directline, websocket).
+func serveInProcess(t *testing.T, store string, hosted *endpoint) (endpoint, func()) {
 	t.Helper()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "echo-bot.yaml")
@@ -100,6 +109,13 @@ func serveInProcess(t *testing.T, store string) (endpoint, func()) {
 	dl.Secret, dl.RatePerConversation = randomHex(24), -1
 	sandbox := app.SectionOf[desk.Section](&cfg, "sandbox")
 	sandbox.Disabled, sandbox.BotScript = true, script
+	if hosted != nil {
+		yml := filepath.Join(dir, "hosted.yaml")
+		require.NoError(t, os.WriteFile(yml, []byte(fmt.Sprintf("bot:\n  directline:\n    domain: %s/v3/directline\n    secret: %s\n    mode: websocket\n",
+			hosted.base, hosted.secret)), 0o600))
+		require.NoError(t, cfg.LoadFile(yml))
+		cfg.Finish()
+	}
 	a, err := app.New(cfg, zerolog.Nop())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
