@@ -72,6 +72,7 @@ func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 	cfg := s.Config
 	cfg.PublicURL = env.PublicURL
 	cfg.DeliveryTimeout = env.BotTimeout
+	cfg.Metrics = env.Metrics
 	kept := ""
 	if env.DataDir != "" {
 		kept = filepath.Join(env.DataDir, "botframework-signing-key.pem")

@@ -5,6 +5,9 @@ import (
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/metrics"
+	"net/http"
+	"time"
 )
 
 // Module registers the Dynamics 365 Messaging API channel with the bridge (app.Channels): the
@@ -29,7 +32,10 @@ var (
 )
 
 func newModule(c *Config, env module.Env) (bridge.Channel, error) {
-	ch, err := New(*c, env.Hub, env.Log)
+	cfg := *c
+	// New's default client (20 s per call), with its calls counted.
+	cfg.HTTPClient = &http.Client{Transport: env.Metrics.Transport(metrics.PeerDynamics, nil), Timeout: 20 * time.Second}
+	ch, err := New(cfg, env.Hub, env.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/metrics"
 )
 
 // Role is the part a channel plays in conversations.
@@ -131,6 +132,10 @@ type Env struct {
 	// channel whose decisions must be made by one process at a time (the sandbox desk's
 	// routing). Nil otherwise.
 	Leases bridge.Leaser
+	// Metrics is the bridge's metrics: a channel counts its outbound HTTP calls through
+	// Metrics.Transport (one fixed peer name per client) and its websocket teardowns. Nil
+	// (tests): none; its methods accept a nil receiver.
+	Metrics *metrics.Metrics
 }
 
 // Channel returns the channel built under name before this one, or nil.
