@@ -27,6 +27,7 @@ type App struct {
 	mux   *http.ServeMux
 	// metrics is the App's own registry and families (GET /metrics on the admin listener).
 	metrics *metrics.Metrics
+	ready   *readiness // what /readyz remembers
 	// adminLn is the admin listener Serve serves too (ServeAdmin), or nil.
 	adminLn net.Listener
 
@@ -56,7 +57,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 			return nil, err
 		}
 	}
-	a := &App{cfg: cfg, plan: p, log: log, mux: http.NewServeMux(), metrics: metrics.New()}
+	a := &App{cfg: cfg, plan: p, log: log, mux: http.NewServeMux(), metrics: metrics.New(), ready: newReadiness()}
 	if a.Store, err = cfg.openStore(context.Background(), log.With().Str("component", "store").Str("store", cfg.Store).Logger()); err != nil {
 		return nil, err
 	}

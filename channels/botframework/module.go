@@ -115,3 +115,14 @@ func (r running) Describe() module.Banner {
 		Label: "Bot", Value: fmt.Sprintf("%s  (its replies come to %s/v3/conversations)", r.cfg.BotEndpoint, r.publicURL),
 	}}}
 }
+
+var _ module.Dependent = running{}
+
+// Dependencies implements module.Dependent: the OpenID metadata the bot's tokens are checked
+// against, when it is not the bridge's own (Entra ID in production).
+func (r running) Dependencies() []module.Dependency {
+	if r.cfg.ownMetadata() {
+		return nil
+	}
+	return []module.Dependency{{Name: "bot_openid", URL: r.cfg.OpenIDMetadataURL}}
+}

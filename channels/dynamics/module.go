@@ -51,3 +51,15 @@ func (r running) Describe() module.Banner {
 		Label: "Dynamics webhook", Value: r.publicURL + WebhookPrefix + "  (the channel's msdyn_webhookurl)",
 	}}}
 }
+
+var _ module.Dependent = running{}
+
+// Dependencies implements module.Dependent: the Messaging API and, with credentials, its token
+// endpoint.
+func (r running) Dependencies() []module.Dependency {
+	deps := []module.Dependency{{Name: "dynamics", URL: r.cfg.BaseURL}}
+	if r.cfg.TokenURL != "" {
+		deps = append(deps, module.Dependency{Name: "dynamics_token", URL: r.cfg.TokenURL})
+	}
+	return deps
+}

@@ -255,6 +255,22 @@ type Readier interface {
 	Ready(ctx context.Context) error
 }
 
+// Dependent is a channel that cannot take traffic unless outside services answer: a contact
+// center's API, the token endpoint of a bot's credentials. GET /readyz checks that each is
+// reachable (an HTTP answer below 500 within a short timeout), caching the result.
+type Dependent interface {
+	Dependencies() []Dependency
+}
+
+// Dependency is an outside service a channel needs.
+type Dependency struct {
+	// Name names the check in /readyz's answer: fixed per channel ("dynamics",
+	// "omnichannel_token"), never a URL, which may carry a secret in its query.
+	Name string
+	// URL is where the check sends a GET: any answer below 500 means the service is reachable.
+	URL string
+}
+
 // Describer is a channel with something to say in the start-up banner.
 type Describer interface {
 	Describe() Banner

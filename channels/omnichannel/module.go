@@ -93,3 +93,14 @@ func (r running) Describe() module.Banner {
 		Label: "Omnichannel", Value: fmt.Sprintf("messaging endpoint %s%s (the bot application user's Azure Bot)", r.publicURL, MessagesPath),
 	}}}
 }
+
+var _ module.Dependent = running{}
+
+// Dependencies implements module.Dependent: the token endpoint the replies need and the
+// OpenID metadata that Omnichannel's tokens are checked against.
+func (r running) Dependencies() []module.Dependency {
+	return []module.Dependency{
+		{Name: "omnichannel_token", URL: r.cfg.TokenURL},
+		{Name: "omnichannel_openid", URL: r.cfg.OpenIDMetadataURL},
+	}
+}

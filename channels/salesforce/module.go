@@ -41,3 +41,10 @@ func (ch *Channel) Describe() module.Banner {
 		{Label: "Salesforce MIAW", Value: ch.cfg.apiBase() + " (" + ch.cfg.ESDeveloperName + "; " + verified + ")"},
 	}}
 }
+
+var _ module.Dependent = (*Channel)(nil)
+
+// Dependencies implements module.Dependent: the MIAW API's origin (SCRT URL).
+func (ch *Channel) Dependencies() []module.Dependency {
+	return []module.Dependency{{Name: "salesforce", URL: ch.cfg.SCRTURL}}
+}

@@ -61,7 +61,6 @@ type Metrics struct {
 	inbound         *children[route, prometheus.Counter]     // route, code
 	inboundSeconds  *children[string, prometheus.Observer]   // route
 	storeSeconds    *children[string, prometheus.Observer]   // op
-	storeErrors     *children[string, prometheus.Counter]    // op
 }
 
 // route is an inbound request's label set.
@@ -103,10 +102,6 @@ func New() *Metrics {
 		latencyBuckets, "route")
 	m.storeSeconds = histograms(reg, "store_operation_duration_seconds",
 		"Latency of store operations, by operation.", latencyBuckets, "op")
-	storeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "store_operation_errors_total",
-		Help: "Store operations that failed, by operation (an unknown conversation or value is an answer, not a failure)."}, []string{"op"})
-	reg.MustRegister(storeErrors)
-	m.storeErrors = newChildren(func(op string) prometheus.Counter { return storeErrors.WithLabelValues(op) })
 	return m
 }
 
@@ -150,14 +145,20 @@ func (m *Metrics) Escalation(target, outcome string) {
 	}
 }
 
-// StoreOp records a store operation's latency, and counts it when it failed.
-func (m *Metrics) StoreOp(op string, start time.Time, failed bool) {
-	if m == nil {
-		return
+// PrepareStoreOps creates the latency series of these operations before their first use, so
+// that the series a scrape shows do not depend on which operations have happened yet.
+func (m *Metrics) PrepareStoreOps(ops ...string) {
+	if m != nil {
+		for _, op := range ops {
+			m.storeSeconds.get(op)
+		}
 	}
-	m.storeSeconds.get(op).Observe(time.Since(start).Seconds())
-	if failed {
-		m.storeErrors.get(op).Inc()
+}
+
+// StoreOp records a store operation's latency.
+func (m *Metrics) StoreOp(op string, start time.Time) {
+	if m != nil {
+		m.storeSeconds.get(op).Observe(time.Since(start).Seconds())
 	}
 }
 

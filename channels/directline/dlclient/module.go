@@ -90,3 +90,14 @@ func (r running) Close(context.Context) error {
 func (r running) Describe() module.Banner {
 	return module.Banner{Endpoints: []module.Line{{Label: "Bot", Value: "a hosted bot through Direct Line (bot.directline)"}}}
 }
+
+var _ module.Dependent = running{}
+
+// Dependencies implements module.Dependent: the hosted bot's token endpoint when the bot is
+// reached with one (Copilot Studio), else its Direct Line service.
+func (r running) Dependencies() []module.Dependency {
+	if r.cfg.TokenEndpoint != "" {
+		return []module.Dependency{{Name: "bot_token", URL: r.cfg.TokenEndpoint}}
+	}
+	return []module.Dependency{{Name: "bot_directline", URL: r.cfg.Domain}}
+}
