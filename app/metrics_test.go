@@ -42,7 +42,7 @@ type handoffBot struct {
 func (b *handoffBot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	var a struct {
-		Type, ID, Text, ServiceURL string
+		Type, ID, Text, ServiceURL    string
 		From, Recipient, Conversation struct {
 			ID string `json:"id"`
 		}
