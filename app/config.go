@@ -43,8 +43,8 @@ type Config struct {
 	// are not affected once upgraded. Default: 30s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 
-	// AdminListen is the address of the admin listener: /livez, /readyz and the admin API
-	// under /admin/v1/ (conversations: list, show, export, erase). Keep it off the public
+	// AdminListen is the address of the admin listener: /livez, /readyz, /metrics and the admin
+	// API under /admin/v1/ (conversations: list, show, export, erase). Keep it off the public
 	// network. Default: 127.0.0.1:9090.
 	AdminListen string `yaml:"admin_listen" env:"BRIDGE_ADMIN_LISTEN"`
 	// AdminToken is the bearer token of the admin API; without it the API answers 403 (the
