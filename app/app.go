@@ -57,7 +57,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 			return nil, err
 		}
 	}
-	a := &App{cfg: cfg, plan: p, log: log, mux: http.NewServeMux(), metrics: metrics.New(), ready: newReadiness()}
+	a := &App{cfg: cfg, plan: p, log: log, mux: http.NewServeMux(), metrics: metrics.New(), ready: newReadiness(cfg.ReadyCache)}
 	if a.Store, err = cfg.openStore(context.Background(), log.With().Str("component", "store").Str("store", cfg.Store).Logger()); err != nil {
 		return nil, err
 	}

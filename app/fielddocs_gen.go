@@ -18,6 +18,7 @@ var fieldDocs = map[string]string{
 	"github.com/bfbridge/bfbridge/app.Config.LogLevel":                                     "LogLevel is debug, info, warn or error. Default: info.",
 	"github.com/bfbridge/bfbridge/app.Config.PublicURL":                                    "PublicURL is the base URL clients and bots reach the bridge at (streamUrl, serviceUrl). Default: http://<listen>.",
 	"github.com/bfbridge/bfbridge/app.Config.ReadTimeout":                                  "ReadTimeout bounds reading one whole request, headers and body: a client that sends its headers and then holds the body back is cut off when it runs out, whatever the path, so that idle sockets cannot pile up. Default: 30s.",
+	"github.com/bfbridge/bfbridge/app.Config.ReadyCache":                                   "ReadyCache is how long GET /readyz reuses its checks of the outside services the channels need (contact centers, bot token sources), so that a probe storm reaches them at most once in that time. Default: 10s.",
 	"github.com/bfbridge/bfbridge/app.Config.Redis":                                        "Redis is the server of the redis store.",
 	"github.com/bfbridge/bfbridge/app.Config.Retention":                                    "Retention is how long a conversation is kept after its last activity. Default: 24h.",
 	"github.com/bfbridge/bfbridge/app.Config.ShutdownTimeout":                              "ShutdownTimeout bounds a graceful shutdown. Default: 20s.",

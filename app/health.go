@@ -31,7 +31,7 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 // readyz answers GET /readyz, for load balancers and Kubernetes: 200 {"status":"ready",
 // "checks":{…}} when the store takes a write, every channel that can tell is ready, and every
 // outside service a channel needs (a contact center's API, a bot's token source) answers within
-// a short timeout (those checks cached for readyCacheFor); else 503 with Retry-After,
+// a short timeout (those checks cached for Config.ReadyCache); else 503 with Retry-After,
 // "unavailable" naming the first check that failed ("store", "dynamics", "bot_token", or a
 // channel) and "checks" saying why for each. An instance that is not ready still keeps what it
 // has accepted: it is in the store.

@@ -14,17 +14,12 @@ import (
 	"github.com/bfbridge/bfbridge/channels/module"
 )
 
-// readyCacheFor is how long the outside checks of /readyz (contact centers, bot token
-// sources) are reused: a probe storm, or several probes (kubelet, a load balancer, both
-// listeners), reaches them at most once in this time.
-const readyCacheFor = 10 * time.Second
-
 // readyProbeKey is the bridge's own value /readyz writes to prove the store takes writes.
 const readyProbeKey = "readyz-probe"
 
 // readiness is what /readyz remembers between calls.
 type readiness struct {
-	cacheFor time.Duration      // readyCacheFor; tests shorten it
+	cacheFor time.Duration      // Config.ReadyCache: a probe storm, or several probes (kubelet, a balancer, both listeners), reach outside services once in it
 	client   *http.Client       // the outside checks' client: no redirects, no cookies
 	store    singleflight.Group // concurrent probes share one write
 
@@ -38,9 +33,9 @@ type depResult struct {
 	name, why string
 }
 
-func newReadiness() *readiness {
+func newReadiness(cacheFor time.Duration) *readiness {
 	return &readiness{
-		cacheFor: readyCacheFor,
+		cacheFor: cacheFor,
 		client: &http.Client{
 			Timeout:       healthTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -63,39 +63,53 @@ func readyz(t *testing.T, base string) (int, map[string]any) {
 	return resp.StatusCode, body
 }
 
-// /readyz, on both listeners, checks that the configured contact center answers: 503 naming
-// it while its origin is gone, 200 again when it is back; its answer is cached, so a probe
-// storm reaches the contact center once.
-func TestReadyzContactCenter(t *testing.T) {
-	var cc origin
-	cc.start(t)
+// salesforceBridge serves a bridge escalating to Salesforce at cc, and its admin handler.
+func salesforceBridge(t *testing.T, cc *origin, cache time.Duration) (public, admin string) {
+	t.Helper()
 	cfg := app.Defaults()
 	cfg.Store = "sqlite"
 	app.SectionOf[directline.Section](&cfg, "directline").Secret = "readyz-test-secret-0123456789"
 	sf := app.SectionOf[salesforce.Config](&cfg, "salesforce")
 	sf.Enabled, sf.SCRTURL, sf.OrgID, sf.ESDeveloperName = true, "http://"+cc.addr, "00D000000000001", "Web"
 	cfg.Escalation.Target = salesforce.Name
+	cfg.ReadyCache = cache
 	a := apptest.Serve(t, cfg, testLog(t))
-	admin := httptest.NewServer(a.AdminHandler())
-	t.Cleanup(admin.Close)
-	public := a.Config().PublicURL
+	srv := httptest.NewServer(a.AdminHandler())
+	t.Cleanup(srv.Close)
+	return a.Config().PublicURL, srv.URL
+}
 
-	for range 20 { // a probe storm, on both listeners
-		for _, base := range []string{public, admin.URL} {
+// /readyz's check of a contact center is cached (ready_cache): a probe storm on both
+// listeners reaches the contact center once.
+func TestReadyzCached(t *testing.T) {
+	var cc origin
+	cc.start(t)
+	public, admin := salesforceBridge(t, &cc, time.Hour)
+	for range 20 {
+		for _, base := range []string{public, admin} {
 			status, body := readyz(t, base)
 			require.Equal(t, http.StatusOK, status, "%v", body)
 			require.Equal(t, map[string]any{"store": "ok", "salesforce": "ok"}, body["checks"])
 		}
 	}
 	require.Equal(t, int64(1), cc.hits.Load(), "the contact center's check is cached")
+}
 
-	app.SetReadyCacheFor(a, 50*time.Millisecond)
+// /readyz, on both listeners, checks that the configured contact center answers: 503 naming
+// it while its origin is gone, 200 again when it is back.
+func TestReadyzContactCenter(t *testing.T) {
+	var cc origin
+	cc.start(t)
+	public, admin := salesforceBridge(t, &cc, 50*time.Millisecond)
+	status, body := readyz(t, admin)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+
 	cc.stop()
 	require.Eventually(t, func() bool {
-		status, body := readyz(t, admin.URL)
+		status, body := readyz(t, admin)
 		return status == http.StatusServiceUnavailable && body["unavailable"] == "salesforce" && body["status"] == "unavailable"
 	}, 5*time.Second, 20*time.Millisecond)
-	status, body := readyz(t, public)
+	status, body = readyz(t, public)
 	require.Equal(t, http.StatusServiceUnavailable, status)
 	require.Equal(t, "salesforce", body["unavailable"])
 	require.Contains(t, body["checks"].(map[string]any)["salesforce"], "unreachable")
@@ -105,7 +119,7 @@ func TestReadyzContactCenter(t *testing.T) {
 		status, _ := readyz(t, public)
 		return status == http.StatusOK
 	}, 5*time.Second, 20*time.Millisecond)
-	status, _ = readyz(t, admin.URL)
+	status, _ = readyz(t, admin)
 	require.Equal(t, http.StatusOK, status)
 }
 
