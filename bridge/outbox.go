@@ -491,7 +491,7 @@ func (o *outbox) attempt(ctx context.Context, c *Conversation, to Leg, a *activi
 }
 
 // deliveryOutcome is the outcome an attempt's error leads send to (the metrics' label):
-// delivered, retried or dead (given up on, as send decides below). An attempt cut short by
+// delivered, retried, or dead (given up on: send then buries it). An attempt cut short by
 // shutdown is counted as retried: it is made again at the next start.
 func deliveryOutcome(ctx context.Context, err error, started time.Time, retryFor time.Duration) string {
 	if err == nil {
