@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
@@ -48,8 +49,8 @@ func TestHubMetrics(t *testing.T) {
 	require.Equal(t, 1.0, counter(t, m, "bfbridge_activities_appended_total", "bridge", "customer"), "the end the bridge appends for the customer")
 }
 
-// counter returns the value of the series of a two-label counter family whose label values
-// (in the family's label order, which Gather sorts by name) are values.
+// counter returns the value of the series of a two-label counter family whose label values,
+// in the order of the labels' names (as Gather sorts them), are values.
 func counter(t *testing.T, m *metrics.Metrics, family string, values ...string) float64 {
 	t.Helper()
 	mfs, err := m.Registry().Gather()
@@ -69,4 +70,37 @@ func counter(t *testing.T, m *metrics.Metrics, family string, values ...string) 
 		}
 	}
 	return 0
+}
+
+// Escalations are counted by contact center and outcome: a refused one "failed", then one
+// "placed", "accepted" by an agent and "ended".
+func TestEscalationMetrics(t *testing.T) {
+	ctx := context.Background()
+	m := metrics.New()
+	hub := bridge.NewHub(memory.New(), bridge.HubConfig{DeliveryTimeout: time.Second, EscalationChannel: "desk", Metrics: m}, zerolog.Nop())
+	t.Cleanup(hub.Close)
+	d := &desk{recorder: recorder{name: "desk"}, fail: errors.New("no queue open")}
+	hub.Register(&recorder{name: "directline"})
+	hub.Register(&recorder{name: "botframework"})
+	hub.Register(d)
+	c, _, err := hub.Start(ctx, "c1", customerLeg("c1"))
+	require.NoError(t, err)
+	escalate := func() {
+		a, err := activity.Decode([]byte(handoffInitiate))
+		require.NoError(t, err)
+		_, err = hub.Receive(ctx, c.Bot, a, "")
+		require.NoError(t, err)
+		require.NoError(t, hub.Wait(ctx))
+	}
+	escalate()
+	require.Equal(t, 1.0, counter(t, m, "bfbridge_escalations_total", "failed", "desk"))
+	d.mu.Lock()
+	d.fail = nil
+	d.mu.Unlock()
+	escalate()
+	require.NoError(t, hub.Accept(ctx, "c1", bridge.Leg{Channel: "desk", ConversationID: "work-c1"}))
+	require.NoError(t, hub.End(ctx, "c1", bridge.RoleAgent, handoff.End{Reason: handoff.EndAgent}))
+	for _, outcome := range []string{"placed", "accepted", "ended"} {
+		require.Equal(t, 1.0, counter(t, m, "bfbridge_escalations_total", outcome, "desk"), outcome)
+	}
 }
