@@ -188,13 +188,13 @@ func histograms(reg *prometheus.Registry, name, help string, buckets []float64, 
 // are bounded by construction (channel names, roles, outcomes, route patterns, peers), so the
 // map stays small.
 type children[K comparable, M any] struct {
-	mu   sync.RWMutex
-	m    map[K]M
-	make func(K) M
+	mu       sync.RWMutex
+	m        map[K]M
+	newChild func(K) M
 }
 
-func newChildren[K comparable, M any](make func(K) M) *children[K, M] {
-	return &children[K, M]{m: map[K]M{}, make: make}
+func newChildren[K comparable, M any](newChild func(K) M) *children[K, M] {
+	return &children[K, M]{m: map[K]M{}, newChild: newChild}
 }
 
 func (c *children[K, M]) get(k K) M {
@@ -207,7 +207,7 @@ func (c *children[K, M]) get(k K) M {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if v, ok = c.m[k]; !ok {
-		v = c.make(k)
+		v = c.newChild(k)
 		c.m[k] = v
 	}
 	return v
