@@ -142,3 +142,16 @@ func BenchmarkRecordActivity(b *testing.B) {
 		}
 	})
 }
+
+// FuzzRetryAfter: a peer's Retry-After header, from outside, is read as a delay that is never
+// negative, or not at all; never a panic.
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "0", "7", "-1", "1e3", "Wed, 21 Oct 2015 07:28:00 GMT", "soon", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if d, ok := retryAfter(v); ok && d < 0 {
+			t.Fatalf("%q: negative delay %s", v, d)
+		}
+	})
+}

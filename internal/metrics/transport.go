@@ -85,16 +85,20 @@ func (t *transport) CloseIdleConnections() {
 	}
 }
 
+// maxRetryAfter caps the delay a Retry-After is read as: beyond it, a number of seconds would
+// overflow a Duration, and no histogram bucket tells longer waits apart anyway.
+const maxRetryAfter = 24 * time.Hour
+
 // retryAfter reads a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
 func retryAfter(v string) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second, true
+		return time.Duration(min(n, int(maxRetryAfter/time.Second))) * time.Second, true
 	}
 	if at, err := http.ParseTime(v); err == nil {
-		return max(time.Until(at), 0), true
+		return min(max(time.Until(at), 0), maxRetryAfter), true
 	}
 	return 0, false
 }
