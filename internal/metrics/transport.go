@@ -2,8 +2,9 @@ package metrics
 
 import (
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/bfbridge/bfbridge/internal/retry"
 )
 
 // Outbound peers: the fixed name of each client the channels make calls with (the peer label
@@ -68,8 +69,10 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	} else {
 		t.classes[5].Inc()
 	}
-	if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
-		t.retryAfter.Observe(d.Seconds())
+	if v := resp.Header.Get("Retry-After"); v != "" {
+		// The delay as the retrying code reads it (delay-seconds or an HTTP date, capped at a
+		// day; a value it cannot read is no delay).
+		t.retryAfter.Observe(retry.ParseAfter(v, time.Now()).Seconds())
 	}
 	return resp, nil
 }
@@ -83,22 +86,4 @@ func (t *transport) CloseIdleConnections() {
 	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
-}
-
-// maxRetryAfter caps the delay a Retry-After is read as: beyond it, a number of seconds would
-// overflow a Duration, and no histogram bucket tells longer waits apart anyway.
-const maxRetryAfter = 24 * time.Hour
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
-func retryAfter(v string) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(min(n, int(maxRetryAfter/time.Second))) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return min(max(time.Until(at), 0), maxRetryAfter), true
-	}
-	return 0, false
 }
