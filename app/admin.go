@@ -19,6 +19,7 @@ import (
 // public listener:
 //
 //	GET    /livez, /readyz                            the probes, without a token
+//	GET    /metrics                                   Prometheus metrics (docs/metrics.md), without a token
 //	GET    /admin/v1/conversations                    list (state, channel, updated_since, customer, cursor, limit)
 //	GET    /admin/v1/conversations/{id}               show: legs, state, context, dead letters, delivery per leg
 //	GET    /admin/v1/conversations/{id}/transcript    export as a .transcript file
@@ -59,6 +60,9 @@ func (a *App) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", livez)
 	mux.HandleFunc("GET /readyz", a.readyz)
+	// The metrics are for whoever may reach the admin listener (loopback by default), as the
+	// probes are: a Prometheus scraper holds no admin token.
+	mux.Handle("GET /metrics", a.metrics.Handler())
 	api := http.NewServeMux()
 	api.HandleFunc("GET /admin/v1/conversations", a.adminList)
 	api.HandleFunc("GET /admin/v1/conversations/{id}", a.adminShow)

@@ -13,6 +13,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/metrics"
 )
 
 // App is a wired bridge, ready to serve.
@@ -24,6 +25,9 @@ type App struct {
 	Store bridge.Store
 	Hub   *bridge.Hub
 	mux   *http.ServeMux
+	// metrics is the App's own registry and families (GET /metrics on the admin listener).
+	metrics *metrics.Metrics
+	ready   *readiness // what /readyz remembers
 	// adminLn is the admin listener Serve serves too (ServeAdmin), or nil.
 	adminLn net.Listener
 
@@ -53,11 +57,12 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 			return nil, err
 		}
 	}
-	a := &App{cfg: cfg, plan: p, log: log, mux: http.NewServeMux()}
+	a := &App{cfg: cfg, plan: p, log: log, mux: http.NewServeMux(), metrics: metrics.New(), ready: newReadiness(cfg.ReadyCache)}
 	if a.Store, err = cfg.openStore(context.Background(), log.With().Str("component", "store").Str("store", cfg.Store).Logger()); err != nil {
 		return nil, err
 	}
-	a.Hub = bridge.NewHub(a.Store, a.hubConfig(), log.With().Str("component", "hub").Logger())
+	a.metrics.Registry().MustRegister(&appCollector{a: a})
+	a.Hub = bridge.NewHub(timed(a.Store, a.metrics), a.hubConfig(), log.With().Str("component", "hub").Logger())
 	if err := a.build(); err != nil {
 		return nil, errors.Join(err, a.close(context.Background()))
 	}
@@ -80,6 +85,7 @@ func (a *App) hubConfig() bridge.HubConfig {
 		Bot:               activity.ChannelAccount{ID: c.Bot.ID, Name: c.Bot.Name},
 		DeliveryTimeout:   c.Bot.Timeout,
 		EscalationChannel: escalation,
+		Metrics:           a.metrics,
 		Inactivity: bridge.Inactivity{
 			RemindAfter: c.Inactivity.RemindAfter, Reminder: c.Inactivity.Reminder,
 			CloseAfter: c.Inactivity.CloseAfter, CloseText: c.Inactivity.CloseText,
@@ -99,7 +105,7 @@ func (a *App) build() error {
 			Hub: a.Hub, Log: a.log.With().Str("component", r.Name).Logger(),
 			PublicURL: a.cfg.PublicURL, DataDir: dataDir,
 			EscalationTarget: a.cfg.Escalation.Target, BotTimeout: a.cfg.Bot.Timeout,
-			Channels: a.Channel,
+			Channels: a.Channel, Metrics: a.metrics,
 		}
 		if sv, ok := a.Store.(bridge.SharedValues); ok {
 			env.Shared = sharedValue(a.Store, sv)
@@ -136,8 +142,10 @@ func (a *App) Channel(name string) bridge.Channel {
 // Config returns the effective configuration (the public URL and the escalation target filled in).
 func (a *App) Config() Config { return a.cfg }
 
-// Handler returns the bridge's HTTP handler.
-func (a *App) Handler() http.Handler { return a.mux }
+// Handler returns the bridge's public HTTP handler: the routes, each request counted by its
+// route pattern (bfbridge_http_requests_total). It has no /metrics: that is on the admin
+// listener only.
+func (a *App) Handler() http.Handler { return a.metrics.Middleware(a.mux) }
 
 // close closes the channels in the reverse of the registry's order, then the store.
 func (a *App) close(ctx context.Context) error {

@@ -43,14 +43,18 @@ type Config struct {
 	// are not affected once upgraded. Default: 30s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 
-	// AdminListen is the address of the admin listener: /livez, /readyz and the admin API
-	// under /admin/v1/ (conversations: list, show, export, erase). Keep it off the public
+	// AdminListen is the address of the admin listener: /livez, /readyz, /metrics and the admin
+	// API under /admin/v1/ (conversations: list, show, export, erase). Keep it off the public
 	// network. Default: 127.0.0.1:9090.
 	AdminListen string `yaml:"admin_listen" env:"BRIDGE_ADMIN_LISTEN"`
 	// AdminToken is the bearer token of the admin API; without it the API answers 403 (the
 	// probes still answer). Required when AdminListen is not a loopback address. Env only:
 	// BRIDGE_ADMIN_TOKEN.
 	AdminToken string `yaml:"-" env:"BRIDGE_ADMIN_TOKEN"`
+	// ReadyCache is how long GET /readyz reuses its checks of the outside services the channels
+	// need (contact centers, bot token sources), so that a probe storm reaches them at most once
+	// in that time. The store's write check is not cached. Default: 10s.
+	ReadyCache time.Duration `yaml:"ready_cache"`
 
 	// AllowUnauthenticatedPublic lets the bridge listen on an address other than loopback while
 	// a channel leaves routes open without credentials (anonymous bot mode: bot.endpoint without
@@ -154,7 +158,7 @@ func Defaults() Config { return DefaultsOf(Channels) }
 func DefaultsOf(regs []module.Registration) Config {
 	c := Config{
 		Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9090", LogLevel: "info", ShutdownTimeout: 20 * time.Second,
-		ReadTimeout: 30 * time.Second, Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
+		ReadTimeout: 30 * time.Second, ReadyCache: 10 * time.Second, Store: "sqlite", DataDir: "bridge-data", Retention: 24 * time.Hour,
 		Bot:  BotAccount{ID: "bot", Timeout: 15 * time.Second},
 		regs: regs, sections: map[string]any{},
 	}
@@ -332,8 +336,8 @@ func (c *Config) validateCore() []error {
 		errs = append(errs, errors.New("inactivity: durations must be positive and remind_after must come before close_after"))
 	}
 	errs = append(errs, c.validateAdmin()...)
-	if c.Bot.Timeout <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 || c.ReadTimeout <= 0 {
-		errs = append(errs, errors.New("bot.timeout, retention, shutdown_timeout and read_timeout must be positive"))
+	if c.Bot.Timeout <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 || c.ReadTimeout <= 0 || c.ReadyCache <= 0 {
+		errs = append(errs, errors.New("bot.timeout, retention, shutdown_timeout, read_timeout and ready_cache must be positive"))
 	}
 	return errs
 }

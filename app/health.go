@@ -14,11 +14,6 @@ import (
 // healthTimeout bounds a health or readiness check.
 const healthTimeout = 2 * time.Second
 
-// pinger is a store that can tell whether its server answers (the redis store).
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // healthz answers GET /healthz: {"status":"ok","streams":N} (N: the open websocket streams)
 // when every channel that can tell is ready, else 503 naming the first that is not.
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
@@ -33,23 +28,38 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 	writeHealth(w, http.StatusOK, body)
 }
 
-// readyz answers GET /readyz, for load balancers: 200 {"status":"ready"} when the store answers
-// (a shared Redis) and every channel that can tell is ready; else 503 with Retry-After naming
-// what is not ("store", or the channel). An instance that is not ready still keeps what it has
-// accepted: it is in the store.
+// readyz answers GET /readyz, for load balancers and Kubernetes: 200 {"status":"ready",
+// "checks":{…}} when the store takes a write, every channel that can tell is ready, and every
+// outside service a channel needs (a contact center's API, a bot's token source) answers within
+// a short timeout (those checks cached for Config.ReadyCache); else 503 with Retry-After,
+// "unavailable" naming the first check that failed ("store", "dynamics", "bot_token", or a
+// channel) and "checks" saying why for each. An instance that is not ready still keeps what it
+// has accepted: it is in the store.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
-	body := map[string]any{"status": "ready", "store": a.cfg.Store}
-	if p, ok := a.Store.(pinger); ok {
-		if err := p.Ping(ctx); err != nil {
-			a.log.Warn().Err(err).Msg("not ready: the store does not answer")
-			body["status"], body["unavailable"] = "unavailable", "store"
+	checks := map[string]string{}
+	body := map[string]any{"status": "ready", "store": a.cfg.Store, "checks": checks}
+	fail := func(name, why string) {
+		checks[name] = why
+		if body["status"] == "ready" {
+			body["status"], body["unavailable"] = "unavailable", name
 		}
 	}
-	if body["status"] == "ready" {
-		if name := a.unreadyChannel(ctx); name != "" {
-			body["status"], body["unavailable"] = "unavailable", name
+	if err := a.storeWritable(ctx); err != nil {
+		a.log.Warn().Err(err).Msg("not ready: the store does not take writes")
+		fail("store", "does not take writes")
+	} else {
+		checks["store"] = "ok"
+	}
+	if name := a.unreadyChannel(ctx); name != "" {
+		fail(name, "not ready")
+	}
+	for _, d := range a.dependencies(ctx) {
+		if d.why != "" {
+			fail(d.name, d.why)
+		} else {
+			checks[d.name] = "ok"
 		}
 	}
 	if body["status"] != "ready" {

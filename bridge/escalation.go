@@ -8,6 +8,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/activity/handoff"
+	"github.com/bfbridge/bfbridge/internal/metrics"
 )
 
 // An Escalator is a channel that takes conversations for human agents: a contact center.
@@ -198,6 +199,7 @@ func (h *Hub) escalated(ctx context.Context, convID string, agent Leg, next Stat
 		_, _, err := h.appendFor(ctx, c, RoleSystem, eoc, "\x00end-after-escalation", agent)
 		return err
 	}
+	h.cfg.Metrics.Escalation(agent.Channel, metrics.EscalationPlaced)
 	h.log.Info().Str("conv_id", convID).Str("channel", agent.Channel).Str("state", string(c.State)).Msg("escalated")
 	return nil
 }
@@ -205,9 +207,13 @@ func (h *Hub) escalated(ctx context.Context, convID string, agent Leg, next Stat
 // escalationFailed gives the conversation back to the bot and tells it.
 func (h *Hub) escalationFailed(ctx context.Context, convID string, cause error) error {
 	h.log.Warn().Err(cause).Str("conv_id", convID).Msg("escalation failed; the bot keeps the conversation")
+	target := h.cfg.EscalationChannel
 	c, err := UpdateConversation(ctx, h.store, convID, func(c *Conversation) error {
 		if c.State != StateEscalating && c.State != StateBot {
 			return ErrNoChange
+		}
+		if c.Agent != nil {
+			target = c.Agent.Channel
 		}
 		c.Agent, c.State = nil, StateBot
 		return nil
@@ -215,6 +221,7 @@ func (h *Hub) escalationFailed(ctx context.Context, convID string, cause error) 
 	if err != nil {
 		return errors.Join(cause, err)
 	}
+	h.cfg.Metrics.Escalation(target, metrics.EscalationFailed)
 	h.clearEscalationTimer(ctx, convID)
 	if c.State == StateBot {
 		h.tellBot(ctx, c, handoff.StateFailed, "no human agent could take the conversation")
@@ -256,6 +263,7 @@ func (h *Hub) Accept(ctx context.Context, convID string, agent Leg) error {
 		return nil
 	})
 	if err == nil {
+		h.cfg.Metrics.Escalation(agent.Channel, metrics.EscalationAccepted)
 		h.tellBot(ctx, c, handoff.StateAccepted, "")
 	}
 	return err
@@ -332,6 +340,9 @@ func (h *Hub) end(ctx context.Context, convID string, by Role, end handoff.End, 
 		return err // already ended: whoever ended it told the legs
 	}
 	h.log.Info().Str("conv_id", c.ID).Str("by", string(by)).Str("reason", end.Reason).Msg("conversation ended")
+	if c.Agent != nil && prev != StateBot {
+		h.cfg.Metrics.Escalation(c.Agent.Channel, metrics.EscalationEnded)
+	}
 	if done != nil && done.Type == activity.TypeEndOfConversation {
 		return nil
 	}

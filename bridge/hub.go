@@ -13,6 +13,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/activity/handoff"
+	"github.com/bfbridge/bfbridge/internal/metrics"
 )
 
 // HubConfig configures a Hub.
@@ -43,6 +44,8 @@ type HubConfig struct {
 	// PendingScan is how often, with a Leaser store, Run looks for legs with pending records
 	// that no process delivers (their owner died). Default: DefaultPendingScan.
 	PendingScan time.Duration
+	// Metrics records appends, deliveries and escalations. Nil: none.
+	Metrics *metrics.Metrics
 }
 
 func (c *HubConfig) defaults() {
@@ -204,6 +207,9 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity, key s
 	if err != nil {
 		return "", fmt.Errorf("append to %s: %w", c.ID, err)
 	}
+	if !dup {
+		h.cfg.Metrics.Appended(from.Channel, string(role))
+	}
 	if e := h.log.Debug(); e != nil {
 		e.Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Str("from", string(role)).
 			Str("type", a.Type).Bool("dup", dup).Msg("received")
@@ -307,13 +313,20 @@ func (h *Hub) appendFor(ctx context.Context, c *Conversation, from Role, a *acti
 			to = append(to, l.Key())
 		}
 	}
-	seq, _, err = h.store.Append(ctx, c.ID, Entry{From: from, Activity: a, Key: key, To: to})
+	seq, dup, err := h.store.Append(ctx, c.ID, Entry{From: from, Activity: a, Key: key, To: to})
 	if err != nil {
 		return 0, nil, fmt.Errorf("append to %s: %w", c.ID, err)
+	}
+	if !dup {
+		h.cfg.Metrics.Appended(ownChannel, string(from))
 	}
 	waits, _ = h.out.deliver(c.ID, seq, to, false)
 	return seq, waits, nil
 }
+
+// ownChannel is the channel label of what the bridge itself appends (ends, reminders,
+// handoff.status).
+const ownChannel = "bridge"
 
 // inLog reports whether id names an activity already in the conversation's log.
 func (h *Hub) inLog(ctx context.Context, convID, id string) bool {

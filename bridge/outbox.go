@@ -11,6 +11,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
+	"github.com/bfbridge/bfbridge/internal/metrics"
 )
 
 // LogReader is implemented by channels whose legs read the conversation log themselves (Direct
@@ -432,7 +433,10 @@ func (o *outbox) send(run *leased, k lineKey, c *Conversation, r Record, at resu
 		}
 	}
 	for ; ; attempt++ {
+		sent := time.Now()
 		err := o.attempt(ctx, c, leg, r.Activity)
+		result := deliveryOutcome(ctx, err, started, o.h.cfg.RetryFor)
+		o.h.cfg.Metrics.Delivered(leg.Channel, result, time.Since(sent))
 		if attempt == 1 {
 			o.report(k, r.Seq, err)
 		}
@@ -446,7 +450,7 @@ func (o *outbox) send(run *leased, k lineKey, c *Conversation, r Record, at resu
 			return nil, false
 		}
 		de := err.(*DeliveryError)
-		if !de.Retryable || de.Timeout || time.Since(started) >= o.h.cfg.RetryFor {
+		if result == metrics.DeliveryDead {
 			o.bury(ctx, k, r, de, attempt)
 			o.setFailing(k, nil)
 			break
@@ -484,6 +488,23 @@ func (o *outbox) attempt(ctx context.Context, c *Conversation, to Leg, a *activi
 		return asDeliveryError(to, err)
 	}
 	return nil
+}
+
+// deliveryOutcome is the outcome an attempt's error leads send to (the metrics' label):
+// delivered, retried, or dead (given up on: send then buries it). An attempt cut short by
+// shutdown is counted as retried: it is made again at the next start.
+func deliveryOutcome(ctx context.Context, err error, started time.Time, retryFor time.Duration) string {
+	if err == nil {
+		return metrics.DeliveryOK
+	}
+	de, ok := err.(*DeliveryError)
+	if ctx.Err() != nil || !ok {
+		return metrics.DeliveryRetried
+	}
+	if !de.Retryable || de.Timeout || time.Since(started) >= retryFor {
+		return metrics.DeliveryDead
+	}
+	return metrics.DeliveryRetried
 }
 
 // bury records a delivery that failed for good as a dead letter of the conversation.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/metrics"
 )
 
 // Name is the channel's registered name, the Channel of its legs.
@@ -96,12 +97,12 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 		log: log.With().Str("channel", Name).Logger(),
 		key: newSigningKey(priv),
 		botClient: &http.Client{
-			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			Transport: cfg.Metrics.Transport(metrics.PeerBot, http.DefaultTransport.(*http.Transport).Clone()),
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse // a redirect is an answer, not a place to resend the token
 			},
 		},
-		metaClient:  &http.Client{Timeout: metadataTimeout},
+		metaClient:  &http.Client{Transport: cfg.Metrics.Transport(metrics.PeerBotAuth, nil), Timeout: metadataTimeout},
 		ctx:         ctx,
 		cancel:      cancel,
 		attachments: newAttachmentStore(),

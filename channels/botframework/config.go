@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bfbridge/bfbridge/internal/connector"
+	"github.com/bfbridge/bfbridge/internal/metrics"
 )
 
 // Paths the channel serves besides the Connector API. They are relative to Config.PublicURL.
@@ -115,6 +116,9 @@ type Config struct {
 	Blobs Blobs `yaml:"-"`
 	// DeliveryTimeout bounds one POST to the bot. Default 15s, Azure Bot Service's limit.
 	DeliveryTimeout time.Duration `yaml:"-"`
+	// Metrics counts the calls to the bot (peer "bot") and for its tokens' keys (peer
+	// "bot_auth"). Nil: none.
+	Metrics *metrics.Metrics `yaml:"-"`
 }
 
 // withDefaults returns c with its defaults filled in.

@@ -72,6 +72,7 @@ func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 	cfg := s.Config
 	cfg.PublicURL = env.PublicURL
 	cfg.DeliveryTimeout = env.BotTimeout
+	cfg.Metrics = env.Metrics
 	kept := ""
 	if env.DataDir != "" {
 		kept = filepath.Join(env.DataDir, "botframework-signing-key.pem")
@@ -113,4 +114,15 @@ func (r running) Describe() module.Banner {
 	return module.Banner{Endpoints: []module.Line{{
 		Label: "Bot", Value: fmt.Sprintf("%s  (its replies come to %s/v3/conversations)", r.cfg.BotEndpoint, r.publicURL),
 	}}}
+}
+
+var _ module.Dependent = running{}
+
+// Dependencies implements module.Dependent: the OpenID metadata the bot's tokens are checked
+// against, when it is not the bridge's own (Entra ID in production).
+func (r running) Dependencies() []module.Dependency {
+	if r.cfg.ownMetadata() {
+		return nil
+	}
+	return []module.Dependency{{Name: "bot_openid", URL: r.cfg.OpenIDMetadataURL}}
 }

@@ -386,3 +386,15 @@ func joinArray(raw json.RawMessage) (string, bool) {
 	}
 	return strings.Join(parts, ", "), true
 }
+
+// Sessions is the number of agents' desk websockets open now (the bridge's open sessions
+// gauge).
+func (d *Desk) Sessions() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, s := range d.socks {
+		n += len(s)
+	}
+	return n
+}

@@ -60,6 +60,7 @@ func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 	cfg := s.Config
 	cfg.PublicURL = env.PublicURL
 	cfg.PassHandoffSignals = env.EscalationTarget == module.NoEscalation
+	cfg.Metrics = env.Metrics
 	r := running{publicURL: env.PublicURL}
 	switch {
 	case cfg.Secret != "":

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/metrics"
 )
 
 // ChannelName is the name the server registers with the Hub, and the channelId it stamps.
@@ -65,6 +66,8 @@ type Config struct {
 	// Line client) can act on them. Default: false — the bridge handles them and they are for
 	// the contact center, not the customer.
 	PassHandoffSignals bool `yaml:"-"`
+	// Metrics counts the websocket streams' close reasons. Nil: none.
+	Metrics *metrics.Metrics `yaml:"-"`
 }
 
 // Validate checks the configuration.

@@ -278,6 +278,7 @@ func (st *stream) run() {
 			st.mu.Unlock()
 			_ = conn.Close()
 			st.s.streams.remove(st)
+			st.s.cfg.Metrics.WebsocketClosed(ChannelName, reason.String())
 			st.s.log.Debug().Str("conv_id", st.id).Str("peer", st.peer).Str("close_reason", reason.String()).Msg("stream closed")
 			return
 		}

@@ -5,6 +5,9 @@ import (
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/metrics"
+	"net/http"
+	"time"
 )
 
 // Module registers the Dynamics 365 Messaging API channel with the bridge (app.Channels): the
@@ -29,7 +32,10 @@ var (
 )
 
 func newModule(c *Config, env module.Env) (bridge.Channel, error) {
-	ch, err := New(*c, env.Hub, env.Log)
+	cfg := *c
+	// New's default client (20 s per call), with its calls counted.
+	cfg.HTTPClient = &http.Client{Transport: env.Metrics.Transport(metrics.PeerDynamics, nil), Timeout: 20 * time.Second}
+	ch, err := New(cfg, env.Hub, env.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -44,4 +50,16 @@ func (r running) Describe() module.Banner {
 	return module.Banner{Endpoints: []module.Line{{
 		Label: "Dynamics webhook", Value: r.publicURL + WebhookPrefix + "  (the channel's msdyn_webhookurl)",
 	}}}
+}
+
+var _ module.Dependent = running{}
+
+// Dependencies implements module.Dependent: the Messaging API and, with credentials, its token
+// endpoint.
+func (r running) Dependencies() []module.Dependency {
+	deps := []module.Dependency{{Name: "dynamics", URL: r.cfg.BaseURL}}
+	if r.cfg.TokenURL != "" {
+		deps = append(deps, module.Dependency{Name: "dynamics_token", URL: r.cfg.TokenURL})
+	}
+	return deps
 }

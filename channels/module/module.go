@@ -26,6 +26,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/metrics"
 )
 
 // Role is the part a channel plays in conversations.
@@ -131,6 +132,10 @@ type Env struct {
 	// channel whose decisions must be made by one process at a time (the sandbox desk's
 	// routing). Nil otherwise.
 	Leases bridge.Leaser
+	// Metrics is the bridge's metrics: a channel counts its outbound HTTP calls through
+	// Metrics.Transport (one fixed peer name per client) and its websocket teardowns. Nil
+	// (tests): none; its methods accept a nil receiver.
+	Metrics *metrics.Metrics
 }
 
 // Channel returns the channel built under name before this one, or nil.
@@ -248,6 +253,22 @@ type Closer interface {
 // Readier is a channel that can say whether it can take traffic (GET /healthz).
 type Readier interface {
 	Ready(ctx context.Context) error
+}
+
+// Dependent is a channel that cannot take traffic unless outside services answer: a contact
+// center's API, the token endpoint of a bot's credentials. GET /readyz checks that each is
+// reachable (an HTTP answer below 500 within a short timeout), caching the result.
+type Dependent interface {
+	Dependencies() []Dependency
+}
+
+// Dependency is an outside service a channel needs.
+type Dependency struct {
+	// Name names the check in /readyz's answer: fixed per channel ("dynamics",
+	// "omnichannel_token"), never a URL, which may carry a secret in its query.
+	Name string
+	// URL is where the check sends a GET: any answer below 500 means the service is reachable.
+	URL string
 }
 
 // Describer is a channel with something to say in the start-up banner.

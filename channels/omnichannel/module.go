@@ -9,6 +9,8 @@ import (
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/metrics"
+	"time"
 )
 
 // Section is the omnichannel: section of the bridge's configuration, which makes the bridge a
@@ -47,6 +49,7 @@ var Module = module.Register(module.Spec[Section]{
 type running struct {
 	*Channel
 	publicURL string
+	client    *http.Client // made here, counted as peer "omnichannel": closed here
 }
 
 var (
@@ -64,22 +67,40 @@ func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 		}
 		cfg.CertificateKeyPEM = string(pem)
 	}
+	// New's default client (30 s per call), with its calls counted.
+	cfg.HTTPClient = &http.Client{Transport: env.Metrics.Transport(metrics.PeerOmnichannel, http.DefaultTransport.(*http.Transport).Clone()),
+		Timeout: 30 * time.Second}
 	ch, err := New(cfg, env.Hub, env.Log)
 	if err != nil {
 		return nil, err
 	}
-	return running{Channel: ch, publicURL: env.PublicURL}, nil
+	return running{Channel: ch, publicURL: env.PublicURL, client: cfg.HTTPClient}, nil
 }
 
 // Routes implements module.Router.
 func (r running) Routes(mux *http.ServeMux) { r.Register(mux) }
 
 // Close implements module.Closer.
-func (r running) Close(context.Context) error { return r.Channel.Close() }
+func (r running) Close(context.Context) error {
+	err := r.Channel.Close()
+	r.client.CloseIdleConnections()
+	return err
+}
 
 // Describe implements module.Describer.
 func (r running) Describe() module.Banner {
 	return module.Banner{Endpoints: []module.Line{{
 		Label: "Omnichannel", Value: fmt.Sprintf("messaging endpoint %s%s (the bot application user's Azure Bot)", r.publicURL, MessagesPath),
 	}}}
+}
+
+var _ module.Dependent = running{}
+
+// Dependencies implements module.Dependent: the token endpoint the replies need and the
+// OpenID metadata that Omnichannel's tokens are checked against.
+func (r running) Dependencies() []module.Dependency {
+	return []module.Dependency{
+		{Name: "omnichannel_token", URL: r.cfg.TokenURL},
+		{Name: "omnichannel_openid", URL: r.cfg.OpenIDMetadataURL},
+	}
 }

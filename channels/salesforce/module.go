@@ -5,6 +5,8 @@ import (
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/metrics"
+	"net/http"
 )
 
 // Module registers the Salesforce MIAW channel with the bridge (app.Channels):
@@ -13,7 +15,10 @@ var Module = module.Register(module.Spec[Config]{
 	Name: Name, Section: "salesforce", Role: module.ContactCenter,
 	Enabled: func(c *Config) bool { return c.Enabled },
 	New: func(c *Config, env module.Env) (bridge.Channel, error) {
-		return New(*c, env.Hub, env.PublicURL, env.Log)
+		cfg := *c
+		// The default client (no overall timeout: the SSE stream lasts), with its calls counted.
+		cfg.HTTPClient = &http.Client{Transport: env.Metrics.Transport(metrics.PeerSalesforce, nil)}
+		return New(cfg, env.Hub, env.PublicURL, env.Log)
 	},
 })
 
@@ -35,4 +40,11 @@ func (ch *Channel) Describe() module.Banner {
 	return module.Banner{Endpoints: []module.Line{
 		{Label: "Salesforce MIAW", Value: ch.cfg.apiBase() + " (" + ch.cfg.ESDeveloperName + "; " + verified + ")"},
 	}}
+}
+
+var _ module.Dependent = (*Channel)(nil)
+
+// Dependencies implements module.Dependent: the MIAW API's origin (SCRT URL).
+func (ch *Channel) Dependencies() []module.Dependency {
+	return []module.Dependency{{Name: "salesforce", URL: ch.cfg.SCRTURL}}
 }

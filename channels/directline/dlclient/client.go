@@ -82,7 +82,11 @@ func newDialer(hc *http.Client) *websocket.Dialer {
 		WriteBufferPool:  &sync.Pool{},
 		NetDialContext:   (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
-	if t, ok := hc.Transport.(*http.Transport); ok {
+	rt := hc.Transport
+	if u, ok := rt.(interface{ Unwrap() http.RoundTripper }); ok {
+		rt = u.Unwrap() // a counting transport (internal/metrics) over the real one
+	}
+	if t, ok := rt.(*http.Transport); ok {
 		d.Proxy = t.Proxy
 		if t.TLSClientConfig != nil {
 			d.TLSClientConfig = t.TLSClientConfig.Clone()
@@ -366,4 +370,12 @@ func deliveryError(to bridge.Leg, err error, posting bool) *bridge.DeliveryError
 		de.Retryable = !posting
 	}
 	return de
+}
+
+// Sessions is the number of upstream Direct Line conversations the client holds now (the
+// bridge's open sessions gauge).
+func (c *Client) Sessions() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sessions)
 }

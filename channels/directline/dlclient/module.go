@@ -5,6 +5,9 @@ import (
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/metrics"
+	"net/http"
+	"time"
 )
 
 // HostedBotName is the Hub's name for the client when it reaches the bridge's bot.
@@ -65,6 +68,10 @@ func (r running) Run(ctx context.Context) error {
 func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 	cfg := s.Config
 	cfg.Name = HostedBotName
+	// The default client (a minute per call), with its calls counted; newDialer finds the
+	// transport beneath the counting one.
+	cfg.HTTPClient = &http.Client{Transport: env.Metrics.Transport(metrics.PeerDirectLine, http.DefaultTransport.(*http.Transport).Clone()),
+		Timeout: time.Minute}
 	c, err := New(cfg, env.Hub, env.Log)
 	if err != nil {
 		return nil, err
@@ -73,9 +80,24 @@ func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 }
 
 // Close implements module.Closer.
-func (r running) Close(context.Context) error { return r.Client.Close() }
+func (r running) Close(context.Context) error {
+	err := r.Client.Close()
+	r.cfg.HTTPClient.CloseIdleConnections() // made by newModule, not owned by the Client
+	return err
+}
 
 // Describe implements module.Describer.
 func (r running) Describe() module.Banner {
 	return module.Banner{Endpoints: []module.Line{{Label: "Bot", Value: "a hosted bot through Direct Line (bot.directline)"}}}
+}
+
+var _ module.Dependent = running{}
+
+// Dependencies implements module.Dependent: the hosted bot's token endpoint when the bot is
+// reached with one (Copilot Studio), else its Direct Line service.
+func (r running) Dependencies() []module.Dependency {
+	if r.cfg.TokenEndpoint != "" {
+		return []module.Dependency{{Name: "bot_token", URL: r.cfg.TokenEndpoint}}
+	}
+	return []module.Dependency{{Name: "bot_directline", URL: r.cfg.Domain}}
 }
