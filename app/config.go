@@ -5,10 +5,8 @@
 package app
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -16,8 +14,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/bfbridge/bfbridge/channels/module"
 	"github.com/bfbridge/bfbridge/internal/envtag"
@@ -206,15 +202,20 @@ func (c *Config) document() *document {
 	return root
 }
 
-// LoadFile reads a YAML file over c. Unknown keys are errors; every error names the file and line.
+// LoadFile reads a YAML file over c. Unknown keys are errors; every error names the file and
+// line, in the reader's words (configfile.go).
 func (c *Config) LoadFile(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c.document().value()); err != nil && !errors.Is(err, io.EOF) {
+	d := c.document()
+	n, err := parseFile(path, b, d)
+	if err != nil || n == nil {
+		return err
+	}
+	if err := n.Decode(d.value()); err != nil {
+		// parseFile has checked every key and value; what is left is yaml's own wording
 		msg := unknownField.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "$1")
 		return fmt.Errorf("config %s: %s", path, msg)
 	}
