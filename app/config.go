@@ -300,6 +300,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	} else {
 		errs = append(errs, c.validateExposure(p)...)
+		errs = append(errs, c.validateRequires(p)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -353,6 +354,32 @@ func (c *Config) validateExposure(p plan) []error {
 				"listen on 127.0.0.1 behind a proxy, configure credentials, or accept the risk with "+
 				"--allow-unauthenticated-public (allow_unauthenticated_public: true, BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC=true)",
 				c.Listen, risk))
+		}
+	}
+	return errs
+}
+
+// validateRequires refuses a configuration that turns off a channel an enabled one is built on
+// (the sandbox desk on the Direct Line server).
+func (c *Config) validateRequires(p plan) []error {
+	on := map[string]bool{}
+	for _, r := range p.channels {
+		on[r.Name] = true
+	}
+	var errs []error
+	for _, r := range p.channels {
+		for _, need := range r.Requires {
+			if on[need] {
+				continue
+			}
+			section := need
+			for _, o := range c.regs {
+				if o.Name == need {
+					section = o.Section
+				}
+			}
+			errs = append(errs, fmt.Errorf("%s: the %s channel needs the %s channel, which is off in the %s: section; turn %s on again, or turn %s off",
+				r.Section, r.Name, need, section, section, r.Section))
 		}
 	}
 	return errs
