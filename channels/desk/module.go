@@ -53,7 +53,7 @@ var Module = module.Register(module.Spec[Section]{
 	Enabled: func(s *Section) bool { return !s.Disabled },
 	// customers reach the desk's chat page through the Direct Line server's tokens
 	Requires: []string{directline.ChannelName},
-	New:     newDesk,
+	New:      newDesk,
 	Unauthenticated: func(*Section) string {
 		return "the sandbox contact center (sandbox.disabled: false): its desk and supervisor API (/sandbox/...) have no real sign-in, list every conversation and let anyone answer customers as an agent"
 	},
