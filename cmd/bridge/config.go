@@ -35,6 +35,10 @@ func runConfig(args []string, getenv func(string) string, stdout, stderr io.Writ
 		_, err = stdout.Write(b)
 		return err
 	case "check":
+		if len(args) == 2 && isHelp(args[1]) {
+			fmt.Fprintln(stdout, configUsage)
+			return flag.ErrHelp
+		}
 		if len(args) != 2 {
 			return usageError{"config check: one FILE, please\n" + configUsage}
 		}

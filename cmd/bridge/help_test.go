@@ -48,6 +48,9 @@ func TestEachCommandHasHelp(t *testing.T) {
 			})
 		}
 	}
+	code, out, _ := runCode("config", "check", "--help")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "bridge config check FILE")
 	code, _, errOut := runCode("admin", "list", "--help")
 	require.Equal(t, 0, code)
 	require.Contains(t, errOut, "-since")

@@ -8,6 +8,9 @@
 //	bridge load [flags]                       (see load.go)
 //	bridge config defaults | check FILE       (see config.go)
 //	bridge admin list|show|export|erase …     (see admin.go)
+//	bridge help [COMMAND]                     (bridge --help, -h; COMMAND --help)
+//
+// A command line the bridge does not understand exits with status 2, a failure with 1.
 //
 // Every flag is also an environment variable (BRIDGE_…); the rest of the settings are in the
 // YAML file named by --config. Flags win over the environment, which wins over the file.
