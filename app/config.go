@@ -5,10 +5,8 @@
 package app
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -16,8 +14,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/bfbridge/bfbridge/channels/module"
 	"github.com/bfbridge/bfbridge/internal/envtag"
@@ -210,15 +206,20 @@ func (c *Config) document() *document {
 	return root
 }
 
-// LoadFile reads a YAML file over c. Unknown keys are errors; every error names the file and line.
+// LoadFile reads a YAML file over c. Unknown keys are errors; every error names the file and
+// line, in the reader's words (configfile.go).
 func (c *Config) LoadFile(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c.document().value()); err != nil && !errors.Is(err, io.EOF) {
+	d := c.document()
+	n, err := parseFile(path, b, d)
+	if err != nil || n == nil {
+		return err
+	}
+	if err := n.Decode(d.value()); err != nil {
+		// parseFile has checked every key and value; what is left is yaml's own wording
 		msg := unknownField.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "$1")
 		return fmt.Errorf("config %s: %s", path, msg)
 	}
@@ -303,6 +304,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	} else {
 		errs = append(errs, c.validateExposure(p)...)
+		errs = append(errs, c.validateRequires(p)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -356,6 +358,32 @@ func (c *Config) validateExposure(p plan) []error {
 				"listen on 127.0.0.1 behind a proxy, configure credentials, or accept the risk with "+
 				"--allow-unauthenticated-public (allow_unauthenticated_public: true, BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC=true)",
 				c.Listen, risk))
+		}
+	}
+	return errs
+}
+
+// validateRequires refuses a configuration that turns off a channel an enabled one is built on
+// (the sandbox desk on the Direct Line server).
+func (c *Config) validateRequires(p plan) []error {
+	on := map[string]bool{}
+	for _, r := range p.channels {
+		on[r.Name] = true
+	}
+	var errs []error
+	for _, r := range p.channels {
+		for _, need := range r.Requires {
+			if on[need] {
+				continue
+			}
+			section := need
+			for _, o := range c.regs {
+				if o.Name == need {
+					section = o.Section
+				}
+			}
+			errs = append(errs, fmt.Errorf("%s: the %s channel needs the %s channel, which is off in the %s: section; turn %s on again, or turn %s off",
+				r.Section, r.Name, need, section, section, r.Section))
 		}
 	}
 	return errs

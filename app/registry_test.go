@@ -194,7 +194,7 @@ func TestAFailingRunnerStopsTheBridge(t *testing.T) {
 func TestSectionErrors(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"Validate runs at start-up", "example:\n  limit: -1\n", "example.limit -1 must not be negative"},
-		{"unknown key in the section", "example:\n  enabled: true\n  greting: hi\n", "line 3: field greting not found"},
+		{"unknown key in the section", "example:\n  enabled: true\n  greting: hi\n", `line 3: unknown key "greting" in example: (did you mean "greeting"?)`},
 		{"wrong type in the section", "example:\n  limit: many\n", "line 2"},
 		{"unknown target", "escalation:\n  target: zendesk\n", `escalation.target "zendesk" is not one of: none, desk, dynamics, salesforce, example`},
 		{"target off", "escalation:\n  target: example\n", `escalation.target "example": that contact center is off in the example: section`},

@@ -129,6 +129,7 @@ func TestSuiteCatchesEscalationWithoutContext(t *testing.T) {
 		"esc-omnichannel-routing":       {"ESC:Routing.Vars@omnichannel"}, // the fallback queue, not Nurse
 		"esc-botframework-eventfactory": {"ESC:Routing.Vars@botframework"},
 		"esc-botframework-agent":        {"ESC:AgentNote@botframework", "ESC:Routing.Vars@botframework"}, // status and end still work
+		"esc-botframework-flat-note":    {"ESC:AgentNote@botframework", "ESC:Routing.Vars@botframework"},
 		"esc-botframework-customer":     {"ESC:Customer@botframework", "ESC:Links.CaseNumber@botframework"},
 		"esc-copilot-sample":            {"ESC:AgentNote@copilot", "ESC:Reason.LastTopic@copilot", "ESC:Routing.Vars@copilot"},
 		"esc-copilot-docs":              {"ESC:AgentNote@copilot", "ESC:Reason.LastTopic@copilot"},

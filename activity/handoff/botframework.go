@@ -21,7 +21,10 @@ const (
 //   - wrapped, as the BotBuilder-Samples handoff library writes it: an object whose only members
 //     are MessageToAgent (a string: the agent note) and Context (an object: the variables), at
 //     least one present, names case-exact;
-//   - flat, as the protocol's own example {"Skill":"credit cards"}: every member a variable.
+//   - flat, as the protocol's own example {"Skill":"credit cards"}: every member a variable,
+//     except a string MessageToAgent, which is the agent note in every shape (bots write
+//     {"Skill":"cards","MessageToAgent":"VIP"} as often as the wrapped shape), and an object
+//     Context, whose members are variables too (Context's value wins a name both give).
 //
 // The customer is relatesTo.user (EventFactory sets relatesTo to the conversation reference of
 // the customer's activity), else the recipient; the transcript the attachment named
@@ -37,7 +40,7 @@ func parseBotFramework(a *activity.Activity, vars Variables, ns *notes) *Escalat
 	if note, inner, ok := wrappedValue(a.Value); ok {
 		e.AgentNote, e.Context = note, inner
 	} else {
-		e.Context = vars
+		e.AgentNote, e.Context = flatValue(vars, ns)
 	}
 	e.Transcript = readAttachments(a.Attachments, ns)
 	e.lift()
@@ -68,6 +71,43 @@ func wrappedValue(raw json.RawMessage) (string, Variables, bool) {
 		vars = v
 	}
 	return note, vars, true
+}
+
+// flatValue reads the flat shape: the agent note from a string MessageToAgent, the variables
+// from the other members and from the members of an object Context. A MessageToAgent or a
+// Context of another type stays a variable, as the protocol's flat shape makes it.
+func flatValue(vars Variables, ns *notes) (string, Variables) {
+	note, isText := vars[memberMessageToAgent].Str()
+	var inner Variables
+	ctx, hasCtx := vars[memberContext]
+	isObject := false
+	if hasCtx {
+		v, err := ParseVariables(ctx.Raw())
+		inner, isObject = v, err == nil
+	}
+	if !isText && !isObject {
+		return "", vars
+	}
+	out := vars.Clone()
+	if isText {
+		delete(out, memberMessageToAgent)
+	}
+	if isObject {
+		delete(out, memberContext)
+		for name, v := range inner {
+			if _, clash := out[name]; clash {
+				ns.add("value."+name, NoteIgnored, "%s is given beside Context and in it; Context's value is kept", name)
+			}
+			if out == nil {
+				out = Variables{}
+			}
+			out[name] = v
+		}
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return note, out
 }
 
 // EmitBotFramework writes an escalation as a Bot Framework handoff.initiate in the wrapped

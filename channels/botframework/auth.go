@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -152,6 +153,12 @@ func (c *Channel) serveToken(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		return
 	}
+	// A token the Connector API would refuse is not issued: the bot learns at once which scope
+	// to ask for, rather than from a 401 on its first reply.
+	if ok := c.cfg.audiences(); !slices.Contains(ok, req.audience) {
+		fail(http.StatusBadRequest, "invalid_scope", "this bridge issues tokens for its Connector API only: ask for "+strings.Join(ok, "/.default or ")+"/.default")
+		return
+	}
 	now := time.Now()
 	raw, err := sign(jwt.MapClaims{
 		"iss":   c.cfg.Issuer,
@@ -275,15 +282,16 @@ func appIDOf(claims jwt.MapClaims) string {
 func (c *Channel) tokenVerifier() *botauth.Verifier {
 	c.verify.once.Do(func() {
 		opts := botauth.Options{
-			Issuers:     c.cfg.TokenIssuers,
-			Audience:    c.cfg.OAuthScope,
-			Methods:     validMethods,
-			Leeway:      clockLeeway,
-			Client:      c.metaClient,
-			Timeout:     metadataTimeout,
-			FailureMemo: metadataRetry,
-			Name:        "bot token keys",
-			Log:         c.log,
+			Issuers:      c.cfg.TokenIssuers,
+			Audience:     c.cfg.OAuthScope,
+			AltAudiences: c.cfg.audiences()[1:],
+			Methods:      validMethods,
+			Leeway:       clockLeeway,
+			Client:       c.metaClient,
+			Timeout:      metadataTimeout,
+			FailureMemo:  metadataRetry,
+			Name:         "bot token keys",
+			Log:          c.log,
 		}
 		if c.cfg.ownMetadata() {
 			opts.JWKS = c.jwksJSON

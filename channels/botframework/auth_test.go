@@ -61,7 +61,7 @@ func TestConnectorRefusesBadTokens(t *testing.T) {
 		})},
 		{name: "not yet valid", header: "Bearer " + with(func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(10 * time.Minute).Unix() })},
 		{name: "no exp", header: "Bearer " + with(func(c jwt.MapClaims) { delete(c, "exp") })},
-		{name: "wrong audience", header: "Bearer " + with(func(c jwt.MapClaims) { c["aud"] = "https://api.botframework.com" })},
+		{name: "wrong audience", header: "Bearer " + with(func(c jwt.MapClaims) { c["aud"] = "https://graph.microsoft.com" })},
 		{name: "wrong issuer", header: "Bearer " + with(func(c jwt.MapClaims) { c["iss"] = "https://elsewhere.example" })},
 		{name: "other app", header: "Bearer " + with(func(c jwt.MapClaims) { c["appid"], c["azp"] = "other-app", "other-app" })},
 		{name: "no app id", header: "Bearer " + with(func(c jwt.MapClaims) { delete(c, "appid"); delete(c, "azp") })},
@@ -102,12 +102,15 @@ func TestConnectorRefusesBadTokens(t *testing.T) {
 	}
 
 	// The good token passes, also within the 5-minute leeway after expiry.
+	// So does one for Azure Bot Service's Connector audience, which the Agents SDK asks for
+	// (ConnectorAudience), signed by the bridge.
 	lateTok := with(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-2 * time.Minute).Unix() })
-	for _, tok := range []string{r.devToken(), lateTok} {
+	connectorTok := with(func(c jwt.MapClaims) { c["aud"] = ConnectorAudience })
+	for _, tok := range []string{r.devToken(), lateTok, connectorTok} {
 		status, b := r.call(http.MethodPost, "/v3/conversations/c/activities", tok, body)
 		require.Equal(t, http.StatusOK, status, "%s", b)
 	}
-	require.Len(t, r.log("c"), 2)
+	require.Len(t, r.log("c"), 3)
 }
 
 // The dev token endpoint behaves like Entra ID's client-credentials grant.
@@ -132,6 +135,7 @@ func TestDevTokenEndpoint(t *testing.T) {
 		basic  bool
 		status int
 		code   string
+		aud    string // the token's aud, when not https://bridge.local
 	}{
 		{name: "good", body: good.Encode(), status: 200},
 		{name: "basic auth", body: url.Values{"grant_type": {"client_credentials"}, "scope": {"https://bridge.local/.default"}}.Encode(), basic: true, status: 200},
@@ -143,6 +147,9 @@ func TestDevTokenEndpoint(t *testing.T) {
 		{name: "no scope", body: with("scope", "").Encode(), status: 400, code: "invalid_scope"},
 		{name: "two scopes", body: with("scope", "a/.default b/.default").Encode(), status: 400, code: "invalid_scope"},
 		{name: "bare .default", body: with("scope", "/.default").Encode(), status: 400, code: "invalid_scope"},
+		// a token the Connector API would refuse is not issued (RFC 6749 §5.2 invalid_scope)
+		{name: "another resource", body: with("scope", "https://graph.microsoft.com/.default").Encode(), status: 400, code: "invalid_scope"},
+		{name: "the Connector audience", body: with("scope", ConnectorAudience+"/.default").Encode(), status: 200, aud: ConnectorAudience},
 		{name: "oversize", body: good.Encode() + "&pad=" + strings.Repeat("x", maxTokenForm), status: 400, code: "invalid_request"},
 	}
 	for _, tc := range cases {
@@ -173,7 +180,11 @@ func TestDevTokenEndpoint(t *testing.T) {
 			_, err = jwt.ParseWithClaims(tr.AccessToken, claims, func(*jwt.Token) (any, error) { return &r.ch.key.priv.PublicKey, nil })
 			require.NoError(t, err)
 			require.Equal(t, DefaultIssuer, claims["iss"])
-			require.Equal(t, "https://bridge.local", claims["aud"], "the scope without /.default")
+			wantAud := "https://bridge.local"
+			if tc.aud != "" {
+				wantAud = tc.aud
+			}
+			require.Equal(t, wantAud, claims["aud"], "the scope without /.default")
 			require.Equal(t, testAppID, claims["appid"])
 			require.Equal(t, testAppID, claims["azp"])
 		})
@@ -300,7 +311,7 @@ func TestExternalOpenIDMetadata(t *testing.T) {
 
 	status, b := post(signWith(t, claims(nil), idpKey.priv, idpKey.kid))
 	require.Equal(t, http.StatusOK, status, "%s", b)
-	status, b = post(r.devToken())
+	status, b = post(signWith(t, botClaims(), r.ch.key.priv, r.ch.key.kid)) // the bridge's own tokens are not Entra ID's
 	requireError(t, status, b, http.StatusUnauthorized, CodeUnauthorized)
 	status, b = post(signWith(t, claims(func(c jwt.MapClaims) { c["iss"] = DefaultIssuer }), idpKey.priv, idpKey.kid))
 	requireError(t, status, b, http.StatusUnauthorized, CodeUnauthorized)

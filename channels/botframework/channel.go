@@ -138,6 +138,7 @@ func (c *Channel) anonymous() bool { return c.cfg.BotAppID == "" }
 //
 //	GET  /v1/.well-known/openidconfiguration   OpenID metadata of the bridge's signing key
 //	GET  /v1/.well-known/keys                  its JWKS, with endorsements
+//	GET  /botframework.com/discovery/v2.0/keys the same JWKS, where the Agents SDK looks
 //	POST /botframework.com/oauth2/v2.0/token   dev token endpoint (client credentials)
 //	POST|GET /v3/conversations                 CreateConversation (501), GetConversations
 //	GET|POST|PUT|DELETE /v3/conversations/…    the per-conversation Connector routes
@@ -148,6 +149,7 @@ func (c *Channel) anonymous() bool { return c.cfg.BotAppID == "" }
 func (c *Channel) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+OpenIDMetadataPath, c.serveMetadata)
 	mux.HandleFunc("GET "+KeysPath, c.serveKeys)
+	mux.HandleFunc("GET "+LoginPath+DiscoveryKeysPath, c.serveKeys)
 	mux.HandleFunc("POST "+LoginPath+TokenPath, c.serveToken)
 	mux.HandleFunc("POST /v3/conversations", c.guard(c.createConversation))
 	mux.HandleFunc("GET /v3/conversations", c.guard(c.getConversations))

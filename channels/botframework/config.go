@@ -24,7 +24,20 @@ const (
 	LoginPath = "/botframework.com"
 	// TokenPath is the OAuth 2.0 client-credentials endpoint under LoginPath.
 	TokenPath = "/oauth2/v2.0/token"
+	// DiscoveryKeysPath is the JWKS under LoginPath, where Entra ID serves a tenant's keys:
+	// the Microsoft 365 Agents SDK fetches <authority>/discovery/v2.0/keys for a token whose
+	// issuer is not Azure Bot Service's (agents-hosting jwt-middleware buildJwksUri;
+	// botframework.md §8). The same keys as KeysPath.
+	DiscoveryKeysPath = "/discovery/v2.0/keys"
 )
+
+// ConnectorAudience is the aud of the tokens Azure Bot Service's Connector takes, and the scope
+// SDKs ask for when the channel's token names no app (the Agents SDK asks for identity.azp,
+// else appid, else this; botframework.md §4.2). With the bridge as identity provider its
+// Connector accepts it beside OAuthScope, and the dev token endpoint issues it.
+const ConnectorAudience = "https://api.botframework.com"
+
+const ()
 
 // DefaultIssuer is the iss of the tokens the bridge signs when Config.Issuer is empty. A bot
 // must be configured with ToBotFromChannelTokenIssuer equal to it.
@@ -154,6 +167,16 @@ func (c Config) withDefaults() Config {
 		c.DeliveryTimeout = 15 * time.Second
 	}
 	return c
+}
+
+// audiences returns the aud values the Connector API accepts on the bot's tokens: OAuthScope,
+// and ConnectorAudience when the bridge is the identity provider (its own key signs them).
+func (c Config) audiences() []string {
+	a := []string{c.OAuthScope}
+	if c.ownMetadata() && c.OAuthScope != ConnectorAudience {
+		a = append(a, ConnectorAudience)
+	}
+	return a
 }
 
 // ownMetadata reports whether the bot's tokens are validated against the bridge's own key.

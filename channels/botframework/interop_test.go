@@ -209,15 +209,15 @@ func TestInteropBotbuilderRefusesBadChannelTokens(t *testing.T) {
 }
 
 // The bridge refuses the real bot's Connector calls when its token is not one the bridge
-// accepts: a token for the wrong audience (the bot asks for another scope), or none at all
-// because the bot's password is wrong. The bot's turn then fails, and nothing is recorded.
+// accepts: none, because the bot asked for a scope the dev token endpoint does not issue
+// (invalid_scope) or because its password is wrong. The bot's turn then fails, and nothing is recorded.
 func TestInteropBridgeRefusesBadBotTokens(t *testing.T) {
 	cases := []struct {
 		name string
 		env  func(map[string]string)
 		log  string
 	}{
-		{"wrong audience", func(e map[string]string) { e["ToChannelFromBotOAuthScope"] = "https://api.botframework.com" }, "the token's audience is wrong"},
+		{"wrong scope", func(e map[string]string) { e["ToChannelFromBotOAuthScope"] = "https://graph.microsoft.com" }, `"oauth_error":"invalid_scope"`},
 		{"wrong password", func(e map[string]string) { e["MicrosoftAppPassword"] = "not-the-password" }, "token request refused"},
 	}
 	for _, tc := range cases {

@@ -51,7 +51,9 @@ func (s *Section) loadScript() (*Script, error) {
 var Module = module.Register(module.Spec[Section]{
 	Name: ChannelName, Section: "sandbox", Role: module.ContactCenter,
 	Enabled: func(s *Section) bool { return !s.Disabled },
-	New:     newDesk,
+	// customers reach the desk's chat page through the Direct Line server's tokens
+	Requires: []string{directline.ChannelName},
+	New:      newDesk,
 	Unauthenticated: func(*Section) string {
 		return "the sandbox contact center (sandbox.disabled: false): its desk and supervisor API (/sandbox/...) have no real sign-in, list every conversation and let anyone answer customers as an agent"
 	},

@@ -21,7 +21,11 @@ import (
 // missing secret is generated, and kept in the data directory when the store is durable, or in
 // the store when it is shared by several instances (Redis), so that they all accept each other's tokens.
 type Section struct {
-	Config `yaml:",inline"`
+	// Disabled turns the Direct Line server off: no /v3/directline routes, and no secret
+	// generated or printed. For a bridge whose customers come through another channel only
+	// (T1: Omnichannel); the sandbox contact center needs the server. Default: false.
+	Disabled bool `yaml:"disabled" env:"BRIDGE_DIRECTLINE_DISABLED"`
+	Config   `yaml:",inline"`
 }
 
 // Validate checks what the file and the environment set; Config.Validate checks the rest
@@ -40,6 +44,7 @@ func (s *Section) Validate() error {
 // Module registers the Direct Line server with the bridge (app.Channels).
 var Module = module.Register(module.Spec[Section]{
 	Name: ChannelName, Section: "directline", Role: module.Customer, New: newModule,
+	Enabled: func(s *Section) bool { return !s.Disabled },
 })
 
 // running is the server as the bridge runs it.

@@ -45,7 +45,7 @@ func TestSectionAndTarget(t *testing.T) {
 		{"no secret", validSection, "BRIDGE_DYNAMICS_CLIENT_SECRET"},
 		{"missing key", "dynamics: {enabled: true}\n", "dynamics.base_url is required when dynamics is enabled"},
 		{"missing scope", "dynamics: {enabled: true}\n", "dynamics.scope is required"},
-		{"not a guid", validSection + "  channel_id_x: 1\n", "field channel_id_x not found"},
+		{"not a guid", validSection + "  channel_id_x: 1\n", `unknown key "channel_id_x" in dynamics: (did you mean "channel_id"?)`},
 		{"bad org", "dynamics: {enabled: true, organization_id: org1}\n", `dynamics.organization_id "org1" is not a GUID`},
 		{"target off", "escalation: {target: dynamics}\n", `escalation.target "dynamics": that contact center is off in the dynamics: section`},
 	} {

@@ -76,6 +76,9 @@ type Spec[C any] struct {
 	Defaults func() C
 	// Enabled says whether the section turns the channel on. Nil: always on.
 	Enabled func(*C) bool
+	// Requires names the channels this one is built on (it finds them with Env.Channel): the
+	// wiring refuses a configuration that enables it while turning one of them off.
+	Requires []string
 	// Fallback marks the bot channel that runs when no other bot channel is enabled.
 	Fallback bool
 	// BotName, for a bot channel, names the bot when bot.name is not set. It runs before the
@@ -156,6 +159,8 @@ type Registration struct {
 	Name, Section string
 	Role          Role
 	Fallback      bool
+	// Requires is the Spec's: the channels this one is built on.
+	Requires []string
 
 	newSection func() any
 	enabled    func(any) bool
@@ -170,7 +175,7 @@ func Register[C any](s Spec[C]) Registration {
 	if s.Name == "" || s.Section == "" || s.New == nil {
 		panic("module: a Spec needs Name, Section and New")
 	}
-	r := Registration{Name: s.Name, Section: s.Section, Role: s.Role, Fallback: s.Fallback}
+	r := Registration{Name: s.Name, Section: s.Section, Role: s.Role, Fallback: s.Fallback, Requires: s.Requires}
 	r.newSection = func() any {
 		c := new(C)
 		if s.Defaults != nil {

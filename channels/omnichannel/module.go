@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
@@ -20,8 +21,10 @@ import (
 // certificate_thumbprint, tenant_id, token_url, scope, openid_metadata_url, issuer,
 // escalation_notice, …; defaults on each field), plus what only the file says.
 type Section struct {
-	// Enabled mounts /api/messages. Default: false.
-	Enabled bool `yaml:"enabled"`
+	// Enabled mounts /api/messages. An app id without it is refused, so that a half-made T1
+	// configuration never runs as a plain Direct Line service. Env BRIDGE_OMNICHANNEL_ENABLED.
+	// Default: false.
+	Enabled bool `yaml:"enabled" env:"BRIDGE_OMNICHANNEL_ENABLED"`
 	Config  `yaml:",inline"`
 	// CertificateKeyFile is the PEM private key of the app's certificate credential, read at
 	// start-up into Config.CertificateKeyPEM (with certificate_thumbprint). Prefer
@@ -29,13 +32,32 @@ type Section struct {
 	CertificateKeyFile string `yaml:"certificate_key_file"`
 }
 
-// Validate checks the section when it is enabled; Config.Validate checks the credentials when
-// the channel is built.
+// Validate checks the section: that the app's identity and one credential are there when it is
+// enabled, naming the setting and its variable, and that it is enabled when they are set.
+// Config.Validate checks the rest when the channel is built.
 func (s *Section) Validate() error {
-	if s.Enabled && s.AppID == "" {
-		return errors.New("omnichannel.app_id (BRIDGE_OMNICHANNEL_APP_ID) is required when omnichannel is enabled")
+	cert := s.CertificateThumbprint != "" || s.CertificateKeyFile != "" || s.CertificateKeyPEM != ""
+	if !s.Enabled {
+		if strings.TrimSpace(s.AppID) != "" || s.AppPassword != "" || cert {
+			return errors.New("omnichannel: an app id or credential is set but the channel is off; " +
+				"set omnichannel.enabled: true (BRIDGE_OMNICHANNEL_ENABLED=true) to run as Omnichannel's bot, or remove them")
+		}
+		return nil
 	}
-	return nil
+	var errs []error
+	if strings.TrimSpace(s.AppID) == "" {
+		errs = append(errs, errors.New("omnichannel.app_id (BRIDGE_OMNICHANNEL_APP_ID) is required when omnichannel is enabled: the Microsoft App ID of the bot application user's Azure Bot"))
+	}
+	switch {
+	case s.AppPassword != "" && cert:
+		errs = append(errs, errors.New("omnichannel: set either the app password (BRIDGE_OMNICHANNEL_APP_PASSWORD) or a certificate (certificate_thumbprint and certificate_key_file), not both"))
+	case s.AppPassword == "" && !cert:
+		errs = append(errs, errors.New("omnichannel: the app password is missing: set BRIDGE_OMNICHANNEL_APP_PASSWORD to the client secret of that app "+
+			"(or use a certificate: certificate_thumbprint and certificate_key_file)"))
+	case cert && (s.CertificateThumbprint == "" || s.CertificateKeyFile == "" && s.CertificateKeyPEM == ""):
+		errs = append(errs, errors.New("omnichannel: a certificate needs both certificate_thumbprint and certificate_key_file"))
+	}
+	return errors.Join(errs...)
 }
 
 // Module registers the Omnichannel channel with the bridge (app.Channels).

@@ -199,6 +199,32 @@ func TestT1BotFrameworkEscalation(t *testing.T) {
 	}
 }
 
+// A botbuilder bot that puts the agent's note beside its routing variables (a flat
+// {Skill, MessageToAgent}, as EventFactory.createHandoffInitiation sends whatever object it is
+// given): Omnichannel's Escalate carries the note as its agent-only text, and the context holds
+// the variables only (MAPPING.md §3: MessageToAgent is the note in every shape).
+func TestT1BotFrameworkFlatNote(t *testing.T) {
+	t.Parallel()
+	for _, upstream := range []string{upstreamBotFramework, upstreamDirectLine} {
+		t.Run(upstream, func(t *testing.T) {
+			t.Parallel()
+			x := startT1(t, upstream, "echo-bot.js")
+			oc := "t1-note-" + upstream
+			x.oc.mustPost(x.oc.contextEvent(oc))
+			x.oc.mustPost(x.oc.message(oc, "hello"))
+			x.waitTexts(oc, "welcome", "echo: hello")
+			x.oc.mustPost(x.oc.message(oc, "handoff note"))
+			x.escalationCrossesDirectLine(t, oc)
+			esc := x.waitCommands(oc, handoff.CommandEscalate, 1)
+			require.Len(t, esc, 1)
+			require.Equal(t, "Card blocked abroad; identity checked", esc[0].Text, "the agent reads the bot's note, not a generated summary")
+			require.Equal(t, map[string]any{"Skill": "cards", "Name": "Customer"}, commandContext(t, esc[0]), "the note is not a context variable")
+			require.Zero(t, x.count(oc, "Card blocked abroad; identity checked"), "the note is for the agent only")
+			require.Empty(t, deliveryMode(esc[0]))
+		})
+	}
+}
+
 // Health Bot style: the context event reaches the bot; "nurse" is one Escalate whose text is
 // for the agent only; "bye" ends the conversation with EndConversation.
 func TestT1HealthBotStyle(t *testing.T) {

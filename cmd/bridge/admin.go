@@ -28,6 +28,18 @@ import (
 	"github.com/bfbridge/bfbridge/app"
 )
 
+// adminUsage is what `bridge admin --help` prints.
+const adminUsage = `usage:
+  bridge admin list [--state S] [--channel C] [--since 2h|RFC3339] [--customer U] [--limit N] [--cursor C]
+  bridge admin show ID
+  bridge admin export ID [-o FILE]
+  bridge admin erase ID | --customer U
+
+Reads and erases conversations through a running bridge's admin API (admin_listen). Every
+subcommand takes --admin-url, --token (env BRIDGE_ADMIN_TOKEN) and --json; "bridge admin list
+--help" lists a subcommand's flags.
+`
+
 // adminTimeout bounds one admin API call.
 const adminTimeout = 60 * time.Second
 
@@ -53,7 +65,7 @@ func adminFlags(name string, getenv func(string) string, stderr io.Writer) (*fla
 func parseAll(fs *flag.FlagSet, args []string) (pos []string, err error) {
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, flagError(err)
 		}
 		if fs.NArg() == 0 {
 			return pos, nil
@@ -67,8 +79,12 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	cmds := map[string]func(context.Context, []string, func(string) string, io.Writer, io.Writer) error{
 		"list": adminList, "show": adminShow, "export": adminExport, "erase": adminErase,
 	}
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, adminUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || cmds[args[0]] == nil {
-		return errors.New("usage: bridge admin list|show|export|erase … (--help on each)")
+		return usageError{strings.TrimSpace(adminUsage)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 
 	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/internal/suggest"
 )
 
 // configUsage is the config command's usage.
@@ -14,14 +15,17 @@ const configUsage = `usage:
   bridge config check FILE    validate FILE (and the BRIDGE_… environment) as start-up would; exit 0 or 1`
 
 // runConfig runs `bridge config defaults|check FILE`.
-func runConfig(args []string, getenv func(string) string, stdout io.Writer) error {
+func runConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("config: missing subcommand\n" + configUsage)
+		return usageError{"config: missing subcommand\n" + configUsage}
 	}
 	switch args[0] {
+	case "-h", "--help", "-help", "help":
+		fmt.Fprintln(stdout, configUsage)
+		return flag.ErrHelp
 	case "defaults":
 		if len(args) != 1 {
-			return fmt.Errorf("config defaults: unexpected arguments %v", args[1:])
+			return usageError{fmt.Sprintf("config defaults: unexpected arguments %v", args[1:])}
 		}
 		cfg := app.Defaults()
 		b, err := cfg.Reference()
@@ -31,8 +35,12 @@ func runConfig(args []string, getenv func(string) string, stdout io.Writer) erro
 		_, err = stdout.Write(b)
 		return err
 	case "check":
+		if len(args) == 2 && isHelp(args[1]) {
+			fmt.Fprintln(stdout, configUsage)
+			return flag.ErrHelp
+		}
 		if len(args) != 2 {
-			return errors.New("config check: one FILE, please\n" + configUsage)
+			return usageError{"config check: one FILE, please\n" + configUsage}
 		}
 		if err := checkConfig(args[1], getenv); err != nil {
 			return err
@@ -40,7 +48,11 @@ func runConfig(args []string, getenv func(string) string, stdout io.Writer) erro
 		fmt.Fprintf(stdout, "ok: %s is a valid configuration (with the BRIDGE_… environment applied)\n", args[1])
 		return nil
 	}
-	return fmt.Errorf("config: unknown subcommand %q\n%s", args[0], configUsage)
+	msg := fmt.Sprintf("config: unknown subcommand %q", args[0])
+	if s := suggest.Closest(args[0], []string{"defaults", "check"}); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return usageError{msg + "\n" + configUsage}
 }
 
 // checkConfig loads file over the defaults, applies the environment and checks the result, as

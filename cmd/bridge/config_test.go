@@ -55,7 +55,7 @@ func TestConfigCheck(t *testing.T) {
 		env        map[string]string
 		want       []string
 	}{
-		{"unknown key", "listen: 127.0.0.1:0\nbott:\n  endpoint: x\nbot:\n  endpiont: y\n", nil, []string{"line 2: field bott not found", "line 5: field endpiont not found"}},
+		{"unknown key", "listen: 127.0.0.1:0\nbott:\n  endpoint: x\nbot:\n  endpiont: y\n", nil, []string{`line 2: unknown key "bott" (did you mean "bot"?)`, `line 5: unknown key "endpiont" in bot: (did you mean "endpoint"?)`}},
 		{"wrong type", "listen: 127.0.0.1:0\ndirectline:\n  keep_alive: soon\n", nil, []string{"line 3", "soon"}},
 		{"invalid values", "listen: 127.0.0.1:0\nlog_level: loud\nbot:\n  app_id: x\n", nil, []string{"log_level", "bot.app_password"}},
 		{"the environment", "listen: 127.0.0.1:0\n", map[string]string{"BRIDGE_STORE": "redis"}, []string{"redis"}},

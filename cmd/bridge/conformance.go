@@ -67,7 +67,7 @@ func runConformance(ctx context.Context, args []string, getenv func(string) stri
 	convert := fs.String("convert", "", "print a scenario replaying this .transcript against the scripted bot")
 	name := fs.String("name", "", "the scenario name for --convert (default: the file name)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("conformance: unexpected arguments %v", fs.Args())

@@ -125,7 +125,7 @@ type report interface {
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newLoadFlags(getenv, stderr)
 	if err := f.fs.Parse(args); err != nil {
-		return err
+		return flagError(err)
 	}
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("load: unexpected arguments %v", f.fs.Args())

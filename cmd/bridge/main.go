@@ -8,6 +8,9 @@
 //	bridge load [flags]                       (see load.go)
 //	bridge config defaults | check FILE       (see config.go)
 //	bridge admin list|show|export|erase …     (see admin.go)
+//	bridge help [COMMAND]                     (bridge --help, -h; COMMAND --help)
+//
+// A command line the bridge does not understand exits with status 2, a failure with 1.
 //
 // Every flag is also an environment variable (BRIDGE_…); the rest of the settings are in the
 // YAML file named by --config. Flags win over the environment, which wins over the file.
@@ -23,40 +26,138 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
 
 	"github.com/bfbridge/bfbridge/app"
+	"github.com/bfbridge/bfbridge/internal/suggest"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "bridge:", err)
-		os.Exit(1)
+	os.Exit(exitCode(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr))
+}
+
+// usage is what `bridge --help` prints: every subcommand, one line each.
+const usage = `bfbridge: a bridge between Bot Framework bots, customers' widgets and contact centers.
+
+usage:
+  bridge serve [flags]          run the bridge, also with no command (with no configuration:
+                                the sandbox on 127.0.0.1:8080)
+  bridge conformance [flags]    rate a Direct Line server against the conformance scenarios
+  bridge load [flags]           load Direct Line servers on this machine and compare them
+  bridge config defaults|check  print every setting with its default, or check a configuration file
+  bridge admin list|show|export|erase
+                                conversations through a running bridge's admin API
+  bridge help [COMMAND]         this text, or COMMAND's
+
+Run "bridge COMMAND --help" for a command's flags.
+`
+
+// commands are the subcommands, by name; serve is the default.
+var commands = map[string]func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error{
+	"serve":       runServe,
+	"conformance": runConformance,
+	"load":        runLoad,
+	"config": func(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+		return runConfig(args, getenv, stdout, stderr)
+	},
+	"admin": runAdmin,
+}
+
+// commandNames lists the subcommands in the order usage gives them.
+var commandNames = []string{"serve", "conformance", "load", "config", "admin", "help"}
+
+// usageError is a command line the bridge does not understand: exit status 2, as the flag
+// package's own errors.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// exitCode prints err, unless it is a request for help (already answered), and returns the
+// process's exit status: 0 for success and help, 2 for a command line not understood, else 1.
+func exitCode(err error, stderr io.Writer) int {
+	var u usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &u):
+		fmt.Fprintln(stderr, "bridge:", err)
+		return 2
 	}
+	fmt.Fprintln(stderr, "bridge:", err)
+	if errors.Is(err, errFlags) {
+		return 2
+	}
+	return 1
+}
+
+// errFlags marks an error of the flag package (an unknown flag, a bad value): it has printed
+// the command's usage already.
+var errFlags = errors.New("flags")
+
+// flagError marks err, from a FlagSet's Parse, as a command line not understood; a request for
+// help stays one.
+func flagError(err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errFlags, err)
 }
 
 // run parses the command line and runs the subcommand until ctx ends or a signal arrives.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "conformance" {
-		return runConformance(ctx, args[1:], getenv, stdout, stderr)
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && !isHelp(args[0]) {
+		return runServe(ctx, args, getenv, stdout, stderr)
 	}
-	if len(args) > 0 && args[0] == "config" {
-		return runConfig(args[1:], getenv, stdout)
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
+		return nil
 	}
-	if len(args) > 0 && args[0] == "admin" {
-		return runAdmin(ctx, args[1:], getenv, stdout, stderr)
+	if args[0] == "help" {
+		return runHelp(ctx, args[1:], getenv, stdout, stderr)
 	}
-	if len(args) > 0 && args[0] == "load" {
-		return runLoad(ctx, args[1:], getenv, stdout, stderr)
+	cmd, ok := commands[args[0]]
+	if !ok {
+		return unknownCommand(args[0])
 	}
-	if len(args) > 0 && args[0] == "serve" {
-		args = args[1:]
+	return cmd(ctx, args[1:], getenv, stdout, stderr)
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
+
+// runHelp is `bridge help [COMMAND]`: the usage, or COMMAND's own (its --help).
+func runHelp(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stdout, usage)
+		return nil
+	case len(args) > 1:
+		return usageError{fmt.Sprintf("help: one command, please (%s)", strings.Join(commandNames, ", "))}
+	case args[0] == "help":
+		fmt.Fprint(stdout, usage)
+		return nil
 	}
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return fmt.Errorf("unknown command %q (commands: serve, conformance, load, config, admin)", args[0])
+	cmd, ok := commands[args[0]]
+	if !ok {
+		return unknownCommand(args[0])
 	}
+	return cmd(ctx, []string{"--help"}, getenv, stdout, stderr)
+}
+
+// unknownCommand is the error for a subcommand that does not exist, with the nearest one.
+func unknownCommand(name string) error {
+	msg := fmt.Sprintf("unknown command %q", name)
+	if s := suggest.Closest(name, commandNames); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return usageError{msg + "; commands: " + strings.Join(commandNames, ", ") + ` ("bridge --help" says what each does)`}
+}
+
+// runServe is `bridge [serve] [flags]`: the bridge itself.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -105,10 +206,26 @@ var flags = []struct{ name, env, usage string }{
 	{"sandbox-bot", "BRIDGE_SANDBOX_BOT_SCRIPT", "the sandbox bot's YAML script (env BRIDGE_SANDBOX_BOT_SCRIPT; default: built in)"},
 }
 
+// serveUsage is what `bridge serve --help` prints before the flags.
+const serveUsage = `usage:
+  bridge [serve] [--config FILE] [flags]
+
+Runs the bridge. With no configuration: the sandbox on 127.0.0.1:8080 (Direct Line server,
+sandbox bot, sandbox contact center, durable store in ./bridge-data). Every setting is in the
+YAML file (bridge config defaults prints them all); every flag is also an environment variable
+(BRIDGE_…). Flags win over the environment, which wins over the file.
+
+flags:
+`
+
 // parseConfig builds the configuration from defaults, the --config file, the environment and flags.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, error) {
-	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
+	fs := flag.NewFlagSet("bridge serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, serveUsage)
+		fs.PrintDefaults()
+	}
 	configFile := fs.String("config", getenv("BRIDGE_CONFIG"), "YAML configuration file (env BRIDGE_CONFIG)")
 	allowPublic := fs.Bool("allow-unauthenticated-public", false, "listen beyond loopback although anonymous bot mode or the sandbox contact center leaves routes open to anyone (env BRIDGE_ALLOW_UNAUTHENTICATED_PUBLIC)")
 	values := make([]*string, len(flags))
@@ -116,13 +233,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		values[i] = fs.String(f.name, "", f.usage)
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return app.Config{}, err
-		}
-		return app.Config{}, fmt.Errorf("flags: %w", err)
+		return app.Config{}, flagError(err)
 	}
 	if fs.NArg() > 0 {
-		return app.Config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return app.Config{}, usageError{fmt.Sprintf("serve: unexpected arguments %v (flags start with -; \"bridge serve --help\" lists them)", fs.Args())}
 	}
 	cfg := app.Defaults()
 	if *configFile != "" {

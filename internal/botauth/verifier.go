@@ -63,6 +63,8 @@ type Options struct {
 	Issuers []string
 	// Audience is the required aud.
 	Audience string
+	// AltAudiences are further aud values accepted instead of Audience.
+	AltAudiences []string
 	// Methods are the accepted signing algorithms. Default: RS256.
 	Methods []string
 	// Leeway is the clock skew allowed on nbf and exp. Default: DefaultLeeway.
@@ -152,7 +154,7 @@ func (v *Verifier) Verify(ctx context.Context, authorization string) (*Token, er
 	claims := jwt.MapClaims{}
 	t, err := jwt.ParseWithClaims(raw, claims, kf.KeyfuncCtx(ctx),
 		jwt.WithValidMethods(v.opts.Methods),
-		jwt.WithAudience(v.opts.Audience),
+		jwt.WithAudience(append([]string{v.opts.Audience}, v.opts.AltAudiences...)...),
 		jwt.WithLeeway(v.opts.Leeway),
 		jwt.WithExpirationRequired(),
 	)

@@ -4,6 +4,8 @@
 // Behaviour:
 //   - message "handoff"  -> EventFactory.createHandoffInitiation (a handoff.initiate event) with
 //                           the bot's own transcript of the conversation (a Transcript attachment)
+//   - message "handoff note" -> the same, its routing variables and the agent's note side by
+//                           side at the top level of the value (flat: {Skill, MessageToAgent})
 //   - any other message  -> "echo: <text>"
 //   - conversationUpdate with a user among membersAdded -> "welcome"
 //   - invoke             -> invokeResponse 200 {"echo": <name>}
@@ -83,6 +85,10 @@ class EchoBot extends ActivityHandler {
                 timestamp: context.activity.timestamp });
             if (text === 'handoff') {
                 const handoff = EventFactory.createHandoffInitiation(context, { skill: 'human', reason: 'asked' }, { activities: log });
+                await context.sendActivity(handoff);
+            } else if (text === 'handoff note') {
+                const handoff = EventFactory.createHandoffInitiation(context,
+                    { Skill: 'cards', MessageToAgent: 'Card blocked abroad; identity checked' }, { activities: log });
                 await context.sendActivity(handoff);
             } else {
                 await context.sendActivity(`echo: ${text}`);
