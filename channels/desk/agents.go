@@ -150,6 +150,8 @@ func (d *Desk) serveAgent(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 	}()
 	d.log.Info().Str("agent", a.ID).Msg("agent signed in")
+	d.deskConnected(r.Context(), a.ID)
+	defer d.deskClosed(a.ID)
 	state := d.stateFor(r.Context(), a.ID)
 	d.mu.Lock()
 	d.sendSock(s, state)
@@ -176,6 +178,50 @@ func (d *Desk) serveAgent(w http.ResponseWriter, r *http.Request) {
 			d.mu.Unlock()
 		}
 	}
+}
+
+// deskConnected tells routing that the agent has a desk page open: an agent who was signed
+// out gets their presence back, and waiting conversations come to them (routing/desk.go).
+func (d *Desk) deskConnected(ctx context.Context, agent string) {
+	var events []routing.Event
+	err := d.decide(ctx, func() error {
+		var err error
+		events, err = d.engine.DeskConnected(agent)
+		return err
+	})
+	if err != nil {
+		d.log.Warn().Err(err).Str("agent", agent).Msg("desk sign-in not recorded; the next tick retries")
+	}
+	d.enqueue(task{events: events, then: func(context.Context) error { d.refreshAgent(agent); return nil }})
+}
+
+// deskClosed tells routing when the agent's last page on this process closed; the grace starts.
+func (d *Desk) deskClosed(agent string) {
+	d.mu.Lock()
+	last := len(d.socks[agent]) == 0
+	d.mu.Unlock()
+	if !last {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), decideWait)
+	defer cancel()
+	if err := d.decide(ctx, func() error { return d.engine.DeskDisconnected(agent) }); err != nil {
+		d.log.Warn().Err(err).Str("agent", agent).Msg("desk sign-out not recorded; the grace runs from the last tick")
+	}
+	d.enqueue(task{}) // stores the change
+}
+
+// openDesks lists the agents with a desk page open on this process.
+func (d *Desk) openDesks() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for a, socks := range d.socks {
+		if len(socks) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // command carries out what an agent asked for.

@@ -278,10 +278,16 @@ func (d *Desk) work(ctx context.Context, tick time.Duration) {
 			d.run(ctx, t)
 		case <-ticker.C:
 			var events []routing.Event
-			if err := d.decide(ctx, func() error { events = d.engine.Tick(); return nil }); err != nil && ctx.Err() == nil {
+			var changed bool
+			open := d.openDesks() // before the decision: d.mu is not taken under it but as a leaf
+			if err := d.decide(ctx, func() error {
+				changed = d.engine.DesksOpen(open)
+				events = d.engine.Tick()
+				return nil
+			}); err != nil && ctx.Err() == nil {
 				d.log.Warn().Err(err).Msg("routing clock not checked")
 			}
-			if len(events) > 0 {
+			if len(events) > 0 || changed {
 				d.run(ctx, task{events: events})
 			}
 			if d.leases != nil {

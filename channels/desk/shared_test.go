@@ -43,7 +43,7 @@ func sharedDesk(t *testing.T, addr string, accepts *atomic.Int32) (*bridge.Hub, 
 	t.Cleanup(hub.Close)
 	bot := NewBot(hub, DefaultScript(), zerolog.Nop())
 	t.Cleanup(bot.Close)
-	d, err := New(countingHub{hub, accepts}, fakeTokens{}, Config{TickInterval: 50 * time.Millisecond, Leases: store}, zerolog.Nop())
+	d, err := New(countingHub{hub, accepts}, fakeTokens{}, Config{Routing: presenceOnly(), TickInterval: 50 * time.Millisecond, Leases: store}, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(d.Close)
 	hub.Register(&customer{})
