@@ -153,10 +153,7 @@ func (d *Desk) Escalate(ctx context.Context, c *bridge.Conversation, e *handoff.
 	for k, v := range toRouting(e.Context) {
 		vars[k] = v
 	}
-	name := c.Customer.User.Name
-	if name == "" {
-		name = c.Customer.User.ID
-	}
+	name := d.customerName(ctx, c)
 	var events []routing.Event
 	var dec routing.Decision
 	err := d.decide(ctx, func() error {

@@ -122,6 +122,7 @@ func (r runningDesk) Describe() module.Banner {
 		{Label: "Customer chat", Value: r.publicURL + PathCustomer},
 		{Label: "Agent desk", Value: r.publicURL + PathDesk + "  (sign in as alex, sam or nina)"},
 		{Label: "Supervisor", Value: r.publicURL + PathSupervisor},
+		{Label: "Web Chat", Value: r.publicURL + PathWebChat + "  (Microsoft's client, from its CDN)"},
 	}}
 }
 
