@@ -183,9 +183,6 @@
     try {
       agents = (await (await fetch('/sandbox/api/agents')).json()).agents || [];
     } catch (e) { agents = []; }
-    const list = $('agentList');
-    list.innerHTML = '';
-    for (const a of agents) list.append(new Option(a.name, a.id));
     $('signinHelp').textContent = agents.length ? 'The sandbox\'s agents: ' + agents.map((a) => a.name + ' (' + a.id + ')').join(', ') + '.' : '';
   }
 
