@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,9 +42,18 @@ func TestSandboxHandoffInHeadlessChromium(t *testing.T) {
 			t.Logf("bridge output:\n%s", p.Output())
 		}
 	})
+	// A second bridge, whose bot endpoint answers nothing (a port that was just closed): its
+	// start-up banner warns, and its customer page says the service is unavailable.
+	dead := "http://" + testutil.FreeAddr(t) + "/api/messages"
+	lone := &testutil.Bridge{Bin: p.Bin, Addr: testutil.FreeAddr(t), DataDir: t.TempDir(), Args: []string{"--bot-endpoint", dead}}
+	lone.Start(t)
+	require.Eventually(t, func() bool { return strings.Contains(lone.Output(), "Warning: the bot endpoint "+dead+" does not answer") },
+		5*time.Second, 20*time.Millisecond, "the start-up banner warns:\n%s", lone.Output())
+
 	// Nobody else signs in: Sam and Nina have no desk open, and must get nothing.
 	shots := os.Getenv("BFBRIDGE_SCREENSHOTS")
-	raw, _ := json.Marshal(map[string]any{"base": "http://" + p.Addr, "agent": "alex", "screenshots": shots, "webchatBundle": bundle})
+	raw, _ := json.Marshal(map[string]any{"base": "http://" + p.Addr, "agent": "alex", "screenshots": shots, "webchatBundle": bundle,
+		"unreachableBase": "http://" + lone.Addr})
 	node := testutil.StartNode(t, dir, "clients/sandbox.js", []string{"CHROMIUM=" + chromium}, string(raw))
 	step := func(event string) {
 		t.Helper()
@@ -129,4 +139,9 @@ func TestSandboxHandoffInHeadlessChromium(t *testing.T) {
 		require.Contains(t, customerSaw, line)
 	}
 	require.Empty(t, r["duplicates"], "the resumed customer page shows every activity once")
+
+	unreachable := r["unreachable"].(map[string]any)
+	require.Contains(t, unreachable["banner"], "The service is unavailable right now")
+	require.Equal(t, "Not delivered: the service is unavailable right now. Please try again in a few minutes.", unreachable["line"],
+		"a failed send says why, in words")
 }

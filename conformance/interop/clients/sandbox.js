@@ -11,7 +11,9 @@
 //     the end;
 //   - the bridge is killed (by the Go test, on "ready-for-restart"); the customer types while it
 //     is down (on "killed"); the bridge starts again (on "continue"); the message arrives;
-//   - the agent ends; the customer sees the end.
+//   - the agent ends; the customer sees the end;
+//   - on a second bridge whose bot endpoint does not answer, a customer's message is refused and
+//     the page says, in words, that the service is unavailable.
 // Usage: node sandbox.js '{"base":"http://127.0.0.1:…","agent":"alex","webchatBundle":"…/webchat.js"}'.
 // Prints JSON lines.
 'use strict';
@@ -238,6 +240,21 @@ const command = () => new Promise((resolve) => {
     const ids = result.customerTranscript.map((m) => m.id).filter(Boolean);
     result.duplicates = ids.filter((id, i) => ids.indexOf(id) !== i);
     await shot(customer, 'sandbox-customer.png');
+
+    if (opts.unreachableBase) {
+      step = 'a bridge whose bot does not answer: the customer reads that the service is unavailable';
+      const lone = await browser.createBrowserContext(); // a page of its own: no stored conversation
+      const c2 = await lone.newPage();
+      watch('unreachable', c2);
+      await c2.goto(opts.unreachableBase + '/sandbox/customer', { waitUntil: 'load' });
+      await c2.waitForSelector('#status[data-state="online"]', T);
+      await c2.type('#input', 'Is anyone there?');
+      await c2.keyboard.press('Enter');
+      await c2.waitForSelector('#banner:not([hidden])', T);
+      await c2.waitForSelector('.msg.customer.failed .error-line', T);
+      result.unreachable = { banner: await c2.$eval('#banner', (e) => e.textContent), line: await c2.$eval('.msg.customer.failed .error-line', (e) => e.textContent) };
+      await lone.close();
+    }
     result.ok = true;
   } catch (e) {
     result.error = step + ': ' + e.message;
