@@ -47,7 +47,9 @@ func TestSandboxHandoffInHeadlessChromium(t *testing.T) {
 	dead := "http://" + testutil.FreeAddr(t) + "/api/messages"
 	lone := &testutil.Bridge{Bin: p.Bin, Addr: testutil.FreeAddr(t), DataDir: t.TempDir(), Args: []string{"--bot-endpoint", dead}}
 	lone.Start(t)
-	require.Eventually(t, func() bool { return strings.Contains(lone.Output(), "Warning: the bot endpoint "+dead+" does not answer") },
+	require.Eventually(t, func() bool {
+		return strings.Contains(lone.Output(), "Warning: the bot endpoint "+dead+" does not answer")
+	},
 		5*time.Second, 20*time.Millisecond, "the start-up banner warns:\n%s", lone.Output())
 
 	// Nobody else signs in: Sam and Nina have no desk open, and must get nothing.
