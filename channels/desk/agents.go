@@ -156,14 +156,15 @@ func (d *Desk) serveAgent(w http.ResponseWriter, r *http.Request) {
 		close(s.out)
 		d.mu.Unlock()
 		conn.Close()
+		d.deskClosed(a.ID) // once the page is no longer counted
 	}()
 	d.log.Info().Str("agent", a.ID).Msg("agent signed in")
-	d.deskConnected(r.Context(), a.ID)
-	defer d.deskClosed(a.ID)
+	signedIn := d.deskConnected(r.Context(), a.ID)
 	state := d.stateFor(r.Context(), a.ID)
 	d.mu.Lock()
 	d.sendSock(s, state)
 	d.mu.Unlock()
+	d.enqueue(signedIn) // after the state: the page's first message is always "state"
 
 	go func() { // writer
 		for m := range s.out {
@@ -189,8 +190,9 @@ func (d *Desk) serveAgent(w http.ResponseWriter, r *http.Request) {
 }
 
 // deskConnected tells routing that the agent has a desk page open: an agent who was signed
-// out gets their presence back, and waiting conversations come to them (routing/desk.go).
-func (d *Desk) deskConnected(ctx context.Context, agent string) {
+// out gets their presence back, and waiting conversations come to them (routing/desk.go). It
+// returns the task that carries that out.
+func (d *Desk) deskConnected(ctx context.Context, agent string) task {
 	var events []routing.Event
 	err := d.decide(ctx, func() error {
 		var err error
@@ -200,7 +202,7 @@ func (d *Desk) deskConnected(ctx context.Context, agent string) {
 	if err != nil {
 		d.log.Warn().Err(err).Str("agent", agent).Msg("desk sign-in not recorded; the next tick retries")
 	}
-	d.enqueue(task{events: events, then: func(context.Context) error { d.refreshAgent(agent); return nil }})
+	return task{events: events, then: func(context.Context) error { d.refreshAgent(agent); return nil }}
 }
 
 // deskClosed tells routing when the agent's last page on this process closed; the grace starts.

@@ -114,7 +114,7 @@ func TestOnlySignedInAgentGetsOffers(t *testing.T) {
 // the pending offer goes to the agent who is signed in.
 func TestClosedDeskSignsOutAndOfferMoves(t *testing.T) {
 	cfg := routing.DefaultConfig()
-	cfg.DeskGrace = 300 * time.Millisecond
+	cfg.DeskGrace = 2 * time.Second
 	hub, _, d, base := sandbox(t, cfg)
 	alex := signIn(t, base, "alex")
 	alex.until(func(m deskMsg) bool { return m.Type == "agent" && m.Agent.Presence == "Available" })
@@ -122,8 +122,19 @@ func TestClosedDeskSignsOutAndOfferMoves(t *testing.T) {
 	alex.until(offered)
 	sam := signIn(t, base, "sam")
 	require.NoError(t, alex.conn.Close())
+	onDesk := func(agent string) bool {
+		for _, a := range d.engine.Snapshot().Agents {
+			if a.ID == agent {
+				return a.Desk
+			}
+		}
+		return false
+	}
+	// at once, not after the grace: no new offer goes to a desk nobody has open
+	require.Eventually(t, func() bool { return !onDesk("alex") }, time.Second, 10*time.Millisecond, "the closed page counts at once")
+	require.Equal(t, "Busy", d.agentView("alex").Presence, "within the grace Alex keeps presence and offer")
 	offer := sam.until(offered)
-	require.Equal(t, "c1", offer.Conversation.ID)
+	require.Equal(t, "c1", offer.Conversation.ID, "after the grace the offer moves to the agent signed in")
 	require.Eventually(t, func() bool { return d.agentView("alex").Presence == "Offline" }, 5*time.Second, 10*time.Millisecond)
 }
 
