@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,9 +127,12 @@ func TestSandboxHandoffInHeadlessChromium(t *testing.T) {
 	require.Contains(t, before, "customer: I want to talk to a human", "the agent sees the bot transcript")
 	require.Contains(t, before, "bot: I'll find a human to help you. One moment.")
 	after := strs(r["deskTranscriptAfterRestart"])
-	for _, line := range append(before, "agent: Hello, this is Alex.", "customer: Typed while you were away.") {
+	for _, line := range append(before, "agent: Hello, this is Alex.", "customer: Typed while you were away.", "customer: And a second one.") {
 		require.Contains(t, after, line, "the full transcript survives the restart, with what the customer typed meanwhile")
 	}
+	require.Equal(t, []string{"Typed while you were away.", "And a second one."}, strs(r["unsentWhileDown"]),
+		"while the bridge is down, what the customer typed waits on the page")
+	require.Less(t, slices.Index(after, "customer: Typed while you were away."), slices.Index(after, "customer: And a second one."), "in the order typed")
 	require.Equal(t, float64(0), r["customerWaitingLeft"], "nothing left waiting or failed on the customer page")
 
 	var customerSaw []string
@@ -136,7 +140,7 @@ func TestSandboxHandoffInHeadlessChromium(t *testing.T) {
 		m := x.(map[string]any)
 		customerSaw = append(customerSaw, fmt.Sprint(m["role"], ": ", m["text"]))
 	}
-	for _, line := range []string{"customer: I want to talk to a human", "agent: Hello, this is Alex.", "customer: Typed while you were away.",
+	for _, line := range []string{"customer: I want to talk to a human", "agent: Hello, this is Alex.", "customer: Typed while you were away.", "customer: And a second one.",
 		"agent: Still here after the restart.", "customer: Thanks!", "system: The conversation has ended."} {
 		require.Contains(t, customerSaw, line)
 	}

@@ -196,3 +196,27 @@ func TestVisitorName(t *testing.T) {
 		require.Equal(t, tc.ok, isName(tc.name, tc.id), tc.name)
 	}
 }
+
+// The Health Bot way of escalating carries the note for the agent in the escalation message's
+// text: the desk shows it as a note, not as a bot line, and the customer never gets it.
+func TestNoteForTheAgentIsNotABotLine(t *testing.T) {
+	hub, cust, _, base := sandbox(t, nil)
+	nina := signIn(t, base, "nina")
+	leg := bridge.Leg{Channel: "directline", ConversationID: "c1", User: activity.ChannelAccount{ID: "u1", Name: "Uma"}}
+	_, _, err := hub.Start(context.Background(), "c1", leg)
+	require.NoError(t, err)
+	say(t, hub, leg, "I need a nurse")
+	offer := nina.until(offered)
+	var notes, bot []string
+	for _, e := range offer.Conversation.Transcript {
+		switch e.Role {
+		case "note":
+			notes = append(notes, e.Text)
+		case "bot":
+			bot = append(bot, e.Text)
+		}
+	}
+	require.Equal(t, []string{"The customer asked for a nurse."}, notes)
+	require.NotContains(t, bot, "The customer asked for a nurse.")
+	require.NotContains(t, cust.texts(), "The customer asked for a nurse.", "the customer never saw the note")
+}

@@ -11,9 +11,17 @@
   let dl;
   let state = JSON.parse(localStorage.getItem(KEY) || 'null');
   const pending = new Map(); // clientActivityID -> element
+  // The unsent area: the customer's messages the bridge does not have yet, always last. The
+  // conversation's lines go above it, in the order the bridge gives them.
+  const unsentEl = document.createElement('div');
+  unsentEl.id = 'unsent';
+  transcript.append(unsentEl);
 
+  // save keeps the conversation, and the messages not sent yet, across a reload.
   function save() {
-    localStorage.setItem(KEY, JSON.stringify({ conversationId: dl.conversationId, token: dl.token, watermark: dl.watermark, userId: state.userId, userName: state.userName }));
+    localStorage.setItem(KEY, JSON.stringify({ conversationId: dl.conversationId, token: dl.token, watermark: dl.watermark,
+      userId: state.userId, userName: state.userName,
+      unsent: outbox.filter((m) => !m.done).map((m) => ({ text: m.text, clientActivityID: m.clientActivityID })) }));
   }
 
   function setStatus(s) {
@@ -48,6 +56,8 @@
     if (cid && pending.has(cid)) { // our own message came back with its server id: sent
       const el = pending.get(cid);
       pending.delete(cid);
+      transcript.insertBefore(el, unsentEl); // from the unsent area into its place in the conversation
+      for (const m of outbox) if (m.clientActivityID === cid) m.done = true; // no need to post it again
       el.classList.remove('sending');
       el.dataset.id = a.id;
       save();
@@ -77,18 +87,26 @@
     body.className = 'text';
     body.textContent = text;
     el.append(who, body);
-    transcript.append(el);
+    transcript.insertBefore(el, unsentEl);
     transcript.scrollTop = transcript.scrollHeight;
     return el;
   }
 
   async function begin() {
     if (!state || !state.token) {
-      const res = await fetch('/sandbox/api/customer-token', { method: 'POST' });
+      let res;
+      try {
+        res = await fetch('/sandbox/api/customer-token', { method: 'POST' });
+      } catch (e) { // the bridge is away: try again
+        setStatus('reconnecting');
+        setTimeout(begin, 2000);
+        return;
+      }
       if (!res.ok) { setStatus('error'); showBanner('The chat service is unavailable right now (it answered ' + res.status + '). Please try again in a few minutes.'); return; }
       const t = await res.json();
       state = { token: t.token, userId: t.userId, userName: t.userName, conversationId: '', watermark: '' };
     }
+    for (const m of (state.unsent || []).splice(0)) queue(m.text, m.clientActivityID); // typed before a reload
     dl = new SandboxDirectLine({
       domain: location.origin + '/v3/directline', token: state.token,
       conversationId: state.conversationId, watermark: '', // replay everything to rebuild the transcript
@@ -103,8 +121,13 @@
         state = null;
         return begin();
       }
+      if (retryable(e)) { // the bridge is away (restarting): try again, the page keeps what it has
+        setStatus('reconnecting');
+        setTimeout(begin, 2000);
+        return;
+      }
       setStatus('error');
-      showBanner(e.status === 502 || e.status === 504 || !e.status
+      showBanner(e.status === 502 || e.status === 504
         ? 'The service is unavailable right now: the chat cannot be reached. Please try again in a few minutes.'
         : 'The chat could not start: ' + e.message + '.');
     }
@@ -122,13 +145,19 @@
     const text = input.value.trim();
     if (!text) return;
     input.value = '';
-    const clientActivityID = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    queue(text, Math.random().toString(36).slice(2) + Date.now().toString(36));
+  });
+
+  // queue shows a message as sending and puts it in the outbox.
+  function queue(text, clientActivityID) {
     const el = addLine('customer', text, '', 'You');
+    unsentEl.append(el); // below the conversation until the bridge has it
     el.classList.add('sending');
     pending.set(clientActivityID, el);
     outbox.push({ text, clientActivityID, el });
+    if (dl) save();
     flush();
-  });
+  }
 
   async function flush() {
     if (flushing || !dl || $('status').dataset.state !== 'online') return;
@@ -136,11 +165,13 @@
     try {
       while (outbox.length) {
         const m = outbox[0];
+        if (m.done) { outbox.shift(); save(); continue; }
         try {
           await dl.post({ type: 'message', text: m.text, from: { id: state.userId, name: state.userName || 'Customer' },
             channelData: { clientActivityID: m.clientActivityID }, locale: navigator.language,
             localTimestamp: new Date().toISOString(), localTimezone: Intl.DateTimeFormat().resolvedOptions().timeZone });
           outbox.shift();
+          save();
           note(m.el, '');
         } catch (e) {
           if (retryable(e)) { // the bridge is away: keep it, and send it when the connection is back

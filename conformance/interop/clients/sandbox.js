@@ -200,7 +200,10 @@ const command = () => new Promise((resolve) => {
     await customer.waitForSelector('#status[data-state="reconnecting"]', T);
     await customer.type('#input', 'Typed while you were away.');
     await customer.keyboard.press('Enter');
-    await customer.waitForSelector('.msg.customer.waiting, .msg.customer.sending', T);
+    await customer.waitForSelector('#unsent .msg.customer', T);
+    await customer.type('#input', 'And a second one.');
+    await customer.keyboard.press('Enter');
+    result.unsentWhileDown = await customer.$$eval('#unsent .msg.customer .text', (els) => els.map((e) => e.textContent));
     out({ event: 'typed' });
     step = 'waiting for the restart';
     await command();
@@ -215,6 +218,7 @@ const command = () => new Promise((resolve) => {
     await waitText(desk, '#transcript .msg.agent', 'Hello, this is Alex.');
     step = 'after the restart: what the customer typed arrives';
     await waitText(desk, '#transcript .msg.customer', 'Typed while you were away.', { timeout: 60000, polling: 100 });
+    await waitText(desk, '#transcript .msg.customer', 'And a second one.', { timeout: 60000, polling: 100 });
     result.deskTranscriptAfterRestart = await desk.$$eval('#transcript .msg', (els) => els.map((e) => e.dataset.role + ': ' + e.querySelector('.text').textContent));
     await desk.bringToFront();
     await desk.type('#replyText', 'Still here after the restart.');
@@ -222,7 +226,8 @@ const command = () => new Promise((resolve) => {
     step = 'after the restart: the customer page resumes';
     await waitText(customer, '.msg.agent', 'Still here after the restart.', { timeout: 60000, polling: 100 });
     await customer.waitForSelector('#status[data-state="online"]', T);
-    result.customerWaitingLeft = await customer.$$eval('.msg.customer.waiting, .msg.customer.failed', (els) => els.length);
+    await customer.waitForFunction(() => document.querySelectorAll('#unsent .msg').length === 0, T);
+    result.customerWaitingLeft = await customer.$$eval('.msg.customer.waiting, .msg.customer.failed, .msg.customer.sending', (els) => els.length);
     await customer.bringToFront();
     await customer.type('#input', 'Thanks!');
     await customer.keyboard.press('Enter');
