@@ -2,6 +2,7 @@ package routing
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,4 +177,16 @@ func TestWithoutDeskGracePresenceAloneDecides(t *testing.T) {
 	require.Empty(t, ev)
 	_, err = e.DeskConnected("nobody")
 	require.ErrorIs(t, err, ErrUnknownAgent)
+}
+
+func TestDeskGraceConfig(t *testing.T) {
+	cfg, err := ParseConfig("test.yaml", []byte(deskConfig))
+	require.NoError(t, err)
+	require.Equal(t, 15*time.Second, cfg.DeskGrace)
+	require.Equal(t, 15*time.Second, DefaultConfig().DeskGrace, "the sandbox tracks desks")
+
+	_, err = ParseConfig("test.yaml", []byte(strings.Replace(deskConfig, "desk_grace: 15s", "desk_grace: -5s", 1)))
+	require.ErrorContains(t, err, "desk_grace must be positive")
+	_, err = ParseConfig("test.yaml", []byte(strings.Replace(deskConfig, "desk_grace: 15s", "desk_grace: soon", 1)))
+	require.ErrorContains(t, err, "test.yaml:")
 }
