@@ -232,11 +232,13 @@ func TestDeskPresenceAcrossInstances(t *testing.T) {
 	ctx := context.Background()
 	addr := testutil.RedisServer(t)
 	var accepts atomic.Int32
-	cfg := routing.DefaultConfig()
-	cfg.DeskGrace = time.Second
-	hubA, deskA, _ := sharedDeskWith(t, addr, &accepts, cfg)
-	_, deskB, _ := sharedDeskWith(t, addr, &accepts, routing.DefaultConfig())
-	deskB.engine.Config().DeskGrace = time.Second // the same configuration on both
+	cfg := func() *routing.Config { // the same configuration on both, with a short grace
+		c := routing.DefaultConfig()
+		c.DeskGrace = time.Second
+		return c
+	}
+	hubA, deskA, _ := sharedDeskWith(t, addr, &accepts, cfg())
+	_, deskB, _ := sharedDeskWith(t, addr, &accepts, cfg())
 
 	task := deskB.deskConnected(ctx, "sam")
 	deskB.enqueue(task)
