@@ -278,8 +278,8 @@ func (d *Desk) work(ctx context.Context, tick time.Duration) {
 			var changed bool
 			open := d.openDesks() // before the decision: d.mu is not taken under it but as a leaf
 			if err := d.decide(ctx, func() error {
-				changed = d.engine.DesksOpen(open)
-				events = d.engine.Tick()
+				events, changed = d.engine.DesksOpen(open)
+				events = append(events, d.engine.Tick()...)
 				return nil
 			}); err != nil && ctx.Err() == nil {
 				d.log.Warn().Err(err).Msg("routing clock not checked")

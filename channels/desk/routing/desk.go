@@ -37,22 +37,28 @@ func (e *Engine) onDesk(st *AgentState) bool {
 func (e *Engine) DeskConnected(agent string) ([]Event, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := e.pres[agent]
-	if st == nil {
+	if e.pres[agent] == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownAgent, agent)
 	}
 	if e.cfg.DeskGrace == 0 {
 		return nil, nil
 	}
 	o := e.newOp()
+	o.deskSeen(agent)
+	o.finish()
+	return o.events, nil
+}
+
+// deskSeen records a desk page of the agent's as open now, and signs the agent in if the
+// engine had signed them out.
+func (o *op) deskSeen(agent string) {
+	st := o.e.pres[agent]
 	st.Desk, st.DeskSeen = true, o.now
 	if st.SignedOut {
 		st.SignedOut = false
-		o.setPresence(agent, e.agents[agent].Presence)
+		o.setPresence(agent, o.e.agents[agent].Presence)
 		o.recalcPresence(agent) // offers and conversations kept from before count
 	}
-	o.finish()
-	return o.events, nil
 }
 
 // DeskDisconnected records that the agent's last desk page (of this process) closed: no new
@@ -71,23 +77,29 @@ func (e *Engine) DeskDisconnected(agent string) error {
 }
 
 // DesksOpen records that the agents' desk pages are still connected; the desk calls it on
-// every clock tick with the agents whose pages it holds. It reports whether the state changed
-// (worth storing).
-func (e *Engine) DesksOpen(agents []string) bool {
+// every clock tick with the agents whose pages it holds. An agent signed out meanwhile (another
+// process stopped hearing of the page, say) is signed in again. It returns the events, and
+// whether the state changed (worth storing).
+func (e *Engine) DesksOpen(agents []string) ([]Event, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.cfg.DeskGrace == 0 {
-		return false
+		return nil, false
 	}
-	now, changed := e.clock(), false
+	o, changed, signedIn := e.newOp(), false, false
 	for _, id := range agents {
 		st := e.pres[id]
-		if st == nil || st.SignedOut || (st.Desk && now.Sub(st.DeskSeen) < e.deskRefresh()) {
+		if st == nil || (!st.SignedOut && st.Desk && o.now.Sub(st.DeskSeen) < e.deskRefresh()) {
 			continue
 		}
-		st.Desk, st.DeskSeen, changed = true, now, true
+		signedIn = signedIn || st.SignedOut
+		o.deskSeen(id)
+		changed = true
 	}
-	return changed
+	if signedIn {
+		o.finish()
+	}
+	return o.events, changed
 }
 
 // signOutDeskless signs out the agents whose desk has not been seen for Config.DeskGrace:

@@ -190,3 +190,25 @@ func TestDeskGraceConfig(t *testing.T) {
 	_, err = ParseConfig("test.yaml", []byte(strings.Replace(deskConfig, "desk_grace: 15s", "desk_grace: soon", 1)))
 	require.ErrorContains(t, err, "test.yaml:")
 }
+
+func TestDeskStillOpenSignsBackIn(t *testing.T) {
+	// Signed out for want of news (the process holding the page was busy past the grace), the
+	// agent is signed in again by the next report that the page is open, and gets the waiting work.
+	e, clk := newEngine(t, deskConfig)
+	must(t)(e.DeskConnected("alex"))
+	clk.Advance(16 * time.Second)
+	e.Tick()
+	p, _ := presenceOf(e, "alex")
+	require.Equal(t, Offline, p)
+	route(t, e, "c1", nil)
+
+	ev, changed := e.DesksOpen([]string{"alex"})
+	require.True(t, changed)
+	require.Equal(t, []string{"c1→alex"}, offered(ev))
+	p, desk := presenceOf(e, "alex")
+	require.Equal(t, Busy, p)
+	require.True(t, desk)
+
+	_, changed = e.DesksOpen([]string{"alex"})
+	require.False(t, changed, "nothing to store until the refresh is due")
+}
