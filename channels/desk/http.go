@@ -61,16 +61,20 @@ const indexHTML = `<!DOCTYPE html>
 </ol></main></body></html>`
 
 func (d *Desk) index(w http.ResponseWriter, _ *http.Request) {
-	var names []string
-	for _, a := range d.engine.Config().Agents {
-		names = append(names, html.EscapeString(a.ID))
-	}
-	who := strings.Join(names, ", ")
-	if i := strings.LastIndex(who, ", "); i >= 0 {
-		who = who[:i] + " or " + who[i+2:]
-	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = fmt.Fprintf(w, indexHTML, who)
+	_, _ = fmt.Fprintf(w, indexHTML, html.EscapeString(d.agentIDs()))
+}
+
+// agentIDs lists the agents' ids as a person would: "nina, alex or sam".
+func (d *Desk) agentIDs() string {
+	var ids []string
+	for _, a := range d.engine.Config().Agents {
+		ids = append(ids, a.ID)
+	}
+	if len(ids) < 2 {
+		return strings.Join(ids, "")
+	}
+	return strings.Join(ids[:len(ids)-1], ", ") + " or " + ids[len(ids)-1]
 }
 
 // agents lists the sandbox's agents for the desk's sign-in: who may sign in, by id and name.
