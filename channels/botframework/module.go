@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bfbridge/bfbridge/bridge"
@@ -56,6 +57,7 @@ var Module = module.Register(module.Spec[Section]{
 type running struct {
 	*Channel
 	publicURL string
+	probe     *probe // the start-up knock on the bot's endpoint (probe.go)
 }
 
 var (
@@ -100,7 +102,7 @@ func newModule(s *Section, env module.Env) (bridge.Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return running{Channel: ch, publicURL: env.PublicURL}, nil
+	return running{Channel: ch, publicURL: env.PublicURL, probe: startProbe(cfg.BotEndpoint, env.Log)}, nil
 }
 
 // Routes implements module.Router.
@@ -111,9 +113,16 @@ func (r running) Close(context.Context) error { return r.Channel.Close() }
 
 // Describe implements module.Describer.
 func (r running) Describe() module.Banner {
-	return module.Banner{Endpoints: []module.Line{{
+	b := module.Banner{Endpoints: []module.Line{{
 		Label: "Bot", Value: fmt.Sprintf("%s  (its replies come to %s/v3/conversations)", r.cfg.BotEndpoint, r.publicURL),
 	}}}
+	switch note := r.probe.note(r.cfg.BotEndpoint); {
+	case strings.HasPrefix(note, "Warning"):
+		b.Notes = append(b.Notes, note)
+	case note != "":
+		b.Endpoints[0].Value += note
+	}
+	return b
 }
 
 var _ module.Dependent = running{}

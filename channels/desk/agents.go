@@ -53,7 +53,10 @@ type convView struct {
 	ID         string            `json:"id"`
 	State      string            `json:"state"` // offered, active
 	Queue      string            `json:"queue"`
-	Customer   string            `json:"customer"`
+	Customer   string            `json:"customer"` // a display name, never an id (names.go)
+	OfferedAt  *time.Time        `json:"offeredAt,omitempty"`
+	AnswerBy   *time.Time        `json:"answerBy,omitempty"` // an offer passes on at this time: the page counts down
+	Now        time.Time         `json:"now"`                // the server's clock, so the countdown ignores the page's`
 	Note       string            `json:"note,omitempty"`
 	Context    map[string]any    `json:"context"`
 	Transcript []entry           `json:"transcript"`
@@ -64,10 +67,11 @@ type convView struct {
 
 // entry is one line of a transcript as the desk shows it.
 type entry struct {
-	ID   string `json:"id,omitempty"`
-	Role string `json:"role"` // customer, bot, agent, system, note (agent-only)
-	Name string `json:"name,omitempty"`
-	Text string `json:"text"`
+	ID   string     `json:"id,omitempty"`
+	Role string     `json:"role"` // customer, bot, agent, system, note (agent-only)
+	Name string     `json:"name,omitempty"`
+	Text string     `json:"text"`
+	At   *time.Time `json:"at,omitempty"`
 }
 
 // entryOf turns a log record into a transcript line, if it is one.
@@ -77,6 +81,10 @@ func entryOf(r bridge.Record) (entry, bool) {
 		return entry{}, false
 	}
 	e := entry{ID: a.ID, Text: a.Text}
+	if !a.Timestamp.IsZero() {
+		at := a.Timestamp.Time()
+		e.At = &at
+	}
 	if e.Text == "" {
 		e.Text = "(attachment)"
 	}
@@ -148,12 +156,15 @@ func (d *Desk) serveAgent(w http.ResponseWriter, r *http.Request) {
 		close(s.out)
 		d.mu.Unlock()
 		conn.Close()
+		d.deskClosed(a.ID) // once the page is no longer counted
 	}()
 	d.log.Info().Str("agent", a.ID).Msg("agent signed in")
+	signedIn := d.deskConnected(r.Context(), a.ID)
 	state := d.stateFor(r.Context(), a.ID)
 	d.mu.Lock()
 	d.sendSock(s, state)
 	d.mu.Unlock()
+	d.enqueue(signedIn) // after the state: the page's first message is always "state"
 
 	go func() { // writer
 		for m := range s.out {
@@ -176,6 +187,51 @@ func (d *Desk) serveAgent(w http.ResponseWriter, r *http.Request) {
 			d.mu.Unlock()
 		}
 	}
+}
+
+// deskConnected tells routing that the agent has a desk page open: an agent who was signed
+// out gets their presence back, and waiting conversations come to them (routing/desk.go). It
+// returns the task that carries that out.
+func (d *Desk) deskConnected(ctx context.Context, agent string) task {
+	var events []routing.Event
+	err := d.decide(ctx, func() error {
+		var err error
+		events, err = d.engine.DeskConnected(agent)
+		return err
+	})
+	if err != nil {
+		d.log.Warn().Err(err).Str("agent", agent).Msg("desk sign-in not recorded; the next tick retries")
+	}
+	return task{events: events, then: func(context.Context) error { d.refreshAgent(agent); return nil }}
+}
+
+// deskClosed tells routing when the agent's last page on this process closed; the grace starts.
+func (d *Desk) deskClosed(agent string) {
+	d.mu.Lock()
+	last := len(d.socks[agent]) == 0
+	d.mu.Unlock()
+	if !last {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), decideWait)
+	defer cancel()
+	if err := d.decide(ctx, func() error { return d.engine.DeskDisconnected(agent) }); err != nil {
+		d.log.Warn().Err(err).Str("agent", agent).Msg("desk sign-out not recorded; the grace runs from the last tick")
+	}
+	d.enqueue(task{}) // stores the change
+}
+
+// openDesks lists the agents with a desk page open on this process.
+func (d *Desk) openDesks() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for a, socks := range d.socks {
+		if len(socks) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // command carries out what an agent asked for.
@@ -227,6 +283,11 @@ func (d *Desk) command(ctx context.Context, agent string, m deskMsg) error {
 				events = dec.Events
 				then = func(ctx context.Context) error {
 					d.sendTo(agent, deskMsg{Type: "removed", ConversationID: conv})
+					// Said while the desk still holds the conversation, so it is the contact
+					// center's line, and before the bot's next words.
+					if err := d.say(ctx, conv, systemAccount, "system", "You're talking to "+d.botName(m.Target)+" again."); err != nil {
+						d.log.Warn().Err(err).Str("conv_id", conv).Msg("customer not told of the return to the bot")
+					}
 					return d.hub.ReturnToBot(ctx, conv)
 				}
 			default:
@@ -253,6 +314,16 @@ func (d *Desk) command(ctx context.Context, agent string, m deskMsg) error {
 	}
 	d.enqueue(task{events: events, then: then})
 	return nil
+}
+
+// botName is the name a bot of the routing configuration shows customers.
+func (d *Desk) botName(id string) string {
+	for _, b := range d.engine.Config().Bots {
+		if b.ID == id && b.Name != "" {
+			return "the " + b.Name
+		}
+	}
+	return "the bot"
 }
 
 // holds reports whether agent has accepted conv.
@@ -306,10 +377,12 @@ func (d *Desk) view(ctx context.Context, convID string) *convView {
 	if !ok {
 		return nil
 	}
-	v := &convView{ID: convID, Queue: cs.Queue, Context: map[string]any{}, Transcript: []entry{}}
+	v := &convView{ID: convID, Queue: cs.Queue, Context: map[string]any{}, Transcript: []entry{}, Now: time.Now().UTC()}
 	switch cs.Stage {
 	case routing.StageOffered:
 		v.State = "offered"
+		by := cs.OfferedAt.Add(d.offerTimeout(cs.Workstream))
+		v.OfferedAt, v.AnswerBy = &cs.OfferedAt, &by
 	case routing.StageAssigned:
 		v.State = "active"
 	default:
@@ -318,9 +391,10 @@ func (d *Desk) view(ctx context.Context, convID string) *convView {
 	for k, val := range cs.Context {
 		v.Context[k] = val // typed: 1 stays a number, "1" a string, true a boolean
 	}
+	v.Customer = d.customerOf(convID)
 	d.mu.Lock()
 	if info := d.convs[convID]; info != nil {
-		v.Customer, v.Note = info.Customer, info.Note
+		v.Note = info.Note
 	}
 	d.mu.Unlock()
 	after := int64(-1)

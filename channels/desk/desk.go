@@ -153,10 +153,7 @@ func (d *Desk) Escalate(ctx context.Context, c *bridge.Conversation, e *handoff.
 	for k, v := range toRouting(e.Context) {
 		vars[k] = v
 	}
-	name := c.Customer.User.Name
-	if name == "" {
-		name = c.Customer.User.ID
-	}
+	name := d.customerName(ctx, c)
 	var events []routing.Event
 	var dec routing.Decision
 	err := d.decide(ctx, func() error {
@@ -278,10 +275,16 @@ func (d *Desk) work(ctx context.Context, tick time.Duration) {
 			d.run(ctx, t)
 		case <-ticker.C:
 			var events []routing.Event
-			if err := d.decide(ctx, func() error { events = d.engine.Tick(); return nil }); err != nil && ctx.Err() == nil {
+			var changed bool
+			open := d.openDesks() // before the decision: d.mu is not taken under it but as a leaf
+			if err := d.decide(ctx, func() error {
+				events, changed = d.engine.DesksOpen(open)
+				events = append(events, d.engine.Tick()...)
+				return nil
+			}); err != nil && ctx.Err() == nil {
 				d.log.Warn().Err(err).Msg("routing clock not checked")
 			}
-			if len(events) > 0 {
+			if len(events) > 0 || changed {
 				d.run(ctx, task{events: events})
 			}
 			if d.leases != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	"github.com/bfbridge/bfbridge/channels/desk/routing"
 )
 
 type fakeTokens struct{}
@@ -57,6 +58,14 @@ func (a *agentClient) until(pred func(deskMsg) bool) deskMsg {
 			return m
 		}
 	}
+}
+
+// presenceOnly is the sandbox's routing without presence from desk pages: agents get work by
+// their configured presence, for tests about something else than sign-in.
+func presenceOnly() *routing.Config {
+	cfg := routing.DefaultConfig()
+	cfg.DeskGrace = 0
+	return cfg
 }
 
 func offered(m deskMsg) bool { return m.Type == "conversation" && m.Conversation.State == "offered" }

@@ -5,9 +5,11 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io/fs"
 	"net/http"
-	"time"
+	"strings"
 
 	"github.com/bfbridge/bfbridge/internal/connector"
 )
@@ -21,9 +23,11 @@ const (
 	PathCustomer   = "/sandbox/customer"
 	PathDesk       = "/sandbox/desk"
 	PathSupervisor = "/sandbox/supervisor"
+	PathWebChat    = "/sandbox/webchat"
 )
 
-// Register mounts the sandbox pages, their assets (embedded: no CDN) and their APIs on mux.
+// Register mounts the sandbox pages, their assets (embedded: no CDN, but for the Web Chat page,
+// which loads Microsoft's published bundle) and their APIs on mux.
 func (d *Desk) Register(mux *http.ServeMux) {
 	assets, _ := fs.Sub(webFS, "web")
 	page := func(name string) http.HandlerFunc {
@@ -36,9 +40,11 @@ func (d *Desk) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathCustomer, page("customer.html"))
 	mux.HandleFunc("GET "+PathDesk, page("desk.html"))
 	mux.HandleFunc("GET "+PathSupervisor, page("supervisor.html"))
+	mux.HandleFunc("GET "+PathWebChat, page("webchat.html"))
 	mux.Handle("GET /sandbox/assets/", http.StripPrefix("/sandbox/assets/", http.FileServerFS(assets)))
 	mux.HandleFunc("POST /sandbox/api/customer-token", d.customerToken)
 	mux.HandleFunc("GET /sandbox/api/desk", d.serveAgent)
+	mux.HandleFunc("GET /sandbox/api/agents", d.agents)
 	mux.HandleFunc("GET /sandbox/api/supervisor", d.supervisor)
 }
 
@@ -49,13 +55,39 @@ const indexHTML = `<!DOCTYPE html>
 <p class="note">A contact center in a box: a scripted bot, unified routing, an agent desk. Sandbox only: no sign-in security.</p></header>
 <main><ol>
 <li><a href="/sandbox/customer" target="_blank">Customer chat</a>: say "I want to talk to a human" (or "nurse").</li>
-<li><a href="/sandbox/desk" target="_blank">Agent desk</a>: sign in as alex, sam or nina, set Available, accept, reply, end.</li>
-<li><a href="/sandbox/supervisor" target="_blank">Supervisor</a>: queues and agents, live.</li>
+<li><a href="/sandbox/desk" target="_blank">Agent desk</a>: sign in as %s; accept the offer, reply, transfer, end.</li>
+<li><a href="/sandbox/supervisor" target="_blank">Supervisor</a>: queues, offers and agents, live.</li>
+<li><a href="/sandbox/webchat" target="_blank">Web Chat</a>: the same bot in Microsoft's own client (loaded from its CDN).</li>
 </ol></main></body></html>`
 
 func (d *Desk) index(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(indexHTML))
+	_, _ = fmt.Fprintf(w, indexHTML, html.EscapeString(d.agentIDs()))
+}
+
+// agentIDs lists the agents' ids as a person would: "nina, alex or sam".
+func (d *Desk) agentIDs() string {
+	var ids []string
+	for _, a := range d.engine.Config().Agents {
+		ids = append(ids, a.ID)
+	}
+	if len(ids) < 2 {
+		return strings.Join(ids, "")
+	}
+	return strings.Join(ids[:len(ids)-1], ", ") + " or " + ids[len(ids)-1]
+}
+
+// agents lists the sandbox's agents for the desk's sign-in: who may sign in, by id and name.
+func (d *Desk) agents(w http.ResponseWriter, _ *http.Request) {
+	type agent struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	out := []agent{}
+	for _, a := range d.engine.Config().Agents {
+		out = append(out, agent{ID: a.ID, Name: a.Name})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": out})
 }
 
 // customerToken gives the customer page a Direct Line token for a new conversation, as a
@@ -69,45 +101,9 @@ func (d *Desk) customerToken(w http.ResponseWriter, _ *http.Request) {
 		connector.WriteError(w, connector.New(http.StatusInternalServerError, connector.CodeServiceError, "cannot issue a token"), "")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conversationId": conv, "token": token, "expires_in": expires, "userId": user})
-}
-
-// supervisor is the supervisor view's data: queues with waiting counts and ages, agents with
-// presence and load.
-func (d *Desk) supervisor(w http.ResponseWriter, _ *http.Request) {
-	s := d.engine.Snapshot()
-	type queue struct {
-		Name              string  `json:"name"`
-		Assignment        string  `json:"assignment"`
-		Waiting           int     `json:"waiting"`
-		OldestWaitSeconds float64 `json:"oldestWaitSeconds"`
-		Offered           int     `json:"offered"`
-		Active            int     `json:"active"`
-	}
-	type agent struct {
-		ID            string   `json:"id"`
-		Name          string   `json:"name"`
-		Presence      string   `json:"presence"`
-		Load          int      `json:"load"`
-		Capacity      int      `json:"capacity"`
-		Conversations []string `json:"conversations"`
-		Offered       []string `json:"offered"`
-	}
-	out := struct {
-		At     time.Time `json:"at"`
-		Queues []queue   `json:"queues"`
-		Agents []agent   `json:"agents"`
-	}{At: s.At}
-	for _, q := range s.Queues {
-		out.Queues = append(out.Queues, queue{Name: q.Name, Assignment: string(q.Assignment), Waiting: len(q.Waiting),
-			OldestWaitSeconds: q.OldestWait.Seconds(), Offered: q.Offered, Active: q.Assigned})
-	}
-	for _, a := range s.Agents {
-		load, capacity := loadOf(a)
-		out.Agents = append(out.Agents, agent{ID: a.ID, Name: a.Name, Presence: string(a.Presence), Load: load,
-			Capacity: capacity, Conversations: append([]string{}, a.Conversations...), Offered: append([]string{}, a.Offered...)})
-	}
-	writeJSON(w, http.StatusOK, out)
+	// The page shows and sends this name; a real site would send the signed-in customer's.
+	writeJSON(w, http.StatusOK, map[string]any{"conversationId": conv, "token": token, "expires_in": expires,
+		"userId": user, "userName": visitorName(user)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -122,8 +122,9 @@ func (r runningDesk) Close(context.Context) error { r.Desk.Close(); return nil }
 func (r runningDesk) Describe() module.Banner {
 	return module.Banner{Pages: []module.Line{
 		{Label: "Customer chat", Value: r.publicURL + PathCustomer},
-		{Label: "Agent desk", Value: r.publicURL + PathDesk + "  (sign in as alex, sam or nina)"},
+		{Label: "Agent desk", Value: r.publicURL + PathDesk + "  (sign in as " + r.agentIDs() + ")"},
 		{Label: "Supervisor", Value: r.publicURL + PathSupervisor},
+		{Label: "Web Chat", Value: r.publicURL + PathWebChat + "  (Microsoft's client, from its CDN)"},
 	}}
 }
 

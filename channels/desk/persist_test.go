@@ -43,7 +43,7 @@ func deskBridge(t *testing.T, store bridge.Store) (*bridge.Hub, *Desk) {
 	t.Cleanup(hub.Close)
 	bot := NewBot(hub, DefaultScript(), zerolog.Nop())
 	t.Cleanup(bot.Close)
-	d, err := New(hub, fakeTokens{}, Config{TickInterval: 50 * time.Millisecond}, zerolog.Nop())
+	d, err := New(hub, fakeTokens{}, Config{Routing: presenceOnly(), TickInterval: 50 * time.Millisecond}, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(d.Close)
 	hub.Register(&customer{})

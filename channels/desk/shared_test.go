@@ -33,6 +33,10 @@ func (h countingHub) Accept(ctx context.Context, convID string, agent bridge.Leg
 // sharedDesk is one bridge instance with the sandbox bot and the desk, on a store of its own
 // client of the Redis at addr (shared with the other instances).
 func sharedDesk(t *testing.T, addr string, accepts *atomic.Int32) (*bridge.Hub, *Desk, *redisstore.Store) {
+	return sharedDeskWith(t, addr, accepts, presenceOnly())
+}
+
+func sharedDeskWith(t *testing.T, addr string, accepts *atomic.Int32, cfg *routing.Config) (*bridge.Hub, *Desk, *redisstore.Store) {
 	t.Helper()
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -43,7 +47,7 @@ func sharedDesk(t *testing.T, addr string, accepts *atomic.Int32) (*bridge.Hub, 
 	t.Cleanup(hub.Close)
 	bot := NewBot(hub, DefaultScript(), zerolog.Nop())
 	t.Cleanup(bot.Close)
-	d, err := New(countingHub{hub, accepts}, fakeTokens{}, Config{TickInterval: 50 * time.Millisecond, Leases: store}, zerolog.Nop())
+	d, err := New(countingHub{hub, accepts}, fakeTokens{}, Config{Routing: cfg, TickInterval: 50 * time.Millisecond, Leases: store}, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(d.Close)
 	hub.Register(&customer{})
@@ -218,4 +222,48 @@ func TestAgentPageOnAnotherInstance(t *testing.T) {
 		}
 	case <-time.After(300 * time.Millisecond):
 	}
+}
+
+// Desk presence across instances: the agent's page is open on B only; a conversation escalated
+// on A is offered to that agent (the desk connection is in the shared routing state), and to
+// nobody else; when the page closes on B, the agent is signed out after the grace, whichever
+// instance's clock notices.
+func TestDeskPresenceAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	addr := testutil.RedisServer(t)
+	var accepts atomic.Int32
+	cfg := func() *routing.Config { // the same configuration on both, with a short grace
+		c := routing.DefaultConfig()
+		c.DeskGrace = time.Second
+		return c
+	}
+	hubA, deskA, _ := sharedDeskWith(t, addr, &accepts, cfg())
+	_, deskB, _ := sharedDeskWith(t, addr, &accepts, cfg())
+
+	task := deskB.deskConnected(ctx, "sam")
+	deskB.enqueue(task)
+	page := &agentSocket{agent: "sam", out: make(chan deskMsg, 256)}
+	deskB.mu.Lock()
+	deskB.socks["sam"] = map[*agentSocket]struct{}{page: {}}
+	deskB.mu.Unlock()
+
+	leg := bridge.Leg{Channel: "directline", ConversationID: "c", User: activity.ChannelAccount{ID: "u", Name: "Uma"}}
+	_, _, err := hubA.Start(ctx, "c", leg)
+	require.NoError(t, err)
+	_, err = hubA.Receive(ctx, leg, &activity.Activity{Type: "message", Text: "I want to talk to a human", From: &activity.ChannelAccount{ID: "u"}}, "")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		c, ok := deskA.engine.Conversation("c")
+		return ok && c.Stage == routing.StageOffered && c.Agent == "sam"
+	}, 5*time.Second, 20*time.Millisecond, "offered to the only agent with a desk open, on the other instance")
+
+	// the page on B closes: after the grace, Sam is signed out and the offer waits again
+	deskB.mu.Lock()
+	delete(deskB.socks["sam"], page)
+	deskB.mu.Unlock()
+	deskB.deskClosed("sam")
+	require.Eventually(t, func() bool {
+		c, ok := deskA.engine.Conversation("c")
+		return ok && c.Stage == routing.StageWaiting && deskA.agentView("sam").Presence == "Offline"
+	}, 5*time.Second, 20*time.Millisecond, "signed out, the offer back in the queue")
 }

@@ -257,9 +257,9 @@ func better(m AssignmentMethod, x, y candidate) bool {
 }
 
 // eligible reports whether an agent can be offered the conversation now: an allowed presence,
-// not the agent who transferred it, no recent decline, and capacity for it.
+// a desk connected (with Config.DeskGrace), not the agent who transferred it, no recent decline, and capacity for it.
 func (o *op) eligible(c *ConversationState, ws *wsInfo, agent string) bool {
-	if !ws.allowed[o.e.pres[agent].Presence] || c.TransferredFrom == agent {
+	if st := o.e.pres[agent]; !ws.allowed[st.Presence] || !o.e.onDesk(st) || c.TransferredFrom == agent {
 		return false
 	}
 	if t, ok := c.Declined[agent]; ok && o.now.Sub(t) < ws.ReofferAfterDecline {

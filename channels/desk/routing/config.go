@@ -35,6 +35,12 @@ type Config struct {
 	// AverageWaitMinConversations is how many connected conversations a queue needs before
 	// customers are told its average wait time. Default: 20, as in Omnichannel.
 	AverageWaitMinConversations int
+	// DeskGrace turns on presence from desk connections: an agent gets work only while a desk
+	// page of theirs is connected (DeskConnected), starts Offline until one connects, and goes
+	// Offline when the last one has been gone for DeskGrace (a reload or a bridge restart fits
+	// in it), which gives their pending offers to others. Zero: presence alone decides, as when
+	// the engine serves agents who are not on the sandbox desk.
+	DeskGrace time.Duration
 	// Pos is where the document starts.
 	Pos Pos
 	at  fieldPos

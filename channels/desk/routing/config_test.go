@@ -220,6 +220,8 @@ func TestDefaultConfig(t *testing.T) {
 
 	e, err := New(DefaultConfig(), nil)
 	require.NoError(t, err)
+	_, err = e.DeskConnected("nina") // the sandbox offers work to agents with a desk open
+	require.NoError(t, err)
 	d, err := e.Route(WorkItem{ConversationID: "c1"})
 	require.NoError(t, err)
 	require.Equal(t, "sandbox-bot", d.Bot, "the sandbox bot is the first user")

@@ -71,7 +71,10 @@
 // # Presence
 //
 // Only agents in an allowed presence get work; by default Available and Busy, so Busy-DND, Away
-// and Offline agents get none. As in Omnichannel, the engine recomputes the presence of an
+// and Offline agents get none. With desk_grace, presence also follows the desk pages: agents
+// start Offline, get their configured presence when a desk page connects, get no new offers
+// while none is connected, and go Offline (their offers passed on) when none has come back
+// within the grace (desk.go). As in Omnichannel, the engine recomputes the presence of an
 // agent who is Available or Busy whenever the agent's load changes: Available with no work, Busy
 // with some, Busy-DND when every capacity the agent has is used up (and back when it frees up).
 // Away, Offline and a Busy-DND the agent chose stay until the agent changes them. Going Offline
@@ -138,6 +141,7 @@
 //	bots: [{id: sandbox-bot, name: Sandbox bot}]
 //	messages: {agent_joined: "{AgentName} is here to help."}
 //	average_wait_min_conversations: 20
+//	desk_grace: 15s                  # work only for agents with a desk page open (see desk.go)
 //
 // Operators: equals, not_equals, contains, not_contains, begins_with, ends_with (text), in,
 // not_in (a list), greater_than, greater_or_equal, less_than, less_or_equal (integer, number),

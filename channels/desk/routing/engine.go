@@ -159,6 +159,9 @@ func (e *Engine) reset() {
 	e.load = map[string]*agentLoad{}
 	for _, a := range e.cfg.Agents {
 		e.pres[a.ID] = &AgentState{ID: a.ID, Presence: a.Presence, Manual: true}
+		if e.cfg.DeskGrace > 0 { // no desk yet: Offline until one connects
+			e.pres[a.ID] = &AgentState{ID: a.ID, Presence: Offline, SignedOut: true}
+		}
 		e.load[a.ID] = &agentLoad{profiles: map[string]int{}}
 	}
 	for _, q := range e.cfg.Queues {
@@ -391,6 +394,17 @@ func (e *Engine) SetPresence(agent string, p Presence) ([]Event, error) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidPresence, p)
 	}
 	o := e.newOp()
+	st.SignedOut = false
+	o.setPresence(agent, p)
+	o.finish()
+	return o.events, nil
+}
+
+// setPresence sets an agent's presence as chosen (Manual), withdraws the offers the new
+// presence does not allow, and tells the customers of the agent's conversations when the agent
+// goes Offline.
+func (o *op) setPresence(agent string, p Presence) {
+	e, st := o.e, o.e.pres[agent]
 	st.Manual = true
 	if st.Presence != p {
 		st.Presence = p
@@ -407,8 +421,6 @@ func (e *Engine) SetPresence(agent string, p Presence) ([]Event, error) {
 			o.say(c, TriggerAgentDisconnected, "")
 		}
 	}
-	o.finish()
-	return o.events, nil
 }
 
 // Conversation returns a copy of a conversation's routing state.

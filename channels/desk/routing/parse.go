@@ -83,7 +83,7 @@ func (p *parser) document(data []byte) *Config {
 	}
 	cfg.Pos = pos(root)
 	f := p.fields(root, "the configuration", "workstreams", "queues", "capacity_profiles", "agents", "bots",
-		"messages", "average_wait_min_conversations")
+		"messages", "average_wait_min_conversations", "desk_grace")
 	cfg.at = positions(f)
 	for _, n := range p.list(f["workstreams"], "workstreams") {
 		cfg.Workstreams = append(cfg.Workstreams, p.workstream(n))
@@ -116,6 +116,7 @@ func (p *parser) document(data []byte) *Config {
 		})
 	}
 	cfg.AverageWaitMinConversations = p.integer(f["average_wait_min_conversations"])
+	cfg.DeskGrace = p.duration(f["desk_grace"])
 	return cfg
 }
 

@@ -30,11 +30,16 @@ type State struct {
 }
 
 // AgentState is an agent's presence. Manual is true when the agent (or the configuration) set
-// it, false when the engine computed it from capacity.
+// it, false when the engine computed it from capacity. With Config.DeskGrace, Desk says a desk
+// page of the agent's is connected, DeskSeen when that was last known (connected, still open,
+// or closed), and SignedOut that the engine put the agent Offline for want of a desk.
 type AgentState struct {
-	ID       string   `json:"id"`
-	Presence Presence `json:"presence"`
-	Manual   bool     `json:"manual,omitempty"`
+	ID        string    `json:"id"`
+	Presence  Presence  `json:"presence"`
+	Manual    bool      `json:"manual,omitempty"`
+	Desk      bool      `json:"desk,omitempty"`
+	DeskSeen  time.Time `json:"desk_seen,omitzero"`
+	SignedOut bool      `json:"signed_out,omitempty"`
 }
 
 // QueueState is a queue's round-robin order and average wait.
@@ -236,6 +241,7 @@ type AgentSnapshot struct {
 	ID, Name      string
 	Presence      Presence
 	Manual        bool
+	Desk          bool // a desk page is connected (always true without Config.DeskGrace)
 	UnitsUsed     int
 	Capacity      int
 	Profiles      []ProfileLoad
@@ -283,7 +289,8 @@ func (e *Engine) Snapshot() Snapshot {
 	}
 	for _, a := range e.cfg.Agents {
 		st, l := e.pres[a.ID], e.load[a.ID]
-		as := AgentSnapshot{ID: a.ID, Name: a.Name, Presence: st.Presence, Manual: st.Manual, UnitsUsed: l.units, Capacity: a.Capacity}
+		as := AgentSnapshot{ID: a.ID, Name: a.Name, Presence: st.Presence, Manual: st.Manual, Desk: e.onDesk(st),
+			UnitsUsed: l.units, Capacity: a.Capacity}
 		for _, p := range a.Profiles {
 			as.Profiles = append(as.Profiles, ProfileLoad{Profile: p.Profile, Used: l.profiles[p.Profile], Max: e.profileLimit(&a, p.Profile)})
 		}

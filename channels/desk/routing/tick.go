@@ -10,7 +10,8 @@ const (
 	longQueue            = 150
 )
 
-// Tick runs what time drives, at the engine clock's now: offers not accepted within the
+// Tick runs what time drives, at the engine clock's now: agents whose desk has been gone for
+// Config.DeskGrace go Offline (their offers go to others); offers not accepted within the
 // workstream's OfferTimeout expire and go to the next agent; conversations waiting longer than
 // their queue's waiting-time overflow are transferred or ended; an assignment cycle runs (so
 // agents whose decline timeout passed get offers again); waiting customers whose position
@@ -20,6 +21,7 @@ func (e *Engine) Tick() []Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	o := e.newOp()
+	o.signOutDeskless()
 	convs := e.sortedConvs()
 	for _, c := range convs {
 		if c.Stage == StageOffered && o.now.Sub(c.OfferedAt) >= e.ws[c.Workstream].OfferTimeout {

@@ -90,6 +90,9 @@ func (v *validator) run() {
 	case c.AverageWaitMinConversations < 0:
 		v.add(c.at.get("average_wait_min_conversations", c.Pos), "average_wait_min_conversations must be positive")
 	}
+	if c.DeskGrace < 0 {
+		v.add(c.at.get("desk_grace", c.Pos), "desk_grace must be positive")
+	}
 }
 
 // names checks that each name is set and unique, and returns the set of names.
