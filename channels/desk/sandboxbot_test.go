@@ -185,15 +185,19 @@ func TestBotEchoStaysWithinTheActivityLimit(t *testing.T) {
 			hub, cust, _, leg := botFixture(t, DefaultScript())
 			text := strings.Repeat(unit, (activity.MaxActivityChars-200)/len([]rune(unit)))
 			say(t, hub, leg, text)
-			cust.mu.Lock()
 			var echo *activity.Activity
-			for _, a := range cust.got {
-				if a.Type == activity.TypeMessage && strings.HasPrefix(a.Text, "You said") {
-					echo = a
+			// Receive waits for the bot's answer only up to the delivery timeout (1 s); a
+			// quarter-megabyte activity under the race detector on a busy machine can take longer.
+			require.Eventually(t, func() bool {
+				cust.mu.Lock()
+				defer cust.mu.Unlock()
+				for _, a := range cust.got {
+					if a.Type == activity.TypeMessage && strings.HasPrefix(a.Text, "You said") {
+						echo = a
+					}
 				}
-			}
-			cust.mu.Unlock()
-			require.NotNil(t, echo)
+				return echo != nil
+			}, 20*time.Second, 20*time.Millisecond, "the bot echoes")
 			raw, err := activity.Marshal(echo)
 			require.NoError(t, err)
 			require.True(t, activity.CheckSize(raw) == nil, "the echo is within the limit: %d characters", len([]rune(string(raw))))
