@@ -13,6 +13,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/activity/handoff"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // HubConfig configures a Hub.
@@ -200,12 +201,12 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity, key s
 	if sig.Kind == handoff.SignalEnd && a.Type == activity.TypeEndOfConversation {
 		key = endKey // one end per conversation: a second one (a race) is the first
 	}
-	seq, dup, err := h.store.Append(ctx, c.ID, Entry{From: role, Activity: a, Key: key, To: to})
+	seq, dup, err := h.store.Append(ctx, c.ID, Entry{From: role, Activity: a, Key: key, To: to, Trace: tracing.Carry(ctx)})
 	if err != nil {
 		return "", fmt.Errorf("append to %s: %w", c.ID, err)
 	}
 	if e := h.log.Debug(); e != nil {
-		e.Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Str("from", string(role)).
+		e.Ctx(ctx).Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Str("from", string(role)).
 			Str("type", a.Type).Bool("dup", dup).Msg("received")
 	}
 	waits, inline := h.out.deliver(c.ID, seq, to, true)
@@ -307,7 +308,7 @@ func (h *Hub) appendFor(ctx context.Context, c *Conversation, from Role, a *acti
 			to = append(to, l.Key())
 		}
 	}
-	seq, _, err = h.store.Append(ctx, c.ID, Entry{From: from, Activity: a, Key: key, To: to})
+	seq, _, err = h.store.Append(ctx, c.ID, Entry{From: from, Activity: a, Key: key, To: to, Trace: tracing.Carry(ctx)})
 	if err != nil {
 		return 0, nil, fmt.Errorf("append to %s: %w", c.ID, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // LogReader is implemented by channels whose legs read the conversation log themselves (Direct
@@ -432,7 +433,7 @@ func (o *outbox) send(run *leased, k lineKey, c *Conversation, r Record, at resu
 		}
 	}
 	for ; ; attempt++ {
-		err := o.attempt(ctx, c, leg, r.Activity)
+		err := o.traced(ctx, c, leg, r, attempt)
 		if attempt == 1 {
 			o.report(k, r.Seq, err)
 		}
@@ -464,6 +465,20 @@ func (o *outbox) send(run *leased, k lineKey, c *Conversation, r Record, at resu
 	}
 	o.ack(k, run, r.Seq)
 	return nil, ctx.Err() == nil
+}
+
+// traced makes one delivery attempt in a span of its own, the child of the span of the request
+// that appended the record (Record.Trace): the channel's outbound call carries the same trace
+// id. Its log lines carry it too (tracing.LogHook).
+func (o *outbox) traced(ctx context.Context, c *Conversation, leg Leg, r Record, attempt int) error {
+	ctx, span := tracing.StartDelivery(ctx, r.Trace, leg.Channel, c.ID, r.Activity.ID, attempt)
+	err := o.attempt(ctx, c, leg, r.Activity)
+	span.End(err)
+	if e := o.h.log.Debug(); e != nil {
+		e.Ctx(ctx).Str("conv_id", c.ID).Str("activity_id", r.Activity.ID).Str("channel", leg.Channel).
+			Int("attempt", attempt).Bool("ok", err == nil).Msg("delivery attempt")
+	}
+	return err
 }
 
 // attempt makes one delivery: the bot is greeted first when it has not been.
