@@ -13,6 +13,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // App is a wired bridge, ready to serve.
@@ -48,6 +49,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		return nil, err
 	}
 	cfg.Escalation.Target = p.target
+	log = log.Hook(tracing.LogHook{}) // trace_id on the lines logged with a traced context
 	if cfg.Bot.Name == "" {
 		if cfg.Bot.Name, err = p.bot.BotName(cfg.sections[p.bot.Section]); err != nil {
 			return nil, err
@@ -136,8 +138,9 @@ func (a *App) Channel(name string) bridge.Channel {
 // Config returns the effective configuration (the public URL and the escalation target filled in).
 func (a *App) Config() Config { return a.cfg }
 
-// Handler returns the bridge's HTTP handler.
-func (a *App) Handler() http.Handler { return a.mux }
+// Handler returns the bridge's HTTP handler: the public routes, traced when tracing is on
+// (internal/tracing.Handler: a span per request, named after its route).
+func (a *App) Handler() http.Handler { return tracing.Handler(a.mux) }
 
 // close closes the channels in the reverse of the registry's order, then the store.
 func (a *App) close(ctx context.Context) error {

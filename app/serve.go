@@ -22,7 +22,7 @@ import (
 // timers and every channel's Run), and closes the Hub, the channels and the store.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           a.mux,
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: min(10*time.Second, a.cfg.ReadTimeout),
 		// The whole request, body included: a client holding its body back is cut off. A
 		// websocket stream is not: the upgrade clears the connection's deadlines.

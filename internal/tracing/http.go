@@ -149,3 +149,14 @@ func (t *transport) CloseIdleConnections() {
 		c.CloseIdleConnections()
 	}
 }
+
+// Client returns a copy of hc (nil: a zero client) whose transport is wrapped by Transport: the
+// channels' outbound clients, given by a test or made by the channel, pass the trace on.
+func Client(hc *http.Client) *http.Client {
+	var c http.Client
+	if hc != nil {
+		c = *hc
+	}
+	c.Transport = Transport(c.Transport)
+	return &c
+}
