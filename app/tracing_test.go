@@ -175,4 +175,3 @@ func linesWith(logs, s string) []string {
 	}
 	return msgs
 }
-
