@@ -81,7 +81,7 @@ func Build(o Options) (v1.Image, error) {
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(body)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	}, tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching) // compressed once, not per writer
 	if err != nil {
 		return nil, fmt.Errorf("image: layer: %w", err)
 	}
