@@ -454,7 +454,7 @@ func (o *outbox) send(run *leased, k lineKey, c *Conversation, r Record, at resu
 		}
 		o.setFailing(k, de)
 		wait := backoff(attempt, de.RetryAfter)
-		o.h.log.Info().Err(err).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("channel", leg.Channel).
+		o.h.log.Info().Ctx(tracing.Context(ctx, r.Trace)).Err(err).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("channel", leg.Channel).
 			Int("attempt", attempt).Dur("retry_in", wait).Msg("delivery failed; retrying")
 		if inline {
 			return &resumeAt{seq: r.Seq, attempt: attempt + 1, wait: wait, started: started}, true
@@ -503,7 +503,7 @@ func (o *outbox) attempt(ctx context.Context, c *Conversation, to Leg, a *activi
 
 // bury records a delivery that failed for good as a dead letter of the conversation.
 func (o *outbox) bury(ctx context.Context, k lineKey, r Record, de *DeliveryError, attempts int) {
-	o.h.log.Warn().Err(de).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("leg", k.leg).
+	o.h.log.Warn().Ctx(tracing.Context(ctx, r.Trace)).Err(de).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("leg", k.leg).
 		Int("attempt", attempts).Msg("delivery failed for good; recorded as dead")
 	_, err := UpdateConversation(ctx, o.h.store, k.conv, func(c *Conversation) error {
 		c.Dead = append(c.Dead, DeadLetter{Leg: k.leg, Seq: r.Seq, Status: de.Status, Reason: de.Error(), At: time.Now().UTC()})

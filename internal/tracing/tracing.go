@@ -138,6 +138,17 @@ func resume(ctx context.Context, s *state, carried string) context.Context {
 	return s.prop.Extract(ctx, c)
 }
 
+// Context returns ctx carrying the span context that Carry wrote (ctx itself when tracing is off
+// or carried is ""): for the log lines about a record outside its delivery span (a retry, a dead
+// letter), which then carry the trace id of the request that appended it.
+func Context(ctx context.Context, carried string) context.Context {
+	s := current.Load()
+	if s == nil {
+		return ctx
+	}
+	return resume(ctx, s, carried)
+}
+
 // Delivery is a delivery attempt's span; the zero Delivery (tracing off) does nothing.
 type Delivery struct{ span trace.Span }
 

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -132,4 +134,33 @@ func BenchmarkDeliveryOff(b *testing.B) {
 		d.End(nil)
 		_ = Carry(c)
 	}
+}
+
+// TestHandlerUpgradesWebsockets: on, the handler's writer still hijacks (Direct Line streams),
+// and the span is named after the route the mux matched.
+func TestHandlerUpgradesWebsockets(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	restore := Install(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	defer restore()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v3/directline/conversations/{id}/stream", func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		_ = c.WriteMessage(websocket.TextMessage, []byte("{}"))
+		_ = c.Close()
+	})
+	srv := httptest.NewServer(Handler(mux))
+	defer srv.Close()
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/v3/directline/conversations/abc/stream", nil)
+	require.NoError(t, err)
+	_, msg, err := c.ReadMessage()
+	require.NoError(t, err)
+	require.Equal(t, "{}", string(msg))
+	require.NoError(t, c.Close())
+	require.Eventually(t, func() bool { return len(rec.Ended()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	s := rec.Ended()[0]
+	require.Equal(t, "GET /v3/directline/conversations/{id}/stream", s.Name())
+	require.NotContains(t, s.Name(), "abc")
 }
