@@ -212,7 +212,8 @@ func TestChartRedisReplicas(t *testing.T) {
 	require.Len(t, ofKind(objs, "ConfigMap"), 1)
 }
 
-// TestChartRefuses: values the bridge cannot run with fail to render, saying why.
+// TestChartRefuses: values the bridge cannot run with, and values the schema
+// (values.schema.json) does not allow, fail to render, saying why.
 func TestChartRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -220,6 +221,10 @@ func TestChartRefuses(t *testing.T) {
 	}{
 		{[]string{"--set", "replicaCount=3"}, "replicaCount > 1 needs the Redis store"},
 		{[]string{"--set", "admin.service.enabled=true"}, "admin.service.enabled needs the admin token"},
+		// values.schema.json: a misspelt key, a value of the wrong kind
+		{[]string{"--set", "replicaCont=3"}, "additional properties 'replicaCont' not allowed"},
+		{[]string{"--set", "redis.url=127.0.0.1:6379"}, "/redis/url"},
+		{[]string{"--set", "service.port=http"}, "/service/port"},
 	} {
 		out, err := helm(t, append([]string{"template", "r", chart}, tc.args...)...)
 		require.Error(t, err, out)
