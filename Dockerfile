@@ -16,7 +16,6 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 # CGO off: the SQLite store is modernc.org/sqlite, pure Go, so the binary needs no libc.
-ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/bridge ./cmd/bridge \
  && mkdir -p /out/data
@@ -31,6 +30,7 @@ COPY --from=build /out/bridge /usr/local/bin/bridge
 # distroless "nonroot" is uid/gid 65532; /data is the store's directory, owned by it.
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
+WORKDIR /data
 VOLUME ["/data"]
 # The public listener (Direct Line, the Connector API, webhooks, /livez, /readyz). The admin
 # listener (metrics, admin API) stays on 127.0.0.1:9090 inside the container unless

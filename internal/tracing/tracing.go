@@ -119,11 +119,16 @@ func Carry(ctx context.Context) string {
 	}
 	c := propagation.MapCarrier{}
 	s.prop.Inject(ctx, c)
-	if ts := c["tracestate"]; ts != "" {
+	if ts := c["tracestate"]; ts != "" && len(ts) <= maxTraceState {
 		return c["traceparent"] + "\n" + ts
 	}
 	return c["traceparent"]
 }
+
+// maxTraceState bounds the tracestate kept with each record: a client's header is outside input,
+// and W3C Trace Context (tracestate limits) asks to propagate at least 512 characters, allowing
+// a longer one to be dropped.
+const maxTraceState = 512
 
 // resume returns ctx with the remote span context that Carry wrote, if it is a valid one.
 func resume(ctx context.Context, s *state, carried string) context.Context {

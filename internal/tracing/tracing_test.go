@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -82,6 +83,18 @@ func TestCarryResumes(t *testing.T) {
 	require.Equal(t, "b7ad6b7169203331", ended[0].Parent().SpanID().String())
 	require.Equal(t, "Error", ended[0].Status().Code.String())
 	require.NotEmpty(t, Carry(ctx))
+
+	var members []string
+	for i := range 30 {
+		members = append(members, fmt.Sprintf("k%02d=%s", i, strings.Repeat("v", 20)))
+	}
+	ts := strings.Join(members, ",")
+	require.Greater(t, len(ts), 512)
+	got := Carry(resume(context.Background(), s, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n"+ts[:500]))
+	require.Contains(t, got, "\nk00=", "a tracestate of 500 characters is kept")
+	long := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n" + ts
+	require.Equal(t, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Carry(resume(context.Background(), s, long)),
+		"a tracestate beyond 512 characters is not stored")
 
 	ctx = resume(context.Background(), s, "garbage")
 	require.Empty(t, Carry(ctx), "an invalid carried context starts nothing")
