@@ -177,3 +177,40 @@ func TestHandlerUpgradesWebsockets(t *testing.T) {
 	require.Equal(t, "GET /v3/directline/conversations/{id}/stream", s.Name())
 	require.NotContains(t, s.Name(), "abc")
 }
+
+// TestTransportOn: on, an outbound call gets a client span, the child of the span in its
+// context, and carries it in traceparent (on a copy: the caller's request is not changed).
+func TestTransportOn(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	restore := Install(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	defer restore()
+	var seen string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Header.Get("traceparent")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	ctx, d := StartDelivery(context.Background(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "dynamics", "c", "c|0000002", 1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/messages", nil)
+	require.NoError(t, err)
+	resp, err := Client(&http.Client{}).Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	d.End(nil)
+	require.Empty(t, req.Header.Get("traceparent"), "the caller's request is not changed")
+	require.Regexp(t, `^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$`, seen)
+	var client, deliver sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		switch s.Name() {
+		case "POST":
+			client = s
+		case "deliver dynamics":
+			deliver = s
+		}
+	}
+	require.NotNil(t, client)
+	require.NotNil(t, deliver)
+	require.Equal(t, deliver.SpanContext().SpanID(), client.Parent().SpanID())
+	require.Equal(t, client.SpanContext().SpanID().String(), strings.Split(seen, "-")[2])
+	require.Equal(t, "Error", client.Status().Code.String(), "a 503 is an error")
+}
