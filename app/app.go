@@ -14,6 +14,7 @@ import (
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
 	"github.com/bfbridge/bfbridge/internal/metrics"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // App is a wired bridge, ready to serve.
@@ -52,6 +53,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		return nil, err
 	}
 	cfg.Escalation.Target = p.target
+	log = log.Hook(tracing.LogHook{}) // trace_id on the lines logged with a traced context
 	if cfg.Bot.Name == "" {
 		if cfg.Bot.Name, err = p.bot.BotName(cfg.sections[p.bot.Section]); err != nil {
 			return nil, err
@@ -142,10 +144,11 @@ func (a *App) Channel(name string) bridge.Channel {
 // Config returns the effective configuration (the public URL and the escalation target filled in).
 func (a *App) Config() Config { return a.cfg }
 
-// Handler returns the bridge's public HTTP handler: the routes, each request counted by its
-// route pattern (bfbridge_http_requests_total). It has no /metrics: that is on the admin
+// Handler returns the bridge's public HTTP handler: the routes, traced when tracing is on
+// (internal/tracing.Handler: a span per request, named after its route) and each request counted
+// by its route pattern (bfbridge_http_requests_total). It has no /metrics: that is on the admin
 // listener only.
-func (a *App) Handler() http.Handler { return a.metrics.Middleware(a.mux) }
+func (a *App) Handler() http.Handler { return tracing.Handler(a.metrics.Middleware(a.mux)) }
 
 // close closes the channels in the reverse of the registry's order, then the store.
 func (a *App) close(ctx context.Context) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/internal/metrics"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // HubConfig configures a Hub.
@@ -203,7 +204,7 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity, key s
 	if sig.Kind == handoff.SignalEnd && a.Type == activity.TypeEndOfConversation {
 		key = endKey // one end per conversation: a second one (a race) is the first
 	}
-	seq, dup, err := h.store.Append(ctx, c.ID, Entry{From: role, Activity: a, Key: key, To: to})
+	seq, dup, err := h.store.Append(ctx, c.ID, Entry{From: role, Activity: a, Key: key, To: to, Trace: tracing.Carry(ctx)})
 	if err != nil {
 		return "", fmt.Errorf("append to %s: %w", c.ID, err)
 	}
@@ -211,7 +212,7 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity, key s
 		h.cfg.Metrics.Appended(from.Channel, string(role))
 	}
 	if e := h.log.Debug(); e != nil {
-		e.Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Str("from", string(role)).
+		e.Ctx(ctx).Str("conv_id", c.ID).Str("activity_id", a.ID).Int64("watermark", seq).Str("from", string(role)).
 			Str("type", a.Type).Bool("dup", dup).Msg("received")
 	}
 	waits, inline := h.out.deliver(c.ID, seq, to, true)
@@ -313,7 +314,7 @@ func (h *Hub) appendFor(ctx context.Context, c *Conversation, from Role, a *acti
 			to = append(to, l.Key())
 		}
 	}
-	seq, dup, err := h.store.Append(ctx, c.ID, Entry{From: from, Activity: a, Key: key, To: to})
+	seq, dup, err := h.store.Append(ctx, c.ID, Entry{From: from, Activity: a, Key: key, To: to, Trace: tracing.Carry(ctx)})
 	if err != nil {
 		return 0, nil, fmt.Errorf("append to %s: %w", c.ID, err)
 	}

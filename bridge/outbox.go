@@ -12,6 +12,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/internal/ctxutil"
 	"github.com/bfbridge/bfbridge/internal/metrics"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // LogReader is implemented by channels whose legs read the conversation log themselves (Direct
@@ -434,7 +435,7 @@ func (o *outbox) send(run *leased, k lineKey, c *Conversation, r Record, at resu
 	}
 	for ; ; attempt++ {
 		sent := time.Now()
-		err := o.attempt(ctx, c, leg, r.Activity)
+		err := o.traced(ctx, c, leg, r, attempt)
 		result := deliveryOutcome(ctx, err, started, o.h.cfg.RetryFor)
 		o.h.cfg.Metrics.Delivered(leg.Channel, result, time.Since(sent))
 		if attempt == 1 {
@@ -457,7 +458,7 @@ func (o *outbox) send(run *leased, k lineKey, c *Conversation, r Record, at resu
 		}
 		o.setFailing(k, de)
 		wait := backoff(attempt, de.RetryAfter)
-		o.h.log.Info().Err(err).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("channel", leg.Channel).
+		o.h.log.Info().Ctx(tracing.Context(ctx, r.Trace)).Err(err).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("channel", leg.Channel).
 			Int("attempt", attempt).Dur("retry_in", wait).Msg("delivery failed; retrying")
 		if inline {
 			return &resumeAt{seq: r.Seq, attempt: attempt + 1, wait: wait, started: started}, true
@@ -468,6 +469,20 @@ func (o *outbox) send(run *leased, k lineKey, c *Conversation, r Record, at resu
 	}
 	o.ack(k, run, r.Seq)
 	return nil, ctx.Err() == nil
+}
+
+// traced makes one delivery attempt in a span of its own, the child of the span of the request
+// that appended the record (Record.Trace): the channel's outbound call carries the same trace
+// id. Its log lines carry it too (tracing.LogHook).
+func (o *outbox) traced(ctx context.Context, c *Conversation, leg Leg, r Record, attempt int) error {
+	ctx, span := tracing.StartDelivery(ctx, r.Trace, leg.Channel, c.ID, r.Activity.ID, attempt)
+	err := o.attempt(ctx, c, leg, r.Activity)
+	span.End(err)
+	if e := o.h.log.Debug(); e != nil {
+		e.Ctx(ctx).Str("conv_id", c.ID).Str("activity_id", r.Activity.ID).Str("channel", leg.Channel).
+			Int("attempt", attempt).Bool("ok", err == nil).Msg("delivery attempt")
+	}
+	return err
 }
 
 // attempt makes one delivery: the bot is greeted first when it has not been.
@@ -509,7 +524,7 @@ func deliveryOutcome(ctx context.Context, err error, started time.Time, retryFor
 
 // bury records a delivery that failed for good as a dead letter of the conversation.
 func (o *outbox) bury(ctx context.Context, k lineKey, r Record, de *DeliveryError, attempts int) {
-	o.h.log.Warn().Err(de).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("leg", k.leg).
+	o.h.log.Warn().Ctx(tracing.Context(ctx, r.Trace)).Err(de).Str("conv_id", k.conv).Str("activity_id", r.Activity.ID).Str("leg", k.leg).
 		Int("attempt", attempts).Msg("delivery failed for good; recorded as dead")
 	_, err := UpdateConversation(ctx, o.h.store, k.conv, func(c *Conversation) error {
 		c.Dead = append(c.Dead, DeadLetter{Leg: k.leg, Seq: r.Seq, Status: de.Status, Reason: de.Error(), At: time.Now().UTC()})

@@ -22,6 +22,9 @@ type Record struct {
 	// readers that only forward it (Direct Line streams and polls) need not encode it again.
 	// Shared, read-only.
 	Raw []byte
+	// Trace is the W3C trace context of the request that appended the record (Entry.Trace):
+	// the delivery's span continues its trace. Never part of the activity.
+	Trace string
 }
 
 // Addressed reports whether the record is delivered to the leg with that key.
@@ -43,6 +46,10 @@ type Entry struct {
 	Key string
 	// To: see Record.To.
 	To []string
+	// Trace is the W3C trace context (a traceparent header value; see internal/tracing.Carry)
+	// of the request that appends the record, "" when it is not traced. Stores keep it beside
+	// the activity, never in it, so it reaches no peer as activity content; Since returns it.
+	Trace string
 }
 
 // Timer is a conversation's named deadline (inactivity, an offer's timeout, a token refresh).

@@ -24,6 +24,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/internal/metrics"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // Name is the channel's registered name, the Channel of its legs.
@@ -97,7 +98,7 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 		log: log.With().Str("channel", Name).Logger(),
 		key: newSigningKey(priv),
 		botClient: &http.Client{
-			Transport: cfg.Metrics.Transport(metrics.PeerBot, http.DefaultTransport.(*http.Transport).Clone()),
+			Transport: cfg.Metrics.Transport(metrics.PeerBot, tracing.Transport(http.DefaultTransport.(*http.Transport).Clone())), // counted; traceparent to the bot
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse // a redirect is an answer, not a place to resend the token
 			},

@@ -14,6 +14,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/internal/botauth"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 	"github.com/bfbridge/bfbridge/internal/ttlmap"
 )
 
@@ -87,6 +88,7 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 20 * time.Second}
 	}
+	hc = tracing.Client(hc) // traceparent to the Messaging API
 	log = log.With().Str("channel", Name).Logger()
 	ctx, stop := context.WithCancel(context.Background())
 	ch := &Channel{

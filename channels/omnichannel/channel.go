@@ -19,6 +19,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/internal/keylock"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // Name is the channel's registered name: the Channel of its legs.
@@ -93,6 +94,7 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Channel, error) {
 		client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 30 * time.Second}
 		owned = true
 	}
+	client = tracing.Client(client) // traceparent to Omnichannel's Connector API
 	ctx, cancel := context.WithCancel(context.Background())
 	log = log.With().Str("channel", Name).Logger()
 	c := &Channel{

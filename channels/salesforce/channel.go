@@ -18,6 +18,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/activity/handoff"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // Name is the channel's name with the Hub and its escalation.target.
@@ -62,6 +63,7 @@ func New(cfg Config, hub Hub, publicURL string, log zerolog.Logger) (*Channel, e
 		return nil, err
 	}
 	cfg.defaults()
+	cfg.HTTPClient = tracing.Client(cfg.HTTPClient) // traceparent to the MIAW API
 	ch := &Channel{
 		cfg: cfg, hub: hub, log: log.With().Str("channel", Name).Logger(), publicURL: strings.TrimRight(publicURL, "/"),
 		budget:   rate.NewLimiter(rate.Limit(float64(cfg.RequestsPerMinute)/60), max(1, cfg.RequestsPerMinute/10)),

@@ -28,11 +28,13 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/bfbridge/bfbridge/app"
 	"github.com/bfbridge/bfbridge/internal/suggest"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 func main() {
@@ -164,6 +166,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	level, _ := zerolog.ParseLevel(cfg.LogLevel)
 	log := zerolog.New(stderr).Level(level).With().Timestamp().Logger()
+	stopTracing, err := tracing.Start(ctx, getenv) // off unless OTEL_EXPORTER_OTLP_*ENDPOINT is set
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing, log)
+	if tracing.Enabled() {
+		log.Info().Str("service_name", tracing.ServiceName(getenv)).Msg("tracing to the OTLP endpoint")
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -185,6 +195,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return a.Serve(ctx, ln)
+}
+
+// flushTraces sends the spans still buffered and stops the exporter, within a few seconds.
+func flushTraces(stop func(context.Context) error, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		log.Warn().Err(err).Msg("traces not flushed")
+	}
 }
 
 // flags are the settings people change by hand. Each stands for the environment variable

@@ -149,7 +149,7 @@ func (s *Store) Append(_ context.Context, convID string, e bridge.Entry) (int64,
 		return 0, false, fmt.Errorf("memory store: encode activity: %w", err)
 	}
 	a.ID = id
-	l.recs = append(l.recs, bridge.Record{Seq: seq, From: e.From, Activity: a, At: time.Now(), To: e.To, Raw: raw})
+	l.recs = append(l.recs, bridge.Record{Seq: seq, From: e.From, Activity: a, At: time.Now(), To: e.To, Raw: raw, Trace: e.Trace})
 	for _, leg := range e.To {
 		l.addressed[leg] = seq
 	}

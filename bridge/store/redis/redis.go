@@ -486,8 +486,8 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 			return 0, false, fmt.Errorf("redis store: index pending conversation %q: %w", convID, err)
 		}
 	}
-	args := make([]any, 0, 9+len(e.To))
-	args = append(args, s.ttl, e.Key, string(e.From), head, tail, to, time.Now().UnixNano(), s.wakeChannel(), convID)
+	args := make([]any, 0, 10+len(e.To))
+	args = append(args, s.ttl, e.Key, string(e.From), head, tail, to, time.Now().UnixNano(), s.wakeChannel(), convID, e.Trace)
 	for _, l := range e.To {
 		args = append(args, l)
 	}
@@ -561,7 +561,7 @@ func decodeRecord(m goredis.XMessage) (bridge.Record, error) {
 	if err != nil {
 		return bridge.Record{}, fmt.Errorf("record %d: %w", n1-1, err)
 	}
-	r := bridge.Record{Seq: n1 - 1, From: bridge.Role(str("f")), Activity: a, Raw: raw}
+	r := bridge.Record{Seq: n1 - 1, From: bridge.Role(str("f")), Activity: a, Raw: raw, Trace: str("tp")}
 	if t := str("t"); t != "" {
 		if err := json.Unmarshal([]byte(t), &r.To); err != nil {
 			return bridge.Record{}, fmt.Errorf("record %d: addressees: %w", r.Seq, err)

@@ -39,7 +39,8 @@ return 1
 // appendScript: ARGV[2] the idempotency key (""), ARGV[3] the role, ARGV[4] and ARGV[5] the
 // activity's JSON before and after the seq's seven digits, ARGV[6] the addressees (JSON, or
 // ""), ARGV[7] the time (unix ns), ARGV[8] the wake-up channel, ARGV[9] the conversation id,
-// ARGV[10…] the addressed legs. Reply {1, seq} when appended, {0, seq} for a repeated key, {-1}
+// ARGV[10] the W3C trace context (bridge.Entry.Trace, ""; field tp, only when set),
+// ARGV[11…] the addressed legs. Reply {1, seq} when appended, {0, seq} for a repeated key, {-1}
 // for an unknown conversation. The stream id of seq is 0-(seq+1). An append publishes
 // "<seq>:<conversation id>" on the wake-up channel, for the other instances' watchers.
 var appendScript = goredis.NewScript(luaTouch + `
@@ -50,9 +51,13 @@ if ARGV[2] ~= '' then
 end
 local seq = redis.call('XLEN', KEYS[2])
 local raw = ARGV[4] .. string.format('%07d', seq) .. ARGV[5]
-redis.call('XADD', KEYS[2], '0-' .. (seq + 1), 'f', ARGV[3], 'a', raw, 't', ARGV[6], 'at', ARGV[7])
+if ARGV[10] ~= '' then
+  redis.call('XADD', KEYS[2], '0-' .. (seq + 1), 'f', ARGV[3], 'a', raw, 't', ARGV[6], 'at', ARGV[7], 'tp', ARGV[10])
+else
+  redis.call('XADD', KEYS[2], '0-' .. (seq + 1), 'f', ARGV[3], 'a', raw, 't', ARGV[6], 'at', ARGV[7])
+end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], seq) end
-for i = 10, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], seq) end
+for i = 11, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], seq) end
 touch()
 redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9])
 return {1, seq}

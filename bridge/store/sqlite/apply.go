@@ -40,7 +40,7 @@ var writeSQL = [nWriteStmts]string{
 		FROM conversations WHERE id = ?1`,
 	stConvBody:  `SELECT body, version FROM conversations WHERE id = ?`,
 	stIdem:      `SELECT seq FROM log WHERE conv_id = ? AND idem_key = ?`,
-	stInsert:    `INSERT INTO log (conv_id, seq, from_role, activity, at, idem_key, to_legs) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	stInsert:    `INSERT INTO log (conv_id, seq, from_role, activity, at, idem_key, to_legs, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 	stAddressed: `INSERT INTO addressed (conv_id, leg, seq) VALUES (?, ?, ?) ON CONFLICT (conv_id, leg) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > addressed.seq`,
 	stCreate:    `INSERT INTO conversations (id, body, updated, version) VALUES (?, ?, ?, 1)`,
 	stPut:       `UPDATE conversations SET body = ?, updated = ?, version = ? WHERE id = ?`,
@@ -141,7 +141,7 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 	if err != nil {
 		return 0, false, fmt.Errorf("sqlite store: encode activity: %w", err)
 	}
-	r := &request{kind: kindAppend, conv: convID, from: e.From, act: e.Activity, idem: e.Key, body: body, to: e.To}
+	r := &request{kind: kindAppend, conv: convID, from: e.From, act: e.Activity, idem: e.Key, body: body, to: e.To, trace: e.Trace}
 	if len(e.To) > 0 {
 		if r.toJSON, err = json.Marshal(e.To); err != nil {
 			return 0, false, fmt.Errorf("sqlite store: encode addressees: %w", err)
@@ -400,14 +400,17 @@ func (s *Store) applyAppend(b *batchState, r *request) error {
 
 // insertRecord writes the record and marks it addressed to its legs.
 func (s *Store) insertRecord(b *batchState, r *request, seq int64, body []byte) error {
-	var idem, to any
+	var idem, to, trace any
 	if r.idem != "" {
 		idem = r.idem
+	}
+	if r.trace != "" {
+		trace = r.trace
 	}
 	if r.toJSON != nil {
 		to = r.toJSON
 	}
-	if _, err := b.exec(s, stInsert, r.conv, seq, string(r.from), body, b.now, idem, to); err != nil {
+	if _, err := b.exec(s, stInsert, r.conv, seq, string(r.from), body, b.now, idem, to, trace); err != nil {
 		return err
 	}
 	for _, leg := range r.to {

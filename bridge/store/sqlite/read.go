@@ -32,7 +32,7 @@ var readSQL = [nReadStmts]string{
 	rdConv:  `SELECT body, version FROM conversations WHERE id = ?`,
 	rdByLeg: `SELECT c.body, c.version FROM legs l JOIN conversations c ON c.id = l.conv_id WHERE l.channel = ? AND l.channel_conv_id = ?`,
 	// The log of a conversation that no longer exists is being purged: it reads as empty.
-	rdSince: `SELECT seq, from_role, activity, at, to_legs FROM log
+	rdSince: `SELECT seq, from_role, activity, at, to_legs, trace FROM log
 		WHERE conv_id = ?1 AND seq > ?2 AND EXISTS (SELECT 1 FROM conversations WHERE id = ?1)
 		ORDER BY seq LIMIT ?3`,
 	rdExists: `SELECT 1 FROM conversations WHERE id = ?`,
@@ -184,8 +184,9 @@ func (s *Store) scanRecord(convID string, rows *sql.Rows) (bridge.Record, error)
 		from     string
 		body, to []byte
 		at       int64
+		trace    sql.NullString
 	)
-	if err := rows.Scan(&rec.Seq, &from, &body, &at, &to); err != nil {
+	if err := rows.Scan(&rec.Seq, &from, &body, &at, &to, &trace); err != nil {
 		return rec, s.readErr("read log", err)
 	}
 	a, err := activity.Decode(body)
@@ -197,7 +198,7 @@ func (s *Store) scanRecord(convID string, rows *sql.Rows) (bridge.Record, error)
 			return rec, fmt.Errorf("sqlite store: corrupt record %s: addressees: %w", bridge.FormatActivityID(convID, rec.Seq), err)
 		}
 	}
-	rec.From, rec.Activity, rec.At, rec.Raw = bridge.Role(from), a, time.Unix(0, at).UTC(), body
+	rec.From, rec.Activity, rec.At, rec.Raw, rec.Trace = bridge.Role(from), a, time.Unix(0, at).UTC(), body, trace.String
 	return rec, nil
 }
 

@@ -12,7 +12,10 @@ import (
 // Version 2 (the outbox): conversations.version for compare-and-swap puts, log.to_legs for the
 // legs a record is addressed to, and the tables addressed, timers, vals (per-conversation values,
 // replacing version 1's bridge-wide kv) and blobs.
-const schemaVersion = 2
+//
+// Version 3 (tracing): log.trace, the W3C trace context of the request that appended the record
+// (bridge.Entry.Trace), kept beside the activity so that it is never sent as its content.
+const schemaVersion = 3
 
 // createVals is the values table, shared by the schema and the migration from version 1.
 const createVals = `CREATE TABLE IF NOT EXISTS vals (
@@ -47,7 +50,8 @@ var schema = []string{
 	) WITHOUT ROWID`,
 	`CREATE INDEX IF NOT EXISTS legs_conv ON legs (conv_id)`,
 	// log: seq is gapless from 0 per conversation; activity is its JSON with the id set; to_legs
-	// is the JSON array of the leg keys the record is addressed to (NULL: none). Rows are in
+	// is the JSON array of the leg keys the record is addressed to (NULL: none); trace is its
+	// bridge.Entry.Trace (NULL: none). Rows are in
 	// append order (rowid), so a transaction of appends to many conversations writes few data
 	// pages; the (conv_id, seq) index serves reads. (Clustering rows by conversation, WITHOUT
 	// ROWID, made BenchmarkAppend a third slower for 1,000 conversations.)
@@ -59,7 +63,8 @@ var schema = []string{
 		activity  BLOB NOT NULL,
 		at        INTEGER NOT NULL,
 		idem_key  TEXT,
-		to_legs   BLOB
+		to_legs   BLOB,
+		trace     TEXT
 	)`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS log_seq ON log (conv_id, seq)`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS log_idem ON log (conv_id, idem_key) WHERE idem_key IS NOT NULL`,
@@ -115,6 +120,7 @@ var migrations = map[int][]string{
 		`INSERT INTO vals (conv_id, key, value, updated) SELECT '', key, value, updated FROM kv`,
 		`DROP TABLE kv`,
 	},
+	2: {`ALTER TABLE log ADD COLUMN trace TEXT`},
 }
 
 // setUp checks the journal mode, creates, migrates or checks the schema and prepares the

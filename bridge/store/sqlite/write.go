@@ -65,6 +65,7 @@ type request struct {
 	prevID string             // append: a.ID before the writer set it, restored on failure
 	to     []string           // append: the legs it is addressed to
 	toJSON []byte             // append: to, encoded (nil when empty)
+	trace  string             // append: the W3C trace context, "" for none
 
 	leg   string // ack: the leg; value: the key; timer: the name; blob: the id
 	seq   int64  // ack: the input; append: the result; timer: the due time (0: remove it)
@@ -298,7 +299,7 @@ func (s *Store) publish(batch []*request) {
 		case kindAppend:
 			if !r.dup {
 				at := time.Unix(0, r.at).UTC()
-				c.advance(r.conv, bridge.Record{Seq: r.seq, From: r.from, Activity: r.act, At: at, To: r.to, Raw: r.stored}, now)
+				c.advance(r.conv, bridge.Record{Seq: r.seq, From: r.from, Activity: r.act, At: at, To: r.to, Raw: r.stored, Trace: r.trace}, now)
 			}
 		case kindCreate:
 			if r.created {

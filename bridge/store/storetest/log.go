@@ -304,3 +304,27 @@ func addressees(i int) []string {
 	}
 	return nil
 }
+
+// runTrace checks that a record's trace context (Entry.Trace) is kept beside its activity —
+// read back with it, across a restart, but never in its JSON, which readers send to peers.
+func runTrace(t *testing.T, h *harness) {
+	ctx := context.Background()
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	s := h.newStore(t)
+	create(t, s, conv("c30"))
+	_, _, err := s.Append(ctx, "c30", bridge.Entry{From: bridge.RoleCustomer, Activity: msg("traced"), To: []string{"botframework/c30-bot"}, Trace: tp})
+	require.NoError(t, err)
+	_, _, err = s.Append(ctx, "c30", entry("untraced", ""))
+	require.NoError(t, err)
+	for i := range 2 {
+		if i == 1 {
+			s = h.again(t, s)
+		}
+		recs, err := s.Since(ctx, "c30", -1, 0)
+		require.NoError(t, err)
+		require.Len(t, recs, 2)
+		require.Equal(t, tp, recs[0].Trace)
+		require.Empty(t, recs[1].Trace)
+		require.NotContains(t, string(recs[0].Raw), "4bf92f3577b34da6a3ce929d0e0e4736", "the trace context is not activity content")
+	}
+}

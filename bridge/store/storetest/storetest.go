@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) bridge.Store, opts ...Option)
 	}
 	t.Run("conversations", func(t *testing.T) { runConversations(t, h) })
 	t.Run("log", func(t *testing.T) { runLog(t, h) })
+	t.Run("trace context", func(t *testing.T) { runTrace(t, h) })
 	t.Run("delivery", func(t *testing.T) { runDelivery(t, h) })
 	t.Run("timers", func(t *testing.T) { runTimers(t, h) })
 	t.Run("values", func(t *testing.T) { runValues(t, h) })

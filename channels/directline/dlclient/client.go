@@ -14,6 +14,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/tracing"
 )
 
 // Receiver takes the activities the bot sends: the bridge's *bridge.Hub.
@@ -69,6 +70,7 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Client, error) {
 		log: log.With().Str("channel", cfg.Name).Logger(),
 	}
 	c.dialer = newDialer(cfg.HTTPClient)
+	c.cfg.HTTPClient = tracing.Client(cfg.HTTPClient) // traceparent to the hosted bot's Direct Line
 	return c, nil
 }
 

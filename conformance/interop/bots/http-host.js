@@ -62,7 +62,7 @@ function readJSON(req) {
 }
 
 // serve runs bot behind adapter at POST /api/messages on 127.0.0.1:PORT (0: a free port), prints
-// "listening <port>", and stops on SIGTERM, SIGINT, or (EXIT_ON_STDIN_END set) when the parent
+// "listening <port>" (and with LOG_TRACEPARENT set, {"traceparent":…,"type":…} per activity), and stops on SIGTERM, SIGINT, or (EXIT_ON_STDIN_END set) when the parent
 // test process goes away and its end of stdin closes.
 function serve(adapter, bot) {
     const server = http.createServer(async (req, res) => {
@@ -79,6 +79,10 @@ function serve(adapter, bot) {
             res.statusCode = 413;
             res.end();
             return;
+        }
+        if (process.env.LOG_TRACEPARENT && body && typeof body === 'object') {
+            // For the tracing test: the W3C trace context the channel sent with the activity.
+            console.log(JSON.stringify({ traceparent: req.headers.traceparent || '', type: body.type }));
         }
         try {
             await adapter.process({ body, headers: req.headers, method: req.method }, adaptResponse(res), (context) =>
