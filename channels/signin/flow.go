@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -73,13 +74,13 @@ const maxChallenge = 128
 // Chat's Direct Line session id (§2b): remembered, to be checked against the cookie on return.
 func (s *Service) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	id := r.URL.Query().Get("signin")
+	id, ch := signInParams(r.URL.Query())
 	sess, rnd, err := s.session(ctx, id)
 	if err != nil {
 		writePage(w, http.StatusBadRequest, textExpired, "")
 		return
 	}
-	if ch := r.URL.Query().Get("code_challenge"); ch != "" && len(ch) <= maxChallenge && utf8.ValidString(ch) {
+	if ch != "" && len(ch) <= maxChallenge && utf8.ValidString(ch) {
 		sess.Challenge = ch
 		if err := s.vault.put(ctx, sess.Conv, keySession+rnd, sess); err != nil {
 			s.fail(w, sess, err)
@@ -99,6 +100,21 @@ func (s *Service) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// signInParams reads the link's signin id and code_challenge. Web Chat appends
+// encodeURIComponent("&code_challenge=" + sessionId) to the button's value (signin.md §2b), so
+// the challenge arrives inside the signin parameter; a client that appends it unescaped sends
+// it as a parameter of its own.
+func signInParams(q url.Values) (id, challenge string) {
+	id, challenge = q.Get("signin"), q.Get("code_challenge")
+	if before, after, ok := strings.Cut(id, "&code_challenge="); ok {
+		id = before
+		if challenge == "" {
+			challenge = after
+		}
+	}
+	return id, challenge
 }
 
 // session reads the unexpired sign-in session id names.
