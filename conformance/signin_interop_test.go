@@ -2,8 +2,8 @@ package conformance
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -289,7 +289,9 @@ func TestSignInStateOfAnotherConversationRefused(t *testing.T) {
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {signinAppID}, "client_secret": {signinPassword}, "scope": {botframework.DefaultIssuer + "/.default"}}
 	resp, err := http.PostForm(r.url+botframework.LoginPath+botframework.TokenPath, form)
 	require.NoError(t, err)
-	var tr struct{ AccessToken string `json:"access_token"` }
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tr))
 	resp.Body.Close()
 	state := func(conv, user string) string {
