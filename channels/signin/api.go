@@ -152,6 +152,12 @@ func (s *Service) signInResource(ctx context.Context, r *http.Request, app strin
 	if err != nil {
 		return nil, err
 	}
+	return s.openSession(ctx, c, p, st, app)
+}
+
+// openSession stores a sign-in session for the state's user in conversation c and returns
+// its sign-in resource.
+func (s *Service) openSession(ctx context.Context, c *bridge.Conversation, p *provider, st State, app string) (*SignInResource, error) {
 	sess := &session{
 		Conv: c.ID, Connection: p.conn.Name, AppID: app, ChannelID: st.Conversation.ChannelID,
 		UserID: st.Conversation.User.ID, BotID: st.Conversation.BotID(), BotConvID: st.Conversation.Conversation.ID,
