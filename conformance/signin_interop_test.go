@@ -155,9 +155,9 @@ func (r *signinRig) browse(jar http.CookieJar, link string) string {
 		}
 		m := formRE.FindStringSubmatch(page)
 		require.NotNil(r.t, m, "no form on the provider's page %s: %s", resp.Request.URL, page)
-		action, err := resp.Request.URL.Parse(strings.ReplaceAll(m[1], "&amp;", "&"))
-		require.NoError(r.t, err)
-		form := url.Values{}
+		action, perr := resp.Request.URL.Parse(strings.ReplaceAll(m[1], "&amp;", "&"))
+		require.NoError(r.t, perr)
+		var form url.Values
 		switch {
 		case strings.Contains(page, `name="prompt" value="login"`):
 			form = url.Values{"prompt": {"login"}, "login": {"alice"}, "password": {"any"}}
@@ -256,6 +256,41 @@ func TestSignInWithOAuthPromptBot(t *testing.T) {
 		}
 	}
 	require.NotContains(t, string(acts), "tokens/response", "the event is the bot's alone")
+
+	// 5. Erasing the customer's conversation (the admin erase) erases their tokens.
+	botToken := r.botToken()
+	getToken := func() (int, string) {
+		req, _ := http.NewRequest("GET", r.url+"/api/usertoken/GetToken?userId=dl_alice&connectionName=idp&channelId=directline", nil)
+		req.Header.Set("Authorization", "Bearer "+botToken)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body := getToken()
+	require.Equal(t, 200, status, body)
+	require.Contains(t, body, tok)
+	require.NoError(t, r.app.Store.EraseConversation(context.Background(), conv))
+	status, body = getToken()
+	require.Equal(t, 404, status)
+	require.Empty(t, body)
+}
+
+// botToken is the bot's token, as its UserTokenClient gets it (the bridge's dev token endpoint,
+// scope = ToChannelFromBotOAuthScope).
+func (r *signinRig) botToken() string {
+	r.t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {signinAppID}, "client_secret": {signinPassword}, "scope": {botframework.DefaultIssuer + "/.default"}}
+	resp, err := http.PostForm(r.url+botframework.LoginPath+botframework.TokenPath, form)
+	require.NoError(r.t, err)
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(r.t, json.NewDecoder(resp.Body).Decode(&tr))
+	require.NotEmpty(r.t, tr.AccessToken)
+	return tr.AccessToken
 }
 
 // getSessionID is Web Chat's getSessionId (DLJS: GET {domain}/session/getsessionid with
@@ -285,15 +320,7 @@ func TestSignInStateOfAnotherConversationRefused(t *testing.T) {
 	r := startSignIn(t)
 	c1, _, _ := r.customer("dl_alice")
 	c2, _, _ := r.customer("dl_mallory")
-	// The bot's token, as its UserTokenClient gets it (the bridge's dev token endpoint).
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {signinAppID}, "client_secret": {signinPassword}, "scope": {botframework.DefaultIssuer + "/.default"}}
-	resp, err := http.PostForm(r.url+botframework.LoginPath+botframework.TokenPath, form)
-	require.NoError(t, err)
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tr))
-	resp.Body.Close()
+	tr := struct{ AccessToken string }{r.botToken()}
 	state := func(conv, user string) string {
 		b, _ := json.Marshal(map[string]any{"connectionName": "idp", "msAppId": signinAppID, "conversation": map[string]any{
 			"user": map[string]string{"id": user}, "conversation": map[string]string{"id": conv}, "channelId": "directline"}})
@@ -317,3 +344,18 @@ func TestSignInStateOfAnotherConversationRefused(t *testing.T) {
 }
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// The token service refuses to run for an anonymous bot (no app id): no caller could be
+// authenticated, and GetToken would hand any user's token to whoever names them. Without any
+// bot (a hosted bot behind Direct Line), it has no one to serve.
+func TestSignInNeedsAnAuthenticatedBot(t *testing.T) {
+	t.Setenv(idpSecretEnv, idpSecret)
+	cfg := app.Defaults()
+	cfg.DataDir, cfg.AdminListen = t.TempDir(), ""
+	app.SectionOf[botframework.Section](&cfg, "bot").BotEndpoint = "http://127.0.0.1:9/api/messages"
+	app.SectionOf[signin.Section](&cfg, "oauth").Connections = []signin.Connection{{
+		Name: "idp", Provider: "oidc", Issuer: "http://127.0.0.1:9", ClientID: idpClientID, ClientSecretEnv: idpSecretEnv,
+	}}
+	_, err := app.New(cfg, zerolog.Nop())
+	require.ErrorContains(t, err, "bot.app_id")
+}

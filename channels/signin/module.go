@@ -29,6 +29,7 @@ var Module = module.Register(module.Spec[Section]{
 type botChannel interface {
 	AuthenticateBot(r *http.Request) (appID string, err error)
 	SetFilters(f botframework.Filters)
+	Anonymous() bool
 }
 
 // SharedTokenKey is the name of the generated at-rest key among the store's own values, when
@@ -64,6 +65,10 @@ func newModule(sec *Section, env module.Env) (bridge.Channel, error) {
 	bc, remote := env.Channel(botframework.Name).(botChannel)
 	sb, sandbox := env.Channel(sandboxBotName).(sandboxBot)
 	switch {
+	case remote && bc.Anonymous():
+		// Without the bot's app id no caller is authenticated, and GetToken would hand any
+		// user's token to anyone who names them.
+		return nil, errors.New("oauth.connections need bot.app_id (and its password): the token service must know its caller is the bot")
 	case remote:
 		cfg.BotChannel, cfg.Auth = botframework.Name, bc.AuthenticateBot
 	case sandbox:
