@@ -87,8 +87,11 @@ func (b *Bot) signInCard(ctx context.Context, to bridge.Leg, a *activity.Activit
 // one released a token (and the bot answered).
 func (b *Bot) tryCode(ctx context.Context, to bridge.Leg, a *activity.Activity) (bool, error) {
 	svc := b.signIn.Load()
+	if svc == nil || len(a.Text) > 64 {
+		return false, nil
+	}
 	m := magicCode.FindStringSubmatch(a.Text)
-	if svc == nil || m == nil {
+	if m == nil {
 		return false, nil
 	}
 	for _, conn := range b.script.signInConnections() {
