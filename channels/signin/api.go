@@ -104,7 +104,7 @@ func query(r *http.Request, required []string, optional ...string) (map[string]s
 		if i < len(required) && v == "" {
 			return nil, badArgument(name + " is required")
 		}
-		if len(v) > maxParam && name != "state" || !utf8.ValidString(v) {
+		if (len(v) > maxParam && name != "state") || !utf8.ValidString(v) { // state: DecodeState bounds it
 			return nil, badArgument(name + " is too long or not UTF-8")
 		}
 		out[name] = v
