@@ -452,3 +452,25 @@ func TestSignOutOfEveryConnection(t *testing.T) {
 		require.Empty(t, body)
 	}
 }
+
+// Once the conversation left the bot (an agent has it), the token service sends no
+// tokens/response (the Hub would hand it to the agent): the customer gets a code instead.
+func TestNoTokensResponseOnceEscalated(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.start("c1", "u1")
+	require.NoError(t, r.hub.PutValue(ctx, "c1", SessionValue, []byte("sess-1")))
+	link := r.signInLink(testConn, "c1", "u1")
+	_, err := r.hub.Update(ctx, "c1", func(c *bridge.Conversation) error {
+		c.State = bridge.StateAgent
+		c.Agent = &bridge.Leg{Channel: "dl", ConversationID: "agent-1"}
+		return nil
+	})
+	require.NoError(t, err)
+	status, page := r.follow(link+"&code_challenge=sess-1", &http.Cookie{Name: SessionCookie, Value: "sess-1"})
+	require.Equal(t, http.StatusOK, status)
+	require.Regexp(t, codeRE, page)
+	for _, a := range append(r.bot.sent(), r.cust.sent()...) {
+		require.NotEqual(t, TokensResponse, a.Name)
+	}
+}
