@@ -30,9 +30,14 @@ type Escalator interface {
 // ErrNoEscalator: a bot asked for a human and no contact center is configured.
 var ErrNoEscalator = errors.New("no contact center to escalate to")
 
+// TokensResponseEvent is the name of the event that hands the bot a user's token: never shown
+// to the customer's client nor to an agent.
+const TokensResponseEvent = "tokens/response"
+
 // CustomerVisible reports whether an activity of the log is shown to the customer. Handoff
 // commands are not: a handoff event, a message carrying an Omnichannel command (its text is the
-// note for the agent only), a context event. Nor is a conversationUpdate.
+// note for the agent only), a context event, a tokens/response event. Nor is a
+// conversationUpdate.
 func CustomerVisible(a *activity.Activity) bool {
 	switch a.Type {
 	case activity.TypeConversationUpdate:
@@ -40,6 +45,9 @@ func CustomerVisible(a *activity.Activity) bool {
 	case activity.TypeEvent, activity.TypeMessage:
 	default:
 		return true
+	}
+	if a.Type == activity.TypeEvent && a.Name == TokensResponseEvent {
+		return false // a user's token, for the bot only (reference/signin.md §2b)
 	}
 	if a.Type == activity.TypeMessage && len(a.ChannelData) == 0 {
 		return true // the common case: no channelData, no command
