@@ -94,6 +94,7 @@ type Spec[C any] struct {
 // it.
 type Hub interface {
 	bridge.Receiver
+	bridge.Invoker
 	bridge.Conversations
 	bridge.ContactCenter
 	bridge.Logs
