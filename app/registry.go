@@ -9,6 +9,7 @@ import (
 	"github.com/bfbridge/bfbridge/channels/module"
 	"github.com/bfbridge/bfbridge/channels/omnichannel"
 	"github.com/bfbridge/bfbridge/channels/salesforce"
+	"github.com/bfbridge/bfbridge/channels/signin"
 )
 
 // Channels is the registry: every channel the bridge can run, in the order they are built
@@ -20,6 +21,7 @@ var Channels = []module.Registration{
 	botframework.Module, // bot: a self-hosted bot's messaging endpoint
 	dlclient.Module,     // bot.directline: a bot hosted behind Direct Line
 	desk.BotModule,      // sandbox: the sandbox bot, when no other bot is configured
+	signin.Module,       // oauth: the token service for bots that sign users in (needs bot)
 	omnichannel.Module,  // omnichannel: the bridge as an Omnichannel bot application user (T1)
 	desk.Module,         // sandbox: the sandbox contact center (escalation target "desk")
 	dynamics.Module,     // dynamics: Dynamics 365 through its Messaging API (escalation target "dynamics")

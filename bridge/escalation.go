@@ -30,12 +30,16 @@ type Escalator interface {
 // ErrNoEscalator: a bot asked for a human and no contact center is configured.
 var ErrNoEscalator = errors.New("no contact center to escalate to")
 
+// TokensResponseEvent is the name of the event that hands the bot a user's token: never shown
+// to the customer's client nor to an agent.
+const TokensResponseEvent = "tokens/response"
+
 // CustomerVisible reports whether an activity of the log is shown to the customer. Handoff
 // commands are not: a handoff event, a message carrying an Omnichannel command (its text is the
-// note for the agent only), a context event. Nor is a conversationUpdate, a bot's answer to an
-// invoke (an HTTP answer, given to the caller that posted the invoke: invoke.go), or a sign-in
-// invoke (signin/tokenExchange carries the customer's token, signin/verifyState a magic code:
-// signin.md §2c), which no transcript shows.
+// note for the agent only), a context event, a tokens/response event. Nor is a
+// conversationUpdate, a bot's answer to an invoke (an HTTP answer, given to the caller that
+// posted the invoke: invoke.go), or a sign-in invoke (signin/tokenExchange carries the
+// customer's token, signin/verifyState a magic code: signin.md §2c), which no transcript shows.
 func CustomerVisible(a *activity.Activity) bool {
 	switch a.Type {
 	case activity.TypeConversationUpdate, activity.TypeInvokeResponse:
@@ -45,6 +49,9 @@ func CustomerVisible(a *activity.Activity) bool {
 	case activity.TypeEvent, activity.TypeMessage:
 	default:
 		return true
+	}
+	if a.Type == activity.TypeEvent && a.Name == TokensResponseEvent {
+		return false // a user's token, for the bot only (reference/signin.md §2b)
 	}
 	if a.Type == activity.TypeMessage && len(a.ChannelData) == 0 {
 		return true // the common case: no channelData, no command

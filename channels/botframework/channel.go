@@ -52,6 +52,9 @@ type Channel struct {
 
 	// tokenHook, when set (tests only), changes every channel→bot token before it is signed.
 	tokenHook atomic.Pointer[func(*channelToken)]
+
+	// filters change what passes the bot's leg (SetFilters).
+	filters atomic.Pointer[Filters]
 }
 
 var _ bridge.Channel = (*Channel)(nil)

@@ -116,6 +116,9 @@ func (c *Channel) conversation(ctx context.Context, convID string) (*bridge.Conv
 func (c *Channel) record(r *http.Request, convID string, a *activity.Activity) (string, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
+	if err := c.fromBot(ctx, convID, a); err != nil {
+		return "", err
+	}
 	id, err := c.hub.Receive(ctx, botLeg(convID), a, "")
 	var de *bridge.DeliveryError
 	switch {

@@ -42,6 +42,9 @@ func (c *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity)
 		return "", nil
 	}
 	out := c.prepare(to, a)
+	if err := c.toBot(ctx, to.ConversationID, out); err != nil {
+		return "", &bridge.DeliveryError{Leg: to.Key(), Err: err}
+	}
 	body, err := activity.Marshal(out)
 	if err != nil {
 		return "", &bridge.DeliveryError{Leg: to.Key(), Err: fmt.Errorf("encode activity: %w", err)}
@@ -195,6 +198,9 @@ func (c *Channel) recordExpectedReplies(ctx context.Context, to bridge.Leg, aske
 // receiveFromBot records an activity of the bot's. A failed delivery onward to the customer
 // is the Hub's to retry (the activity is in the log); only a failure to record is returned.
 func (c *Channel) receiveFromBot(ctx context.Context, to bridge.Leg, a *activity.Activity, key string) error {
+	if err := c.fromBot(ctx, to.ConversationID, a); err != nil {
+		return err
+	}
 	id, err := c.hub.Receive(ctx, bridge.Leg{Channel: Name, ConversationID: to.ConversationID, User: to.User, Bot: to.Bot}, a, key)
 	var de *bridge.DeliveryError
 	if errors.As(err, &de) && id != "" {

@@ -187,7 +187,11 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+p+"/conversations/{id}/upload", s.api(s.upload))
 	mux.HandleFunc("GET "+p+"/conversations/{id}/stream", s.stream)
 	mux.HandleFunc("GET "+p+"/attachments/{key}/{name}", s.attachment)
-	mux.Handle("GET "+p+"/session/getsessionid", s.api(s.sessionID))
+	mux.HandleFunc("GET "+p+sessionPath, s.getSessionID)
+	mux.HandleFunc("OPTIONS "+p+sessionPath, func(w http.ResponseWriter, r *http.Request) {
+		credentialedCORS(w, r)
+		w.WriteHeader(http.StatusOK)
+	})
 	mux.Handle(p+"/", s.api(func(*http.Request) (int, any, *apiError) {
 		return 0, nil, &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint"}
 	}))
@@ -429,10 +433,6 @@ func parseWatermark(wm string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(wm, 10, 64)
 	return n, err == nil && n >= -1
-}
-
-func (s *Server) sessionID(r *http.Request) (int, any, *apiError) {
-	return http.StatusOK, map[string]string{"sessionId": randomString(12)}, nil
 }
 
 // limiterSweep is how often allow drops the limiters of quiet conversations.
