@@ -205,3 +205,39 @@ func TestT1SignInPassThrough(t *testing.T) {
 	require.NotContains(t, r.logs.String(), ssoToken, "tokens are never logged")
 	require.NotContains(t, r.logs.String(), "tok-123")
 }
+
+// Invokes through T1 to a real botbuilder 4.23.3 bot (conformance/interop/bots/echo-bot.js),
+// self-hosted (botframework) or hosted behind Direct Line (dlclient → the bridge's own Direct
+// Line server → the bot): Omnichannel's invoke POST is answered with the bot's invoke response.
+// test/ping: 200 (with the bot's body where the bot's answer reaches the bridge: Direct Line
+// passes statuses, not bodies). signin/tokenExchange: ActivityHandler's own 501 — through
+// Direct Line, a 502 with httpStatusCode 501, read back as 501.
+func TestT1InvokesReachRealBot(t *testing.T) {
+	for _, upstream := range []string{upstreamBotFramework, upstreamDirectLine} {
+		t.Run(upstream, func(t *testing.T) {
+			t.Parallel()
+			x := startT1(t, upstream, "echo-bot.js")
+			oc := "t1-invoke-" + upstream
+			x.oc.mustPost(x.oc.contextEvent(oc))
+			x.oc.mustPost(x.oc.message(oc, "hello"))
+			x.waitTexts(oc, "echo: hello")
+			invoke := func(name string) (int, string) {
+				a := x.oc.message(oc, "")
+				a.Type, a.Name, a.TextFormat = activity.TypeInvoke, name, ""
+				a.Value = json.RawMessage(`{"id":"ter-1","connectionName":"aad","token":"` + ssoToken + `"}`)
+				return x.oc.post(a, tokenOpts{})
+			}
+			status, body := invoke("test/ping")
+			require.Equal(t, http.StatusOK, status, body)
+			if upstream == upstreamBotFramework {
+				require.JSONEq(t, `{"echo":"test/ping"}`, body)
+			}
+			status, body = invoke("signin/tokenExchange")
+			require.Equal(t, http.StatusNotImplemented, status, body)
+			for _, a := range x.oc.got(oc) {
+				require.NotEqual(t, activity.TypeInvokeResponse, a.Type)
+			}
+			require.NotContains(t, x.logs.String(), ssoToken)
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,4 +159,57 @@ func mustAttachment(t *testing.T, raw string) activity.Attachment {
 	var att activity.Attachment
 	require.NoError(t, json.Unmarshal([]byte(raw), &att))
 	return att
+}
+
+// The same through a customer's Direct Line POST: bridge A's Direct Line server in front of the
+// client, bridge B's in front of the bot. The customer's POST of an invoke answers 200 when the
+// bot accepted it and 502 when it refused (412 upstream, reported as 502 with httpStatusCode
+// 412 by B, recorded as 412 in A, reported as 502 with httpStatusCode 412 by A), as Direct Line
+// does (reference/signin.md §2c).
+func TestInvokeUpstreamThroughDirectLine(t *testing.T) {
+	b := newSSOBridgeB(t)
+	cfg := testConfig()
+	cfg.Domain, cfg.Secret = b.domain, secretB
+	a := newBridgeA(t, cfg, nil, testLog(t))
+	const secretA = "bridge-a-secret-0123456789"
+	mux := http.NewServeMux()
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	srv, err := directline.New(directline.Config{PublicURL: ts.URL, Secret: secretA, KeepAlive: time.Hour}, a.hub, zerolog.Nop())
+	require.NoError(t, err)
+	a.hub.Register(srv)
+	srv.Register(mux)
+
+	call := func(method, path, body string) (int, map[string]any) {
+		req, err := http.NewRequest(method, ts.URL+"/v3/directline"+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+secretA)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	status, started := call(http.MethodPost, "/conversations", `{"user":{"id":"u7"}}`)
+	require.Equal(t, http.StatusCreated, status)
+	conv := started["conversationId"].(string)
+	post := func(token string) (int, map[string]any) {
+		return call(http.MethodPost, "/conversations/"+conv+"/activities",
+			`{"type":"invoke","name":"signin/tokenExchange","from":{"id":"u7"},"value":{"id":"ter-1","connectionName":"aad","token":"`+token+`"}}`)
+	}
+	status, ok := post(exchangeableToken)
+	require.Equal(t, http.StatusOK, status, "%v", ok)
+	require.True(t, strings.HasPrefix(ok["id"].(string), conv+"|"))
+	status, refused := post("for-another-audience")
+	require.Equal(t, http.StatusBadGateway, status, "%v", refused)
+	require.Equal(t, float64(412), refused["httpStatusCode"])
+	require.Equal(t, "BotRejectedActivity", refused["error"].(map[string]any)["code"])
+
+	status, hist := call(http.MethodGet, "/conversations/"+conv+"/activities", "")
+	require.Equal(t, http.StatusOK, status)
+	raw, _ := json.Marshal(hist)
+	require.NotContains(t, string(raw), exchangeableToken, "the invoke is not in the history")
+	require.NotContains(t, string(raw), "invokeResponse")
 }
