@@ -111,3 +111,55 @@ func invokeOf(sent []*activity.Activity) *activity.Activity {
 	}
 	return nil
 }
+
+// answeringBot answers every invoke with 200, recording its answer as a Connector channel does.
+type answeringBot struct {
+	recorder
+	hub *bridge.Hub
+}
+
+func (b *answeringBot) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
+	if _, err := b.recorder.Send(ctx, to, a); err != nil || a.Type != activity.TypeInvoke {
+		return "", err
+	}
+	ir, err := bridge.NewInvokeResponse(a, to, 200, nil)
+	if err == nil {
+		_, err = b.hub.Receive(ctx, to, ir, bridge.InvokeResponseKey(a.ID))
+	}
+	return "", err
+}
+
+// An invoke whose bot was unreachable is not lost: the caller was told (its client shows the
+// card), and the invoke, in the log, is delivered by the next process on the store (a restart)
+// under the same id, where the bot's late answer is simply recorded. No crash test of the wait
+// itself is needed: the waiting POST belongs to the client, which retries or shows the card.
+func TestInvokeDeliveredAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	first, _, down := newHubOn(t, store, 300*time.Millisecond)
+	down.fail = &bridge.DeliveryError{Leg: "botframework/inv4", Retryable: true, Err: context.DeadlineExceeded}
+	_, _, err := first.Start(ctx, "inv4", customerLeg("inv4"))
+	require.NoError(t, err)
+	id, _, err := first.Invoke(ctx, customerLeg("inv4"), signinInvoke("t"), "")
+	require.NotEmpty(t, id)
+	var de *bridge.DeliveryError
+	require.ErrorAs(t, err, &de, "the caller hears the bot could not be reached")
+	first.Close() // the process stops
+
+	second := bridge.NewHub(store, bridge.HubConfig{DeliveryTimeout: time.Second}, zerolog.Nop())
+	t.Cleanup(second.Close)
+	bot := &answeringBot{recorder: recorder{name: "botframework"}, hub: second}
+	second.Register(&recorder{name: "directline"})
+	second.Register(bot)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = second.Run(runCtx) }()
+	waitCtx, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	resp, err := second.AwaitInvokeResponse(waitCtx, id)
+	require.NoError(t, err, "the invoke reached the bot after the restart, and its answer is in the log")
+	require.Equal(t, 200, resp.Status)
+	inv := invokeOf(bot.sent())
+	require.NotNil(t, inv)
+	require.Equal(t, id, inv.ID, "under the same id")
+}
