@@ -98,6 +98,11 @@ func (h *Hub) Invoke(ctx context.Context, from Leg, a *activity.Activity, key st
 	if err != nil && !errors.Is(err, ErrDeliveryPending) {
 		return id, InvokeResponse{}, err // the bot failed or timed out: no answer will come in time
 	}
+	if c, cerr := h.store.ConversationByLeg(ctx, from.Channel, from.ConversationID); cerr == nil && c.State != StateBot {
+		// The customer talks with a human (or the contact center owns the conversation): the
+		// invoke is relayed there, and no bot answers it.
+		return id, InvokeResponse{}, ErrNoInvokeResponse
+	}
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	resp, werr := h.AwaitInvokeResponse(wctx, id)

@@ -163,3 +163,22 @@ func TestInvokeDeliveredAfterRestart(t *testing.T) {
 	require.NotNil(t, inv)
 	require.Equal(t, id, inv.ID, "under the same id")
 }
+
+// With a human agent on the conversation no bot answers an invoke: Invoke says so at once.
+func TestInvokeWhileWithAnAgent(t *testing.T) {
+	ctx := context.Background()
+	hub, _, _ := newHub(t, 5*time.Second)
+	hub.Register(&recorder{name: "desk"})
+	_, _, err := hub.Start(ctx, "inv5", customerLeg("inv5"))
+	require.NoError(t, err)
+	_, err = hub.Update(ctx, "inv5", func(c *bridge.Conversation) error {
+		c.State, c.Agent = bridge.StateAgent, &bridge.Leg{Channel: "desk", ConversationID: "inv5"}
+		return nil
+	})
+	require.NoError(t, err)
+	start := time.Now()
+	id, _, err := hub.Invoke(ctx, customerLeg("inv5"), signinInvoke("t"), "")
+	require.ErrorIs(t, err, bridge.ErrNoInvokeResponse)
+	require.NotEmpty(t, id, "recorded, and relayed to the agent's side")
+	require.Less(t, time.Since(start), 2*time.Second, "no wait for a bot that is not there")
+}
