@@ -50,3 +50,8 @@ func (c *Channel) AuthenticateBot(r *http.Request) (string, error) {
 	}
 	return c.cfg.BotAppID, nil
 }
+
+// Anonymous reports whether the bot runs without an app id (anonymous mode), where the
+// Connector API checks no token: the token service refuses to run then, since anyone could read
+// any user's tokens.
+func (c *Channel) Anonymous() bool { return c.anonymous() }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -32,6 +33,8 @@ type Bot struct {
 	mu     sync.Mutex
 	timers map[string]*silence // conversation id -> inactivity timers
 	closed bool
+
+	signIn atomic.Pointer[signInService] // the token service, when oauth.connections run it
 }
 
 type silence struct {
@@ -83,11 +86,18 @@ func (b *Bot) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (st
 		b.quiet(to.ConversationID)
 	case activity.TypeMessage:
 		return "", b.answer(ctx, to, a)
+	case activity.TypeEvent:
+		if a.Name == tokensResponse { // the token service completed a sign-in (signin.go)
+			return "", b.say(ctx, to, a, textSignedIn)
+		}
 	}
 	return "", nil // events (handoff.status included) and the rest: nothing to say
 }
 
 func (b *Bot) answer(ctx context.Context, to bridge.Leg, a *activity.Activity) error {
+	if done, err := b.tryCode(ctx, to, a); done || err != nil {
+		return err
+	}
 	r := b.script.match(a.Text)
 	if r == nil {
 		b.watch(to)
@@ -99,6 +109,10 @@ func (b *Bot) answer(ctx context.Context, to bridge.Leg, a *activity.Activity) e
 		}
 	}
 	switch {
+	case r.SignIn != nil:
+		if err := b.signInCard(ctx, to, a, r.SignIn); err != nil {
+			return err
+		}
 	case r.Escalate != nil:
 		b.quiet(to.ConversationID)
 		esc := &handoff.Escalation{AgentNote: r.Escalate.Note, Context: r.Escalate.vars}

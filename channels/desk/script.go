@@ -30,8 +30,8 @@ type Script struct {
 	Inactivity *Inactivity `yaml:"inactivity"`
 }
 
-// Rule is one pattern and what the bot does when a message matches it: reply, escalate, end
-// (any of them, in that order).
+// Rule is one pattern and what the bot does when a message matches it: reply, then sign in,
+// escalate or end.
 type Rule struct {
 	// Match is a regular expression (RE2 syntax), matched case-insensitively against the text.
 	Match string `yaml:"match"`
@@ -41,6 +41,8 @@ type Rule struct {
 	Escalate *Escalate `yaml:"escalate"`
 	// End ends the conversation (after the reply).
 	End bool `yaml:"end"`
+	// SignIn sends the customer a sign-in card for an OAuth connection (see signin.go).
+	SignIn *SignInRule `yaml:"signin"`
 
 	re   *regexp.Regexp
 	line int
@@ -130,8 +132,11 @@ func ParseScript(name string, data []byte) (*Script, error) {
 			continue
 		}
 		r.re = re
-		if r.Reply == "" && r.Escalate == nil && !r.End {
-			bad(r.line, "rule %d does nothing: give it a reply, escalate or end", i+1)
+		if r.Reply == "" && r.Escalate == nil && !r.End && r.SignIn == nil {
+			bad(r.line, "rule %d does nothing: give it a reply, signin, escalate or end", i+1)
+		}
+		if r.SignIn != nil && (r.SignIn.Connection == "" || r.Escalate != nil || r.End) {
+			bad(r.line, "rule %d: signin needs a connection, and no escalate or end beside it", i+1)
 		}
 		if e := r.Escalate; e != nil {
 			switch e.Dialect {

@@ -104,7 +104,7 @@ func query(r *http.Request, required []string, optional ...string) (map[string]s
 		if i < len(required) && v == "" {
 			return nil, badArgument(name + " is required")
 		}
-		if len(v) > maxParam && name != "state" || !utf8.ValidString(v) {
+		if (len(v) > maxParam && name != "state") || !utf8.ValidString(v) { // state: DecodeState bounds it
 			return nil, badArgument(name + " is too long or not UTF-8")
 		}
 		out[name] = v
@@ -152,6 +152,12 @@ func (s *Service) signInResource(ctx context.Context, r *http.Request, app strin
 	if err != nil {
 		return nil, err
 	}
+	return s.openSession(ctx, c, p, st, app)
+}
+
+// openSession stores a sign-in session for the state's user in conversation c and returns
+// its sign-in resource.
+func (s *Service) openSession(ctx context.Context, c *bridge.Conversation, p *provider, st State, app string) (*SignInResource, error) {
 	sess := &session{
 		Conv: c.ID, Connection: p.conn.Name, AppID: app, ChannelID: st.Conversation.ChannelID,
 		UserID: st.Conversation.User.ID, BotID: st.Conversation.BotID(), BotConvID: st.Conversation.Conversation.ID,

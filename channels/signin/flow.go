@@ -67,8 +67,12 @@ func writePage(w http.ResponseWriter, status int, text, code string) {
 	_ = page.Execute(w, struct{ Text, Code string }{text, code})
 }
 
-// maxChallenge bounds the code_challenge Web Chat appends (a Direct Line session id).
-const maxChallenge = 128
+// maxChallenge bounds the code_challenge Web Chat appends (a Direct Line session id); maxCode
+// the authorization code a provider sends back (RFC 6749 leaves its size to the provider).
+const (
+	maxChallenge = 128
+	maxCode      = 4096
+)
 
 // serveSignIn sends the customer to the identity provider. A code_challenge on the link is Web
 // Chat's Direct Line session id (§2b): remembered, to be checked against the cookie on return.
@@ -153,7 +157,7 @@ func (s *Service) serveRedirect(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, sess, err)
 		return
 	}
-	if e := q.Get("error"); e != "" || q.Get("code") == "" {
+	if e := q.Get("error"); e != "" || q.Get("code") == "" || len(q.Get("code")) > maxCode {
 		s.log.Info().Str("conv_id", sess.Conv).Str("oauth_error", clip(e, 64)).Msg("sign-in refused by the identity provider")
 		writePage(w, http.StatusBadRequest, textFailed, "")
 		return

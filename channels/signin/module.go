@@ -12,6 +12,7 @@ import (
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/botframework"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
 // Module registers the token service with the bridge (app.Channels). It runs when oauth:
@@ -28,6 +29,7 @@ var Module = module.Register(module.Spec[Section]{
 type botChannel interface {
 	AuthenticateBot(r *http.Request) (appID string, err error)
 	SetFilters(f botframework.Filters)
+	Anonymous() bool
 }
 
 // SharedTokenKey is the name of the generated at-rest key among the store's own values, when
@@ -38,24 +40,58 @@ type running struct{ *Service }
 
 var _ module.Router = running{}
 
+// sandboxBot is what the token service needs of the sandbox bot (channels/desk), which calls
+// it in process.
+type sandboxBot interface {
+	SetSignIn(link func(ctx context.Context, convID, connection string) (string, error),
+		redeem func(ctx context.Context, convID, connection, code string) (bool, error))
+}
+
+// sandboxBotName is the sandbox bot's channel name (channels/desk.BotChannelName).
+const sandboxBotName = "sandboxbot"
+
 func newModule(sec *Section, env module.Env) (bridge.Channel, error) {
-	bc, ok := env.Channel(botframework.Name).(botChannel)
-	if !ok {
-		return nil, errors.New("oauth.connections need a self-hosted bot (bot.endpoint): the token service serves the bots the bridge delivers to")
+	section := sec.withDefaults(os.Getenv)
+	for _, c := range section.Connections {
+		if c.ClientSecretEnv != "" && c.clientSecret == "" {
+			return nil, fmt.Errorf("oauth connection %s: client_secret_env names %s, which is not set", c.Name, c.ClientSecretEnv)
+		}
 	}
 	key, err := tokenKey(sec, env)
 	if err != nil {
 		return nil, err
 	}
-	s, err := New(Config{
-		Section: sec.withDefaults(os.Getenv), PublicURL: env.PublicURL, BotChannel: botframework.Name,
-		Auth: bc.AuthenticateBot, Key: key,
-	}, env.Hub, env.Log)
+	cfg := Config{Section: section, PublicURL: env.PublicURL, Key: key}
+	bc, remote := env.Channel(botframework.Name).(botChannel)
+	sb, sandbox := env.Channel(sandboxBotName).(sandboxBot)
+	switch {
+	case remote && bc.Anonymous():
+		// Without the bot's app id no caller is authenticated, and GetToken would hand any
+		// user's token to anyone who names them.
+		return nil, errors.New("oauth.connections need bot.app_id (and its password): the token service must know its caller is the bot")
+	case remote:
+		cfg.BotChannel, cfg.Auth = botframework.Name, bc.AuthenticateBot
+	case sandbox:
+		// The sandbox bot calls in process; the HTTP API has no bot to serve.
+		cfg.BotChannel, cfg.Auth = sandboxBotName, refuseAll
+	default:
+		return nil, errors.New("oauth.connections need a self-hosted bot (bot.endpoint) or the sandbox bot: the token service serves the bot the bridge delivers to")
+	}
+	s, err := New(cfg, env.Hub, env.Log)
 	if err != nil {
 		return nil, err
 	}
-	bc.SetFilters(botframework.Filters{FromBot: s.FromBot, ToBot: s.ToBot})
+	if remote {
+		bc.SetFilters(botframework.Filters{FromBot: s.FromBot, ToBot: s.ToBot})
+	} else {
+		sb.SetSignIn(s.SignInLink, s.RedeemCode)
+	}
 	return running{s}, nil
+}
+
+// refuseAll is the bot check when no remote bot runs: every call is refused.
+func refuseAll(*http.Request) (string, error) {
+	return "", connector.New(http.StatusUnauthorized, "Unauthorized", "unauthorized: no bot of this bridge calls the token service over HTTP")
 }
 
 // tokenKey returns the at-rest key: BRIDGE_OAUTH_TOKEN_KEY, else one generated once and kept

@@ -155,23 +155,17 @@ func (v vault) latestToken(ctx context.Context, owner string) (tok token, conv s
 	return tok, conv, err
 }
 
-// removeTokens removes owner's tokens from every conversation.
+// removeTokens removes owner's tokens, and any token still waiting for its magic code, from
+// every conversation.
 func (v vault) removeTokens(ctx context.Context, owner string) error {
-	m, err := v.state.Values(ctx, keyToken+owner)
-	if err != nil {
-		return err
-	}
 	var errs []error
-	for conv := range m {
-		errs = append(errs, v.remove(ctx, conv, keyToken+owner))
-	}
-	for _, k := range []string{keyCode + owner} {
-		m, err := v.state.Values(ctx, k)
+	for _, key := range []string{keyToken + owner, keyCode + owner} {
+		m, err := v.state.Values(ctx, key)
 		if err != nil {
 			return err
 		}
 		for conv := range m {
-			errs = append(errs, v.remove(ctx, conv, k))
+			errs = append(errs, v.remove(ctx, conv, key))
 		}
 	}
 	return errors.Join(errs...)

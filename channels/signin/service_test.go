@@ -408,3 +408,69 @@ func TestChannelCompletedPlainChallenge(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, page, textDone)
 }
+
+// Required parameters missing: 400 BadArgument in the ErrorResponse shape, on every endpoint.
+func TestRequiredParameters(t *testing.T) {
+	r := newRig(t)
+	for _, tc := range []struct {
+		method, path string
+		q            url.Values
+		missing      string
+	}{
+		{"GET", "/api/botsignin/GetSignInUrl", nil, "state"},
+		{"GET", "/api/usertoken/GetToken", url.Values{"userId": {"u1"}}, "connectionName"},
+		{"POST", "/api/usertoken/GetAadTokens", url.Values{"connectionName": {"entra"}}, "userId"},
+		{"DELETE", "/api/usertoken/SignOut", nil, "userId"},
+		{"GET", "/api/usertoken/GetTokenStatus", nil, "userId"},
+		{"POST", "/api/usertoken/exchange", url.Values{"userId": {"u1"}, "connectionName": {"sso"}}, "channelId"},
+		{"GET", "/api/usertoken/GetTokenOrSignInResource", url.Values{"userId": {"u1"}, "connectionName": {"idp"}}, "state"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			status, body, _ := r.call(tc.method, tc.path, tc.q, "", testApp)
+			require.Equal(t, http.StatusBadRequest, status)
+			require.JSONEq(t, `{"error":{"code":"BadArgument","message":"`+tc.missing+` is required"}}`, body)
+		})
+	}
+	status, body, _ := r.call("GET", "/api/usertoken/GetToken", url.Values{"userId": {strings.Repeat("x", 2000)}, "connectionName": {"idp"}}, "", testApp)
+	require.Equal(t, http.StatusBadRequest, status, "an over-long parameter: %s", body)
+}
+
+// SignOut without a connection name signs the user out of every connection.
+func TestSignOutOfEveryConnection(t *testing.T) {
+	r := newRig(t)
+	r.start("c1", "u1")
+	for _, conn := range []string{testConn, ssoConn} {
+		code := r.magicCode(conn, "c1", "u1")
+		status, _ := r.getToken(testApp, conn, "u1", code)
+		require.Equal(t, http.StatusOK, status)
+	}
+	status, _, _ := r.call("DELETE", "/api/usertoken/SignOut", url.Values{"userId": {"u1"}, "channelId": {"directline"}}, "", testApp)
+	require.Equal(t, http.StatusOK, status)
+	for _, conn := range []string{testConn, ssoConn} {
+		status, body := r.getToken(testApp, conn, "u1", "")
+		require.Equal(t, http.StatusNotFound, status)
+		require.Empty(t, body)
+	}
+}
+
+// Once the conversation left the bot (an agent has it), the token service sends no
+// tokens/response (the Hub would hand it to the agent): the customer gets a code instead.
+func TestNoTokensResponseOnceEscalated(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.start("c1", "u1")
+	require.NoError(t, r.hub.PutValue(ctx, "c1", SessionValue, []byte("sess-1")))
+	link := r.signInLink(testConn, "c1", "u1")
+	_, err := r.hub.Update(ctx, "c1", func(c *bridge.Conversation) error {
+		c.State = bridge.StateAgent
+		c.Agent = &bridge.Leg{Channel: "dl", ConversationID: "agent-1"}
+		return nil
+	})
+	require.NoError(t, err)
+	status, page := r.follow(link+"&code_challenge=sess-1", &http.Cookie{Name: SessionCookie, Value: "sess-1"})
+	require.Equal(t, http.StatusOK, status)
+	require.Regexp(t, codeRE, page)
+	for _, a := range append(r.bot.sent(), r.cust.sent()...) {
+		require.NotEqual(t, TokensResponse, a.Name)
+	}
+}
