@@ -2,7 +2,9 @@
 // OAuthPrompt (reference/signin.md §2a, §2c), for the sign-in tests. It uses the bridge as
 // channel, identity provider and token service (env as echo-bot.js: MicrosoftAppId,
 // MicrosoftAppPassword, ToBotFrom…, ToChannelFrom…, OAuthUrl = the bridge), and
-// CONNECTION_NAME (default "idp") as the OAuth connection.
+// CONNECTION_NAME (default "idp") as the OAuth connection. Unlike signin-bot.js (magic code and
+// tokens/response), its turn runs the dialog for invokes too, as an SSO bot must: OAuthPrompt
+// answers signin/tokenExchange itself.
 //
 // Any message starts the prompt unless one is running: OAuthPrompt asks the token service
 // (GetToken, then GetSignInResource) and sends its OAuthCard. The prompt ends with the token a
@@ -15,27 +17,9 @@
 const crypto = require('crypto');
 const { CloudAdapter, ConfigurationBotFrameworkAuthentication, ConversationState, MemoryStorage } = require('botbuilder');
 const { DialogSet, DialogTurnStatus, OAuthPrompt, WaterfallDialog } = require('botbuilder-dialogs');
-const { PasswordServiceClientCredentialFactory, TokenCredentials } = require('botframework-connector');
 
+const { BridgeCredentialsFactory } = require('./bridge-credentials');
 const { serve } = require('./http-host');
-
-// BridgeCredentialsFactory: as echo-bot.js, client-credentials tokens from the bridge's dev
-// token endpoint (MSAL refuses an http authority).
-class BridgeCredentialsFactory extends PasswordServiceClientCredentialFactory {
-    async createCredentials(appId, audience, loginEndpoint, validateAuthority) {
-        if (await this.isAuthenticationDisabled()) {
-            return super.createCredentials(appId, audience, loginEndpoint, validateAuthority);
-        }
-        const res = await fetch(`${loginEndpoint}/oauth2/v2.0/token`, {
-            method: 'POST',
-            body: new URLSearchParams({ grant_type: 'client_credentials', client_id: appId, client_secret: this.password, scope: `${audience}/.default` }),
-        });
-        if (!res.ok) {
-            throw new Error(`token endpoint answered ${res.status}`);
-        }
-        return new TokenCredentials((await res.json()).access_token);
-    }
-}
 
 const hash = (token) => crypto.createHash('sha256').update(token).digest('hex').slice(0, 16);
 
