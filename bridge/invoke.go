@@ -107,11 +107,16 @@ func (h *Hub) Invoke(ctx context.Context, from Leg, a *activity.Activity, key st
 	defer cancel()
 	resp, werr := h.AwaitInvokeResponse(wctx, id)
 	if werr != nil && ctx.Err() == nil && wctx.Err() != nil {
-		// out of time: one last look, for an answer recorded as the wait ended
-		resp, werr = h.awaitInvokeResponse(context.WithoutCancel(ctx), id, false)
+		// out of time: one last, bounded look, for an answer recorded as the wait ended
+		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), lastLook)
+		defer lcancel()
+		resp, werr = h.awaitInvokeResponse(lctx, id, false)
 	}
 	return id, resp, werr
 }
+
+// lastLook bounds Invoke's read of the log after its wait ran out.
+const lastLook = time.Second
 
 // AwaitInvokeResponse waits, through the store's Watch, for the bot's invokeResponse to the
 // invoke with that id in its conversation's log, and returns it. It returns ErrNoInvokeResponse
