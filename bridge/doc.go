@@ -25,6 +25,10 @@
 //     outcome of its first delivery attempt to each addressed leg, so that a Direct Line POST
 //     still answers with what the bot answered (200, 502, 504).
 //
+// An invoke is taken with Hub.Invoke: Receive, then a wait (Store.Watch) for the bot's
+// invokeResponse record, which the channel that delivered the invoke appended — in this process
+// or another on the same store — so that the caller answers with the bot's status (invoke.go).
+//
 // The outbox runs, per (conversation, leg) with work, one pump: it reads the log from the leg's
 // cursor (Store.Cursor, Store.Since), sends each record addressed to the leg in the log's
 // order (Channel.Send), and acknowledges it (Store.Ack). A retryable failure is retried with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity"
@@ -37,11 +38,15 @@ const TokensResponseEvent = "tokens/response"
 // CustomerVisible reports whether an activity of the log is shown to the customer. Handoff
 // commands are not: a handoff event, a message carrying an Omnichannel command (its text is the
 // note for the agent only), a context event, a tokens/response event. Nor is a
-// conversationUpdate.
+// conversationUpdate, a bot's answer to an invoke (an HTTP answer, given to the caller that
+// posted the invoke: invoke.go), or a sign-in invoke (signin/tokenExchange carries the
+// customer's token, signin/verifyState a magic code: signin.md §2c), which no transcript shows.
 func CustomerVisible(a *activity.Activity) bool {
 	switch a.Type {
-	case activity.TypeConversationUpdate:
+	case activity.TypeConversationUpdate, activity.TypeInvokeResponse:
 		return false
+	case activity.TypeInvoke:
+		return !strings.HasPrefix(a.Name, "signin/")
 	case activity.TypeEvent, activity.TypeMessage:
 	default:
 		return true

@@ -309,7 +309,7 @@ func (o *outbox) tellLeftOver(k lineKey, cursor int64, left map[int64][]chan err
 		case cerr != nil:
 			err = &DeliveryError{Leg: k.leg, Err: cerr}
 		case seq > cursor:
-			err = &DeliveryError{Leg: k.leg, Retryable: true, Err: errors.New("delivery pending")}
+			err = &DeliveryError{Leg: k.leg, Retryable: true, Err: ErrDeliveryPending}
 		default:
 			err = c.deadError(k.leg, seq)
 		}

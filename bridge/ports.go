@@ -17,6 +17,12 @@ type Receiver interface {
 	Receive(ctx context.Context, from Leg, a *activity.Activity, key string) (id string, err error)
 }
 
+// Invoker takes a customer's invoke and returns the bot's answer to it, read from the log (see
+// Hub.Invoke): what a customer's channel that answers invokes synchronously needs.
+type Invoker interface {
+	Invoke(ctx context.Context, from Leg, a *activity.Activity, key string) (id string, resp InvokeResponse, err error)
+}
+
 // Conversations reads, starts and changes conversations: what a customer's channel needs beside
 // Receive.
 type Conversations interface {
@@ -63,6 +69,7 @@ type ChannelState interface {
 
 var (
 	_ Receiver      = (*Hub)(nil)
+	_ Invoker       = (*Hub)(nil)
 	_ Conversations = (*Hub)(nil)
 	_ ContactCenter = (*Hub)(nil)
 	_ Logs          = (*Hub)(nil)

@@ -27,8 +27,9 @@ const maxErrorSnippet = 200
 // read-only record from the conversation log; the bot gets a copy with serviceUrl, channelId,
 // recipient and conversation.id set and the fields channels must not send to bots removed.
 //
-// 200, 201 and 202 mean delivered. An invoke's answer is recorded as an invokeResponse activity
-// (value {status, body}, replyToId = the invoke's id); the replies buffered by
+// 200, 201 and 202 mean delivered. An invoke's answer, whatever its status but 429 and 503, is
+// recorded as an invokeResponse activity (bridge.NewInvokeResponse: value {status, body},
+// replyToId = the invoke's id) and the invoke counts as delivered; the replies buffered by
 // deliveryMode "expectReplies" are recorded in order, as if the bot had posted them. Any other
 // status, a timeout or a transport failure is a *bridge.DeliveryError.
 func (c *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
@@ -81,6 +82,11 @@ func (c *Channel) Send(ctx context.Context, to bridge.Leg, a *activity.Activity)
 		return "", &bridge.DeliveryError{Leg: to.Key(), Status: resp.StatusCode, Err: fmt.Errorf("bot answer over %d bytes", maxResponseBytes)}
 	}
 	status := resp.StatusCode
+	if a.Type == activity.TypeInvoke && answersInvoke(status) {
+		// The bot's answer, whatever its status: the customer's channel decides (invoke.go).
+		log.Debug().Int("status", status).Msg("bot answered the invoke")
+		return "", c.recordInvokeResponse(ctx, to, a, status, answer)
+	}
 	if status != http.StatusOK && status != http.StatusCreated && status != http.StatusAccepted {
 		log.Debug().Int("status", status).Msg("bot refused the activity")
 		return "", &bridge.DeliveryError{
@@ -132,39 +138,23 @@ func (c *Channel) prepare(to bridge.Leg, a *activity.Activity) *activity.Activit
 }
 
 // recordInvokeResponse records the bot's answer to an invoke (botframework.md §3: CloudAdapter
-// answers with the invokeResponse the bot set).
+// answers with the invokeResponse the bot set, 501 when it set none).
 func (c *Channel) recordInvokeResponse(ctx context.Context, to bridge.Leg, invoke *activity.Activity, status int, body []byte) error {
-	value := struct {
-		Status int             `json:"status"`
-		Body   json.RawMessage `json:"body,omitempty"`
-	}{Status: status}
-	if b := bytes.TrimSpace(body); len(b) > 0 {
-		if json.Valid(b) {
-			value.Body = b
-		} else {
-			s, _ := json.Marshal(string(b)) // a text body is kept as a JSON string
-			value.Body = s
-		}
-	}
-	raw, err := activity.Marshal(value)
+	ir, err := bridge.NewInvokeResponse(invoke, to, status, body)
 	if err != nil {
-		return &bridge.DeliveryError{Leg: to.Key(), Status: status, Err: fmt.Errorf("encode invoke response: %w", err)}
-	}
-	ir := &activity.Activity{
-		Type:         activity.TypeInvokeResponse,
-		ReplyToID:    invoke.ID,
-		ChannelID:    invoke.ChannelID,
-		From:         accountPtr(to.Bot),
-		Conversation: &activity.ConversationAccount{ID: to.ConversationID},
-		Value:        raw,
+		return &bridge.DeliveryError{Leg: to.Key(), Status: status, Err: err}
 	}
 	if ir.ChannelID == "" {
 		ir.ChannelID = c.cfg.ChannelID
 	}
-	if invoke.From != nil {
-		ir.Recipient = accountPtr(*invoke.From) // a copy: the invoke's record is shared and read-only
-	}
-	return c.receiveFromBot(ctx, to, ir, "invokeResponse:"+invoke.ID) // once, should the invoke be delivered again
+	return c.receiveFromBot(ctx, to, ir, bridge.InvokeResponseKey(invoke.ID)) // once, should the invoke be delivered again
+}
+
+// answersInvoke reports whether an HTTP status is the bot's answer to an invoke rather than a
+// refusal to take it: 429 and 503 say the request was not processed (it is retried, and its
+// answer recorded then).
+func answersInvoke(status int) bool {
+	return status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable
 }
 
 // recordExpectedReplies records the replies the bot buffered for deliveryMode expectReplies:

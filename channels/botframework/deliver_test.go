@@ -173,13 +173,76 @@ func TestSendInvokeResponse(t *testing.T) {
 	id, err := r.hub.Receive(context.Background(), bridge.Leg{Channel: "directline", ConversationID: "inv"}, &activity.Activity{Type: activity.TypeInvoke, Name: "adaptiveCard/action", Value: json.RawMessage(`{"a":1}`), From: &activity.ChannelAccount{ID: "u1"}}, "")
 
 	require.NoError(t, err)
-	sent := r.customer.sent()
-	require.Len(t, sent, 1)
-	ir := sent[0]
-	require.Equal(t, activity.TypeInvokeResponse, ir.Type)
-	require.Equal(t, id, ir.ReplyToID)
-	require.JSONEq(t, `{"status":200,"body":{"echo":"adaptiveCard/action"}}`, string(ir.Value))
-	require.Equal(t, "bot", ir.From.ID)
+	require.Empty(t, r.customer.sent(), "an invoke response is the invoke's answer, not a message for the customer")
+	recs, err := r.hub.Since(context.Background(), "inv", -1, 0)
+	require.NoError(t, err)
+	ir := recs[len(recs)-1]
+	require.Equal(t, bridge.RoleBot, ir.From)
+	require.Equal(t, activity.TypeInvokeResponse, ir.Activity.Type)
+	require.Equal(t, id, ir.Activity.ReplyToID)
+	require.JSONEq(t, `{"status":200,"body":{"echo":"adaptiveCard/action"}}`, string(ir.Activity.Value))
+	require.Equal(t, "bot", ir.Activity.From.ID)
+	resp, err := r.hub.AwaitInvokeResponse(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.Status)
+}
+
+// Whatever status the bot answers an invoke with is its invoke response (CloudAdapter answers
+// with the status the bot set: botframework.md §3), recorded and not retried; 429 and 503 are
+// refusals to take it, retried by the outbox, and no answer.
+func TestSendInvokeRefusedIsAnswer(t *testing.T) {
+	cases := []struct {
+		name    string
+		token   string
+		status  int
+		failure string
+	}{
+		{name: "exchanged", token: fakeExchangeToken, status: 200},
+		{name: "412", token: "not-exchangeable", status: 412, failure: "unable to exchange token"},
+		{name: "400", token: "", status: 400, failure: "missing a TokenExchangeInvokeRequest"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			conv := r.start("x")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			inv := &activity.Activity{Type: activity.TypeInvoke, Name: "signin/tokenExchange", From: &activity.ChannelAccount{ID: "u1"},
+				Value: json.RawMessage(`{"id":"ter-1","connectionName":"aad","token":"` + tc.token + `"}`)}
+			id, resp, err := r.hub.Invoke(ctx, conv.Customer, inv, "")
+			require.NoError(t, err, "an answer, whatever its status, is a delivery")
+			require.Equal(t, tc.status, resp.Status)
+			var body struct{ ID, ConnectionName, FailureDetail string }
+			require.NoError(t, json.Unmarshal(resp.Body, &body))
+			require.Equal(t, "ter-1", body.ID)
+			require.Contains(t, body.FailureDetail, tc.failure)
+			require.Empty(t, r.customer.sent())
+			c, err := r.hub.Conversation(ctx, conv.ID)
+			require.NoError(t, err)
+			require.Empty(t, c.Dead, "answered, not dead")
+			again, err := r.hub.AwaitInvokeResponse(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, resp, again)
+		})
+	}
+	t.Run("503 is no answer", func(t *testing.T) {
+		r := newRig(t, nil)
+		conv := r.start("y")
+		r.bot.set(func(b *fakeBot) { b.status = 503 })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		inv := &activity.Activity{Type: activity.TypeInvoke, Name: "signin/tokenExchange", From: &activity.ChannelAccount{ID: "u1"}}
+		id, _, err := r.hub.Invoke(ctx, conv.Customer, inv, "")
+		require.NotEmpty(t, id, "recorded")
+		var de *bridge.DeliveryError
+		require.ErrorAs(t, err, &de)
+		require.Equal(t, 503, de.Status)
+		require.True(t, de.Retryable)
+		short, cancel2 := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel2()
+		_, err = r.hub.AwaitInvokeResponse(short, id)
+		require.ErrorIs(t, err, bridge.ErrNoInvokeResponse)
+	})
 }
 
 // expectReplies: the bot's buffered replies are recorded in order, _channelId tolerated.

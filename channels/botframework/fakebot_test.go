@@ -136,6 +136,11 @@ func (b *fakeBot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case oversize:
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(bytes.Repeat([]byte(" "), maxResponseBytes+10))
+	case a.Type == activity.TypeInvoke && a.Name == "signin/tokenExchange":
+		status, body := tokenExchangeAnswer(a)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
 	case a.Type == activity.TypeInvoke:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
@@ -309,4 +314,34 @@ func encodeURIComponent(s string) string {
 		}
 	}
 	return sb.String()
+}
+
+// fakeExchangeToken is the one token the fake bot's token service exchanges.
+const fakeExchangeToken = "sso-token-the-provider-issued"
+
+// tokenExchangeAnswer answers signin/tokenExchange as OAuthPrompt does (signin.md §2c):
+// {id, connectionName, token} with no token → 400; a token its token service does not exchange
+// → 412 "unable to exchange token"; otherwise 200 with the id echoed. Body:
+// TokenExchangeInvokeResponse {id, connectionName, failureDetail}.
+func tokenExchangeAnswer(a *activity.Activity) (int, []byte) {
+	var v struct {
+		ID             string `json:"id"`
+		ConnectionName string `json:"connectionName"`
+		Token          string `json:"token"`
+	}
+	_ = json.Unmarshal(a.Value, &v)
+	type answer struct {
+		ID             string `json:"id"`
+		ConnectionName string `json:"connectionName"`
+		FailureDetail  string `json:"failureDetail,omitempty"`
+	}
+	status, ans := http.StatusOK, answer{ID: v.ID, ConnectionName: v.ConnectionName}
+	switch {
+	case v.Token == "":
+		status, ans.FailureDetail = http.StatusBadRequest, "The bot received an InvokeActivity that is missing a TokenExchangeInvokeRequest value. This is required to be sent with the InvokeActivity."
+	case v.Token != fakeExchangeToken:
+		status, ans.FailureDetail = http.StatusPreconditionFailed, "The bot is unable to exchange token. Proceed with regular login."
+	}
+	body, _ := json.Marshal(ans)
+	return status, body
 }

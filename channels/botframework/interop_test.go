@@ -142,17 +142,14 @@ func TestInteropBotbuilderAuthenticated(t *testing.T) {
 	require.NotContains(t, r.logs.String(), "handoff.status not delivered", "the bot accepts handoff.status")
 
 	// An invoke's answer comes back as an invokeResponse.
-	invID, err := r.hub.Receive(ctx, customer, &activity.Activity{Type: activity.TypeInvoke, Name: "test/ping", From: user}, "")
+	invID, resp, err := r.hub.Invoke(ctx, customer, &activity.Activity{Type: activity.TypeInvoke, Name: "test/ping", From: user}, "")
 	require.NoError(t, err)
-	ir := r.waitCustomer(t, "the invoke response", func(a *activity.Activity) bool { return a.Type == activity.TypeInvokeResponse })
-	require.Equal(t, invID, ir.ReplyToID)
-	var v struct {
-		Status int             `json:"status"`
-		Body   json.RawMessage `json:"body"`
+	require.NotEmpty(t, invID)
+	require.Equal(t, 200, resp.Status)
+	require.JSONEq(t, `{"echo":"test/ping"}`, string(resp.Body))
+	for _, a := range r.customer.sent() {
+		require.NotEqual(t, activity.TypeInvokeResponse, a.Type, "the invoke's answer is not for the customer")
 	}
-	require.NoError(t, json.Unmarshal(ir.Value, &v))
-	require.Equal(t, 200, v.Status)
-	require.JSONEq(t, `{"echo":"test/ping"}`, string(v.Body))
 
 	require.NotContains(t, r.logs.String(), testPassword)
 }

@@ -51,8 +51,10 @@ func (s *Server) visible(r bridge.Record, live int64) bool {
 	switch {
 	case r.Activity.Type == activity.TypeTyping:
 		return live != noLive && r.Seq > live
-	case r.Activity.Type == activity.TypeConversationUpdate:
+	case r.Activity.Type == activity.TypeConversationUpdate, r.Activity.Type == activity.TypeInvokeResponse:
 		return false
+	case r.Activity.Type == activity.TypeInvoke && r.From == bridge.RoleCustomer:
+		return false // a request the POST answers (handOverInvoke), not a line of the transcript
 	case s.cfg.PassHandoffSignals && r.From == bridge.RoleBot:
 		return true
 	}
@@ -215,6 +217,9 @@ func (s *Server) stamp(id string, p principal, a *activity.Activity) *apiError {
 // handOver hands a stamped activity to the Hub and answers with its id.
 func (s *Server) handOver(r *http.Request, id string, a *activity.Activity) (int, any, *apiError) {
 	leg := bridge.Leg{Channel: ChannelName, ConversationID: id}
+	if a.Type == activity.TypeInvoke {
+		return s.handOverInvoke(r, leg, a)
+	}
 	start := time.Now()
 	aid, err := s.hub.Receive(r.Context(), leg, a, clientKey(a))
 	if err != nil && aid != "" && !s.botFailed(r.Context(), id, err) {
@@ -251,4 +256,38 @@ func clientKey(a *activity.Activity) string {
 		return "client:" + a.From.ID + ":" + id
 	}
 	return ""
+}
+
+// handOverInvoke hands a client's invoke (signin/tokenExchange, signin/verifyState: signin.md
+// §2c) to the Hub and answers once the bot has: 200 with the invoke's id when the bot's invoke
+// response is a 2xx, 502 otherwise — a refusal (the bot's 412 to a token it cannot exchange),
+// an error, or no answer within the bot timeout — as Azure's Direct Line does (WebChat#4735).
+// Direct Line clients read any 5xx as "retry" and then show the OAuthCard (DLJS
+// catchPostError), so the client needs no more; the bot's answer body does not reach it.
+//
+// The answer is read from the log (bridge.Hub.Invoke), never from this process's memory, so a
+// POST taken by one instance is answered with what another instance's delivery recorded.
+func (s *Server) handOverInvoke(r *http.Request, leg bridge.Leg, a *activity.Activity) (int, any, *apiError) {
+	name := a.Name
+	aid, resp, err := s.hub.Invoke(r.Context(), leg, a, clientKey(a))
+	log := s.log.With().Str("conv_id", leg.ConversationID).Str("activity_id", aid).Str("invoke", name).Logger()
+	switch {
+	case aid == "":
+		e := errFromBridge(err)
+		log.Warn().Err(err).Int("status", e.Status).Msg("invoke not taken")
+		return 0, nil, e
+	case err != nil:
+		log.Info().Err(err).Msg("invoke: no answer from the bot")
+		if errors.Is(err, bridge.ErrNoInvokeResponse) {
+			return 0, nil, &apiError{Status: http.StatusBadGateway, Code: CodeBotError, Message: "Failed to send activity: bot did not answer the invoke"}
+		}
+		e := errFromBridge(err)
+		e.Status = http.StatusBadGateway // an invoke without an answer fails as a refused one does
+		return 0, nil, e
+	case !resp.OK():
+		log.Info().Int("bot_status", resp.Status).Msg("invoke refused by the bot")
+		return 0, nil, &apiError{Status: http.StatusBadGateway, Code: CodeBotRejectedActivity, Message: "Failed to send activity: bot returned an error", BotStatus: resp.Status}
+	}
+	log.Debug().Int("bot_status", resp.Status).Msg("invoke answered")
+	return http.StatusOK, map[string]string{"id": aid}, nil
 }

@@ -133,10 +133,11 @@ type Server struct {
 var _ bridge.Channel = (*Server)(nil)
 
 // Hub is what the server needs of the bridge's Hub: it starts conversations and hands the
-// client's activities over (Receiver, Conversations), reads the logs its clients stream and poll
+// client's activities over (Receiver, Conversations) and its invokes (Invoker), reads the logs its clients stream and poll
 // (Logs), and keeps the uploads' files and their quota (ChannelState). *bridge.Hub implements it.
 type Hub interface {
 	bridge.Receiver
+	bridge.Invoker
 	bridge.Conversations
 	bridge.Logs
 	bridge.ChannelState

@@ -98,6 +98,7 @@ type Spec[C any] struct {
 // it.
 type Hub interface {
 	bridge.Receiver
+	bridge.Invoker
 	bridge.Conversations
 	bridge.ContactCenter
 	bridge.Logs

@@ -66,10 +66,11 @@ var (
 
 // Hub is what the channel needs of the bridge's Hub: it starts, finds and changes the
 // conversations Omnichannel opens and hands their activities over (Receiver, Conversations),
-// reads their logs for reply targets and transcripts (Logs), and keeps their details and reply
+// answers their invokes with the bot's answer (Invoker), reads their logs for reply targets and transcripts (Logs), and keeps their details and reply
 // links (ChannelState). *bridge.Hub implements it.
 type Hub interface {
 	bridge.Receiver
+	bridge.Invoker
 	bridge.Conversations
 	bridge.Logs
 	bridge.ChannelState
@@ -170,12 +171,31 @@ func (c *Channel) serveMessages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := c.receive(r.Context(), a, log); err != nil {
+	resp, err := c.receive(r.Context(), a, log)
+	if err != nil {
 		log.Error().Err(err).Msg("inbound activity not recorded")
 		writeError(w, err)
 		return
 	}
+	if resp != nil {
+		writeInvokeResponse(w, *resp)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// writeInvokeResponse answers Omnichannel's invoke with the bot's invoke response, status and
+// body unchanged, as botbuilder's CloudAdapter answers with the invokeResponse the bot set
+// (botframework.md §3): Omnichannel's SSO (signin/tokenExchange) hears what the bot said
+// (signin.md §7).
+func writeInvokeResponse(w http.ResponseWriter, resp bridge.InvokeResponse) {
+	if len(resp.Body) == 0 {
+		w.WriteHeader(resp.Status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
 }
 
 // refuse logs a refused inbound request: the status and the reason, never the token or body.
@@ -220,8 +240,9 @@ func decodeInbound(body []byte) (*activity.Activity, error) {
 // receive hands an authenticated inbound activity to the Hub: the conversation is found, or
 // started, its context stored, its reply link stored (replies.go), and the activity recorded
 // and relayed by the Hub — once: Omnichannel's id is the Hub's idempotency key, so an activity
-// posted again is answered as the first one was and not relayed again.
-func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog.Logger) error {
+// posted again is answered as the first one was and not relayed again. For an invoke it
+// returns the bot's invoke response (see invoke).
+func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog.Logger) (*bridge.InvokeResponse, error) {
 	ocConv := a.Conversation.ID
 	unlock := c.inbound.Lock(ocConv)
 	defer unlock()
@@ -229,7 +250,7 @@ func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog
 	sig, _ := handoff.Detect(a) // a tags text that cannot be read is no context event
 	conv, err := c.open(ctx, a, sig)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log = log.With().Str("conv_id", conv.ID).Logger()
 	if sig.Kind == handoff.SignalContext {
@@ -237,10 +258,13 @@ func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog
 	}
 	before, err := c.hub.Last(ctx, conv.ID)
 	if err != nil {
-		return fmt.Errorf("omnichannel: %w", err)
+		return nil, fmt.Errorf("omnichannel: %w", err)
 	}
 	if err := c.noteInbound(ctx, conv.ID, ocID, before); err != nil {
 		log.Warn().Err(err).Msg("reply link not stored; replies to this activity go to the conversation")
+	}
+	if a.Type == activity.TypeInvoke {
+		return c.invoke(ctx, conv, a, ocID, log)
 	}
 	typ := a.Type
 	id, err := c.hub.Receive(ctx, conv.Customer, a, ocKey(ocID)) // the Hub owns a from here
@@ -253,9 +277,31 @@ func (c *Channel) receive(ctx context.Context, a *activity.Activity, log zerolog
 	case errors.Is(err, bridge.ErrConversationEnded):
 		log.Debug().Str("type", typ).Msg("activity for an ended conversation ignored")
 	default:
-		return fmt.Errorf("omnichannel: receive: %w", err)
+		return nil, fmt.Errorf("omnichannel: receive: %w", err)
 	}
-	return nil
+	return nil, nil
+}
+
+// invoke hands Omnichannel's invoke (signin/tokenExchange from the widget's SSO, signin/verifyState,
+// or any other: signin.md §7) to the Hub and returns the bot's answer, read from the log
+// (bridge.Hub.Invoke), for the POST to pass on unchanged. A bot that did not answer in time
+// gets Omnichannel a 502 in the Connector's error shape: the widget then shows the card.
+func (c *Channel) invoke(ctx context.Context, conv *bridge.Conversation, a *activity.Activity, ocID string, log zerolog.Logger) (*bridge.InvokeResponse, error) {
+	name := a.Name
+	id, resp, err := c.hub.Invoke(ctx, conv.Customer, a, ocKey(ocID)) // the Hub owns a from here
+	log = log.With().Str("activity_id", id).Str("invoke", name).Logger()
+	switch {
+	case err == nil:
+		log.Debug().Int("bot_status", resp.Status).Msg("invoke answered by the bot")
+		return &resp, nil
+	case id == "" && errors.Is(err, bridge.ErrConversationEnded):
+		log.Debug().Msg("invoke for an ended conversation ignored")
+		return nil, &apiError{Status: http.StatusNotFound, Code: CodeBadArgument, Message: "the conversation has ended", Err: err}
+	case id == "":
+		return nil, fmt.Errorf("omnichannel: receive: %w", err)
+	}
+	log.Warn().Err(err).Msg("invoke recorded; no answer from the bot")
+	return nil, &apiError{Status: http.StatusBadGateway, Code: CodeServiceError, Message: "the bot did not answer the invoke", Err: err}
 }
 
 // open returns the bridge conversation of the activity's Omnichannel conversation, starting

@@ -34,6 +34,11 @@ var requirements = map[string]Requirement{
 	"DL12":  {ID: "DL12", Title: "optional: session id, 429 + Retry-After", Optional: true},
 	"DLERR": {ID: "DLERR", Title: "every error is {\"error\":{\"code\",\"message\"}} with the documented status"},
 	"A2005": {ID: "A2005", Title: "unknown fields survive"},
+
+	// Sign-in as the channel sees it (reference/signin.md §2c, §6.8, §7).
+	"SI1":   {ID: "SI1", Title: "invoke: the bot's 2xx invoke response makes the POST 200 {id}; any other or none, 502"},
+	"SI2":   {ID: "SI2", Title: "OAuthCard and SigninCard reach the client intact, first in attachments"},
+	"SI3":   {ID: "SI3", Title: "invokes and invoke responses never reach the client's GET or stream"},
 	"A2030": {ID: "A2030", Title: "the channel assigns ids (unique per conversation)"},
 	"A2043": {ID: "A2043", Title: "timestamps in UTC with Z; localTimestamp kept"},
 	"A2302": {ID: "A2302", Title: "a bot-supplied serviceUrl is ignored"},

@@ -109,6 +109,12 @@ func (c *Client) Name() string { return c.cfg.Name }
 // or whose answer was lost, may have reached the bot and is not sent again; it returns a
 // *bridge.DeliveryError that is not Retryable. 429 and 503 are retried after Retry-After while
 // ctx allows, then returned as Retryable. An endOfConversation ends the upstream session.
+//
+// An invoke's answer is the upstream POST's status (signin.md §7: Direct Line answers 200 when
+// the bot's invoke response was a 2xx, 502 otherwise, with the bot's status as httpStatusCode
+// when it says it): it is recorded as the bot's invokeResponse (bridge.NewInvokeResponse),
+// with the bot's status when Direct Line gave it, else Direct Line's own, and no body, which
+// Direct Line does not pass on.
 func (c *Client) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) (string, error) {
 	s, err := c.session(ctx, to, a.Locale, false)
 	if err != nil {
@@ -122,6 +128,11 @@ func (c *Client) Send(ctx context.Context, to bridge.Leg, a *activity.Activity) 
 		return "", nil
 	}
 	id, err := s.post(ctx, a)
+	if a.Type == activity.TypeInvoke {
+		if status, ok := invokeStatus(err); ok {
+			return id, c.recordInvokeResponse(ctx, s, a, status)
+		}
+	}
 	if err != nil {
 		return "", deliveryError(to, err, true)
 	}
@@ -380,4 +391,37 @@ func (c *Client) Sessions() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.sessions)
+}
+
+// invokeStatus reads the upstream answer to an invoke's POST as the bot's invoke response: 200
+// when it was taken; the bot's status (httpStatusCode), else Direct Line's, when Direct Line
+// answered that the bot refused, failed or timed out. Other failures — throttling, an expired
+// token or a gone conversation (the bot never saw it), a network error (no answer) — are not
+// answers, and ok is false.
+func invokeStatus(err error) (status int, ok bool) {
+	if err == nil {
+		return http.StatusOK, true
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Throttled() || errors.Is(ae, ErrTokenExpired) || errors.Is(ae, ErrConversationGone) {
+		return 0, false
+	}
+	if ae.BotStatus != 0 {
+		return ae.BotStatus, true
+	}
+	return ae.Status, true
+}
+
+// recordInvokeResponse records the bot's answer to an invoke posted upstream, once (its key).
+func (c *Client) recordInvokeResponse(ctx context.Context, s *session, invoke *activity.Activity, status int) error {
+	ir, err := bridge.NewInvokeResponse(invoke, s.leg, status, nil)
+	if err == nil {
+		_, err = c.hub.Receive(ctx, s.leg, ir, bridge.InvokeResponseKey(invoke.ID))
+	}
+	var de *bridge.DeliveryError
+	if err != nil && !errors.As(err, &de) { // onward delivery is the Hub's to retry
+		return &bridge.DeliveryError{Leg: s.leg.Key(), Err: fmt.Errorf("record invoke response: %w", err)}
+	}
+	s.log.Debug().Str("activity_id", invoke.ID).Int("status", status).Msg("invoke answered upstream")
+	return nil
 }

@@ -47,6 +47,9 @@ type APIError struct {
 	Code       string        // error.code of the body
 	Message    string        // error.message of the body, truncated
 	RetryAfter time.Duration // Retry-After of a 429 or 503
+	// BotStatus is the bot's own status, the top-level httpStatusCode Direct Line adds to a 502
+	// when the bot failed (directline.md §4), or 0.
+	BotStatus int
 }
 
 func (e *APIError) Error() string {
@@ -173,6 +176,12 @@ func apiError(op string, resp *http.Response, raw []byte) *APIError {
 		e.Code, e.Message = code, msg
 		if len(e.Message) > maxMessage {
 			e.Message = e.Message[:maxMessage] + "…"
+		}
+		var bs struct {
+			HTTPStatusCode int `json:"httpStatusCode"`
+		}
+		if json.Unmarshal(raw, &bs) == nil && bs.HTTPStatusCode >= 100 && bs.HTTPStatusCode <= 599 {
+			e.BotStatus = bs.HTTPStatusCode
 		}
 	}
 	return e

@@ -8,7 +8,8 @@
 //                           side at the top level of the value (flat: {Skill, MessageToAgent})
 //   - any other message  -> "echo: <text>"
 //   - conversationUpdate with a user among membersAdded -> "welcome"
-//   - invoke             -> invokeResponse 200 {"echo": <name>}
+//   - invoke             -> invokeResponse 200 {"echo": <name>}; signin/* -> ActivityHandler's
+//                           own answer, 501 (the bot handles no sign-in)
 //
 // Environment:
 //   PORT             port on 127.0.0.1; 0 (default) picks a free one. Prints "listening <port>".
@@ -67,6 +68,10 @@ class EchoBot extends ActivityHandler {
     }
 
     async onInvokeActivity(context) {
+        if ((context.activity.name || '').startsWith('signin/')) {
+            // This bot signs no one in: ActivityHandler's own answer (501 NotImplemented).
+            return super.onInvokeActivity(context);
+        }
         return { status: 200, body: { echo: context.activity.name } };
     }
 }
