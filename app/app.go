@@ -13,6 +13,8 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/channels/signin"
+	"github.com/bfbridge/bfbridge/internal/atrest"
 	"github.com/bfbridge/bfbridge/internal/metrics"
 	"github.com/bfbridge/bfbridge/internal/tracing"
 )
@@ -64,7 +66,11 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.metrics.Registry().MustRegister(&appCollector{a: a})
-	a.Hub = bridge.NewHub(timed(a.Store, a.metrics), a.hubConfig(), log.With().Str("component", "hub").Logger())
+	hc := a.hubConfig()
+	if hc.Sealer, err = a.logSealer(); err != nil {
+		return nil, errors.Join(err, a.close(context.Background()))
+	}
+	a.Hub = bridge.NewHub(timed(a.Store, a.metrics), hc, log.With().Str("component", "hub").Logger())
 	if err := a.build(); err != nil {
 		return nil, errors.Join(err, a.close(context.Background()))
 	}
@@ -95,13 +101,37 @@ func (a *App) hubConfig() bridge.HubConfig {
 	}
 }
 
+// logSealer is the Hub's Sealer: the tokens activities carry toward the bot (a customer's
+// sign-on token in a signin/tokenExchange invoke, a tokens/response event passed on) are kept
+// sealed in the log with the at-rest key the token service uses (internal/atrest).
+func (a *App) logSealer() (bridge.Sealer, error) {
+	var shared atrest.Shared
+	if sv, ok := a.Store.(bridge.SharedValues); ok {
+		shared = sharedValue(a.Store, sv)
+	}
+	key, err := signin.AtRestKey(SectionOf[signin.Section](&a.cfg, "oauth"), shared, a.dataDir())
+	if err != nil {
+		return nil, err
+	}
+	box, err := atrest.NewBox(key)
+	if err != nil {
+		return nil, err
+	}
+	return atrest.NewLog(box), nil
+}
+
+// dataDir is where channels keep files: the data directory with a durable store, else none.
+func (a *App) dataDir() string {
+	if a.cfg.Durable() {
+		return a.cfg.DataDir
+	}
+	return ""
+}
+
 // build builds the planned channels in registry order, registers each with the Hub and mounts
 // its routes.
 func (a *App) build() error {
-	dataDir := ""
-	if a.cfg.Durable() {
-		dataDir = a.cfg.DataDir
-	}
+	dataDir := a.dataDir()
 	for _, r := range a.plan.channels {
 		env := module.Env{
 			Hub: a.Hub, Log: a.log.With().Str("component", r.Name).Logger(),

@@ -47,6 +47,18 @@ type HubConfig struct {
 	PendingScan time.Duration
 	// Metrics records appends, deliveries and escalations. Nil: none.
 	Metrics *metrics.Metrics
+	// Sealer keeps the secrets activities carry toward the bot (a customer's sign-on token)
+	// encrypted in the log: Receive seals them before the append, the outbox opens them on the
+	// copy it sends a leg. Nil: they are logged as they came.
+	Sealer Sealer
+}
+
+// Sealer encrypts what an activity carries that must not rest in the log in the clear
+// (internal/atrest.Log). Seal changes a in place before it is appended to conversation convID;
+// Open returns a with it decrypted — a copy when anything changed, since records are shared.
+type Sealer interface {
+	Seal(convID string, a *activity.Activity) error
+	Open(convID string, a *activity.Activity) (*activity.Activity, error)
 }
 
 func (c *HubConfig) defaults() {
@@ -203,6 +215,11 @@ func (h *Hub) Receive(ctx context.Context, from Leg, a *activity.Activity, key s
 	to := h.addressees(c, role, a, sig, passThrough)
 	if sig.Kind == handoff.SignalEnd && a.Type == activity.TypeEndOfConversation {
 		key = endKey // one end per conversation: a second one (a race) is the first
+	}
+	if h.cfg.Sealer != nil {
+		if err := h.cfg.Sealer.Seal(c.ID, a); err != nil {
+			return "", fmt.Errorf("seal for %s: %w", c.ID, err)
+		}
 	}
 	seq, dup, err := h.store.Append(ctx, c.ID, Entry{From: role, Activity: a, Key: key, To: to, Trace: tracing.Carry(ctx)})
 	if err != nil {

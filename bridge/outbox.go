@@ -496,6 +496,9 @@ func (o *outbox) attempt(ctx context.Context, c *Conversation, to Leg, a *activi
 	if to.Key() == c.Bot.Key() && !c.BotGreeted && a.From != nil {
 		err = o.greet(ctx, c, *a.From)
 	}
+	if err == nil && o.h.cfg.Sealer != nil {
+		a, err = o.h.cfg.Sealer.Open(c.ID, a)
+	}
 	if err == nil {
 		_, err = ch.Send(ctx, to, a)
 	}

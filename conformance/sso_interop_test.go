@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -240,4 +241,21 @@ func (b *liveBridge) noSecretsInHistory(t *testing.T, conv, token string) {
 	require.NotContains(t, string(body), `"invoke"`)
 	require.NotContains(t, string(body), `"invokeResponse"`)
 	require.Contains(t, string(body), `"login"`, "the history is the conversation's")
+	// The invoke rests in the log with the token sealed (internal/atrest.Log): no file of the
+	// durable store (database, write-ahead log) holds it in the clear.
+	dir := b.app.Config().DataDir
+	files := 0
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		require.NotContains(t, string(data), token, "%s holds the customer's token in the clear", path)
+		return nil
+	}))
+	require.Positive(t, files, "the store's files were read")
 }

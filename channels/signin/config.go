@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/bfbridge/bfbridge/internal/atrest"
 )
 
 // Section is the oauth: section of the bridge's configuration: the OAuth connections a bot
@@ -77,7 +79,7 @@ func (s *Section) Validate() error {
 		errs = append(errs, c.validate(where))
 	}
 	if s.TokenKey != "" {
-		if _, err := parseKey(s.TokenKey); err != nil {
+		if _, err := atrest.ParseKey(s.TokenKey); err != nil {
 			errs = append(errs, err)
 		}
 	}

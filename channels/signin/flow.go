@@ -285,7 +285,7 @@ func (s *Service) tokensResponse(sess *session, tok token) (*activity.Activity, 
 
 // sealForLog seals a token for the log, bound to the bot's conversation id.
 func (s *Service) sealForLog(botConvID, tok string) string {
-	return sealedPrefix + base64.RawURLEncoding.EncodeToString(s.vault.seal.seal([]byte(tok), TokensResponse+"\x00"+botConvID))
+	return sealedPrefix + base64.RawURLEncoding.EncodeToString(s.vault.seal.Seal([]byte(tok), TokensResponse+"\x00"+botConvID))
 }
 
 // ToBot opens the sealed token of a tokens/response event on its way to the bot (the bot
@@ -306,7 +306,7 @@ func (s *Service) ToBot(_ context.Context, botConvID string, a *activity.Activit
 	if err != nil {
 		return errSealed
 	}
-	plain, err := s.vault.seal.open(raw, TokensResponse+"\x00"+botConvID)
+	plain, err := s.vault.seal.Open(raw, TokensResponse+"\x00"+botConvID)
 	if err != nil {
 		return err
 	}

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/channels/botframework"
 	"github.com/bfbridge/bfbridge/channels/module"
+	"github.com/bfbridge/bfbridge/internal/atrest"
 	"github.com/bfbridge/bfbridge/internal/connector"
 )
 
@@ -33,8 +32,8 @@ type botChannel interface {
 }
 
 // SharedTokenKey is the name of the generated at-rest key among the store's own values, when
-// several instances share the store (module.Env.Shared).
-const SharedTokenKey = "oauth-token-key"
+// several instances share the store (module.Env.Shared), and of its file in the data directory.
+const SharedTokenKey = atrest.SharedKeyName
 
 type running struct{ *Service }
 
@@ -57,7 +56,7 @@ func newModule(sec *Section, env module.Env) (bridge.Channel, error) {
 			return nil, fmt.Errorf("oauth connection %s: client_secret_env names %s, which is not set", c.Name, c.ClientSecretEnv)
 		}
 	}
-	key, err := tokenKey(sec, env)
+	key, err := AtRestKey(sec, env.Shared, env.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -94,57 +93,12 @@ func refuseAll(*http.Request) (string, error) {
 	return "", connector.New(http.StatusUnauthorized, "Unauthorized", "unauthorized: no bot of this bridge calls the token service over HTTP")
 }
 
-// tokenKey returns the at-rest key: BRIDGE_OAUTH_TOKEN_KEY, else one generated once and kept
-// where the bridge keeps its other generated secrets (the store's shared values with several
-// instances, the data directory with a durable store), else a key for this process only
-// (a memory store keeps nothing across restarts anyway).
-func tokenKey(sec *Section, env module.Env) ([]byte, error) {
-	if sec.TokenKey != "" {
-		return parseKey(sec.TokenKey)
-	}
-	switch {
-	case env.Shared != nil:
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		k, err := env.Shared(ctx, SharedTokenKey, newKey)
-		if err != nil {
-			return nil, fmt.Errorf("signin: shared token key: %w", err)
-		}
-		return k, nil
-	case env.DataDir != "":
-		return keptKey(filepath.Join(env.DataDir, SharedTokenKey))
-	}
-	return newKey()
-}
-
-// keptKey reads the key file, creating it (0600) with a new key when missing.
-func keptKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if len(b) != KeySize {
-			return nil, fmt.Errorf("signin: %s holds %d bytes, not a %d-byte key", path, len(b), KeySize)
-		}
-		return b, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("signin: %w", err)
-	}
-	k, err := newKey()
+// AtRestKey returns the at-rest key of the token service and of the conversation log's sealed
+// tokens (internal/atrest.Key): oauth.token_key (BRIDGE_OAUTH_TOKEN_KEY), else the one generated
+// once for the store's instances or the data directory.
+func AtRestKey(sec *Section, shared atrest.Shared, dataDir string) ([]byte, error) {
+	k, err := atrest.Key(sec.TokenKey, shared, dataDir)
 	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return keptKey(path) // another process made it first
-	}
-	if err != nil {
-		return nil, fmt.Errorf("signin: %w", err)
-	}
-	if _, err := f.Write(k); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("signin: %w", err)
-	}
-	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("signin: %w", err)
 	}
 	return k, nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/atrest"
 )
 
 // What the token service keeps, all of it as values of the conversation it belongs to
@@ -86,7 +87,7 @@ type pending struct {
 // vault reads and writes the sealed values.
 type vault struct {
 	state bridge.ChannelState
-	seal  *sealer
+	seal  *atrest.Box
 }
 
 func (v vault) put(ctx context.Context, conv, key string, rec any) error {
@@ -94,7 +95,7 @@ func (v vault) put(ctx context.Context, conv, key string, rec any) error {
 	if err != nil {
 		return err
 	}
-	return v.state.PutValue(ctx, conv, key, v.seal.seal(b, conv+"\x00"+key))
+	return v.state.PutValue(ctx, conv, key, v.seal.Seal(b, conv+"\x00"+key))
 }
 
 func (v vault) get(ctx context.Context, conv, key string, rec any) error {
@@ -106,7 +107,7 @@ func (v vault) get(ctx context.Context, conv, key string, rec any) error {
 }
 
 func (v vault) open(conv, key string, b []byte, rec any) error {
-	plain, err := v.seal.open(b, conv+"\x00"+key)
+	plain, err := v.seal.Open(b, conv+"\x00"+key)
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func (v vault) all(ctx context.Context, key string, each func(conv string, raw [
 		return err
 	}
 	for conv, b := range m {
-		plain, err := v.seal.open(b, conv+"\x00"+key)
+		plain, err := v.seal.Open(b, conv+"\x00"+key)
 		if err != nil {
 			continue
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
+	"github.com/bfbridge/bfbridge/internal/atrest"
 	"github.com/bfbridge/bfbridge/internal/connector"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
@@ -102,7 +103,7 @@ func newRig(t *testing.T) *rig {
 		{Name: oboConn, Provider: "oidc", Issuer: r.idp.issuer(), ClientID: clientID, ClientSecretEnv: "TEST_SIGNIN_SECRET", TokenExchangeURL: exchURL, OnBehalfOf: &yes, Scopes: []string{"https://graph.example/.default"}},
 	}}
 	require.NoError(t, sec.Validate())
-	key, err := newKey()
+	key, err := atrest.NewKey()
 	require.NoError(t, err)
 	r.svc, err = New(Config{Section: sec.withDefaults(func(k string) string { return map[string]string{"TEST_SIGNIN_SECRET": clientPass}[k] }),
 		PublicURL: srv.URL, BotChannel: "botframework", Auth: testAuth, Key: key}, r.hub, log)

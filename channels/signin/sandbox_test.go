@@ -15,6 +15,7 @@ import (
 	"github.com/bfbridge/bfbridge/bridge"
 	"github.com/bfbridge/bfbridge/bridge/store/memory"
 	"github.com/bfbridge/bfbridge/channels/desk"
+	"github.com/bfbridge/bfbridge/internal/atrest"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
@@ -57,7 +58,7 @@ func TestSandboxBotSignIn(t *testing.T) {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	key, _ := newKey()
+	key, _ := atrest.NewKey()
 	sec := Section{Connections: []Connection{{Name: "sandbox", Provider: "oidc", Issuer: idp.issuer(), ClientID: clientID, ClientSecretEnv: "X"}}}
 	svc, err := New(Config{Section: sec.withDefaults(func(string) string { return clientPass }), PublicURL: srv.URL,
 		BotChannel: desk.BotChannelName, Auth: refuseAll, Key: key}, hub, log)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/atrest"
 )
 
 // Name is the channel's name with the Hub.
@@ -73,7 +74,7 @@ func New(cfg Config, hub Hub, log zerolog.Logger) (*Service, error) {
 	if cfg.Auth == nil {
 		return nil, errors.New("signin: no bot authentication (the token service needs the bot channel, bot.endpoint)")
 	}
-	seal, err := newSealer(cfg.Key)
+	seal, err := atrest.NewBox(cfg.Key)
 	if err != nil {
 		return nil, err
 	}

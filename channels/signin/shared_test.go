@@ -15,6 +15,7 @@ import (
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 	redisstore "github.com/bfbridge/bfbridge/bridge/store/redis"
+	"github.com/bfbridge/bfbridge/internal/atrest"
 	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
@@ -24,7 +25,7 @@ import (
 func TestSignInAcrossInstances(t *testing.T) {
 	addr := testutil.RedisServer(t)
 	idp := newFakeIdP(t, clientID, clientPass)
-	key, err := newKey()
+	key, err := atrest.NewKey()
 	require.NoError(t, err)
 	var turn atomic.Int64
 	var muxes [2]*http.ServeMux
