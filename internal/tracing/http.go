@@ -1,8 +1,6 @@
 package tracing
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"strings"
 
@@ -10,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/bfbridge/bfbridge/internal/statuswriter"
 )
 
 // Handler wraps the bridge's public (or admin) mux: with tracing on, each request gets a server
@@ -32,7 +32,7 @@ func serve(s *state, next http.Handler, w http.ResponseWriter, r *http.Request) 
 	ctx, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("http.request.method", r.Method)))
 	defer span.End()
-	rw := &statusWriter{ResponseWriter: w}
+	rw := statuswriter.New(w)
 	r = r.WithContext(ctx)
 	next.ServeHTTP(rw, r)
 	// ServeMux sets Pattern on the request it was given (this one) when it routes it.
@@ -40,11 +40,11 @@ func serve(s *state, next http.Handler, w http.ResponseWriter, r *http.Request) 
 		span.SetAttributes(attribute.String("http.route", routeOf(route)))
 		span.SetName(spanName(r.Method, route))
 	}
-	if rw.status != 0 {
-		span.SetAttributes(attribute.Int("http.response.status_code", rw.status))
+	if rw.Status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", rw.Status))
 	}
-	if rw.status >= 500 {
-		span.SetStatus(codes.Error, http.StatusText(rw.status))
+	if rw.Status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(rw.Status))
 	}
 }
 
@@ -64,40 +64,6 @@ func routeOf(pattern string) string {
 	}
 	return pattern
 }
-
-// statusWriter records the status of the response. Websocket upgrades and streams go through
-// it: it hijacks and flushes as the writer it wraps does, and unwraps for http.ResponseController.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.status = http.StatusSwitchingProtocols
-	return http.NewResponseController(w.ResponseWriter).Hijack()
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Transport wraps an HTTP client's transport (nil: http.DefaultTransport): with tracing on, each
 // call gets a client span, the child of the span in the request's context (a delivery's, an
