@@ -41,7 +41,7 @@ const {
     resolveAuthority,
 } = require('@microsoft/agents-hosting');
 
-const { adaptResponse, readJSON } = require('./http-host');
+const { adaptResponse, readJSON, stopWith } = require('./http-host');
 const http = require('http');
 
 function report(line) {
@@ -159,13 +159,7 @@ function main() {
     server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
         console.log(`listening ${server.address().port}`);
     });
-    const stop = () => server.close(() => process.exit(0));
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    if (process.env.EXIT_ON_STDIN_END) {
-        process.stdin.on('end', stop);
-        process.stdin.resume();
-    }
+    stopWith(server);
 }
 
 main();

@@ -97,6 +97,12 @@ function serve(adapter, bot) {
     server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
         console.log(`listening ${server.address().port}`);
     });
+    stopWith(server);
+}
+
+// stopWith ends the process with server: on SIGTERM or SIGINT, and, with EXIT_ON_STDIN_END, when
+// the Go test that started it closes its stdin (a harness that dies takes its peers along).
+function stopWith(server) {
     const stop = () => server.close(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
@@ -106,4 +112,4 @@ function serve(adapter, bot) {
     }
 }
 
-module.exports = { adaptResponse, readJSON, serve };
+module.exports = { adaptResponse, readJSON, serve, stopWith };

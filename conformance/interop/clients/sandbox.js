@@ -18,7 +18,7 @@
 // Prints JSON lines.
 'use strict';
 const fs = require('fs');
-const puppeteer = require('puppeteer-core');
+const { launch } = require('./browser');
 const readline = require('readline');
 
 const opts = JSON.parse(process.argv[2] || '{}');
@@ -35,11 +35,7 @@ const command = () => new Promise((resolve) => {
   const deadline = setTimeout(() => { out({ result: { ok: false, error: 'overall timeout', step, logs } }); process.exit(1); }, opts.timeoutMs || 200000);
   let step = 'launch';
   const logs = [];
-  const browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  const browser = await launch();
   const result = { ok: false };
   const shot = async (p, name) => { if (opts.screenshots) { await p.bringToFront(); await p.screenshot({ path: opts.screenshots + '/' + name, fullPage: true }); } };
   try {

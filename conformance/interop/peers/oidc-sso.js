@@ -13,6 +13,8 @@
 // Resources: any absolute URI; scope access_as_user.
 'use strict';
 
+const { stopWith } = require('../bots/http-host');
+
 const http = require('http');
 
 async function main() {
@@ -45,13 +47,7 @@ async function main() {
     provider.on('server_error', (_ctx, err) => console.error(`server_error: ${err && err.message}`));
     server.on('request', provider.callback());
     console.log(`listening ${port}`);
-    const stop = () => server.close(() => process.exit(0));
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    if (process.env.EXIT_ON_STDIN_END) {
-        process.stdin.on('end', stop);
-        process.stdin.resume();
-    }
+    stopWith(server);
 }
 
 main().catch((err) => {
