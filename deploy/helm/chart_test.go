@@ -198,6 +198,8 @@ func TestChartRedisReplicas(t *testing.T) {
 		require.NotContains(t, e[name], "value", "%s never as a plain value", name)
 		require.NotNil(t, get(t, e[name], "valueFrom", "secretKeyRef", "key"), "%s from a Secret", name)
 	}
+	require.Equal(t, map[string]any{"name": "bfbridge-secrets", "key": "idp-client-secret"},
+		get(t, e["BRIDGE_OAUTH_IDP_SECRET"], "valueFrom", "secretKeyRef"), "secrets.env: an oauth connection's client_secret_env")
 
 	var admin object
 	for _, s := range ofKind(objs, "Service") {

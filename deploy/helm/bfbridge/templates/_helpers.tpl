@@ -47,4 +47,5 @@ omnichannelAppPassword: BRIDGE_OMNICHANNEL_APP_PASSWORD
 dynamicsClientSecret: BRIDGE_DYNAMICS_CLIENT_SECRET
 redisSentinelPassword: BRIDGE_REDIS_SENTINEL_PASSWORD
 adminToken: BRIDGE_ADMIN_TOKEN
+oauthTokenKey: BRIDGE_OAUTH_TOKEN_KEY
 {{- end -}}
