@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -45,6 +46,10 @@ func StartNode(t testing.TB, dir, script string, env []string, args ...string) *
 	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
+	// At the test's end node gets SIGTERM first: puppeteer closes the Chromium it launched (in a
+	// process group of its own, which a SIGKILL of node would leave running) and node exits;
+	// SIGKILL follows after WaitDelay.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
