@@ -3,8 +3,6 @@ package botframework
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
@@ -12,7 +10,6 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
-	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // Interop with a real Microsoft 365 Agents SDK bot (npm @microsoft/agents-hosting 1.8.1,
@@ -47,23 +44,7 @@ func agentsEnv(publicURL string) map[string]string {
 // env changed by envMod), then the channel with the bot's port.
 func startAgents(t *testing.T, envMod func(map[string]string)) *interopRig {
 	t.Helper()
-	dir := testutil.InteropDir(t)
-	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(mux)
-	publicURL := "http://" + srv.Listener.Addr().String()
-	env := agentsEnv(publicURL)
-	if envMod != nil {
-		envMod(env)
-	}
-	var list []string
-	for k, v := range env {
-		list = append(list, k+"="+v)
-	}
-	slices.Sort(list)
-	node := testutil.StartNode(t, dir, "bots/agents-bot.js", list)
-	port := node.Listening(t, interopTimeout)
-	r := buildRig(t, mux, srv, "http://127.0.0.1:"+port+"/api/messages", func(c *Config) { c.DeliveryTimeout = 15 * time.Second })
-	return &interopRig{rig: r, node: node}
+	return startNodeBot(t, "bots/agents-bot.js", agentsEnv, envMod)
 }
 
 // Both ways: the SDK accepts the bridge's token (keys from the discovery path), and the bridge

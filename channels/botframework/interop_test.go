@@ -48,24 +48,31 @@ func botEnv(publicURL string) map[string]string {
 	}
 }
 
-// startInterop starts the bridge's listener, then the node bot configured against it (its env
-// changed by envMod), then the channel with the bot's port.
+// startInterop starts the bridge's listener, then the botbuilder echo bot configured against it
+// (its env changed by envMod), then the channel with the bot's port.
 func startInterop(t *testing.T, envMod func(map[string]string)) *interopRig {
+	t.Helper()
+	return startNodeBot(t, "bots/echo-bot.js", botEnv, envMod)
+}
+
+// startNodeBot starts the bridge's listener, then the node bot script with the environment env
+// makes for the bridge's public URL (changed by envMod), then the channel with the bot's port.
+func startNodeBot(t *testing.T, script string, env func(publicURL string) map[string]string, envMod func(map[string]string)) *interopRig {
 	t.Helper()
 	dir := testutil.InteropDir(t)
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	env := botEnv(publicURL)
+	vars := env(publicURL)
 	if envMod != nil {
-		envMod(env)
+		envMod(vars)
 	}
 	var list []string
-	for k, v := range env {
+	for k, v := range vars {
 		list = append(list, k+"="+v)
 	}
 	slices.Sort(list)
-	node := testutil.StartNode(t, dir, "bots/echo-bot.js", list)
+	node := testutil.StartNode(t, dir, script, list)
 	port := node.Listening(t, interopTimeout)
 	r := buildRig(t, mux, srv, "http://127.0.0.1:"+port+"/api/messages", func(c *Config) { c.DeliveryTimeout = 15 * time.Second })
 	return &interopRig{rig: r, node: node}
