@@ -31,6 +31,7 @@ type echoBot struct {
 	mu      sync.Mutex
 	got     []string // texts of the messages it was sent
 	replied []string // texts of the replies the Connector took (200 or 201)
+	seen    map[string]bool
 }
 
 func newEchoBot(t testing.TB) (*echoBot, string) {
@@ -55,8 +56,21 @@ func (b *echoBot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.mu.Lock()
-	b.got = append(b.got, a.Text)
+	// Delivery to a bot is at least once: a message whose delivery the bridge had not yet
+	// acknowledged when it was killed comes again under the same id after the restart. The bot
+	// answers each id once, as a bot on such a channel should (the sandbox bot does too).
+	again := b.seen[a.ID]
+	if b.seen == nil {
+		b.seen = map[string]bool{}
+	}
+	b.seen[a.ID] = true
+	if !again {
+		b.got = append(b.got, a.Text)
+	}
 	b.mu.Unlock()
+	if again {
+		return
+	}
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.reply(a) }()
 }
