@@ -41,7 +41,7 @@ const {
     resolveAuthority,
 } = require('@microsoft/agents-hosting');
 
-const { adaptResponse, readJSON, stopWith } = require('./http-host');
+const { adaptResponse, readMessages, stopWith } = require('./http-host');
 const http = require('http');
 
 function report(line) {
@@ -123,19 +123,8 @@ function main() {
     const agent = new EchoAgent();
 
     const server = http.createServer(async (req, res) => {
-        if (new URL(req.url, 'http://localhost').pathname !== '/api/messages') {
-            res.statusCode = 404;
-            res.end();
-            return;
-        }
-        let body;
-        try {
-            body = req.method === 'POST' ? await readJSON(req) : undefined;
-        } catch (err) {
-            res.statusCode = 413;
-            res.end();
-            return;
-        }
+        const { ok, body } = await readMessages(req, res);
+        if (!ok) return;
         const request = { body, headers: req.headers, method: req.method };
         const response = expressish(res);
         let passed = false;

@@ -66,20 +66,8 @@ function readJSON(req) {
 // test process goes away and its end of stdin closes.
 function serve(adapter, bot) {
     const server = http.createServer(async (req, res) => {
-        const url = new URL(req.url, 'http://localhost');
-        if (url.pathname !== '/api/messages') {
-            res.statusCode = 404;
-            res.end();
-            return;
-        }
-        let body;
-        try {
-            body = req.method === 'POST' ? await readJSON(req) : undefined;
-        } catch (err) {
-            res.statusCode = 413;
-            res.end();
-            return;
-        }
+        const { ok, body } = await readMessages(req, res);
+        if (!ok) return;
         if (process.env.LOG_TRACEPARENT && body && typeof body === 'object') {
             // For the tracing test: the W3C trace context the channel sent with the activity.
             console.log(JSON.stringify({ traceparent: req.headers.traceparent || '', type: body.type }));
@@ -100,6 +88,24 @@ function serve(adapter, bot) {
     stopWith(server);
 }
 
+// readMessages reads a request to /api/messages: its JSON body for a POST (undefined for
+// another method). Another path is answered 404 and a body that cannot be read 413; ok is then
+// false and the request is done.
+async function readMessages(req, res) {
+    if (new URL(req.url, 'http://localhost').pathname !== '/api/messages') {
+        res.statusCode = 404;
+        res.end();
+        return { ok: false };
+    }
+    try {
+        return { ok: true, body: req.method === 'POST' ? await readJSON(req) : undefined };
+    } catch (err) {
+        res.statusCode = 413;
+        res.end();
+        return { ok: false };
+    }
+}
+
 // stopWith ends the process with server: on SIGTERM or SIGINT, and, with EXIT_ON_STDIN_END, when
 // the Go test that started it closes its stdin (a harness that dies takes its peers along).
 function stopWith(server) {
@@ -112,4 +118,4 @@ function stopWith(server) {
     }
 }
 
-module.exports = { adaptResponse, readJSON, serve, stopWith };
+module.exports = { adaptResponse, readJSON, readMessages, serve, stopWith };
