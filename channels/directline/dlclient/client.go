@@ -79,10 +79,13 @@ func newDialer(hc *http.Client) *websocket.Dialer {
 	d := &websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
 		HandshakeTimeout: 30 * time.Second,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  1024,
-		WriteBufferPool:  &sync.Pool{},
-		NetDialContext:   (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		// Each upstream socket keeps its read buffer while it is open, idle or not: 512 bytes,
+		// as the server side's streams (directline.upgrader). A larger frame is read through it
+		// in more than one read; bufio reads a large enough destination directly.
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		NetDialContext:  (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
 	rt := hc.Transport
 	if u, ok := rt.(interface{ Unwrap() http.RoundTripper }); ok {

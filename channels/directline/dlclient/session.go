@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
 )
@@ -28,7 +26,7 @@ type session struct {
 	c   *Client
 	id  string     // the bridge conversation id
 	leg bridge.Leg // the bot leg, as Hub.Receive takes it
-	log zerolog.Logger
+	log convLog
 
 	ready        chan struct{} // closed when open has finished; then openErr is set
 	openErr      error
@@ -69,7 +67,7 @@ func newSession(c *Client, leg bridge.Leg) *session {
 	ctx, cancel := context.WithCancel(c.ctx)
 	return &session{
 		c: c, id: leg.ConversationID, leg: leg, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
-		log:   c.log.With().Str("conv_id", leg.ConversationID).Logger(),
+		log:   convLog{l: &c.log, conv: leg.ConversationID},
 		nudge: make(chan struct{}, 1),
 		seen:  newIDRing(4096), posted: newIDRing(1024), links: newLinkMap(1024), pending: map[string]string{},
 		polling: c.cfg.Mode == ModePolling,
@@ -79,7 +77,7 @@ func newSession(c *Client, leg bridge.Leg) *session {
 func (s *session) opened(err error) {
 	s.openErr = err
 	if err != nil {
-		s.cancel()
+		s.halt()
 	}
 	close(s.ready)
 }
@@ -124,7 +122,7 @@ func (s *session) open(ctx context.Context, locale string, resumeOnly bool) erro
 			return err
 		}
 	}
-	s.log = s.log.With().Str("upstream_conv_id", s.upID).Str("peer", peer(s.domain)).Logger()
+	s.log = s.log.upstream(s.upID, peer(s.domain))
 	s.persist(ctx)
 	if err := s.c.spawn(s.run); err != nil {
 		return err
@@ -328,13 +326,19 @@ func (s *session) watermark() string {
 // and stops with the session.
 func (s *session) startRefresher() {
 	s.scheduleRefresh(0)
-	context.AfterFunc(s.ctx, func() {
-		s.refreshMu.Lock()
-		defer s.refreshMu.Unlock()
-		if s.refreshTimer != nil {
-			s.refreshTimer.Stop()
-		}
-	})
+}
+
+// halt cancels the session's context and disarms its token refresh. (A context.AfterFunc
+// would do the second on its own, for about 600 bytes a session; scheduleRefresh arms nothing
+// once the context is done, and it checks that under refreshMu, as this does.) When the whole
+// client closes, the timers that are left find the session's context done and do nothing.
+func (s *session) halt() {
+	s.cancel()
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	if s.refreshTimer != nil {
+		s.refreshTimer.Stop()
+	}
 }
 
 // scheduleRefresh (re)arms the refresh: at the token's refresh time, or after the backoff of a
@@ -424,7 +428,7 @@ func (s *session) stop(reason CloseReason) {
 		s.reason = reason
 	}
 	s.mu.Unlock()
-	s.cancel()
+	s.halt()
 }
 
 // post sends one of the customer's activities upstream and returns the id Direct Line gave it.

@@ -75,7 +75,7 @@ const maxDialFailures = 3
 // run is the session's receive loop: the websocket stream, reconnected from the last watermark
 // with jittered backoff, or polling. It ends when the session stops.
 func (s *session) run() {
-	defer s.cancel() // the refresher ends with it
+	defer s.halt() // the refresher ends with it
 	attempt, dialFailures := 0, 0
 	for s.ctx.Err() == nil {
 		var reason CloseReason
