@@ -28,9 +28,8 @@ type session struct {
 	leg bridge.Leg // the bot leg, as Hub.Receive takes it
 	log convLog
 
-	ready        chan struct{} // closed when open has finished; then openErr is set
-	openErr      error
-	claimedToken bool // the session holds the configured Token
+	ready   chan struct{} // closed when open has finished; then openErr is set
+	openErr error
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -41,6 +40,9 @@ type session struct {
 
 	saveMu    sync.Mutex // orders the saves of st
 	forgotten bool       // under saveMu: the conversation ended and its state is deleted
+	// one is the stream reader's first byte of a frame (wsutil.ReadFrame); the receive loop's.
+	// (The booleans sit together so that the struct fits the 768-byte size class.)
+	one [1]byte
 
 	mu           sync.Mutex
 	token        string
@@ -53,14 +55,13 @@ type session struct {
 	st           State // watermark and delivered ids are the receive loop's
 	polling      bool
 	connected    bool
+	claimedToken bool        // the session holds the configured Token
 	reason       CloseReason // why the session stopped, once it has
 	seen         *idRing     // upstream ids already handled (delivered or echoes)
 	posted       *idRing     // upstream ids of what the client posted
 	links        *linkMap    // upstream id <-> bridge id, for replyToId
 	pending      map[string]string
 	nudge        chan struct{} // poll now: something was posted (cap 1)
-
-	one [1]byte // the stream reader's first byte of a frame (wsutil.ReadFrame); the receive loop's
 }
 
 func newSession(c *Client, leg bridge.Leg) *session {
