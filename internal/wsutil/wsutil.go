@@ -14,6 +14,7 @@ package wsutil
 import (
 	"bytes"
 	"io"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -22,6 +23,7 @@ import (
 var (
 	emptyText = mustPrepare(websocket.TextMessage)
 	ping      = mustPrepare(websocket.PingMessage)
+	pong      = mustPrepare(websocket.PongMessage)
 )
 
 func mustPrepare(kind int) *websocket.PreparedMessage {
@@ -43,6 +45,22 @@ func WriteKeepAlive(conn *websocket.Conn) error {
 	}
 	return conn.WritePreparedMessage(ping)
 }
+
+// WritePong answers a ping whose application data was appData (RFC 6455 §5.5.3: the pong
+// carries the same). The library's own ping handler writes with WriteControl, which allocates
+// a frame buffer and a timer per ping: an idle client socket gets a ping from a Direct Line
+// service every few seconds. An empty ping (the bridge's own, and most servers') is answered from a
+// prepared frame. It is a data write: the caller holds its connection's writer lock and has
+// set the write deadline, as for WriteKeepAlive.
+func WritePong(conn *websocket.Conn, appData string) error {
+	if appData == "" {
+		return conn.WritePreparedMessage(pong)
+	}
+	return conn.WriteControl(websocket.PongMessage, []byte(appData), time.Now().Add(pongWait))
+}
+
+// pongWait bounds the write of a pong with application data.
+const pongWait = 10 * time.Second
 
 // ReadFrame reads the next data message of conn whole, up to conn's read limit. An empty
 // message (a keep-alive) is returned as nil without a buffer (ReadMessage allocates 512 bytes

@@ -125,3 +125,31 @@ func TestReadFrame(t *testing.T) {
 	_, err = ReadFrame(client, &one)
 	require.Error(t, err)
 }
+
+// TestWritePong: a ping's application data comes back in the pong; an empty ping is answered
+// without allocating.
+func TestWritePong(t *testing.T) {
+	peer, writer := pair(t) // the bridge answers pings as a Direct Line client
+	got := make(chan string, 2)
+	peer.SetPongHandler(func(data string) error { got <- data; return nil })
+	go func() {
+		for {
+			if _, _, err := peer.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	require.NoError(t, writer.SetWriteDeadline(time.Now().Add(5*time.Second)))
+	for _, data := range []string{"", "hb-7"} {
+		require.NoError(t, WritePong(writer, data))
+		select {
+		case d := <-got:
+			require.Equal(t, data, d)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no pong for %q", data)
+		}
+	}
+	_, quiet := pair(t)
+	require.NoError(t, quiet.SetWriteDeadline(time.Now().Add(5*time.Second)))
+	require.Zero(t, testing.AllocsPerRun(100, func() { _ = WritePong(quiet, "") }), "an empty pong allocates nothing")
+}

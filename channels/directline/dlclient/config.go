@@ -127,8 +127,9 @@ type Config struct {
 	// MaxRetries is how often an idempotent call is retried after a 5xx, a 429 or a network
 	// error before it fails. Default: 4.
 	MaxRetries int `yaml:"max_retries"`
-	// KeepAlive is the interval of the empty frames and pings the client sends on the socket;
-	// a socket silent for 3×KeepAlive is considered dead. Default: 20s (botframework-directlinejs).
+	// KeepAlive: when the service has sent nothing on the socket for this long, the client
+	// sends an empty frame and a ping; a socket silent for 3×KeepAlive is considered dead.
+	// Default: 20s (botframework-directlinejs).
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	// HTTPClient makes the REST calls; its transport's TLS and proxy settings also serve the
 	// websocket. Default: a client of its own, closed with the Client.

@@ -216,24 +216,51 @@ func (s *session) streamOnce(ctx context.Context) (reason CloseReason, healthy b
 }
 
 // read reads frames from conn and hands their activities to the Hub until the stream ends. It
-// sends an empty frame and a ping every KeepAlive and gives up on a socket silent for three.
-// The reading is done in the caller's goroutine; the keep-alives and the close frame on
-// shutdown are written from timers, so that an idle stream costs this one goroutine.
+// gives up on a socket silent for 3×KeepAlive. When the upstream has sent nothing for
+// KeepAlive it sends an empty frame and a ping (whose pong counts as a sign of life); a
+// service that sends its own keep-alives (Direct Line does, directline.md §2) is not sent
+// any, as a browser's Web Chat sends none: at thousands of idle sockets those writes, and the
+// pongs they caused, were a third of the bridge's idle CPU. The upstream's pings are answered
+// (wsutil.WritePong). The reading is done in the caller's goroutine; the keep-alives and the
+// close frame on shutdown are written from timers, so that an idle stream costs this one
+// goroutine. Writers take wmu: the keep-alive timer, the ping handler (in this goroutine), the
+// shutdown.
 func (s *session) read(ctx context.Context, conn *websocket.Conn) (reason CloseReason, got bool, err error) {
-	idle := 3 * s.c.cfg.KeepAlive
+	ka, idle := s.c.cfg.KeepAlive, 3*s.c.cfg.KeepAlive
 	conn.SetReadLimit(maxResponseBytes)
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(idle)) })
 	var (
-		wmu         sync.Mutex // one writer at a time: keep-alives and the close frame
+		wmu         sync.Mutex // one writer at a time: keep-alives, pongs and the close frame
 		ended       bool
 		writeFailed atomic.Bool
 		keepAlive   *time.Timer
+		heard       atomic.Int64 // when the upstream last sent a frame (unix ns)
 	)
-	wmu.Lock()
-	keepAlive = time.AfterFunc(s.c.cfg.KeepAlive, func() {
+	heard.Store(time.Now().UnixNano())
+	alive := func() { heard.Store(time.Now().UnixNano()); _ = conn.SetReadDeadline(time.Now().Add(idle)) }
+	conn.SetPongHandler(func(string) error { alive(); return nil })
+	conn.SetPingHandler(func(data string) error {
+		alive()
 		wmu.Lock()
 		defer wmu.Unlock()
 		if ended {
+			return nil
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := wsutil.WritePong(conn, data); err != nil {
+			writeFailed.Store(true)
+			return err // ends the read below
+		}
+		return nil
+	})
+	wmu.Lock()
+	keepAlive = time.AfterFunc(ka, func() {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if ended {
+			return
+		}
+		if quiet := time.Since(time.Unix(0, heard.Load())); quiet < ka {
+			keepAlive.Reset(ka - quiet) // the upstream spoke lately
 			return
 		}
 		// An empty message, which the service ignores (directline.md §2), and a ping, which
@@ -244,7 +271,7 @@ func (s *session) read(ctx context.Context, conn *websocket.Conn) (reason CloseR
 			_ = conn.Close() // ends the read below
 			return
 		}
-		keepAlive.Reset(s.c.cfg.KeepAlive)
+		keepAlive.Reset(ka)
 	})
 	wmu.Unlock()
 	stopShutdown := context.AfterFunc(ctx, func() {
@@ -279,6 +306,7 @@ func (s *session) read(ctx context.Context, conn *websocket.Conn) (reason CloseR
 			}
 			return ReasonReadError, got, err
 		}
+		heard.Store(time.Now().UnixNano())
 		if len(b) == 0 {
 			continue // a keep-alive
 		}
