@@ -273,7 +273,7 @@ var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // Marshal encodes v as JSON without escaping HTML characters, as Bot Framework services do.
 func Marshal(v any) ([]byte, error) {
 	if a, ok := v.(*Activity); ok && a != nil {
-		return a.MarshalJSON() // already compact: no second pass through encoding/json
+		return encodeActivity(a) // already compact: no second pass through encoding/json
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
