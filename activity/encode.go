@@ -360,6 +360,12 @@ func appendCompact(dst, src []byte) ([]byte, error) {
 	return append(dst, src[start:]...), nil
 }
 
+// AppendJSONString appends s as a JSON string exactly as json.Marshal writes it (HTML
+// characters escaped), without json.Marshal's allocations.
+func AppendJSONString(dst []byte, s string) []byte {
+	return appendString(dst, s, true)
+}
+
 // appendString appends s as a JSON string exactly as encoding/json writes it: control characters,
 // quote and backslash escaped, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped, and <, >, &
 // escaped when html is set (json.Marshal) but not otherwise (an Encoder with SetEscapeHTML(false)).

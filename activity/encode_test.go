@@ -236,3 +236,12 @@ func BenchmarkMarshal(b *testing.B) {
 		})
 	}
 }
+
+// TestAppendJSONString holds the exported string encoder to json.Marshal.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "conv|0000042", "a\"b\\c\n\x00<>&\u2028\u2029é", "\xff\xed\xa0\x80 x"} {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(AppendJSONString(nil, s)))
+	}
+}
