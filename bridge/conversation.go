@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity"
@@ -176,7 +178,21 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 // FormatActivityID returns the id of the activity at seq in a conversation: the Direct Line form
 // "{conversationId}|{seq:%07d}" (directline.md §3), ordinal-comparable within the conversation (A2032).
 func FormatActivityID(convID string, seq int64) string {
-	return fmt.Sprintf("%s|%07d", convID, seq)
+	if seq < 0 {
+		return fmt.Sprintf("%s|%07d", convID, seq) // never a stored one; kept as it always read
+	}
+	// without fmt: every append makes one (TestFormatActivityID holds it to the format above)
+	var digits [20]byte
+	n := strconv.AppendInt(digits[:0], seq, 10)
+	var b strings.Builder
+	b.Grow(len(convID) + 1 + max(len(n), 7))
+	b.WriteString(convID)
+	b.WriteByte('|')
+	for range 7 - len(n) {
+		b.WriteByte('0')
+	}
+	b.Write(n)
+	return b.String()
 }
 
 // Clone returns a deep copy of c, for stores that keep conversations in memory: a caller may
