@@ -13,8 +13,9 @@ import (
 // as encodeWithExtra does through encoding/json (the same members, order, escapes and errors),
 // without reflection: every relayed activity is encoded once for the log, and reflection was
 // the largest single cost of that (BENCHMARKS.md, "What was fixed, and where the time goes
-// now"). TestFastEncoderMatches and FuzzFastEncoder hold it to the reflection path, which stays
-// the reference (encodeReflect) and the fallback for the rare shapes not written here.
+// now"). TestFastEncoderMatchesRecorded, TestFastEncoderShapes and FuzzFastEncoder hold it to
+// the reflection path, which stays the reference (encodeReflect) and the fallback for the rare
+// shapes not written here.
 
 // errRaw is the error for a raw member (channelData, value, properties, …) that is not valid
 // JSON, which encoding/json refuses to write too.

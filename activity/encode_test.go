@@ -215,7 +215,11 @@ func TestFastEncoderAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	require.LessOrEqual(t, allocs, 1.0)
+	limit := 1.0 // the output
+	if testutil.RaceEnabled {
+		limit = 3 // and encoding/json's pooled scanner (json.Valid), which the race detector drops at random
+	}
+	require.LessOrEqual(t, allocs, limit)
 }
 
 func BenchmarkMarshal(b *testing.B) {

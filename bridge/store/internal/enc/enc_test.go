@@ -8,6 +8,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // TestWithID checks that the id the store adds to the caller's encoding gives the same
@@ -56,7 +57,11 @@ func TestWithoutIDAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	require.LessOrEqual(t, allocs, 1.0)
+	limit := 1.0 // the output
+	if testutil.RaceEnabled {
+		limit = 3 // and encoding/json's pooled scanner (json.Valid), which the race detector drops at random
+	}
+	require.LessOrEqual(t, allocs, limit)
 }
 
 // TestWithIDAllocations keeps adding the id to its one output buffer.
