@@ -21,3 +21,35 @@ func TestFormatActivityID(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { _ = bridge.FormatActivityID("8fJ2kQ", 1234) })
 	require.LessOrEqual(t, allocs, 1.0)
 }
+
+// TestLegOf checks that a leg is found by its key, as Leg.Key compares them, including names
+// whose slash makes two different legs the same key, and that finding one builds no key.
+func TestLegOf(t *testing.T) {
+	agent := bridge.Leg{Channel: "desk", ConversationID: "a1"}
+	c := &bridge.Conversation{
+		Customer: bridge.Leg{Channel: "directline", ConversationID: "c1"},
+		Bot:      bridge.Leg{Channel: "botframework", ConversationID: "b/1"},
+		Agent:    &agent,
+	}
+	for _, tc := range []struct {
+		leg  bridge.Leg
+		role bridge.Role
+	}{
+		{bridge.Leg{Channel: "directline", ConversationID: "c1"}, bridge.RoleCustomer},
+		{bridge.Leg{Channel: "botframework", ConversationID: "b/1"}, bridge.RoleBot},
+		{bridge.Leg{Channel: "botframework/b", ConversationID: "1"}, bridge.RoleBot}, // the same key
+		{bridge.Leg{Channel: "desk", ConversationID: "a1"}, bridge.RoleAgent},
+		{bridge.Leg{Channel: "desk", ConversationID: "a2"}, ""},
+		{bridge.Leg{Channel: "directline", ConversationID: "c"}, ""},
+		{bridge.Leg{}, ""},
+	} {
+		role, ok := c.LegOf(tc.leg)
+		require.Equal(t, tc.role, role, tc.leg.Key())
+		require.Equal(t, tc.role != "", ok)
+	}
+	noAgent := &bridge.Conversation{Customer: c.Customer}
+	role, ok := noAgent.LegOf(bridge.Leg{Channel: "botframework", ConversationID: "b/1"})
+	require.False(t, ok, role)
+	leg := bridge.Leg{Channel: "desk", ConversationID: "a1"}
+	require.Zero(t, testing.AllocsPerRun(100, func() { _, _ = c.LegOf(leg) }))
+}
