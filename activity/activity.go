@@ -107,8 +107,7 @@ func (a *Activity) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON encodes a with its unknown members.
 func (a Activity) MarshalJSON() ([]byte, error) {
-	type plain Activity
-	return encodeWithExtra(plain(a), a.Extra)
+	return encodeActivity(&a)
 }
 
 // Clone returns a deep copy of a, so that a relay can change one leg's copy without touching the
@@ -201,8 +200,7 @@ func (c *ChannelAccount) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON encodes c with its unknown members.
 func (c ChannelAccount) MarshalJSON() ([]byte, error) {
-	type plain ChannelAccount
-	return encodeWithExtra(plain(c), c.Extra)
+	return appendChannelAccount(nil, &c, false, nil)
 }
 
 // Role is a ChannelAccount role: "user", "bot" or "skill".
@@ -260,8 +258,7 @@ func (c *ConversationAccount) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON encodes c with its unknown members.
 func (c ConversationAccount) MarshalJSON() ([]byte, error) {
-	type plain ConversationAccount
-	return encodeWithExtra(plain(c), c.Extra)
+	return appendConversationAccount(nil, &c, false, nil)
 }
 
 // ConversationReference points at a conversation and, optionally, one activity in it.

@@ -270,10 +270,16 @@ func encodeWithExtra(v any, extra Extra) ([]byte, error) {
 
 var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// MarshalActivity is Marshal for an activity. It takes the type, not an interface, so that a
+// caller's copy of an activity can stay on its stack.
+func MarshalActivity(a *Activity) ([]byte, error) {
+	return encodeActivity(a)
+}
+
 // Marshal encodes v as JSON without escaping HTML characters, as Bot Framework services do.
 func Marshal(v any) ([]byte, error) {
 	if a, ok := v.(*Activity); ok && a != nil {
-		return a.MarshalJSON() // already compact: no second pass through encoding/json
+		return encodeActivity(a) // already compact: no second pass through encoding/json
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

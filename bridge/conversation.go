@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bfbridge/bfbridge/activity"
@@ -113,15 +115,33 @@ const MaxDead = 20
 
 // LegOf returns the role of the leg in c, or false when the leg is not part of c.
 func (c *Conversation) LegOf(l Leg) (Role, bool) {
-	switch k := l.Key(); {
-	case k == c.Customer.Key():
+	switch {
+	case sameKey(l, c.Customer):
 		return RoleCustomer, true
-	case !c.Bot.IsZero() && k == c.Bot.Key():
+	case !c.Bot.IsZero() && sameKey(l, c.Bot):
 		return RoleBot, true
-	case c.Agent != nil && k == c.Agent.Key():
+	case c.Agent != nil && sameKey(l, *c.Agent):
 		return RoleAgent, true
 	}
 	return "", false
+}
+
+// sameKey reports whether a.Key() == b.Key() without building the keys (every activity the
+// Hub receives asks, several times).
+func sameKey(a, b Leg) bool {
+	switch {
+	case len(a.Channel)+len(a.ConversationID) != len(b.Channel)+len(b.ConversationID):
+		return false
+	case a.Channel == b.Channel:
+		return a.ConversationID == b.ConversationID
+	}
+	return a.Key() == b.Key() // a name with a slash in it may still make the same key
+}
+
+// hasKey reports whether l.Key() == key without building the key.
+func (l Leg) hasKey(key string) bool {
+	n := len(l.Channel)
+	return len(key) == n+1+len(l.ConversationID) && key[:n] == l.Channel && key[n] == '/' && key[n+1:] == l.ConversationID
 }
 
 // Legs returns every leg of c.
@@ -176,7 +196,21 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 // FormatActivityID returns the id of the activity at seq in a conversation: the Direct Line form
 // "{conversationId}|{seq:%07d}" (directline.md §3), ordinal-comparable within the conversation (A2032).
 func FormatActivityID(convID string, seq int64) string {
-	return fmt.Sprintf("%s|%07d", convID, seq)
+	if seq < 0 {
+		return fmt.Sprintf("%s|%07d", convID, seq) // never a stored one; kept as it always read
+	}
+	// without fmt: every append makes one (TestFormatActivityID holds it to the format above)
+	var digits [20]byte
+	n := strconv.AppendInt(digits[:0], seq, 10)
+	var b strings.Builder
+	b.Grow(len(convID) + 1 + max(len(n), 7))
+	b.WriteString(convID)
+	b.WriteByte('|')
+	for range 7 - len(n) {
+		b.WriteByte('0')
+	}
+	b.Write(n)
+	return b.String()
 }
 
 // Clone returns a deep copy of c, for stores that keep conversations in memory: a caller may

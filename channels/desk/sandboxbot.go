@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,7 +139,7 @@ const stampMargin = 2048
 func (b *Bot) echo(ctx context.Context, to bridge.Leg, a *activity.Activity, reply string) error {
 	probe := &activity.Activity{Type: activity.TypeMessage, InputHint: activity.InputHintAccepting}
 	b.address(to, a, probe)
-	envelope, err := json.Marshal(probe)
+	envelope, err := activity.MarshalActivity(probe) // as the log encodes it: no second pass
 	if err != nil {
 		return err
 	}
@@ -171,8 +170,7 @@ func fitReply(reply, text string, budget int) string {
 // jsonChars is how many characters s takes as a JSON string (escapes included, HTML escaping
 // too: an upper bound for activity.Marshal, which does not escape HTML).
 func jsonChars(s string) int {
-	b, _ := json.Marshal(s)
-	return utf8.RuneCount(b)
+	return utf8.RuneCount(activity.AppendJSONString(nil, s)) // json.Marshal's bytes, fewer allocations
 }
 
 func (b *Bot) say(ctx context.Context, to bridge.Leg, replyTo *activity.Activity, text string) error {

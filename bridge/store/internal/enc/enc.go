@@ -4,7 +4,6 @@ package enc
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -29,7 +28,7 @@ func WithoutID(a *activity.Activity) ([]byte, error) {
 			break
 		}
 	}
-	return activity.Marshal(&c)
+	return activity.MarshalActivity(&c)
 }
 
 // WithID returns the stored JSON of an activity whose id the store has just chosen: body (from
@@ -38,13 +37,9 @@ func WithID(body []byte, activityID string) ([]byte, error) {
 	if len(body) < 2 || body[0] != '{' {
 		return nil, fmt.Errorf("not a JSON object: %.20q", body)
 	}
-	id, err := json.Marshal(activityID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(body)+len(id)+8)
+	out := make([]byte, 0, len(body)+len(activityID)+16)
 	out = append(out, `{"id":`...)
-	out = append(out, id...)
+	out = activity.AppendJSONString(out, activityID) // as json.Marshal writes it
 	if rest := bytes.TrimSpace(body[1:]); len(rest) > 0 && rest[0] != '}' {
 		out = append(out, ',')
 	}

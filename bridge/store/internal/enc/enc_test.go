@@ -8,6 +8,7 @@ import (
 
 	"github.com/bfbridge/bfbridge/activity"
 	"github.com/bfbridge/bfbridge/bridge"
+	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 // TestWithID checks that the id the store adds to the caller's encoding gives the same
@@ -43,4 +44,33 @@ func TestWithID(t *testing.T) {
 			require.JSONEq(t, string(whole), string(stored))
 		})
 	}
+}
+
+// TestWithoutIDAllocations keeps the encoding of a common activity for the log to its output:
+// the copy without the id stays on the stack.
+func TestWithoutIDAllocations(t *testing.T) {
+	a, err := activity.Decode([]byte(`{"type":"message","id":"c|0000001","timestamp":"2026-12-06T11:00:00.123Z","channelId":"directline",` +
+		`"from":{"id":"u1","role":"user"},"conversation":{"id":"c"},"text":"ld 1 1765000000","channelData":{"loadSeq":1}}`))
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := WithoutID(a); err != nil {
+			t.Fatal(err)
+		}
+	})
+	limit := 1.0 // the output
+	if testutil.RaceEnabled {
+		limit = 3 // and encoding/json's pooled scanner (json.Valid), which the race detector drops at random
+	}
+	require.LessOrEqual(t, allocs, limit)
+}
+
+// TestWithIDAllocations keeps adding the id to its one output buffer.
+func TestWithIDAllocations(t *testing.T) {
+	body := []byte(`{"type":"message","text":"x"}`)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := WithID(body, "c|0000001"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.LessOrEqual(t, allocs, 1.0)
 }
