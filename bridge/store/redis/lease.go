@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -42,6 +43,15 @@ local function acquire()
 end
 `
 
+// acquireOutboxScript is acquireScript for an outbox lease, KEYS[3] the conversation's cursor
+// hash and ARGV[4] the leg: it replies {token, cursor} (token 0 when held; cursor -1 when the
+// leg has none), so that the outbox's read of the cursor right after needs no round trip.
+var acquireOutboxScript = goredis.NewScript(luaAcquire + `
+local tok = acquire()
+if tok == 0 then return {0, -1} end
+return {tok, tonumber(redis.call('HGET', KEYS[3], ARGV[4]) or '-1')}
+`)
+
 // renewScript: KEYS[1] the lease; ARGV[1] the token, ARGV[2] the TTL (ms). Reply 1 when renewed.
 var renewScript = goredis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -72,13 +82,30 @@ return acquire()
 
 func ms(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
 
-// Acquire implements bridge.Leaser.
+// Acquire implements bridge.Leaser. An outbox lease also reads the leg's cursor, for Cursor
+// (the cursor cache, cache.go).
 func (s *Store) Acquire(ctx context.Context, convID, name string, ttl time.Duration) (int64, bool, error) {
-	tok, err := acquireScript.Run(ctx, s.rdb, []string{s.leaseKey(convID, name), s.fenceKey(convID)}, name, ms(ttl), s.convTTL()).Int64()
+	keys := []string{s.leaseKey(convID, name), s.fenceKey(convID)}
+	leg, outbox := strings.CutPrefix(name, bridge.OutboxLease(""))
+	if !outbox {
+		tok, err := acquireScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL()).Int64()
+		if err != nil {
+			return 0, false, fmt.Errorf("redis store: lease %s of %q: %w", name, convID, err)
+		}
+		return tok, tok > 0, nil
+	}
+	keys = append(keys, s.key(kCur, convID))
+	res, err := acquireOutboxScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(), leg).Int64Slice()
 	if err != nil {
 		return 0, false, fmt.Errorf("redis store: lease %s of %q: %w", name, convID, err)
 	}
-	return tok, tok > 0, nil
+	if len(res) != 2 {
+		return 0, false, fmt.Errorf("redis store: lease %s of %q: reply %v", name, convID, res)
+	}
+	if res[0] > 0 {
+		s.learnCursor(convID, leg, res[0], res[1], ttl)
+	}
+	return res[0], res[0] > 0, nil
 }
 
 // Renew implements bridge.Leaser.
@@ -92,6 +119,9 @@ func (s *Store) Renew(ctx context.Context, convID, name string, token int64, ttl
 
 // Release implements bridge.Leaser.
 func (s *Store) Release(ctx context.Context, convID, name string, token int64) error {
+	if leg, ok := strings.CutPrefix(name, bridge.OutboxLease("")); ok {
+		s.dropCursor(convID, leg)
+	}
 	if err := releaseScript.Run(ctx, s.rdb, []string{s.leaseKey(convID, name)}, token).Err(); err != nil {
 		return fmt.Errorf("redis store: release lease %s of %q: %w", name, convID, err)
 	}
@@ -108,8 +138,10 @@ func (s *Store) AckFenced(ctx context.Context, convID, leg string, seq, token in
 	case r < 0:
 		return unknown(convID)
 	case r == 0:
+		s.dropCursor(convID, leg)
 		return fmt.Errorf("ack %s of %q with token %d: %w", leg, convID, token, bridge.ErrFenced)
 	}
+	s.ackedCursor(convID, leg, token, seq)
 	return nil
 }
 

@@ -62,10 +62,11 @@ func (s *Store) addWatcherLocked(convID string, after int64, call func()) (stop 
 	return stop, s.subReady
 }
 
-// fire wakes the watchers of convID waiting for a record at or before seq.
+// fire wakes the watchers of convID waiting for a record at or before seq, and moves its track.
 func (s *Store) fire(convID string, seq int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.hintLocked(convID, seq)
 	byAfter := s.watchers[convID]
 	for after, w := range byAfter {
 		if after < seq {
@@ -78,8 +79,10 @@ func (s *Store) fire(convID string, seq int64) {
 	}
 }
 
-// fireAllLocked wakes every watcher (a reconnection, a close). The caller holds mu.
+// fireAllLocked wakes every watcher (a reconnection, a close), and forgets every track: hints
+// may have been lost. The caller holds mu.
 func (s *Store) fireAllLocked() {
+	clear(s.logs)
 	for id, byAfter := range s.watchers {
 		for _, w := range byAfter {
 			w.Fire()
@@ -88,8 +91,10 @@ func (s *Store) fireAllLocked() {
 	}
 }
 
-// sweepLocked drops the watchers that were all stopped (readers that left). The caller holds mu.
+// sweepLocked drops the watchers that were all stopped (readers that left), and the tracks
+// idle since trackIdle. The caller holds mu.
 func (s *Store) sweepLocked() {
+	defer s.sweepTracksLocked(time.Now())
 	for id, byAfter := range s.watchers {
 		for after, w := range byAfter {
 			if w.Waiting() == 0 {
@@ -113,6 +118,7 @@ func (s *Store) setUp(up bool) {
 	s.subUp = up
 	if !up {
 		s.subReady = make(chan struct{})
+		clear(s.logs) // hints may be lost from now on (cache.go)
 		return
 	}
 	close(s.subReady)
