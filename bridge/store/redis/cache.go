@@ -136,15 +136,20 @@ func (t *track) push(rec bridge.Record) {
 	t.tail = append(t.tail, rec)
 }
 
-// cachedSince answers Since from the track when its tail holds every record from after+1 up to
-// the known last; ok is false when Redis must be read. It answers only when there are records
-// to return: an empty answer would also have to say whether the conversation exists.
+// cachedSince answers Since from the track when the reader is at the known last (nothing to
+// return) or its tail holds every record from after+1 up to it; ok is false when Redis must be
+// read. A tracked conversation exists: an erase drops its track (its hint), and one that
+// expires had no write for the TTL, while the caller was reading it.
 func (s *Store) cachedSince(convID string, after int64, limit int) (recs []bridge.Record, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.trackLocked(convID, false)
-	if t == nil || !t.hasLast || after >= t.last || len(t.tail) == 0 ||
-		t.tail[len(t.tail)-1].Seq != t.last || after+1 < t.tail[0].Seq {
+	switch {
+	case t == nil || !t.hasLast:
+		return nil, false
+	case after >= t.last:
+		return nil, true
+	case len(t.tail) == 0 || t.tail[len(t.tail)-1].Seq != t.last || after+1 < t.tail[0].Seq:
 		return nil, false
 	}
 	recs = t.tail[after+1-t.tail[0].Seq:]

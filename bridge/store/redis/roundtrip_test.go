@@ -1,0 +1,179 @@
+package redis
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/activity"
+	"github.com/bfbridge/bfbridge/bridge"
+)
+
+// roundTrips counts the client's round trips to Redis: a command, or a pipeline (one write,
+// one read of all the replies).
+type roundTrips struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	cmds map[string]int // command name -> how often, for the failure message
+}
+
+func (r *roundTrips) note(names ...string) {
+	r.n.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range names {
+		r.cmds[n]++
+	}
+}
+
+func (r *roundTrips) reset() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cmds
+	r.cmds = map[string]int{}
+	r.n.Store(0)
+	return old
+}
+
+func (r *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		r.note(cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		names := make([]string, len(cmds))
+		for i, c := range cmds {
+			names[i] = c.Name()
+		}
+		r.note(names...)
+		return next(ctx, cmds)
+	}
+}
+
+var _ goredis.Hook = (*roundTrips)(nil)
+
+// echoBot answers each message it is delivered with a reply to it (ReplyToID set, as a
+// Bot Framework bot's reply is: botframework.md, "replyToId"), received through the Hub as the
+// bot channel's inbound side would.
+type echoBot struct {
+	hub *bridge.Hub
+}
+
+func (b *echoBot) Name() string { return "botframework" }
+
+func (b *echoBot) Send(_ context.Context, leg bridge.Leg, a *activity.Activity) (string, error) {
+	if a.Type == activity.TypeMessage {
+		go func() {
+			r := &activity.Activity{Type: activity.TypeMessage, Text: "re: " + a.Text, ReplyToID: a.ID}
+			_, _ = b.hub.Receive(context.Background(), leg, r, "")
+		}()
+	}
+	return a.ID, nil
+}
+
+// streamChan is a customer channel whose legs read the log themselves, as Direct Line's do.
+type streamChan struct{}
+
+func (streamChan) Name() string { return "directline" }
+func (streamChan) Send(context.Context, bridge.Leg, *activity.Activity) (string, error) {
+	return "", nil
+}
+func (streamChan) ReadsLog() bool { return true }
+
+// readStream reads the conversation's log as a Direct Line stream does (Since, then Watch for
+// more) and sends each record's text on got, until ctx ends.
+func readStream(ctx context.Context, hub *bridge.Hub, convID string, got chan<- string) {
+	after := int64(-1)
+	for ctx.Err() == nil {
+		recs, err := hub.Since(ctx, convID, after, 16)
+		if err != nil {
+			return
+		}
+		for _, r := range recs {
+			after = r.Seq
+			if r.Activity.Type == activity.TypeMessage {
+				got <- r.Activity.Text
+			}
+		}
+		if len(recs) > 0 {
+			continue
+		}
+		woken := make(chan struct{})
+		stop := hub.Watch(convID, after, func() { close(woken) })
+		select {
+		case <-woken:
+		case <-ctx.Done():
+			stop()
+		}
+	}
+}
+
+// TestRoundTripsPerExchange counts the round trips to Redis of one exchange on one instance,
+// once warm: the customer's message received, appended and delivered to the bot, the bot's
+// reply received and appended, both read by the customer's stream. It made 21 before issue 19's
+// caches and pipelines (19 in the bridge's own exchange, whose stream does not read again once
+// caught up: BENCHMARKS.md, "Performance round two"); about 10 after.
+func TestRoundTripsPerExchange(t *testing.T) {
+	addr := server(t).(*goredis.Client).Options().Addr
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 8})
+	t.Cleanup(func() { _ = rdb.Close() })
+	rt := &roundTrips{cmds: map[string]int{}}
+	rdb.AddHook(rt)
+	s := open(t, rdb, "rt:")
+	hub := bridge.NewHub(s, bridge.HubConfig{DeliveryTimeout: 5 * time.Second}, zerolog.Nop())
+	t.Cleanup(hub.Close)
+	hub.Register(&echoBot{hub: hub})
+	hub.Register(streamChan{})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	customer := bridge.Leg{Channel: "directline", ConversationID: "rt1"}
+	_, _, err := hub.Start(ctx, "rt1", customer)
+	require.NoError(t, err)
+	got := make(chan string, 64)
+	go readStream(ctx, hub, "rt1", got)
+
+	exchange := func(text string) {
+		t.Helper()
+		_, err := hub.Receive(ctx, customer, &activity.Activity{Type: activity.TypeMessage, Text: text}, "")
+		require.NoError(t, err)
+		for _, want := range []string{text, "re: " + text} {
+			select {
+			case g := <-got:
+				require.Equal(t, want, g)
+			case <-ctx.Done():
+				t.Fatalf("no %q on the stream", want)
+			}
+		}
+		// the bot's pump acknowledges and releases its lease after the reply was appended
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 2 { // warm: the scripts loaded, the caches filled
+		exchange("warm")
+	}
+	rt.reset()
+	const n = 10
+	for range n {
+		exchange("hello")
+	}
+	perExchange := float64(rt.n.Load()) / n
+	cmds := rt.reset()
+	t.Logf("%.1f round trips per exchange; commands over %d exchanges: %v", perExchange, n, cmds)
+	// 19 before; what is left: the append pipeline, the bot's outbox lease (acquire, ack, release),
+	// the conversation read by the customer's lookup, the bot's pump and the bot's lookup, the
+	// reply's append and the Last of its replyToId check; and a read of the log when the
+	// subscription's hint of an append wakes the stream before the append's own reply is back.
+	require.LessOrEqual(t, perExchange, 12.0, "round trips per exchange: %v", cmds)
+}
+
