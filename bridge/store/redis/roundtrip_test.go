@@ -176,4 +176,3 @@ func TestRoundTripsPerExchange(t *testing.T) {
 	// subscription's hint of an append wakes the stream before the append's own reply is back.
 	require.LessOrEqual(t, perExchange, 12.0, "round trips per exchange: %v", cmds)
 }
-
