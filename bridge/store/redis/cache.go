@@ -60,6 +60,9 @@ type track struct {
 	hasLast bool            // last was read (false: made by a Watch whose read has not returned)
 	tail    []bridge.Record // records up to last, consecutive; empty when unknown
 	used    time.Time       // the last Watch or Since that used it
+
+	conv     *bridge.Conversation // the conversation, when known at convSeen; never changed (copies go out)
+	convSeen int64                // the highest version of the conversation hinted or read
 }
 
 // oneNode reports whether rdb talks to one node (not a Cluster): then the Store keeps tracks.
@@ -105,6 +108,9 @@ func (s *Store) learnRead(convID string, t *track, last int64) {
 	defer s.mu.Unlock()
 	if s.logs[convID] != t { // forgotten meanwhile: the subscription dropped
 		return
+	}
+	if last > t.last {
+		t.conv = nil // appends whose hints are on their way: a put before them may be too
 	}
 	t.last, t.hasLast = max(t.last, last), true
 }
@@ -175,8 +181,57 @@ func (s *Store) learnSince(convID string, recs []bridge.Record) {
 	if n := len(t.tail); end == t.last && n > 0 && t.tail[n-1].Seq == end {
 		return // the tail already ends there
 	}
+	if end > t.last {
+		t.conv = nil // appends whose hints are on their way: a put before them may be too
+	}
 	t.last = end
 	t.tail = append(t.tail[:0], recs[max(len(recs)-tailMax, 0):]...)
+}
+
+// putHint records the hint of a put of the conversation at version: older copies are dropped.
+func (s *Store) putHint(convID string, version int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.logs[convID]
+	if t == nil {
+		return
+	}
+	t.convSeen = max(t.convSeen, version)
+	if t.conv != nil && t.conv.Version < version {
+		t.conv = nil
+	}
+}
+
+// cachedConv returns a copy of the tracked conversation, when known.
+func (s *Store) cachedConv(convID string) (*bridge.Conversation, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.trackLocked(convID, false)
+	if t == nil || t.conv == nil {
+		return nil, false
+	}
+	return t.conv.Clone(), true
+}
+
+// learnConv keeps c (a copy no one else holds) as the tracked conversation, unless a newer
+// version was hinted or kept meanwhile.
+func (s *Store) learnConv(c *bridge.Conversation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.trackLocked(c.ID, false)
+	if t == nil || c.Version < t.convSeen || (t.conv != nil && c.Version < t.conv.Version) {
+		return
+	}
+	t.conv, t.convSeen = c, c.Version
+}
+
+// forgetConv drops the tracked conversation (a put found another version).
+func (s *Store) forgetConv(convID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.logs[convID]; t != nil {
+		t.conv = nil
+	}
 }
 
 // sweepTracksLocked drops the tracks unused for trackIdle with no watcher. The caller holds mu.

@@ -389,15 +389,17 @@ func (s *Store) PutConversation(ctx context.Context, c *bridge.Conversation) err
 	if err != nil {
 		return fmt.Errorf("redis store: encode conversation %q: %w", c.ID, err)
 	}
-	r, err := putScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.ttl, c.Version, j).Int()
+	r, err := putScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.ttl, c.Version, j, s.wakeChannel(), c.ID).Int()
 	switch {
 	case err != nil:
 		return fmt.Errorf("redis store: put conversation %q: %w", c.ID, err)
 	case r < 0:
 		return unknown(c.ID)
 	case r == 0:
+		s.forgetConv(c.ID) // the caller read another version: perhaps from the cache, before a hint
 		return fmt.Errorf("conversation %q not at version %d: %w", c.ID, c.Version, bridge.ErrVersionConflict)
 	}
+	s.learnConv(d)
 	c.Version = d.Version
 	if err := s.indexConv(ctx, c.ID); err != nil {
 		return err
@@ -426,15 +428,28 @@ func decodeConv(v any) (*bridge.Conversation, error) {
 	return &c, nil
 }
 
-// Conversation implements bridge.Store.
+// Conversation implements bridge.Store. A tracked conversation is answered from memory
+// (cache.go).
 func (s *Store) Conversation(ctx context.Context, id string) (*bridge.Conversation, error) {
+	if c, ok := s.cachedConv(id); ok {
+		return c, nil
+	}
+	return s.readConversation(ctx, id)
+}
+
+// readConversation reads the conversation from Redis, and keeps a copy when it is tracked.
+func (s *Store) readConversation(ctx context.Context, id string) (*bridge.Conversation, error) {
 	j, err := s.rdb.HGet(ctx, s.key(kConv, id), "j").Result()
 	if errors.Is(err, goredis.Nil) {
 		return nil, unknown(id)
 	} else if err != nil {
 		return nil, fmt.Errorf("redis store: conversation %q: %w", id, err)
 	}
-	return decodeConv(j)
+	c, err := decodeConv(j)
+	if err == nil {
+		s.learnConv(c.Clone())
+	}
+	return c, err
 }
 
 // ConversationByLeg implements bridge.Store. The lookup refreshes the leg's TTL (at most once
@@ -443,6 +458,9 @@ func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID st
 	leg := bridge.Leg{Channel: channel, ConversationID: channelConvID}.Key()
 	if id, ok := s.cachedLeg(leg); ok {
 		c, err := s.Conversation(ctx, id)
+		if err == nil && !hasLeg(c, leg) { // a leg just added, by a put whose hint is on its way
+			c, err = s.readConversation(ctx, id)
+		}
 		if !errors.Is(err, bridge.ErrUnknownConversation) {
 			return c, err
 		}
@@ -461,10 +479,18 @@ func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID st
 		return nil, fmt.Errorf("redis store: leg %s: %w", leg, err)
 	}
 	c, err := s.Conversation(ctx, id)
+	if err == nil && !hasLeg(c, leg) {
+		c, err = s.readConversation(ctx, id)
+	}
 	if err == nil {
 		s.learnLeg(leg, id)
 	}
 	return c, err
+}
+
+// hasLeg reports whether c lists the leg key.
+func hasLeg(c *bridge.Conversation, leg string) bool {
+	return slices.ContainsFunc(c.Legs(), func(l bridge.Leg) bool { return l.Key() == leg })
 }
 
 // Append implements bridge.Store.

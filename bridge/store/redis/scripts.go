@@ -25,14 +25,18 @@ touch()
 return {1}
 `)
 
-// putScript: ARGV[2] the expected version, ARGV[3] the JSON at the next version. Reply 1 when
-// stored, 0 on a version conflict, -1 for an unknown conversation.
+// putScript: ARGV[2] the expected version, ARGV[3] the JSON at the next version, ARGV[4] the
+// wake-up channel, ARGV[5] the conversation id. Reply 1 when stored, 0 on a version conflict, -1
+// for an unknown conversation. A put publishes "v<version>:<conversation id>" on the wake-up
+// channel, so that the instances caching the conversation drop older versions (cache.go; an
+// instance that predates it reads no seq there, and ignores it).
 var putScript = goredis.NewScript(luaTouch + `
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
 if tonumber(v) ~= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', tonumber(ARGV[2]) + 1, 'j', ARGV[3])
 touch()
+redis.call('PUBLISH', ARGV[4], 'v' .. (tonumber(ARGV[2]) + 1) .. ':' .. ARGV[5])
 return 1
 `)
 

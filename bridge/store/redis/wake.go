@@ -22,7 +22,7 @@ import (
 // wakeChannel is the pub/sub channel the append script publishes every append's hint on.
 func (s *Store) wakeChannel() string { return s.prefix + "wake" }
 
-// wakePayload is the hint of an append: "<seq>:<conversation id>".
+// parseWake reads the hint of an append: "<seq>:<conversation id>".
 func parseWake(payload string) (convID string, seq int64, ok bool) {
 	n, id, found := strings.Cut(payload, ":")
 	if !found {
@@ -185,7 +185,11 @@ func (s *Store) subscriber(ctx context.Context) {
 				s.setUp(true)
 			}
 		case *goredis.Message:
-			if id, seq, ok := parseWake(m.Payload); ok {
+			if v, isPut := strings.CutPrefix(m.Payload, "v"); isPut {
+				if id, version, ok := parseWake(v); ok {
+					s.putHint(id, version)
+				}
+			} else if id, seq, ok := parseWake(m.Payload); ok {
 				s.fire(id, seq)
 			}
 		}
