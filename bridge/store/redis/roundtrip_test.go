@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -175,4 +176,71 @@ func TestRoundTripsPerExchange(t *testing.T) {
 	// when the subscription's hint of an append wakes the stream before the append's own reply
 	// is back.
 	require.LessOrEqual(t, perExchange, 9.0, "round trips per exchange: %v", cmds)
+}
+
+// TestCachesAcrossInstances: what instance A answers from memory for a conversation it tracks
+// (its log, its conversation, its legs; cache.go) follows the writes of instance B, on another
+// client of the same Redis, once their hints are in; and a reader on A is woken for each.
+func TestCachesAcrossInstances(t *testing.T) {
+	rdb := server(t)
+	ctx := context.Background()
+	rdb2 := goredis.NewClient(&goredis.Options{Addr: rdb.(*goredis.Client).Options().Addr})
+	t.Cleanup(func() { _ = rdb2.Close() })
+	a, b := open(t, rdb, "cx:"), open(t, rdb2, "cx:")
+	_, _, err := a.CreateConversation(ctx, legConv("c", "c"))
+	require.NoError(t, err)
+	_, _, err = a.Append(ctx, "c", bridge.Entry{From: bridge.RoleCustomer, Activity: msg("0")})
+	require.NoError(t, err)
+
+	// A tracks c: a watcher once its subscription is live (the first Watch waits for it), then
+	// reads that fill the caches
+	a.Watch("c", 100, func() {})
+	fired := make(chan struct{})
+	a.Watch("c", 0, func() { close(fired) })
+	c1, err := a.ConversationByLeg(ctx, "directline", "c")
+	require.NoError(t, err)
+	recs, err := a.Since(ctx, "c", -1, 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Eventually(t, func() bool { _, ok := a.cachedConv("c"); return ok }, 2*time.Second, 5*time.Millisecond, "A keeps no copy of c")
+
+	// B appends: A's watcher wakes, and A's Since has the record (from Redis or its track)
+	_, _, err = b.Append(ctx, "c", bridge.Entry{From: bridge.RoleBot, Activity: msg("1")})
+	require.NoError(t, err)
+	waitFired(t, fired, 2*time.Second, "A's watcher not woken by B's append")
+	recs, err = a.Since(ctx, "c", 0, 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, "1", recs[0].Activity.Text)
+
+	// B adds a leg: A finds c by it at once (its copy lacks the leg: read again), and A's copy
+	// follows the put once its hint is in
+	c2, err := b.Conversation(ctx, "c")
+	require.NoError(t, err)
+	c2.Agent = &bridge.Leg{Channel: "desk", ConversationID: "d1"}
+	require.NoError(t, b.PutConversation(ctx, c2))
+	got, err := a.ConversationByLeg(ctx, "desk", "d1")
+	require.NoError(t, err)
+	require.Equal(t, c2.Version, got.Version)
+	require.Eventually(t, func() bool {
+		c, err := a.Conversation(ctx, "c")
+		return err == nil && c.Version == c2.Version && c.Agent != nil
+	}, 2*time.Second, 5*time.Millisecond, "A's copy of c never followed B's put")
+	require.Greater(t, c2.Version, c1.Version)
+
+	// A puts from a stale copy: a conflict, and A reads c again
+	c1.State = bridge.StateEnded
+	require.ErrorIs(t, a.PutConversation(ctx, c1), bridge.ErrVersionConflict)
+	cur, err := a.Conversation(ctx, "c")
+	require.NoError(t, err)
+	require.Equal(t, c2.Version, cur.Version)
+
+	// B erases c: A forgets it
+	require.NoError(t, b.EraseConversation(ctx, "c"))
+	require.Eventually(t, func() bool {
+		_, err := a.Conversation(ctx, "c")
+		return errors.Is(err, bridge.ErrUnknownConversation)
+	}, 2*time.Second, 5*time.Millisecond, "A still answers an erased conversation")
+	_, err = a.ConversationByLeg(ctx, "directline", "c")
+	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
 }
