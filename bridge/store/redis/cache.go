@@ -256,12 +256,50 @@ type curEntry struct {
 	valid time.Time // answered until then
 }
 
-// caches are the leg and cursor caches, guarded by their own leaf lock (never held with mu).
+// caches are the leg and cursor caches and the times of the last full TTL refreshes, guarded
+// by their own leaf lock (never held with mu).
 type caches struct {
-	cmu  sync.Mutex
-	legs map[string]legEntry
-	curs map[string]curEntry // conversation id + "\x00" + leg
+	cmu     sync.Mutex
+	legs    map[string]legEntry
+	curs    map[string]curEntry  // conversation id + "\x00" + leg
+	touches map[string]time.Time // conversation id -> when this process last refreshed all its keys
 }
+
+// touchTTL is the TTL argument of a conversation's script (luaTouch): the TTL, when this
+// process last refreshed every key of the conversation touchEvery ago or more (or never), and
+// then records it; minus the TTL (a light touch) otherwise. So a conversation's keys expire
+// between TTL - 2·touchEvery and TTL after its last write (a refresh that failed is made again
+// at the next write after touchEvery), rather than TTL after it, for one round of PEXPIREs per
+// touchEvery per process instead of one per write.
+func (s *Store) touchTTL(convID string) int64 {
+	if s.ttl <= 0 {
+		return 0
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if time.Since(s.touches[convID]) < s.touchEvery() {
+		return -s.ttl
+	}
+	if len(s.touches) >= legMax {
+		clear(s.touches)
+	}
+	s.touches[convID] = time.Now()
+	return s.ttl
+}
+
+// touched records a full refresh of the conversation's keys made outside touchTTL (creation).
+func (s *Store) touched(convID string) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if len(s.touches) >= legMax {
+		clear(s.touches)
+	}
+	s.touches[convID] = time.Now()
+}
+
+// touchEvery is how often a process refreshes every key of a conversation it writes: a minute,
+// or an eighth of the TTL when shorter.
+func (s *Store) touchEvery() time.Duration { return s.legRefreshEvery() }
 
 func (s *Store) legRefreshEvery() time.Duration {
 	if s.ttl <= 0 {

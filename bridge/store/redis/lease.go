@@ -24,11 +24,12 @@ func (s *Store) leaseKey(convID, name string) string {
 }
 func (s *Store) fenceKey(convID string) string { return s.prefix + tag(convID) + ":fence" }
 
-// convTTL is the TTL of the fence hash: the conversation's (0: none).
-func (s *Store) convTTL() int64 { return s.ttl }
+// convTTL is the TTL of the fence hash: the conversation's (0: none; negative: a light touch,
+// see luaTouch).
+func (s *Store) convTTL(convID string) int64 { return s.touchTTL(convID) }
 
 // acquireScript: KEYS[1] the lease, KEYS[2] the fence hash; ARGV[1] the lease name, ARGV[2] its
-// TTL (ms), ARGV[3] the fence hash's TTL (ms, 0: none). Reply the new token, or 0 when held.
+// TTL (ms), ARGV[3] the fence hash's TTL (ms, 0: none, negative: only when it has none). Reply the new token, or 0 when held.
 var acquireScript = goredis.NewScript(luaAcquire + `
 return acquire()
 `)
@@ -38,7 +39,8 @@ local function acquire()
   if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
   local tok = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
   redis.call('SET', KEYS[1], tok, 'PX', ARGV[2])
-  if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+  local ft = tonumber(ARGV[3])
+  if ft > 0 then redis.call('PEXPIRE', KEYS[2], ft) elseif ft < 0 then redis.call('PEXPIRE', KEYS[2], -ft, 'NX') end
   return tok
 end
 `
@@ -66,7 +68,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[9], ARGV[4]) ~= ARGV[5] then return 0 end
 local cur = redis.call('HGET', KEYS[5], ARGV[2])
 if not cur or tonumber(ARGV[3]) > tonumber(cur) then redis.call('HSET', KEYS[5], ARGV[2], ARGV[3]) end
-touch()
+touch(5)
 return 1
 `)
 
@@ -88,14 +90,14 @@ func (s *Store) Acquire(ctx context.Context, convID, name string, ttl time.Durat
 	keys := []string{s.leaseKey(convID, name), s.fenceKey(convID)}
 	leg, outbox := strings.CutPrefix(name, bridge.OutboxLease(""))
 	if !outbox {
-		tok, err := acquireScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL()).Int64()
+		tok, err := acquireScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(convID)).Int64()
 		if err != nil {
 			return 0, false, fmt.Errorf("redis store: lease %s of %q: %w", name, convID, err)
 		}
 		return tok, tok > 0, nil
 	}
 	keys = append(keys, s.key(kCur, convID))
-	res, err := acquireOutboxScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(), leg).Int64Slice()
+	res, err := acquireOutboxScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(convID), leg).Int64Slice()
 	if err != nil {
 		return 0, false, fmt.Errorf("redis store: lease %s of %q: %w", name, convID, err)
 	}
@@ -131,7 +133,7 @@ func (s *Store) Release(ctx context.Context, convID, name string, token int64) e
 // AckFenced implements bridge.Leaser.
 func (s *Store) AckFenced(ctx context.Context, convID, leg string, seq, token int64) error {
 	keys := append(s.convKeys(convID), s.fenceKey(convID))
-	r, err := ackFencedScript.Run(ctx, s.rdb, keys, s.ttl, leg, seq, bridge.OutboxLease(leg), token).Int()
+	r, err := ackFencedScript.Run(ctx, s.rdb, keys, s.touchTTL(convID), leg, seq, bridge.OutboxLease(leg), token).Int()
 	switch {
 	case err != nil:
 		return fmt.Errorf("redis store: ack %s of %q: %w", leg, convID, err)
@@ -149,7 +151,7 @@ func (s *Store) AckFenced(ctx context.Context, convID, leg string, seq, token in
 func (s *Store) ClaimTimer(ctx context.Context, t bridge.Timer, ttl time.Duration) (int64, bool, error) {
 	name := bridge.TimerLease(t.Name)
 	keys := []string{s.leaseKey(t.ConversationID, name), s.fenceKey(t.ConversationID), s.key(kTimers, t.ConversationID)}
-	tok, err := claimTimerScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(), t.Name, t.Due.UnixMilli()).Int64()
+	tok, err := claimTimerScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(t.ConversationID), t.Name, t.Due.UnixMilli()).Int64()
 	if err != nil {
 		return 0, false, fmt.Errorf("redis store: claim timer %s of %q: %w", t.Name, t.ConversationID, err)
 	}

@@ -104,9 +104,20 @@
 //
 // # Retention
 //
-// Every key of a conversation expires Options.TTL (default 24h; negative: never) after the
-// conversation's last write: each script refreshes all of them. Global entries of a conversation
-// that expired are removed by the readers that meet them.
+// Every key of a conversation expires about Options.TTL (default 24h; negative: never) after the
+// conversation's last write: a process's first script on a conversation, and then one every
+// minute (an eighth of the TTL when shorter), refreshes all of them; the scripts in between give
+// only the keys they create a TTL (see luaTouch), so the keys expire between the TTL less two
+// minutes and the TTL after the last write. Global entries of a conversation that expired are
+// removed by the readers that meet them.
+//
+// # Caches
+//
+// A Store spares the hot path round trips by keeping in memory, with the reason each stays
+// right across instances in cache.go: the log's last seq and last few records and the
+// conversation, of conversations watched here, kept up to date by the wake-up hints (puts
+// publish one too); the conversation id of the legs looked up; the cursor read with an outbox
+// lease.
 package redis
 
 import (
@@ -200,7 +211,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	return &Store{rdb: opts.Client, prefix: opts.Prefix, ttl: opts.TTL.Milliseconds(), log: opts.Log,
 		watchers: map[string]map[int64]*bridge.Waiters{}, oneNode: oneNode(opts.Client), logs: map[string]*track{},
-		caches: caches{legs: map[string]legEntry{}, curs: map[string]curEntry{}}}, nil
+		caches: caches{legs: map[string]legEntry{}, curs: map[string]curEntry{}, touches: map[string]time.Time{}}}, nil
 }
 
 // Key indexes in convKeys.
@@ -293,6 +304,7 @@ func (s *Store) CreateConversation(ctx context.Context, c *bridge.Conversation) 
 		release()
 		return nil, false, fmt.Errorf("redis store: encode conversation %q: %w", c.ID, err)
 	}
+	s.touched(c.ID)
 	res, err := createScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.ttl, j).Slice()
 	if err != nil {
 		release()
@@ -389,7 +401,7 @@ func (s *Store) PutConversation(ctx context.Context, c *bridge.Conversation) err
 	if err != nil {
 		return fmt.Errorf("redis store: encode conversation %q: %w", c.ID, err)
 	}
-	r, err := putScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.ttl, c.Version, j, s.wakeChannel(), c.ID).Int()
+	r, err := putScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.touchTTL(c.ID), c.Version, j, s.wakeChannel(), c.ID).Int()
 	switch {
 	case err != nil:
 		return fmt.Errorf("redis store: put conversation %q: %w", c.ID, err)
@@ -527,7 +539,7 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 	}
 	at := time.Now().UnixNano()
 	args := make([]any, 0, 10+len(e.To))
-	args = append(args, s.ttl, e.Key, string(e.From), head, tail, to, at, s.wakeChannel(), convID, e.Trace)
+	args = append(args, s.touchTTL(convID), e.Key, string(e.From), head, tail, to, at, s.wakeChannel(), convID, e.Trace)
 	for _, l := range e.To {
 		args = append(args, l)
 	}
@@ -734,7 +746,7 @@ func (s *Store) fireNow(stop func() bool, call func()) func() bool {
 // Ack implements bridge.Store.
 func (s *Store) Ack(ctx context.Context, convID, leg string, seq int64) error {
 	s.dropCursor(convID, leg) // an unfenced move: the cursor cache no longer follows it
-	r, err := ackScript.Run(ctx, s.rdb, s.convKeys(convID), s.ttl, leg, seq).Int()
+	r, err := ackScript.Run(ctx, s.rdb, s.convKeys(convID), s.touchTTL(convID), leg, seq).Int()
 	if err != nil {
 		return fmt.Errorf("redis store: ack %s of %q: %w", leg, convID, err)
 	}

@@ -244,3 +244,40 @@ func TestCachesAcrossInstances(t *testing.T) {
 	_, err = a.ConversationByLeg(ctx, "directline", "c")
 	require.ErrorIs(t, err, bridge.ErrUnknownConversation)
 }
+
+// TestLightTouchKeysExpire: the scripts between two full refreshes of a conversation's TTL
+// (luaTouch) give the keys they create a TTL, so that no key of the conversation outlives it;
+// and they leave the TTL of the others as it was.
+func TestLightTouchKeysExpire(t *testing.T) {
+	ctx := context.Background()
+	rdb := server(t)
+	s, err := Open(ctx, Options{Client: rdb, Prefix: "light:", TTL: time.Hour})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	_, _, err = s.CreateConversation(ctx, legConv("c", "b"))
+	require.NoError(t, err)
+	require.Less(t, s.touchTTL("c"), int64(0), "a light touch right after the creation")
+	// a TTL lowered by hand shows whether a light touch refreshes it
+	require.NoError(t, rdb.PExpire(ctx, s.key(kConv, "c"), 10*time.Minute).Err())
+	_, _, err = s.Append(ctx, "c", bridge.Entry{From: bridge.RoleCustomer, Activity: msg("x"), To: []string{"botframework/b"}, Key: "k1"})
+	require.NoError(t, err)
+	require.NoError(t, s.Ack(ctx, "c", "botframework/b", 0))
+	require.NoError(t, s.SetTimer(ctx, "c", "t", time.Now().Add(time.Hour)))
+	require.NoError(t, s.PutValue(ctx, "c", "k", []byte("v")))
+	require.NoError(t, s.PutBlob(ctx, "c", "f", bridge.Blob{ContentType: "text/plain", Data: []byte("d")}))
+	tok, ok, err := s.Acquire(ctx, "c", bridge.OutboxLease("botframework/b"), time.Second)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, s.AckFenced(ctx, "c", "botframework/b", 0, tok))
+	c, err := s.Conversation(ctx, "c")
+	require.NoError(t, err)
+	require.NoError(t, s.PutConversation(ctx, c))
+	for _, k := range append(s.convKeys("c"), s.fenceKey("c")) {
+		ttl, err := rdb.PTTL(ctx, k).Result()
+		require.NoError(t, err)
+		require.Positive(t, ttl, "%s has a TTL", k)
+		if k == s.key(kConv, "c") {
+			require.LessOrEqual(t, ttl, 10*time.Minute, "a light touch left the conversation's TTL as it was")
+		}
+	}
+}
