@@ -115,10 +115,9 @@ func (s *Store) learnRead(convID string, t *track, last int64) {
 	t.last, t.hasLast = max(t.last, last), true
 }
 
-// appended records this process's append of rec to convID. Its own hint may have come first.
-func (s *Store) appended(convID string, rec bridge.Record) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// appendedLocked records this process's append of rec to convID. Its own hint may have come
+// first. The caller holds mu.
+func (s *Store) appendedLocked(convID string, rec bridge.Record) {
 	t := s.logs[convID]
 	switch {
 	case t == nil:

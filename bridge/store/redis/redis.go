@@ -169,6 +169,8 @@ type Store struct {
 	watchers   map[string]map[int64]*bridge.Waiters // conversation -> after -> watchers
 	oneNode    bool                                 // not a Cluster: logs are kept (cache.go), pipelines keep their order
 	logs       map[string]*track                    // conversation -> what this process knows of its log
+	appending  map[string]int                       // conversation -> appends of this process under way
+	deferred   map[string]int64                     // conversation -> highest seq hinted during them (fire)
 	closed     bool
 	subStarted bool               // the subscriber was started
 	subUp      bool               // its subscription is live
@@ -211,6 +213,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	return &Store{rdb: opts.Client, prefix: opts.Prefix, ttl: opts.TTL.Milliseconds(), log: opts.Log,
 		watchers: map[string]map[int64]*bridge.Waiters{}, oneNode: oneNode(opts.Client), logs: map[string]*track{},
+		appending: map[string]int{}, deferred: map[string]int64{},
 		caches: caches{legs: map[string]legEntry{}, curs: map[string]curEntry{}, touches: map[string]time.Time{}}}, nil
 }
 
@@ -543,6 +546,10 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 	for _, l := range e.To {
 		args = append(args, l)
 	}
+	var rec bridge.Record // the record appended, for the track; none on a failure or a repeat
+	s.beginAppend(convID)
+	// this process's watchers at once; the others through the hint
+	defer func() { s.endAppend(convID, rec) }()
 	res, err := s.runAppend(ctx, convID, len(e.To) > 0, args)
 	if err != nil {
 		return 0, false, err
@@ -556,8 +563,7 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 		return seq, true, nil
 	}
 	raw := []byte(head + fmt.Sprintf("%07d", seq) + tail) // as the script wrote it
-	s.appended(convID, bridge.Record{Seq: seq, From: e.From, To: e.To, Activity: a, Raw: raw, At: time.Unix(0, at), Trace: e.Trace})
-	s.fire(convID, seq) // this process's watchers at once; the others through the hint
+	rec = bridge.Record{Seq: seq, From: e.From, To: e.To, Activity: a, Raw: raw, At: time.Unix(0, at), Trace: e.Trace}
 	return seq, false, nil
 }
 

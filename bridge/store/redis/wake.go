@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -63,10 +64,56 @@ func (s *Store) addWatcherLocked(convID string, after int64, call func()) (stop 
 }
 
 // fire wakes the watchers of convID waiting for a record at or before seq, and moves its track.
+// While this process appends to convID, the wake-up waits for the append to return (endAppend):
+// the hint of its own append often comes first, and a reader woken then would find the record
+// not yet in the track's tail, and read Redis. An erase wakes at once.
 func (s *Store) fire(convID string, seq int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hintLocked(convID, seq)
+	if s.appending[convID] > 0 && seq != math.MaxInt64 {
+		s.deferred[convID] = max(s.deferred[convID], seq)
+		return
+	}
+	s.fireLocked(convID, seq)
+}
+
+// beginAppend records that this process appends to convID (see fire).
+func (s *Store) beginAppend(convID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appending[convID]++
+}
+
+// endAppend records the end of an append to convID, with its record when it appended one
+// (rec.Activity nil otherwise), and wakes the watchers for it and for the hints that came
+// meanwhile.
+func (s *Store) endAppend(convID string, rec bridge.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq := int64(-1)
+	if rec.Activity != nil {
+		s.appendedLocked(convID, rec)
+		seq = rec.Seq
+		s.hintLocked(convID, seq)
+	}
+	if s.appending[convID]--; s.appending[convID] > 0 {
+		s.deferred[convID] = max(s.deferred[convID], seq)
+		return
+	}
+	delete(s.appending, convID)
+	if d, ok := s.deferred[convID]; ok {
+		seq = max(seq, d)
+		delete(s.deferred, convID)
+	}
+	if seq >= 0 {
+		s.fireLocked(convID, seq)
+	}
+}
+
+// fireLocked wakes the watchers of convID waiting for a record at or before seq. The caller
+// holds mu.
+func (s *Store) fireLocked(convID string, seq int64) {
 	byAfter := s.watchers[convID]
 	for after, w := range byAfter {
 		if after < seq {
