@@ -11,40 +11,52 @@ import (
 )
 
 // What a Store keeps in memory to spare round trips on the hot path (issue 19: an exchange made
-// about 19 round trips). Redis stays the truth, shared by every instance; each cache below says
+// 19 round trips, 6 now). Redis stays the truth, shared by every instance; each cache below says
 // why what it answers is what Redis would have answered.
 //
 // Logs (track, under Store.mu with the watchers it serves): while the wake-up subscription is
 // live, every append to any conversation on any instance is published, in the order the appends
 // ran (one Redis node runs the scripts one at a time and publishes in order). A conversation's
-// track holds the highest seq this process knows of, learned from a read of the log, its own
+// track holds the highest seq this process knows of, learned from reads of the log, its own
 // appends and the hints, and the records up to it that it appended or read, consecutively. A
 // track is made by a Watch once the subscription is live, and every hint received from then on
 // moves it: so its last is never past the log's, and any record past it is either an append
 // whose hint is still on its way (and will wake the watchers when it arrives, as it would
-// have after a read of the log) or one made by this process (which moves the track before its
-// Append returns). That is what lets Watch skip its read of the log's length, and Since answer
-// from the tail when it holds everything from the reader's position up to the known last. A
-// read made then may miss an append of another instance whose hint is still in flight (well
-// under a millisecond on one box): the same answer as a read made that moment earlier, and
-// that hint wakes the reader again. When the subscription drops, hints may be lost: every
-// track is forgotten (and every watcher woken, see setUp), to be rebuilt from reads. Tracks
-// without watchers are dropped after trackIdle. A Cluster forwards publishes between its nodes,
-// with no ordering guarantee we could lean on across a failover, so a Store on a Cluster keeps
-// no tracks.
+// have after a read of the log) or one made by this process (which moves the track when its
+// Append returns, and wakes the watchers only then: see fire). That is what lets Watch skip its
+// read of the log's length, and Since answer from memory when the reader is at the known last
+// (nothing to read) or the tail holds everything from its position up to it. A read answered so
+// may miss an append of another instance whose hint is still in flight (well under a millisecond
+// on one box): the same answer as a read made that moment earlier, and that hint wakes the
+// reader again. When the subscription drops, hints may be lost: every track is forgotten (and
+// every watcher woken, see setUp), to be rebuilt from reads. Tracks without watchers are dropped
+// after trackIdle; an erase's hint drops the track at once. A Cluster forwards publishes between
+// its nodes, with no ordering guarantee to lean on across a failover, so a Store on a Cluster
+// keeps no tracks.
 //
-// Legs (legCache, under Store.cmu): the conversation id a leg key points to. A leg key moves
-// to another conversation only when the one it points to does not exist (claimLeg's take-over,
-// or after an erase or expiry): so ConversationByLeg reads the cached conversation by id, and a
+// A track also keeps its conversation once read or put here. Puts publish their new version on
+// the same channel, so a put's hint comes before the hints of the appends after it: a copy is
+// dropped when a put's hint names a newer version; one read from Redis is kept only if no newer
+// version was hinted meanwhile; and a read of the log that finds records past the track's last
+// (appends whose hints, and perhaps a put's before them, are still on their way) drops it too.
+// So a reader that got a record from memory gets the conversation as of that record or later. As
+// for the log, a conversation answered from memory may miss a put of another instance whose hint
+// is in flight: what a read that moment earlier would have said. Writes are not at risk: a put
+// from a stale copy fails its version check (ErrVersionConflict, and the copy is dropped), and
+// a lookup by a leg the copy does not list reads Redis.
+//
+// Legs (caches.legs, under cmu): the conversation id a leg key points to. A leg key moves to
+// another conversation only when the one it points to does not exist (claimLeg's take-over, or
+// after an erase or expiry): so ConversationByLeg reads the cached conversation by id, and a
 // conversation that is gone sends it back to the leg key. The lookup still refreshes the leg
 // key's TTL, at most once per legRefresh, well within the TTL, so the key outlives its use as
 // before.
 //
-// Cursors (curCache, under Store.cmu): Acquire of an outbox lease reads the leg's cursor in
-// the same script, and the outbox reads the cursor right after taking the lease. Until the
-// lease's TTL has run since it was taken, no other process can hold it, so the cursor moves
-// only through this holder's AckFenced (which the cache follows): Cursor answers from it once,
-// within a third of that TTL.
+// Cursors (caches.curs, under cmu): Acquire of an outbox lease reads the leg's cursor in the
+// same script, and the outbox reads the cursor right after taking the lease. Until the lease's
+// TTL has run since it was taken, no other process can hold it, so the cursor moves only through
+// this holder's AckFenced (which the cache follows; an unfenced Ack drops the entry): Cursor
+// answers from it once, within a third of that TTL.
 
 // Bounds of the caches.
 const (
