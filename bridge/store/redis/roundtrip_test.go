@@ -211,6 +211,16 @@ func TestCachesAcrossInstances(t *testing.T) {
 	require.Len(t, recs, 1)
 	require.Equal(t, "1", recs[0].Activity.Text)
 
+	// B puts c: A's copy follows once the put's hint is in
+	cb, err := b.Conversation(ctx, "c")
+	require.NoError(t, err)
+	cb.BotGreeted = true
+	require.NoError(t, b.PutConversation(ctx, cb))
+	require.Eventually(t, func() bool {
+		c, err := a.Conversation(ctx, "c")
+		return err == nil && c.Version == cb.Version && c.BotGreeted
+	}, 2*time.Second, 5*time.Millisecond, "A's copy of c never followed B's put")
+
 	// B adds a leg: A finds c by it at once (its copy lacks the leg: read again), and A's copy
 	// follows the put once its hint is in
 	c2, err := b.Conversation(ctx, "c")
