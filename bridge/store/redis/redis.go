@@ -121,6 +121,7 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -527,11 +528,11 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 		return 0, false, fmt.Errorf("redis store: encode activity id: %w", err)
 	}
 	head := `{"id":` + string(idJSON[:len(idJSON)-1])
-	tail := `"`
-	if rest := strings.TrimSpace(string(body[1:])); rest != "" && rest[0] != '}' {
-		tail += ","
+	sep := `"` // the object's members follow the id, after a comma unless there are none
+	if rest := bytes.TrimLeft(body[1:], " \t\r\n"); len(rest) > 0 && rest[0] != '}' {
+		sep = `",`
 	}
-	tail += string(body[1:])
+	tail := sep + string(body[1:]) // one copy of the activity's JSON
 	to := ""
 	if len(e.To) > 0 {
 		b, err := json.Marshal(e.To)
