@@ -30,20 +30,28 @@ func (r Redis) client() (goredis.UniversalClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis.url: %w", err)
 	}
+	if !strings.Contains(r.URL, "protocol=") {
+		o.Protocol = 2
+	}
 	switch {
 	case len(r.Cluster) > 0:
 		return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: r.Cluster, Username: o.Username,
-			Password: o.Password, TLSConfig: o.TLSConfig}), nil
+			Password: o.Password, TLSConfig: o.TLSConfig, Protocol: o.Protocol}), nil
 	case r.Sentinel.MasterName != "":
 		return goredis.NewFailoverClient(&goredis.FailoverOptions{MasterName: r.Sentinel.MasterName,
 			SentinelAddrs: r.Sentinel.Addrs, SentinelPassword: r.Sentinel.Password, Username: o.Username,
-			Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig}), nil
+			Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig, Protocol: o.Protocol}), nil
 	}
 	if !strings.Contains(r.URL, "pool_size=") {
 		o.PoolSize = DefaultRedisPoolSize
 	}
 	return goredis.NewClient(o), nil
 }
+
+// The client speaks RESP2 unless redis.url says otherwise (?protocol=3): with RESP3, go-redis
+// peeks at each connection for push notifications before every reply, about 6% of the CPU of an
+// exchange in a profile of the Redis store (BENCHMARKS.md, "Performance round two"), and the
+// store uses none (its wake-ups have a pub/sub connection of their own).
 
 // DefaultRedisPoolSize is the connections a bridge keeps to one Redis node unless redis.url
 // says otherwise (?pool_size=N). An exchange makes a dozen short round trips one after the

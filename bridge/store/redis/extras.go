@@ -22,7 +22,7 @@ func (s *Store) SetTimer(ctx context.Context, convID, name string, due time.Time
 	if !due.IsZero() {
 		set, ms = "1", due.UnixMilli()
 	}
-	r, err := hashScript.Run(ctx, s.rdb, s.convKeys(convID), s.ttl, kTimers+1, name, set, ms).Int()
+	r, err := hashScript.Run(ctx, s.rdb, s.convKeys(convID), s.touchTTL(convID), kTimers+1, name, set, ms).Int()
 	if err != nil {
 		return fmt.Errorf("redis store: set timer %s of %q: %w", name, convID, err)
 	}
@@ -102,7 +102,7 @@ func (s *Store) PutValue(ctx context.Context, convID, key string, value []byte) 
 			return fmt.Errorf("redis store: index value %q of %q: %w", key, convID, err)
 		}
 	}
-	r, err := hashScript.Run(ctx, s.rdb, s.convKeys(convID), s.ttl, kVals+1, key, set, value).Int()
+	r, err := hashScript.Run(ctx, s.rdb, s.convKeys(convID), s.touchTTL(convID), kVals+1, key, set, value).Int()
 	if err != nil {
 		return fmt.Errorf("redis store: put value %q of %q: %w", key, convID, err)
 	}
@@ -171,7 +171,7 @@ func (s *Store) PutBlob(ctx context.Context, convID, id string, b bridge.Blob) e
 	if data == nil {
 		data = []byte{}
 	}
-	r, err := hashScript.Run(ctx, s.rdb, s.convKeys(convID), s.ttl, kFiles+1, "d:"+id, "1", data, "t:"+id, b.ContentType).Int()
+	r, err := hashScript.Run(ctx, s.rdb, s.convKeys(convID), s.touchTTL(convID), kFiles+1, "d:"+id, "1", data, "t:"+id, b.ContentType).Int()
 	if err != nil {
 		return fmt.Errorf("redis store: put file %q of %q: %w", id, convID, err)
 	}

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -23,11 +24,12 @@ func (s *Store) leaseKey(convID, name string) string {
 }
 func (s *Store) fenceKey(convID string) string { return s.prefix + tag(convID) + ":fence" }
 
-// convTTL is the TTL of the fence hash: the conversation's (0: none).
-func (s *Store) convTTL() int64 { return s.ttl }
+// convTTL is the TTL of the fence hash: the conversation's (0: none; negative: a light touch,
+// see luaTouch).
+func (s *Store) convTTL(convID string) int64 { return s.touchTTL(convID) }
 
 // acquireScript: KEYS[1] the lease, KEYS[2] the fence hash; ARGV[1] the lease name, ARGV[2] its
-// TTL (ms), ARGV[3] the fence hash's TTL (ms, 0: none). Reply the new token, or 0 when held.
+// TTL (ms), ARGV[3] the fence hash's TTL (ms, 0: none, negative: only when it has none). Reply the new token, or 0 when held.
 var acquireScript = goredis.NewScript(luaAcquire + `
 return acquire()
 `)
@@ -37,10 +39,20 @@ local function acquire()
   if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
   local tok = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
   redis.call('SET', KEYS[1], tok, 'PX', ARGV[2])
-  if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+  local ft = tonumber(ARGV[3])
+  if ft > 0 then redis.call('PEXPIRE', KEYS[2], ft) elseif ft < 0 then redis.call('PEXPIRE', KEYS[2], -ft, 'NX') end
   return tok
 end
 `
+
+// acquireOutboxScript is acquireScript for an outbox lease, KEYS[3] the conversation's cursor
+// hash and ARGV[4] the leg: it replies {token, cursor} (token 0 when held; cursor -1 when the
+// leg has none), so that the outbox's read of the cursor right after needs no round trip.
+var acquireOutboxScript = goredis.NewScript(luaAcquire + `
+local tok = acquire()
+if tok == 0 then return {0, -1} end
+return {tok, tonumber(redis.call('HGET', KEYS[3], ARGV[4]) or '-1')}
+`)
 
 // renewScript: KEYS[1] the lease; ARGV[1] the token, ARGV[2] the TTL (ms). Reply 1 when renewed.
 var renewScript = goredis.NewScript(`
@@ -56,7 +68,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[9], ARGV[4]) ~= ARGV[5] then return 0 end
 local cur = redis.call('HGET', KEYS[5], ARGV[2])
 if not cur or tonumber(ARGV[3]) > tonumber(cur) then redis.call('HSET', KEYS[5], ARGV[2], ARGV[3]) end
-touch()
+touch(5)
 return 1
 `)
 
@@ -72,13 +84,30 @@ return acquire()
 
 func ms(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
 
-// Acquire implements bridge.Leaser.
+// Acquire implements bridge.Leaser. An outbox lease also reads the leg's cursor, for Cursor
+// (the cursor cache, cache.go).
 func (s *Store) Acquire(ctx context.Context, convID, name string, ttl time.Duration) (int64, bool, error) {
-	tok, err := acquireScript.Run(ctx, s.rdb, []string{s.leaseKey(convID, name), s.fenceKey(convID)}, name, ms(ttl), s.convTTL()).Int64()
+	keys := []string{s.leaseKey(convID, name), s.fenceKey(convID)}
+	leg, outbox := strings.CutPrefix(name, bridge.OutboxLease(""))
+	if !outbox {
+		tok, err := acquireScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(convID)).Int64()
+		if err != nil {
+			return 0, false, fmt.Errorf("redis store: lease %s of %q: %w", name, convID, err)
+		}
+		return tok, tok > 0, nil
+	}
+	keys = append(keys, s.key(kCur, convID))
+	res, err := acquireOutboxScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(convID), leg).Int64Slice()
 	if err != nil {
 		return 0, false, fmt.Errorf("redis store: lease %s of %q: %w", name, convID, err)
 	}
-	return tok, tok > 0, nil
+	if len(res) != 2 {
+		return 0, false, fmt.Errorf("redis store: lease %s of %q: reply %v", name, convID, res)
+	}
+	if res[0] > 0 {
+		s.learnCursor(convID, leg, res[0], res[1], ttl)
+	}
+	return res[0], res[0] > 0, nil
 }
 
 // Renew implements bridge.Leaser.
@@ -92,6 +121,9 @@ func (s *Store) Renew(ctx context.Context, convID, name string, token int64, ttl
 
 // Release implements bridge.Leaser.
 func (s *Store) Release(ctx context.Context, convID, name string, token int64) error {
+	if leg, ok := strings.CutPrefix(name, bridge.OutboxLease("")); ok {
+		s.dropCursor(convID, leg)
+	}
 	if err := releaseScript.Run(ctx, s.rdb, []string{s.leaseKey(convID, name)}, token).Err(); err != nil {
 		return fmt.Errorf("redis store: release lease %s of %q: %w", name, convID, err)
 	}
@@ -101,15 +133,17 @@ func (s *Store) Release(ctx context.Context, convID, name string, token int64) e
 // AckFenced implements bridge.Leaser.
 func (s *Store) AckFenced(ctx context.Context, convID, leg string, seq, token int64) error {
 	keys := append(s.convKeys(convID), s.fenceKey(convID))
-	r, err := ackFencedScript.Run(ctx, s.rdb, keys, s.ttl, leg, seq, bridge.OutboxLease(leg), token).Int()
+	r, err := ackFencedScript.Run(ctx, s.rdb, keys, s.touchTTL(convID), leg, seq, bridge.OutboxLease(leg), token).Int()
 	switch {
 	case err != nil:
 		return fmt.Errorf("redis store: ack %s of %q: %w", leg, convID, err)
 	case r < 0:
 		return unknown(convID)
 	case r == 0:
+		s.dropCursor(convID, leg)
 		return fmt.Errorf("ack %s of %q with token %d: %w", leg, convID, token, bridge.ErrFenced)
 	}
+	s.ackedCursor(convID, leg, token, seq)
 	return nil
 }
 
@@ -117,7 +151,7 @@ func (s *Store) AckFenced(ctx context.Context, convID, leg string, seq, token in
 func (s *Store) ClaimTimer(ctx context.Context, t bridge.Timer, ttl time.Duration) (int64, bool, error) {
 	name := bridge.TimerLease(t.Name)
 	keys := []string{s.leaseKey(t.ConversationID, name), s.fenceKey(t.ConversationID), s.key(kTimers, t.ConversationID)}
-	tok, err := claimTimerScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(), t.Name, t.Due.UnixMilli()).Int64()
+	tok, err := claimTimerScript.Run(ctx, s.rdb, keys, name, ms(ttl), s.convTTL(t.ConversationID), t.Name, t.Due.UnixMilli()).Int64()
 	if err != nil {
 		return 0, false, fmt.Errorf("redis store: claim timer %s of %q: %w", t.Name, t.ConversationID, err)
 	}

@@ -104,12 +104,24 @@
 //
 // # Retention
 //
-// Every key of a conversation expires Options.TTL (default 24h; negative: never) after the
-// conversation's last write: each script refreshes all of them. Global entries of a conversation
-// that expired are removed by the readers that meet them.
+// Every key of a conversation expires about Options.TTL (default 24h; negative: never) after the
+// conversation's last write: a process's first script on a conversation, and then one every
+// minute (an eighth of the TTL when shorter), refreshes all of them; the scripts in between give
+// only the keys they create a TTL (see luaTouch), so the keys expire between the TTL less two
+// minutes and the TTL after the last write. Global entries of a conversation that expired are
+// removed by the readers that meet them.
+//
+// # Caches
+//
+// A Store spares the hot path round trips by keeping in memory, with the reason each stays
+// right across instances in cache.go: the log's last seq and last few records and the
+// conversation, of conversations watched here, kept up to date by the wake-up hints (puts
+// publish one too); the conversation id of the legs looked up; the cursor read with an outbox
+// lease.
 package redis
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -156,6 +168,10 @@ type Store struct {
 	// mu guards what follows (see wake.go).
 	mu         sync.Mutex
 	watchers   map[string]map[int64]*bridge.Waiters // conversation -> after -> watchers
+	oneNode    bool                                 // not a Cluster: logs are kept (cache.go), pipelines keep their order
+	logs       map[string]*track                    // conversation -> what this process knows of its log
+	appending  map[string]int                       // conversation -> appends of this process under way
+	deferred   map[string]int64                     // conversation -> highest seq hinted during them (fire)
 	closed     bool
 	subStarted bool               // the subscriber was started
 	subUp      bool               // its subscription is live
@@ -167,6 +183,8 @@ type Store struct {
 
 	backfillMu sync.Mutex // guards backfilled (admin.go)
 	backfilled bool
+
+	caches // the leg and cursor caches (cache.go)
 }
 
 var _ bridge.Store = (*Store)(nil)
@@ -195,7 +213,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redis store: ping: %w", err)
 	}
 	return &Store{rdb: opts.Client, prefix: opts.Prefix, ttl: opts.TTL.Milliseconds(), log: opts.Log,
-		watchers: map[string]map[int64]*bridge.Waiters{}}, nil
+		watchers: map[string]map[int64]*bridge.Waiters{}, oneNode: oneNode(opts.Client), logs: map[string]*track{},
+		appending: map[string]int{}, deferred: map[string]int64{},
+		caches: caches{legs: map[string]legEntry{}, curs: map[string]curEntry{}, touches: map[string]time.Time{}}}, nil
 }
 
 // Key indexes in convKeys.
@@ -288,6 +308,7 @@ func (s *Store) CreateConversation(ctx context.Context, c *bridge.Conversation) 
 		release()
 		return nil, false, fmt.Errorf("redis store: encode conversation %q: %w", c.ID, err)
 	}
+	s.touched(c.ID)
 	res, err := createScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.ttl, j).Slice()
 	if err != nil {
 		release()
@@ -384,15 +405,17 @@ func (s *Store) PutConversation(ctx context.Context, c *bridge.Conversation) err
 	if err != nil {
 		return fmt.Errorf("redis store: encode conversation %q: %w", c.ID, err)
 	}
-	r, err := putScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.ttl, c.Version, j).Int()
+	r, err := putScript.Run(ctx, s.rdb, s.convKeys(c.ID), s.touchTTL(c.ID), c.Version, j, s.wakeChannel(), c.ID).Int()
 	switch {
 	case err != nil:
 		return fmt.Errorf("redis store: put conversation %q: %w", c.ID, err)
 	case r < 0:
 		return unknown(c.ID)
 	case r == 0:
+		s.forgetConv(c.ID) // the caller read another version: perhaps from the cache, before a hint
 		return fmt.Errorf("conversation %q not at version %d: %w", c.ID, c.Version, bridge.ErrVersionConflict)
 	}
+	s.learnConv(d)
 	c.Version = d.Version
 	if err := s.indexConv(ctx, c.ID); err != nil {
 		return err
@@ -421,20 +444,44 @@ func decodeConv(v any) (*bridge.Conversation, error) {
 	return &c, nil
 }
 
-// Conversation implements bridge.Store.
+// Conversation implements bridge.Store. A tracked conversation is answered from memory
+// (cache.go).
 func (s *Store) Conversation(ctx context.Context, id string) (*bridge.Conversation, error) {
+	if c, ok := s.cachedConv(id); ok {
+		return c, nil
+	}
+	return s.readConversation(ctx, id)
+}
+
+// readConversation reads the conversation from Redis, and keeps a copy when it is tracked.
+func (s *Store) readConversation(ctx context.Context, id string) (*bridge.Conversation, error) {
 	j, err := s.rdb.HGet(ctx, s.key(kConv, id), "j").Result()
 	if errors.Is(err, goredis.Nil) {
 		return nil, unknown(id)
 	} else if err != nil {
 		return nil, fmt.Errorf("redis store: conversation %q: %w", id, err)
 	}
-	return decodeConv(j)
+	c, err := decodeConv(j)
+	if err == nil {
+		s.learnConv(c.Clone())
+	}
+	return c, err
 }
 
-// ConversationByLeg implements bridge.Store. The lookup refreshes the leg's TTL.
+// ConversationByLeg implements bridge.Store. The lookup refreshes the leg's TTL (at most once
+// per legRefresh: the leg cache, cache.go).
 func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID string) (*bridge.Conversation, error) {
 	leg := bridge.Leg{Channel: channel, ConversationID: channelConvID}.Key()
+	if id, ok := s.cachedLeg(leg); ok {
+		c, err := s.Conversation(ctx, id)
+		if err == nil && !hasLeg(c, leg) { // a leg just added, by a put whose hint is on its way
+			c, err = s.readConversation(ctx, id)
+		}
+		if !errors.Is(err, bridge.ErrUnknownConversation) {
+			return c, err
+		}
+		s.forgetLeg(leg) // gone: the leg key may point elsewhere now
+	}
 	var cmd *goredis.StringCmd
 	if s.ttl > 0 {
 		cmd = s.rdb.GetEx(ctx, s.legKey(leg), time.Duration(s.ttl)*time.Millisecond)
@@ -447,7 +494,19 @@ func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID st
 	} else if err != nil {
 		return nil, fmt.Errorf("redis store: leg %s: %w", leg, err)
 	}
-	return s.Conversation(ctx, id)
+	c, err := s.Conversation(ctx, id)
+	if err == nil && !hasLeg(c, leg) {
+		c, err = s.readConversation(ctx, id)
+	}
+	if err == nil {
+		s.learnLeg(leg, id)
+	}
+	return c, err
+}
+
+// hasLeg reports whether c lists the leg key.
+func hasLeg(c *bridge.Conversation, leg string) bool {
+	return slices.ContainsFunc(c.Legs(), func(l bridge.Leg) bool { return l.Key() == leg })
 }
 
 // Append implements bridge.Store.
@@ -469,11 +528,11 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 		return 0, false, fmt.Errorf("redis store: encode activity id: %w", err)
 	}
 	head := `{"id":` + string(idJSON[:len(idJSON)-1])
-	tail := `"`
-	if rest := strings.TrimSpace(string(body[1:])); rest != "" && rest[0] != '}' {
-		tail += ","
+	sep := `"` // the object's members follow the id, after a comma unless there are none
+	if rest := bytes.TrimLeft(body[1:], " \t\r\n"); len(rest) > 0 && rest[0] != '}' {
+		sep = `",`
 	}
-	tail += string(body[1:])
+	tail := sep + string(body[1:]) // one copy of the activity's JSON
 	to := ""
 	if len(e.To) > 0 {
 		b, err := json.Marshal(e.To)
@@ -481,19 +540,20 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 			return 0, false, fmt.Errorf("redis store: encode addressees: %w", err)
 		}
 		to = string(b)
-		// the pending index first, so that it is a superset of what Pending reports
-		if err := s.rdb.SAdd(ctx, s.pendingKey(), convID).Err(); err != nil {
-			return 0, false, fmt.Errorf("redis store: index pending conversation %q: %w", convID, err)
-		}
 	}
+	at := time.Now().UnixNano()
 	args := make([]any, 0, 10+len(e.To))
-	args = append(args, s.ttl, e.Key, string(e.From), head, tail, to, time.Now().UnixNano(), s.wakeChannel(), convID, e.Trace)
+	args = append(args, s.touchTTL(convID), e.Key, string(e.From), head, tail, to, at, s.wakeChannel(), convID, e.Trace)
 	for _, l := range e.To {
 		args = append(args, l)
 	}
-	res, err := appendScript.Run(ctx, s.rdb, s.convKeys(convID), args...).Int64Slice()
+	var rec bridge.Record // the record appended, for the track; none on a failure or a repeat
+	s.beginAppend(convID)
+	// this process's watchers at once; the others through the hint
+	defer func() { s.endAppend(convID, rec) }()
+	res, err := s.runAppend(ctx, convID, len(e.To) > 0, args)
 	if err != nil {
-		return 0, false, fmt.Errorf("redis store: append to %q: %w", convID, err)
+		return 0, false, err
 	}
 	if res[0] < 0 {
 		return 0, false, unknown(convID)
@@ -503,15 +563,51 @@ func (s *Store) Append(ctx context.Context, convID string, e bridge.Entry) (int6
 	if res[0] == 0 {
 		return seq, true, nil
 	}
-	if len(e.To) > 0 {
-		// and after it: Pending may have dropped the conversation between the first SADD and
-		// the script, having found it caught up (see Pending)
+	raw := []byte(head + fmt.Sprintf("%07d", seq) + tail) // as the script wrote it
+	rec = bridge.Record{Seq: seq, From: e.From, To: e.To, Activity: a, Raw: raw, At: time.Unix(0, at), Trace: e.Trace}
+	return seq, false, nil
+}
+
+// runAppend runs the append script; pending says the entry is addressed, so that the
+// conversation goes into the pending index before the script (it is then a superset of what
+// Pending reports) and after it (Pending may have dropped it between the two, having found it
+// caught up). On one node the three commands are one pipeline: one connection runs them in order.
+func (s *Store) runAppend(ctx context.Context, convID string, pending bool, args []any) ([]int64, error) {
+	keys := s.convKeys(convID)
+	if pending && s.oneNode {
+		pipe := s.rdb.Pipeline()
+		pipe.SAdd(ctx, s.pendingKey(), convID)
+		run := appendScript.EvalSha(ctx, pipe, keys, args...)
+		pipe.SAdd(ctx, s.pendingKey(), convID)
+		_, err := pipe.Exec(ctx)
+		if run.Err() == nil { // appended; an index write that failed is made again, on its own
+			if err != nil {
+				if err := s.rdb.SAdd(ctx, s.pendingKey(), convID).Err(); err != nil {
+					s.log.Warn().Err(err).Str("conversation", convID).Msg("redis store: index a pending conversation")
+				}
+			}
+			return run.Int64Slice()
+		}
+		if !goredis.HasErrorPrefix(run.Err(), "NOSCRIPT") {
+			return nil, fmt.Errorf("redis store: append to %q: %w", convID, err)
+		}
+		// the script is not loaded (a restarted or flushed server): in steps, which load it
+	}
+	if pending {
+		if err := s.rdb.SAdd(ctx, s.pendingKey(), convID).Err(); err != nil {
+			return nil, fmt.Errorf("redis store: index pending conversation %q: %w", convID, err)
+		}
+	}
+	res, err := appendScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: append to %q: %w", convID, err)
+	}
+	if pending && res[0] > 0 {
 		if err := s.rdb.SAdd(ctx, s.pendingKey(), convID).Err(); err != nil {
 			s.log.Warn().Err(err).Str("conversation", convID).Msg("redis store: index a pending conversation")
 		}
 	}
-	s.fire(convID, seq) // this process's watchers at once; the others through the hint
-	return seq, false, nil
+	return res, nil
 }
 
 // streamID is the stream id of seq.
@@ -519,6 +615,9 @@ func streamID(seq int64) string { return "0-" + strconv.FormatInt(seq+1, 10) }
 
 // Since implements bridge.Store.
 func (s *Store) Since(ctx context.Context, convID string, after int64, limit int) ([]bridge.Record, error) {
+	if recs, ok := s.cachedSince(convID, after, limit); ok {
+		return recs, nil
+	}
 	pipe := s.rdb.Pipeline()
 	ex := pipe.Exists(ctx, s.key(kConv, convID))
 	var xr *goredis.XMessageSliceCmd
@@ -546,6 +645,7 @@ func (s *Store) Since(ctx context.Context, convID string, after int64, limit int
 		}
 		out = append(out, r)
 	}
+	s.learnSince(convID, out)
 	return out, nil
 }
 
@@ -602,7 +702,8 @@ const watchCheck = 5 * time.Second
 // Watch implements bridge.Store, across instances (see the package documentation). It
 // registers fn, waits until the store's wake-up subscription is live, then reads the log's
 // length: when the log is already past after, when the conversation does not exist, or when the
-// subscription or the read fails, fn is called at once.
+// subscription or the read fails, fn is called at once. A conversation tracked since the
+// subscription is live needs no read: its track says the last seq (cache.go).
 func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) {
 	var once sync.Once
 	call := func() { once.Do(fn) }
@@ -612,7 +713,16 @@ func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) 
 		return bridge.FireNow(fn)
 	}
 	stop, ready := s.addWatcherLocked(convID, after, call)
+	t := s.trackLocked(convID, true)
+	known := t != nil && t.hasLast
+	past := known && t.last > after
 	s.mu.Unlock()
+	switch {
+	case past:
+		return s.fireNow(stop, call)
+	case known:
+		return stop
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), watchCheck)
 	defer cancel()
 	var err error
@@ -623,18 +733,27 @@ func (s *Store) Watch(convID string, after int64, fn func()) (stop func() bool) 
 	case <-ctx.Done():
 		err = ctx.Err() // no subscription: the watcher could miss an append
 	}
+	if err == nil && ok && t != nil {
+		s.learnRead(convID, t, last)
+	}
 	if err != nil || !ok || last > after {
-		if stop() { // not fired by an append meanwhile: fire it here
-			go call()
-		}
-		return func() bool { return false }
+		return s.fireNow(stop, call)
 	}
 	return stop
 }
 
+// fireNow calls a registered watcher at once, unless an append fired it meanwhile.
+func (s *Store) fireNow(stop func() bool, call func()) func() bool {
+	if stop() {
+		go call()
+	}
+	return func() bool { return false }
+}
+
 // Ack implements bridge.Store.
 func (s *Store) Ack(ctx context.Context, convID, leg string, seq int64) error {
-	r, err := ackScript.Run(ctx, s.rdb, s.convKeys(convID), s.ttl, leg, seq).Int()
+	s.dropCursor(convID, leg) // an unfenced move: the cursor cache no longer follows it
+	r, err := ackScript.Run(ctx, s.rdb, s.convKeys(convID), s.touchTTL(convID), leg, seq).Int()
 	if err != nil {
 		return fmt.Errorf("redis store: ack %s of %q: %w", leg, convID, err)
 	}
@@ -644,8 +763,12 @@ func (s *Store) Ack(ctx context.Context, convID, leg string, seq int64) error {
 	return nil
 }
 
-// Cursor implements bridge.Store.
+// Cursor implements bridge.Store. Right after Acquire of the leg's outbox lease it answers
+// with the cursor the lease's script read (cache.go).
 func (s *Store) Cursor(ctx context.Context, convID, leg string) (int64, error) {
+	if cur, ok := s.takeCursor(convID, leg); ok {
+		return cur, nil
+	}
 	cur, err := s.rdb.HGet(ctx, s.key(kCur, convID), leg).Int64()
 	if errors.Is(err, goredis.Nil) {
 		return -1, nil

@@ -5,12 +5,19 @@ import goredis "github.com/redis/go-redis/v9"
 // Every per-conversation script takes the conversation's eight keys, in the order of
 // convKeys, so that it can refresh their TTL (ARGV[1], in milliseconds; 0: keep forever).
 // They all share the conversation's hash slot. Replies: -1 is an unknown conversation.
-
+//
+// A negative ARGV[1] is a light touch (Store.touchTTL: the process refreshed every key of the
+// conversation less than touchEvery ago): only the keys the script wrote (touch's arguments,
+// indexes in KEYS) get the TTL, and only when they have none (PEXPIRE NX, Redis 7), so that a
+// key the script created expires too. A refresh is a write the AOF logs: a light touch of keys
+// that have their TTL logs nothing.
 const luaTouch = `
-local function touch()
+local function touch(...)
   local ttl = tonumber(ARGV[1])
   if ttl > 0 then
     for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+  elseif ttl < 0 then
+    for _, i in ipairs({...}) do redis.call('PEXPIRE', KEYS[i], -ttl, 'NX') end
   end
 end
 `
@@ -25,14 +32,18 @@ touch()
 return {1}
 `)
 
-// putScript: ARGV[2] the expected version, ARGV[3] the JSON at the next version. Reply 1 when
-// stored, 0 on a version conflict, -1 for an unknown conversation.
+// putScript: ARGV[2] the expected version, ARGV[3] the JSON at the next version, ARGV[4] the
+// wake-up channel, ARGV[5] the conversation id. Reply 1 when stored, 0 on a version conflict, -1
+// for an unknown conversation. A put publishes "v<version>:<conversation id>" on the wake-up
+// channel, so that the instances caching the conversation drop older versions (cache.go; an
+// instance that predates it reads no seq there, and ignores it).
 var putScript = goredis.NewScript(luaTouch + `
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
 if tonumber(v) ~= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', tonumber(ARGV[2]) + 1, 'j', ARGV[3])
-touch()
+touch(1)
+redis.call('PUBLISH', ARGV[4], 'v' .. (tonumber(ARGV[2]) + 1) .. ':' .. ARGV[5])
 return 1
 `)
 
@@ -58,7 +69,7 @@ else
 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], seq) end
 for i = 11, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], seq) end
-touch()
+touch(2, 3, 4)
 redis.call('PUBLISH', ARGV[8], seq .. ':' .. ARGV[9])
 return {1, seq}
 `)
@@ -68,7 +79,7 @@ var ackScript = goredis.NewScript(luaTouch + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local cur = redis.call('HGET', KEYS[5], ARGV[2])
 if not cur or tonumber(ARGV[3]) > tonumber(cur) then redis.call('HSET', KEYS[5], ARGV[2], ARGV[3]) end
-touch()
+touch(5)
 return 1
 `)
 
@@ -84,7 +95,7 @@ if ARGV[4] == '1' then
 else
   redis.call('HDEL', k, ARGV[3])
 end
-touch()
+touch(tonumber(ARGV[2]))
 return 1
 `)
 

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ import (
 // wakeChannel is the pub/sub channel the append script publishes every append's hint on.
 func (s *Store) wakeChannel() string { return s.prefix + "wake" }
 
-// wakePayload is the hint of an append: "<seq>:<conversation id>".
+// parseWake reads the hint of an append: "<seq>:<conversation id>".
 func parseWake(payload string) (convID string, seq int64, ok bool) {
 	n, id, found := strings.Cut(payload, ":")
 	if !found {
@@ -62,10 +63,57 @@ func (s *Store) addWatcherLocked(convID string, after int64, call func()) (stop 
 	return stop, s.subReady
 }
 
-// fire wakes the watchers of convID waiting for a record at or before seq.
+// fire wakes the watchers of convID waiting for a record at or before seq, and moves its track.
+// While this process appends to convID, the wake-up waits for the append to return (endAppend):
+// the hint of its own append often comes first, and a reader woken then would find the record
+// not yet in the track's tail, and read Redis. An erase wakes at once.
 func (s *Store) fire(convID string, seq int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.hintLocked(convID, seq)
+	if s.appending[convID] > 0 && seq != math.MaxInt64 {
+		s.deferred[convID] = max(s.deferred[convID], seq)
+		return
+	}
+	s.fireLocked(convID, seq)
+}
+
+// beginAppend records that this process appends to convID (see fire).
+func (s *Store) beginAppend(convID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appending[convID]++
+}
+
+// endAppend records the end of an append to convID, with its record when it appended one
+// (rec.Activity nil otherwise), and wakes the watchers for it and for the hints that came
+// meanwhile.
+func (s *Store) endAppend(convID string, rec bridge.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq := int64(-1)
+	if rec.Activity != nil {
+		s.appendedLocked(convID, rec)
+		seq = rec.Seq
+		s.hintLocked(convID, seq)
+	}
+	if s.appending[convID]--; s.appending[convID] > 0 {
+		s.deferred[convID] = max(s.deferred[convID], seq)
+		return
+	}
+	delete(s.appending, convID)
+	if d, ok := s.deferred[convID]; ok {
+		seq = max(seq, d)
+		delete(s.deferred, convID)
+	}
+	if seq >= 0 {
+		s.fireLocked(convID, seq)
+	}
+}
+
+// fireLocked wakes the watchers of convID waiting for a record at or before seq. The caller
+// holds mu.
+func (s *Store) fireLocked(convID string, seq int64) {
 	byAfter := s.watchers[convID]
 	for after, w := range byAfter {
 		if after < seq {
@@ -78,8 +126,10 @@ func (s *Store) fire(convID string, seq int64) {
 	}
 }
 
-// fireAllLocked wakes every watcher (a reconnection, a close). The caller holds mu.
+// fireAllLocked wakes every watcher (a reconnection, a close), and forgets every track: hints
+// may have been lost. The caller holds mu.
 func (s *Store) fireAllLocked() {
+	clear(s.logs)
 	for id, byAfter := range s.watchers {
 		for _, w := range byAfter {
 			w.Fire()
@@ -88,8 +138,10 @@ func (s *Store) fireAllLocked() {
 	}
 }
 
-// sweepLocked drops the watchers that were all stopped (readers that left). The caller holds mu.
+// sweepLocked drops the watchers that were all stopped (readers that left), and the tracks
+// idle since trackIdle. The caller holds mu.
 func (s *Store) sweepLocked() {
+	defer s.sweepTracksLocked(time.Now())
 	for id, byAfter := range s.watchers {
 		for after, w := range byAfter {
 			if w.Waiting() == 0 {
@@ -113,6 +165,7 @@ func (s *Store) setUp(up bool) {
 	s.subUp = up
 	if !up {
 		s.subReady = make(chan struct{})
+		clear(s.logs) // hints may be lost from now on (cache.go)
 		return
 	}
 	close(s.subReady)
@@ -179,7 +232,11 @@ func (s *Store) subscriber(ctx context.Context) {
 				s.setUp(true)
 			}
 		case *goredis.Message:
-			if id, seq, ok := parseWake(m.Payload); ok {
+			if v, isPut := strings.CutPrefix(m.Payload, "v"); isPut {
+				if id, version, ok := parseWake(v); ok {
+					s.putHint(id, version)
+				}
+			} else if id, seq, ok := parseWake(m.Payload); ok {
 				s.fire(id, seq)
 			}
 		}
