@@ -212,6 +212,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := opts.Client.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis store: ping: %w", err)
 	}
+	// The scripts give keys a TTL with PEXPIRE … NX (luaTouch), which Redis has since 7.0: an
+	// older server is refused here rather than failing every write. The probe's key never exists.
+	if err := opts.Client.Do(ctx, "PEXPIRE", opts.Prefix+"probe:pexpire-nx", 1000, "NX").Err(); err != nil {
+		return nil, fmt.Errorf("redis store: this Redis does not take PEXPIRE with NX (Redis 7.0 or later is needed): %w", err)
+	}
 	return &Store{rdb: opts.Client, prefix: opts.Prefix, ttl: opts.TTL.Milliseconds(), log: opts.Log,
 		watchers: map[string]map[int64]*bridge.Waiters{}, oneNode: oneNode(opts.Client), logs: map[string]*track{},
 		appending: map[string]int{}, deferred: map[string]int64{},
