@@ -219,8 +219,8 @@ func (s *session) streamOnce(ctx context.Context) (reason CloseReason, healthy b
 // gives up on a socket silent for 3×KeepAlive. When the upstream has sent nothing for
 // KeepAlive it sends an empty frame and a ping (whose pong counts as a sign of life); a
 // service that sends its own keep-alives (Direct Line does, directline.md §2) is not sent
-// any, as a browser's Web Chat sends none: at thousands of idle sockets those writes, and the
-// pongs they caused, were a third of the bridge's idle CPU. The upstream's pings are answered
+// any, as a browser's Web Chat sends none (at thousands of idle sockets, each keep-alive is two
+// writes here and a pong to read, every interval). The upstream's pings are answered
 // (wsutil.WritePong). The reading is done in the caller's goroutine; the keep-alives and the
 // close frame on shutdown are written from timers, so that an idle stream costs this one
 // goroutine. Writers take wmu: the keep-alive timer, the ping handler (in this goroutine), the
