@@ -96,12 +96,14 @@ func (cl *client) errorCounts() map[string]int64 {
 	return out
 }
 
-// open starts n conversations, 64 at a time, calling progress as they open.
+// open starts n conversations, 64 at a time, calling progress as they open (one call at a
+// time, from the opening goroutines: its caller need not lock).
 func (cl *client) open(ctx context.Context, n int, progress func(opened int)) error {
 	cl.convs = make([]*conv, n)
 	var opened atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
+	var progressMu sync.Mutex // progress is called by the opening goroutines, one at a time
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, 64)
@@ -130,7 +132,9 @@ func (cl *client) open(ctx context.Context, n int, progress func(opened int)) er
 			}
 			cl.convs[i] = c
 			if progress != nil {
+				progressMu.Lock()
 				progress(int(opened.Add(1)))
+				progressMu.Unlock()
 			}
 		}()
 	}
