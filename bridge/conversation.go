@@ -138,6 +138,19 @@ func sameKey(a, b Leg) bool {
 	return a.Key() == b.Key() // a name with a slash in it may still make the same key
 }
 
+// LegWithKey returns c's leg whose Key is key, found without building keys.
+func (c *Conversation) LegWithKey(key string) (Leg, bool) {
+	switch {
+	case c.Customer.hasKey(key):
+		return c.Customer, true
+	case !c.Bot.IsZero() && c.Bot.hasKey(key):
+		return c.Bot, true
+	case c.Agent != nil && c.Agent.hasKey(key):
+		return *c.Agent, true
+	}
+	return Leg{}, false
+}
+
 // hasKey reports whether l.Key() == key without building the key.
 func (l Leg) hasKey(key string) bool {
 	n := len(l.Channel)

@@ -23,4 +23,8 @@ func TestLegKeys(t *testing.T) {
 		require.Equal(t, l, legByKey(c, l.Key()))
 	}
 	require.Equal(t, Leg{Channel: "desk", ConversationID: "gone/x"}, legByKey(c, "desk/gone/x"))
+	_, ok := c.LegWithKey("desk/gone/x")
+	require.False(t, ok)
+	_, ok = (&Conversation{Customer: c.Customer}).LegWithKey(Leg{}.Key()) // no bot leg: "/" is no key
+	require.False(t, ok)
 }

@@ -562,13 +562,8 @@ func backoff(attempt int, retryAfter time.Duration) time.Duration {
 // legByKey returns the conversation's leg with that key, or one rebuilt from the key for a leg
 // the conversation no longer has (a contact center told of an end after it left).
 func legByKey(c *Conversation, key string) Leg {
-	switch {
-	case c.Customer.hasKey(key):
-		return c.Customer
-	case !c.Bot.IsZero() && c.Bot.hasKey(key):
-		return c.Bot
-	case c.Agent != nil && c.Agent.hasKey(key):
-		return *c.Agent
+	if l, ok := c.LegWithKey(key); ok {
+		return l
 	}
 	channel, id, _ := strings.Cut(key, "/")
 	return Leg{Channel: channel, ConversationID: id}

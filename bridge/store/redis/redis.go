@@ -511,7 +511,8 @@ func (s *Store) ConversationByLeg(ctx context.Context, channel, channelConvID st
 
 // hasLeg reports whether c lists the leg key.
 func hasLeg(c *bridge.Conversation, leg string) bool {
-	return slices.ContainsFunc(c.Legs(), func(l bridge.Leg) bool { return l.Key() == leg })
+	_, ok := c.LegWithKey(leg)
+	return ok
 }
 
 // Append implements bridge.Store.
@@ -594,7 +595,7 @@ func (s *Store) runAppend(ctx context.Context, convID string, pending bool, args
 			return run.Int64Slice()
 		}
 		if !goredis.HasErrorPrefix(run.Err(), "NOSCRIPT") {
-			return nil, fmt.Errorf("redis store: append to %q: %w", convID, err)
+			return nil, fmt.Errorf("redis store: append to %q: %w", convID, run.Err()) // the script's, not the pipeline's first
 		}
 		// the script is not loaded (a restarted or flushed server): in steps, which load it
 	}

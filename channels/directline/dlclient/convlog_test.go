@@ -3,10 +3,13 @@ package dlclient
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"testing"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bfbridge/bfbridge/internal/testutil"
 )
 
 func TestConvLogNamesTheConversation(t *testing.T) {
@@ -28,12 +31,18 @@ func TestConvLogNamesTheConversation(t *testing.T) {
 	require.Equal(t, map[string]any{"level": "warn", "conv_id": "c1", "upstream_conv_id": "up1", "peer": "dl.example", "message": "open"}, second)
 }
 
-// A session's logger is the client's, not a copy with a context buffer of its own.
+// A session's logger is the client's, not a copy with a context buffer of its own: making one
+// and writing an event with the ids allocates nothing (zerolog pools its events; the race
+// detector drops pooled items at random, hence the allowance under it).
 func TestConvLogAllocatesNothingPerSession(t *testing.T) {
-	l := zerolog.Nop()
+	l := zerolog.New(io.Discard)
 	allocs := testing.AllocsPerRun(100, func() {
 		c := convLog{l: &l, conv: "c1"}.upstream("up1", "host")
-		c.Debug().Msg("x")
+		c.Info().Msg("x")
 	})
-	require.Zero(t, allocs)
+	limit := 0.0
+	if testutil.RaceEnabled {
+		limit = 1
+	}
+	require.LessOrEqual(t, allocs, limit)
 }
